@@ -1,0 +1,465 @@
+//! DMA memory for user-space drivers: pinned regions made of 2 MiB (or 1 GiB)
+//! hugepages that know, for every byte, both the virtual address the CPU uses
+//! and the I/O virtual address (IOVA) a device must be given.
+//!
+//! # Why not `hugepage-rs` or `memmap2`
+//!
+//! We evaluated `hugepage-rs` 0.1.2 for this crate and did not keep it: it is a
+//! single `mmap(MAP_HUGETLB)` of the *default* huge page size with no
+//! `MAP_POPULATE` (pages fault in on first touch, possibly inside the datapath),
+//! no choice of 1 GiB pages, and no notion of physical or IO-virtual addresses,
+//! which is the whole point of DMA memory. `memmap2` maps huge pages well, but
+//! hands out `&mut [u8]` views and has no `MAP_LOCKED`; a DMA region is shared
+//! with a device, so we keep it behind raw pointers. A direct
+//! `libc::mmap(MAP_HUGETLB | MAP_HUGE_2MB | MAP_POPULATE | MAP_LOCKED)` does
+//! exactly what DMA needs in a few lines, so that is what [`DmaRegion`] uses.
+//!
+//! # IOVA modes
+//!
+//! * [`IovaMode::Va`]: the device sees the same addresses as the CPU. This is
+//!   the mode to use behind an IOMMU: the region is later mapped through VFIO
+//!   with IOVA = VA, so it is contiguous for the device however scattered the
+//!   physical pages are.
+//! * [`IovaMode::Pa`]: no IOMMU; the device sees physical addresses, read per
+//!   page from `/proc/self/pagemap` (needs `CAP_SYS_ADMIN`). Physical pages are
+//!   never contiguous across huge pages, so callers must not let a DMA buffer
+//!   cross a page boundary ([`DmaRegion::page_size`] tells the boundary).
+
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// 2 MiB: the huge page size every x86-64 Linux offers.
+pub const HUGE_2M: usize = 2 << 20;
+/// 1 GiB: offered when the CPU has `pdpe1gb` and pages were reserved.
+pub const HUGE_1G: usize = 1 << 30;
+/// The ordinary page size, used by the fallback for virtual ports.
+pub const SMALL_4K: usize = 4096;
+
+/// How a device addresses the region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IovaMode {
+    /// IOVA equals the virtual address (mapped through an IOMMU).
+    Va,
+    /// IOVA is the physical address (no IOMMU; read from pagemap).
+    Pa,
+}
+
+/// Which pages back the region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageSize {
+    /// 2 MiB huge pages.
+    Huge2M,
+    /// 1 GiB huge pages.
+    Huge1G,
+}
+
+impl PageSize {
+    /// The page size in bytes.
+    pub fn bytes(self) -> usize {
+        match self {
+            PageSize::Huge2M => HUGE_2M,
+            PageSize::Huge1G => HUGE_1G,
+        }
+    }
+
+    fn mmap_flag(self) -> libc::c_int {
+        match self {
+            PageSize::Huge2M => libc::MAP_HUGE_2MB,
+            PageSize::Huge1G => libc::MAP_HUGE_1GB,
+        }
+    }
+
+    fn sysfs_dir(self) -> &'static str {
+        match self {
+            PageSize::Huge2M => "/sys/kernel/mm/hugepages/hugepages-2048kB",
+            PageSize::Huge1G => "/sys/kernel/mm/hugepages/hugepages-1048576kB",
+        }
+    }
+}
+
+/// What to do when no huge pages can be had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// Fail with [`DmaError::NoHugepages`] (hardware ports: a NIC must not DMA
+    /// into swappable 4 KiB pages).
+    Refuse,
+    /// Use locked 4 KiB pages and print one warning per process (virtual ports,
+    /// which never hand memory to a device).
+    SmallPages,
+}
+
+/// How to allocate a [`DmaRegion`].
+#[derive(Clone, Copy, Debug)]
+pub struct DmaOptions {
+    /// Huge page size to ask for.
+    pub page_size: PageSize,
+    /// Address mode the device uses.
+    pub iova_mode: IovaMode,
+    /// Behaviour when huge pages are missing.
+    pub fallback: Fallback,
+}
+
+impl Default for DmaOptions {
+    fn default() -> Self {
+        DmaOptions { page_size: PageSize::Huge2M, iova_mode: IovaMode::Va, fallback: Fallback::Refuse }
+    }
+}
+
+/// Errors from allocating DMA memory. Each says what to run to fix it.
+#[derive(Debug)]
+pub enum DmaError {
+    /// Too few free huge pages of the asked size.
+    NoHugepages { page_size: usize, needed: usize, free: usize },
+    /// `mmap` failed for another reason.
+    Map(io::Error),
+    /// Physical addresses could not be read (PA mode).
+    Pagemap(io::Error),
+    /// pagemap answered zero: the process lacks `CAP_SYS_ADMIN`.
+    PagemapDenied,
+    /// PA mode on small pages cannot give DMA-safe buffers.
+    PaNeedsHugepages,
+    /// A zero-length region was asked for.
+    Empty,
+}
+
+impl fmt::Display for DmaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DmaError::NoHugepages { page_size, needed, free } => write!(
+                f,
+                "not enough {kib} kB hugepages: need {needed}, {free} free; reserve them with \
+                 `sudo scripts/hugepages --reserve {want}` (or `echo {want} > \
+                 /proc/sys/vm/nr_hugepages`)",
+                kib = page_size / 1024,
+                want = (*needed).max(1) * 2,
+            ),
+            DmaError::Map(e) => write!(f, "mapping DMA memory failed: {e}"),
+            DmaError::Pagemap(e) => write!(f, "reading /proc/self/pagemap failed: {e}"),
+            DmaError::PagemapDenied => write!(
+                f,
+                "/proc/self/pagemap hides physical addresses from this process; IOVA mode 'pa' \
+                 needs root (CAP_SYS_ADMIN), or use an IOMMU with --iova-mode va"
+            ),
+            DmaError::PaNeedsHugepages => write!(
+                f,
+                "IOVA mode 'pa' needs hugepages (4 KiB pages are not physically contiguous); \
+                 reserve them with `sudo scripts/hugepages --reserve 512`"
+            ),
+            DmaError::Empty => write!(f, "a DMA region cannot be empty"),
+        }
+    }
+}
+
+impl std::error::Error for DmaError {}
+
+/// A pinned, populated, page-aligned memory region usable for DMA.
+///
+/// The region is unmapped on drop. Whoever maps it into an IOMMU must unmap
+/// it from there first (the VFIO layer keeps that order).
+pub struct DmaRegion {
+    base: NonNull<u8>,
+    len: usize,
+    page_size: usize,
+    huge: bool,
+    iova_mode: IovaMode,
+    /// Physical address of every page (PA mode only; empty otherwise).
+    phys_pages: Vec<u64>,
+}
+
+// SAFETY: the region is plain memory owned by this value; moving the owner to
+// another thread does not change who may access it.
+unsafe impl Send for DmaRegion {}
+// SAFETY: `&DmaRegion` only exposes addresses, never references into the
+// memory, so sharing it between threads cannot create a data race by itself.
+unsafe impl Sync for DmaRegion {}
+
+static SMALL_PAGE_WARNING: AtomicBool = AtomicBool::new(false);
+
+impl DmaRegion {
+    /// Maps at least `len` bytes (rounded up to whole pages).
+    pub fn allocate(len: usize, opts: &DmaOptions) -> Result<DmaRegion, DmaError> {
+        if len == 0 {
+            return Err(DmaError::Empty);
+        }
+        let page = opts.page_size.bytes();
+        let len_huge = len.div_ceil(page) * page;
+        let huge_flags = libc::MAP_HUGETLB | opts.page_size.mmap_flag();
+        match map_anonymous(len_huge, huge_flags) {
+            Ok(base) => {
+                let mut region = DmaRegion {
+                    base,
+                    len: len_huge,
+                    page_size: page,
+                    huge: true,
+                    iova_mode: opts.iova_mode,
+                    phys_pages: Vec::new(),
+                };
+                if opts.iova_mode == IovaMode::Pa {
+                    region.phys_pages = read_phys_pages(base, len_huge, page)?;
+                }
+                Ok(region)
+            }
+            Err(e) if is_out_of_hugepages(&e) => {
+                let needed = len_huge / page;
+                if opts.fallback == Fallback::Refuse {
+                    return Err(DmaError::NoHugepages { page_size: page, needed, free: free_hugepages(opts.page_size) });
+                }
+                if opts.iova_mode == IovaMode::Pa {
+                    return Err(DmaError::PaNeedsHugepages);
+                }
+                Self::allocate_small(len, opts.iova_mode, needed)
+            }
+            Err(e) => Err(DmaError::Map(e)),
+        }
+    }
+
+    fn allocate_small(len: usize, iova_mode: IovaMode, needed_huge: usize) -> Result<DmaRegion, DmaError> {
+        if !SMALL_PAGE_WARNING.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "ferrite: warning: no free hugepages ({needed_huge} x 2 MiB needed); virtual ports \
+                 fall back to 4 KiB pages, which costs throughput (TLB misses). Reserve hugepages \
+                 with `sudo scripts/hugepages --reserve {}`.",
+                needed_huge.max(1) * 2
+            );
+        }
+        let len = len.div_ceil(SMALL_4K) * SMALL_4K;
+        let base = map_anonymous(len, 0).map_err(DmaError::Map)?;
+        Ok(DmaRegion { base, len, page_size: SMALL_4K, huge: false, iova_mode, phys_pages: Vec::new() })
+    }
+
+    /// First byte of the region.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.base.as_ptr()
+    }
+
+    /// Length in bytes (whole pages).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: regions are never empty.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Size of the pages backing the region: no DMA buffer may cross a
+    /// multiple of this in PA mode.
+    pub fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    /// Whether the region sits on huge pages (false: the 4 KiB fallback).
+    pub fn is_hugepage(&self) -> bool {
+        self.huge
+    }
+
+    /// The address mode the region was allocated for.
+    pub fn iova_mode(&self) -> IovaMode {
+        self.iova_mode
+    }
+
+    /// The IOVA of the byte at `offset`.
+    ///
+    /// # Panics
+    /// If `offset` is outside the region (a caller bug, never data-driven).
+    pub fn iova(&self, offset: usize) -> u64 {
+        assert!(offset < self.len, "offset {offset} outside DMA region of {} bytes", self.len);
+        match self.iova_mode {
+            IovaMode::Va => self.base.as_ptr() as u64 + offset as u64,
+            IovaMode::Pa => {
+                if self.phys_pages.is_empty() {
+                    // Small pages in PA mode are refused at allocation.
+                    unreachable!("PA region without a page table");
+                }
+                let page = offset / self.page_size;
+                self.phys_pages[page] + (offset % self.page_size) as u64
+            }
+        }
+    }
+
+    /// Whether `[offset, offset + len)` lies inside one page.
+    pub fn within_one_page(&self, offset: usize, len: usize) -> bool {
+        len != 0 && offset / self.page_size == (offset + len - 1) / self.page_size
+    }
+}
+
+impl Drop for DmaRegion {
+    fn drop(&mut self) {
+        // SAFETY: base/len describe exactly the mapping made in `allocate`,
+        // and no reference into it outlives the region (we hand out only raw
+        // addresses, whose users are tied to the region's owner).
+        unsafe {
+            libc::munmap(self.base.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+impl fmt::Debug for DmaRegion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DmaRegion")
+            .field("base", &self.base)
+            .field("len", &self.len)
+            .field("page_size", &self.page_size)
+            .field("iova_mode", &self.iova_mode)
+            .finish()
+    }
+}
+
+fn map_anonymous(len: usize, extra_flags: libc::c_int) -> io::Result<NonNull<u8>> {
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE | libc::MAP_LOCKED | extra_flags;
+    // SAFETY: an anonymous mapping at a kernel-chosen address touches no
+    // existing memory; the result is checked before use.
+    let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
+    if ptr == libc::MAP_FAILED {
+        let err = io::Error::last_os_error();
+        // MAP_LOCKED can fail under a small RLIMIT_MEMLOCK for 4 KiB pages;
+        // hugetlb pages are never swapped, and small pages serve only
+        // virtual ports, so retry unlocked rather than fail.
+        if extra_flags & libc::MAP_HUGETLB == 0 && err.raw_os_error() == Some(libc::EAGAIN) {
+            // SAFETY: as above, a fresh anonymous mapping.
+            let ptr = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                    -1,
+                    0,
+                )
+            };
+            if ptr != libc::MAP_FAILED {
+                return Ok(NonNull::new(ptr.cast()).expect("mmap returned null"));
+            }
+        }
+        return Err(err);
+    }
+    Ok(NonNull::new(ptr.cast()).expect("mmap returned null"))
+}
+
+fn is_out_of_hugepages(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOMEM) | Some(libc::EINVAL))
+}
+
+/// Free huge pages of `size` right now (0 if the size is unsupported).
+pub fn free_hugepages(size: PageSize) -> usize {
+    read_usize(&format!("{}/free_hugepages", size.sysfs_dir())).unwrap_or(0)
+}
+
+/// Huge pages of `size` reserved in total.
+pub fn reserved_hugepages(size: PageSize) -> usize {
+    read_usize(&format!("{}/nr_hugepages", size.sysfs_dir())).unwrap_or(0)
+}
+
+fn read_usize(path: &str) -> Option<usize> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Reads the physical address of each page of the mapping from pagemap.
+fn read_phys_pages(base: NonNull<u8>, len: usize, page: usize) -> Result<Vec<u64>, DmaError> {
+    let file = File::open("/proc/self/pagemap").map_err(DmaError::Pagemap)?;
+    let mut phys = Vec::with_capacity(len / page);
+    for offset in (0..len).step_by(page) {
+        let va = base.as_ptr() as usize + offset;
+        phys.push(virt_to_phys(&file, va)?);
+    }
+    Ok(phys)
+}
+
+/// One pagemap entry: bit 63 "present", bits 0..55 the page frame number.
+fn virt_to_phys(pagemap: &File, va: usize) -> Result<u64, DmaError> {
+    const PRESENT: u64 = 1 << 63;
+    const PFN_MASK: u64 = (1 << 55) - 1;
+    let mut entry = [0u8; 8];
+    let index = (va / SMALL_4K) as u64 * 8;
+    pagemap.read_exact_at(&mut entry, index).map_err(DmaError::Pagemap)?;
+    let entry = u64::from_ne_bytes(entry);
+    let pfn = entry & PFN_MASK;
+    if entry & PRESENT == 0 || pfn == 0 {
+        return Err(DmaError::PagemapDenied);
+    }
+    Ok(pfn * SMALL_4K as u64 + (va % SMALL_4K) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small_ok() -> DmaOptions {
+        DmaOptions { fallback: Fallback::SmallPages, ..DmaOptions::default() }
+    }
+
+    #[test]
+    fn va_mode_iova_equals_virtual_address() {
+        let r = DmaRegion::allocate(10_000, &small_ok()).unwrap();
+        assert!(r.len() >= 10_000);
+        assert_eq!(r.len() % r.page_size(), 0);
+        assert_eq!(r.iova(0), r.as_ptr() as u64);
+        assert_eq!(r.iova(1234), r.as_ptr() as u64 + 1234);
+    }
+
+    #[test]
+    fn region_is_writable_and_page_aligned() {
+        let r = DmaRegion::allocate(3 * SMALL_4K, &small_ok()).unwrap();
+        assert_eq!(r.as_ptr() as usize % r.page_size(), 0);
+        // SAFETY: the region is ours, len bytes long, and nobody else maps it.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(r.as_ptr(), r.len()) };
+        bytes.fill(0xa5);
+        assert!(bytes.iter().all(|&b| b == 0xa5));
+    }
+
+    #[test]
+    fn empty_region_is_an_error() {
+        assert!(matches!(DmaRegion::allocate(0, &small_ok()), Err(DmaError::Empty)));
+    }
+
+    #[test]
+    fn page_boundary_check() {
+        let r = DmaRegion::allocate(2 * SMALL_4K, &small_ok()).unwrap();
+        let p = r.page_size();
+        assert!(r.within_one_page(0, p));
+        assert!(!r.within_one_page(p - 1, 2));
+        assert!(!r.within_one_page(0, 0));
+    }
+
+    #[test]
+    fn refuse_mode_explains_how_to_reserve() {
+        if free_hugepages(PageSize::Huge1G) > 0 {
+            return; // this machine has 1 GiB pages free; nothing to refuse
+        }
+        let opts = DmaOptions { page_size: PageSize::Huge1G, ..DmaOptions::default() };
+        let err = DmaRegion::allocate(HUGE_1G, &opts).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("scripts/hugepages --reserve"), "{msg}");
+    }
+
+    #[test]
+    fn huge_pages_when_reserved() {
+        if free_hugepages(PageSize::Huge2M) < 2 {
+            return; // covered by the guest tests, which reserve pages
+        }
+        let r = DmaRegion::allocate(HUGE_2M + 1, &DmaOptions::default()).unwrap();
+        assert!(r.is_hugepage());
+        assert_eq!(r.len(), 2 * HUGE_2M);
+        assert_eq!(r.as_ptr() as usize % HUGE_2M, 0);
+    }
+
+    #[test]
+    fn pa_mode_reads_pagemap_or_says_why_not() {
+        if free_hugepages(PageSize::Huge2M) < 1 {
+            return;
+        }
+        let opts = DmaOptions { iova_mode: IovaMode::Pa, ..DmaOptions::default() };
+        match DmaRegion::allocate(HUGE_2M, &opts) {
+            Ok(r) => {
+                assert_eq!(r.iova(0) % HUGE_2M as u64, 0, "huge pages are physically 2 MiB aligned");
+                assert_eq!(r.iova(0x3005), r.iova(0) + 0x3005);
+            }
+            Err(DmaError::PagemapDenied) => {}
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+}

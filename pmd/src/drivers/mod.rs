@@ -1,0 +1,3 @@
+//! Drivers: each module is one kind of port.
+
+pub mod virt;

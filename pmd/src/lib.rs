@@ -1,0 +1,18 @@
+//! ferrite: a poll-mode NIC driver framework in the manner of DPDK and ixy,
+//! with the Linux driver model's vocabulary.
+//!
+//! * [`mem`]: DMA-backed packet buffers ([`Mbuf`]) from pools with per-core
+//!   caches ([`Mempool`]), moved in bursts ([`MbufBatch`]).
+//! * [`port`]: the driver API — [`NetDevice`] (after `net_device_ops`),
+//!   [`EthtoolOps`] (after `ethtool_ops`), owned per-core [`RxQueue`] /
+//!   [`TxQueue`] handles.
+//! * [`drivers`]: the virtual ports (`loop`, `pair`, `null`) and hardware
+//!   drivers.
+
+pub mod drivers;
+pub mod mem;
+pub mod port;
+
+pub use mem::lcore;
+pub use mem::{Mbuf, MbufBatch, Mempool, MempoolConfig, MAX_BURST};
+pub use port::{EthtoolOps, NetDevice, PortConfig, PortError, Queues, RxQueue, TxQueue};

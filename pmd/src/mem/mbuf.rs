@@ -1,0 +1,403 @@
+//! The packet buffer: Linux's `sk_buff`, DPDK's `rte_mbuf`.
+//!
+//! Each mbuf is a fixed slot carved from a pool's DMA region:
+//!
+//! ```text
+//! | MbufHeader (64 B) | headroom (128 B) | data room (2048 B by default) |
+//!                     ^ buffer start (buf_iova)
+//! ```
+//!
+//! The header holds the metadata (lengths, port/queue, RSS hash, VLAN tag,
+//! offload flags) and lives in the same memory as the data, so a burst of
+//! mbufs is a burst of pointers and nothing is allocated per packet. An
+//! [`Mbuf`] owns its slot; dropping it returns the slot to its pool, on
+//! whichever core drops it.
+
+use std::fmt;
+use std::ptr::NonNull;
+
+use super::mempool::PoolShared;
+
+/// Bytes reserved in front of the data, for encapsulation (`prepend`).
+pub const HEADROOM: usize = 128;
+
+/// Offload and status flags carried by an mbuf (`ol_flags`).
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct OffloadFlags(pub u64);
+
+impl OffloadFlags {
+    /// `rss_hash` holds the RSS hash the device computed.
+    pub const RX_RSS_HASH: OffloadFlags = OffloadFlags(1 << 0);
+    /// The VLAN tag was stripped into `vlan_tci`.
+    pub const RX_VLAN_STRIPPED: OffloadFlags = OffloadFlags(1 << 1);
+    /// The IPv4 header checksum was checked and is good.
+    pub const RX_IP_CKSUM_GOOD: OffloadFlags = OffloadFlags(1 << 2);
+    /// The IPv4 header checksum is bad.
+    pub const RX_IP_CKSUM_BAD: OffloadFlags = OffloadFlags(1 << 3);
+    /// The TCP/UDP checksum was checked and is good.
+    pub const RX_L4_CKSUM_GOOD: OffloadFlags = OffloadFlags(1 << 4);
+    /// The TCP/UDP checksum is bad.
+    pub const RX_L4_CKSUM_BAD: OffloadFlags = OffloadFlags(1 << 5);
+    /// Insert `vlan_tci` as a VLAN tag on transmit.
+    pub const TX_VLAN_INSERT: OffloadFlags = OffloadFlags(1 << 32);
+
+    /// Whether all bits of `other` are set.
+    pub fn contains(self, other: OffloadFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for OffloadFlags {
+    type Output = OffloadFlags;
+    fn bitor(self, rhs: OffloadFlags) -> OffloadFlags {
+        OffloadFlags(self.0 | rhs.0)
+    }
+}
+
+impl std::ops::BitOrAssign for OffloadFlags {
+    fn bitor_assign(&mut self, rhs: OffloadFlags) {
+        self.0 |= rhs.0;
+    }
+}
+
+impl fmt::Debug for OffloadFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OffloadFlags({:#x})", self.0)
+    }
+}
+
+/// The metadata at the start of every slot. One cache line.
+#[repr(C, align(64))]
+pub struct MbufHeader {
+    /// IOVA of the buffer start (headroom included).
+    buf_iova: u64,
+    /// The pool this slot belongs to.
+    pub(super) pool: *const PoolShared,
+    ol_flags: u64,
+    rss_hash: u32,
+    /// Offset of the first data byte from the buffer start.
+    data_off: u16,
+    /// Bytes of data.
+    data_len: u16,
+    /// Headroom + data room.
+    buf_len: u16,
+    port: u16,
+    queue: u16,
+    vlan_tci: u16,
+    /// Free for applications (sequence numbers, timestamps).
+    user: u64,
+}
+
+impl MbufHeader {
+    /// Metadata of a fresh allocation: empty, full headroom, no flags.
+    #[inline(always)]
+    pub(super) fn reset(&mut self) {
+        self.data_off = HEADROOM as u16;
+        self.data_len = 0;
+        self.ol_flags = 0;
+        self.rss_hash = 0;
+        self.vlan_tci = 0;
+        self.port = u16::MAX;
+        self.queue = u16::MAX;
+    }
+}
+
+/// Size of the header in front of each buffer.
+pub const HEADER_SIZE: usize = std::mem::size_of::<MbufHeader>();
+const _: () = assert!(HEADER_SIZE == 64, "the mbuf header must stay one cache line");
+
+impl MbufHeader {
+    /// Initialises a fresh slot (pool creation only).
+    pub(super) fn init(&mut self, pool: *const PoolShared, buf_iova: u64, buf_len: u16) {
+        *self = MbufHeader {
+            buf_iova,
+            pool,
+            ol_flags: 0,
+            rss_hash: 0,
+            data_off: HEADROOM as u16,
+            data_len: 0,
+            buf_len,
+            port: u16::MAX,
+            queue: u16::MAX,
+            vlan_tci: 0,
+            user: 0,
+        };
+    }
+}
+
+/// An owned packet buffer. Dropping it returns it to its pool.
+#[repr(transparent)]
+pub struct Mbuf {
+    hdr: NonNull<MbufHeader>,
+}
+
+// SAFETY: an Mbuf is the unique owner of its slot (like Box), and its pool
+// accepts returns from any thread.
+unsafe impl Send for Mbuf {}
+// SAFETY: `&Mbuf` gives only shared reads of the slot.
+unsafe impl Sync for Mbuf {}
+
+impl Mbuf {
+    /// Takes ownership of a slot.
+    ///
+    /// # Safety
+    /// `hdr` must be a slot of a live pool that nobody else owns (it came
+    /// from [`Mbuf::into_raw`] or from the pool's free store).
+    #[inline(always)]
+    pub unsafe fn from_raw(hdr: NonNull<MbufHeader>) -> Mbuf {
+        Mbuf { hdr }
+    }
+
+    /// Gives up ownership without returning the slot to its pool (drivers
+    /// park mbufs in descriptor rings this way).
+    #[inline(always)]
+    pub fn into_raw(self) -> NonNull<MbufHeader> {
+        let hdr = self.hdr;
+        std::mem::forget(self);
+        hdr
+    }
+
+    #[inline(always)]
+    fn h(&self) -> &MbufHeader {
+        // SAFETY: we own a live slot; the header is initialised at pool creation.
+        unsafe { self.hdr.as_ref() }
+    }
+
+    #[inline(always)]
+    fn hm(&mut self) -> &mut MbufHeader {
+        // SAFETY: as above, and `&mut self` makes the access unique.
+        unsafe { self.hdr.as_mut() }
+    }
+
+    #[inline(always)]
+    fn buf_ptr(&self) -> *mut u8 {
+        // SAFETY: the buffer follows the header inside the same slot.
+        unsafe { self.hdr.as_ptr().cast::<u8>().add(HEADER_SIZE) }
+    }
+
+    /// Resets metadata as a fresh allocation has it (empty, full headroom).
+    #[inline(always)]
+    pub fn reset(&mut self) {
+        self.hm().reset();
+    }
+
+    /// The slot's address (identity for the pool's free store).
+    #[inline(always)]
+    pub(super) fn addr(&self) -> usize {
+        self.hdr.as_ptr() as usize
+    }
+
+    /// Bytes of packet data.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.h().data_len as usize
+    }
+
+    /// Whether the packet has no data.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The packet data.
+    #[inline(always)]
+    pub fn data(&self) -> &[u8] {
+        let h = self.h();
+        // SAFETY: data_off + data_len <= buf_len is kept by every setter.
+        unsafe { std::slice::from_raw_parts(self.buf_ptr().add(h.data_off as usize), h.data_len as usize) }
+    }
+
+    /// The packet data, writable.
+    #[inline(always)]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let (off, len) = (self.h().data_off as usize, self.h().data_len as usize);
+        // SAFETY: as in `data`; `&mut self` makes the view unique.
+        unsafe { std::slice::from_raw_parts_mut(self.buf_ptr().add(off), len) }
+    }
+
+    /// Bytes before the data.
+    #[inline(always)]
+    pub fn headroom(&self) -> usize {
+        self.h().data_off as usize
+    }
+
+    /// Bytes after the data.
+    #[inline(always)]
+    pub fn tailroom(&self) -> usize {
+        let h = self.h();
+        h.buf_len as usize - h.data_off as usize - h.data_len as usize
+    }
+
+    /// Largest `len` that `set_len` accepts with the current headroom.
+    #[inline(always)]
+    pub fn capacity(&self) -> usize {
+        let h = self.h();
+        h.buf_len as usize - h.data_off as usize
+    }
+
+    /// Sets the data length; returns false (and changes nothing) if it does
+    /// not fit the buffer.
+    #[inline(always)]
+    pub fn set_len(&mut self, len: usize) -> bool {
+        if len > self.capacity() {
+            return false;
+        }
+        self.hm().data_len = len as u16;
+        true
+    }
+
+    /// Grows the data at the end by `n` bytes and returns them.
+    pub fn append(&mut self, n: usize) -> Option<&mut [u8]> {
+        if n > self.tailroom() {
+            return None;
+        }
+        let old = self.len();
+        self.hm().data_len += n as u16;
+        Some(&mut self.data_mut()[old..])
+    }
+
+    /// Grows the data at the front by `n` bytes (into the headroom) and
+    /// returns them.
+    pub fn prepend(&mut self, n: usize) -> Option<&mut [u8]> {
+        if n > self.headroom() {
+            return None;
+        }
+        let h = self.hm();
+        h.data_off -= n as u16;
+        h.data_len += n as u16;
+        Some(&mut self.data_mut()[..n])
+    }
+
+    /// Removes `n` bytes from the front (`rte_pktmbuf_adj`).
+    pub fn adj(&mut self, n: usize) -> bool {
+        if n > self.len() {
+            return false;
+        }
+        let h = self.hm();
+        h.data_off += n as u16;
+        h.data_len -= n as u16;
+        true
+    }
+
+    /// Removes `n` bytes from the end (`rte_pktmbuf_trim`).
+    pub fn trim(&mut self, n: usize) -> bool {
+        if n > self.len() {
+            return false;
+        }
+        self.hm().data_len -= n as u16;
+        true
+    }
+
+    /// IOVA of the first data byte: what a device is given.
+    #[inline(always)]
+    pub fn data_iova(&self) -> u64 {
+        self.h().buf_iova + self.h().data_off as u64
+    }
+
+    /// IOVA of the buffer start (headroom included).
+    #[inline(always)]
+    pub fn buf_iova(&self) -> u64 {
+        self.h().buf_iova
+    }
+
+    /// Receiving (or destination) port; `u16::MAX` if unset.
+    #[inline(always)]
+    pub fn port(&self) -> u16 {
+        self.h().port
+    }
+
+    /// Sets the port.
+    #[inline(always)]
+    pub fn set_port(&mut self, port: u16) {
+        self.hm().port = port;
+    }
+
+    /// Receiving queue; `u16::MAX` if unset.
+    #[inline(always)]
+    pub fn queue(&self) -> u16 {
+        self.h().queue
+    }
+
+    /// Sets the queue.
+    #[inline(always)]
+    pub fn set_queue(&mut self, queue: u16) {
+        self.hm().queue = queue;
+    }
+
+    /// RSS hash (valid when `RX_RSS_HASH` is set).
+    #[inline(always)]
+    pub fn rss_hash(&self) -> u32 {
+        self.h().rss_hash
+    }
+
+    /// Sets the RSS hash and its flag.
+    #[inline(always)]
+    pub fn set_rss_hash(&mut self, hash: u32) {
+        let h = self.hm();
+        h.rss_hash = hash;
+        h.ol_flags |= OffloadFlags::RX_RSS_HASH.0;
+    }
+
+    /// VLAN tag control information.
+    #[inline(always)]
+    pub fn vlan_tci(&self) -> u16 {
+        self.h().vlan_tci
+    }
+
+    /// Sets the VLAN TCI.
+    #[inline(always)]
+    pub fn set_vlan_tci(&mut self, tci: u16) {
+        self.hm().vlan_tci = tci;
+    }
+
+    /// Offload flags.
+    #[inline(always)]
+    pub fn ol_flags(&self) -> OffloadFlags {
+        OffloadFlags(self.h().ol_flags)
+    }
+
+    /// Replaces the offload flags.
+    #[inline(always)]
+    pub fn set_ol_flags(&mut self, flags: OffloadFlags) {
+        self.hm().ol_flags = flags.0;
+    }
+
+    /// Application scratch value.
+    #[inline(always)]
+    pub fn user(&self) -> u64 {
+        self.h().user
+    }
+
+    /// Sets the application scratch value.
+    #[inline(always)]
+    pub fn set_user(&mut self, v: u64) {
+        self.hm().user = v;
+    }
+
+    /// The pool this mbuf returns to (identity only, for grouping frees).
+    #[inline(always)]
+    pub(super) fn pool_ptr(&self) -> *const PoolShared {
+        self.h().pool
+    }
+}
+
+impl Drop for Mbuf {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the pool outlives its mbufs (see `Mempool`'s drop), and we
+        // give the slot back exactly once.
+        unsafe { (*self.pool_ptr()).put_one(self.hdr) }
+    }
+}
+
+impl fmt::Debug for Mbuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mbuf")
+            .field("len", &self.len())
+            .field("headroom", &self.headroom())
+            .field("port", &self.port())
+            .field("queue", &self.queue())
+            .field("iova", &format_args!("{:#x}", self.data_iova()))
+            .finish()
+    }
+}

@@ -1,0 +1,43 @@
+//! The one error type of the port API.
+
+use std::fmt;
+
+/// Why a port operation failed. Every variant carries enough words for the
+/// user to act on (what is wrong and, where known, what to run).
+#[derive(Debug)]
+pub enum PortError {
+    /// The driver does not implement this operation (like `-EOPNOTSUPP`).
+    NotSupported(&'static str),
+    /// A configuration value is out of range or inconsistent.
+    InvalidConfig(String),
+    /// The operation is not allowed in the port's current state
+    /// (for example, resizing rings while the port runs).
+    InvalidState(String),
+    /// Buffers or DMA memory could not be had.
+    NoMemory(String),
+    /// The device did not respond as the datasheet says it should.
+    Device(String),
+    /// The device did not finish something in time.
+    Timeout(String),
+}
+
+impl fmt::Display for PortError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PortError::NotSupported(op) => write!(f, "operation not supported by this driver: {op}"),
+            PortError::InvalidConfig(s) => write!(f, "invalid configuration: {s}"),
+            PortError::InvalidState(s) => write!(f, "invalid state: {s}"),
+            PortError::NoMemory(s) => write!(f, "out of memory: {s}"),
+            PortError::Device(s) => write!(f, "device error: {s}"),
+            PortError::Timeout(s) => write!(f, "timed out: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for PortError {}
+
+impl From<ferrite_hugepages::DmaError> for PortError {
+    fn from(e: ferrite_hugepages::DmaError) -> Self {
+        PortError::NoMemory(e.to_string())
+    }
+}

@@ -1,0 +1,216 @@
+//! The port API: what every driver implements and every application calls.
+//!
+//! It mirrors the two operation tables of a Linux network driver:
+//!
+//! | Linux                     | ferrite                                  |
+//! |---------------------------|------------------------------------------|
+//! | `struct net_device`       | a value implementing [`NetDevice`]       |
+//! | `net_device_ops`          | [`NetDevice`]'s methods                  |
+//! | `ethtool_ops`             | [`EthtoolOps`] (a supertrait)            |
+//! | `ndo_open` / `ndo_stop`   | [`NetDevice::open`] / [`NetDevice::stop`]|
+//! | `ndo_start_xmit`          | [`TxQueue::tx_burst`] (a burst, not one) |
+//! | NAPI `poll(budget)`       | [`RxQueue::rx_burst`] with a budget      |
+//! | `sk_buff`                 | [`crate::Mbuf`] from a [`crate::Mempool`]|
+//! | `netif_carrier_on/off`    | [`LinkStatus`] + [`LinkEvents`]          |
+//!
+//! The one deliberate difference from Linux: [`NetDevice::open`] hands out
+//! the queues as owned values ([`Queues`]). A forwarding core takes the
+//! queues it polls and nobody else can touch them, so the datapath needs no
+//! locks; the port keeps only what is shared (counters, link state).
+
+mod counters;
+mod error;
+mod link;
+mod types;
+
+pub use counters::{Counter, QueueCounters};
+pub use error::PortError;
+pub use link::{LinkEvent, LinkEvents, LinkNotifier};
+pub use types::{
+    Channels, DeviceCaps, DrvInfo, Duplex, LinkSettings, LinkStatus, MacAddr, PortConfig, PortStats, QueueStats,
+    RegDump, RingParams, RxMode,
+};
+
+use crate::mem::{MbufBatch, Mempool};
+
+/// One receive queue, owned by the core that polls it.
+pub trait RxQueue: Send {
+    /// Receives at most `budget` frames (and never more than the batch has
+    /// room for), appending them to `batch`. Returns how many were added.
+    /// Like a NAPI poll: returning less than the budget means "ring empty".
+    fn rx_burst(&mut self, batch: &mut MbufBatch, budget: usize) -> usize;
+
+    /// This queue's index on its port.
+    fn queue_id(&self) -> u16;
+}
+
+/// One transmit queue, owned by the core that fills it.
+pub trait TxQueue: Send {
+    /// Takes frames from the front of `batch` and returns how many it took.
+    /// A frame taken is either queued for transmission or dropped and
+    /// counted by the driver (oversize, link down); either way it is no
+    /// longer in the batch. Frames left in the batch were not taken (the
+    /// ring is full): the caller may retry or drop them.
+    fn tx_burst(&mut self, batch: &mut MbufBatch) -> usize;
+
+    /// This queue's index on its port.
+    fn queue_id(&self) -> u16;
+}
+
+/// The queues of a started port, to be handed to forwarding cores.
+#[derive(Default)]
+pub struct Queues {
+    /// Receive queues, index = queue id.
+    pub rx: Vec<Box<dyn RxQueue>>,
+    /// Transmit queues, index = queue id.
+    pub tx: Vec<Box<dyn TxQueue>>,
+}
+
+/// Device operations, after Linux's `net_device_ops`.
+///
+/// Life cycle: `configure` (stopped) → `open` (returns the queues) → run →
+/// drop the queue handles → `stop` → (`configure` again, or drop the port to
+/// close it). Calls made out of order return [`PortError::InvalidState`].
+pub trait NetDevice: EthtoolOps + Send {
+    /// The port's name (`loop0`, `0000:01:00.0`).
+    fn name(&self) -> &str;
+
+    /// Limits the driver enforces in `configure` and `change_mtu`.
+    fn caps(&self) -> DeviceCaps;
+
+    /// Sets queue counts and ring sizes; `pool` supplies receive buffers.
+    /// Only while stopped.
+    fn configure(&mut self, conf: &PortConfig, pool: &Mempool) -> Result<(), PortError>;
+
+    /// Brings the port up (`ndo_open`) and hands out its queues.
+    fn open(&mut self) -> Result<Queues, PortError>;
+
+    /// Takes the port down (`ndo_stop`): queues still held elsewhere become
+    /// inert, in-flight buffers return to their pools.
+    fn stop(&mut self) -> Result<(), PortError>;
+
+    /// Whether the port is open.
+    fn is_running(&self) -> bool;
+
+    /// Receive filtering (`ndo_set_rx_mode`).
+    fn set_rx_mode(&mut self, mode: RxMode) -> Result<(), PortError> {
+        let _ = mode;
+        Err(PortError::NotSupported("set_rx_mode"))
+    }
+
+    /// Current receive filtering.
+    fn rx_mode(&self) -> RxMode;
+
+    /// The port's unicast address.
+    fn mac_address(&self) -> MacAddr;
+
+    /// Changes the unicast address (`ndo_set_mac_address`).
+    fn set_mac_address(&mut self, mac: MacAddr) -> Result<(), PortError> {
+        let _ = mac;
+        Err(PortError::NotSupported("set_mac_address"))
+    }
+
+    /// Current MTU (L3 payload bytes; a frame may be MTU + 14 header bytes,
+    /// + 4 with a VLAN tag).
+    fn mtu(&self) -> u16;
+
+    /// Changes the MTU (`ndo_change_mtu`).
+    fn change_mtu(&mut self, mtu: u16) -> Result<(), PortError> {
+        let _ = mtu;
+        Err(PortError::NotSupported("change_mtu"))
+    }
+
+    /// Counters with the per-queue breakdown (`ndo_get_stats64`).
+    fn stats64(&self) -> PortStats;
+
+    /// Zeroes the counters.
+    fn reset_stats(&mut self) -> Result<(), PortError> {
+        Err(PortError::NotSupported("reset_stats"))
+    }
+
+    /// Carrier state now, without waiting.
+    fn link_status(&self) -> LinkStatus;
+
+    /// Sets the link administratively up or down (`rte_eth_dev_set_link_up`).
+    fn set_link(&mut self, up: bool) -> Result<(), PortError> {
+        let _ = up;
+        Err(PortError::NotSupported("set_link"))
+    }
+
+    /// Subscribes to link-change events.
+    fn link_events(&self) -> LinkEvents;
+}
+
+/// Ethtool operations, after Linux's `ethtool_ops`.
+pub trait EthtoolOps {
+    /// `ethtool -i`.
+    fn drvinfo(&self) -> DrvInfo;
+
+    /// `ethtool` (no flags): link settings.
+    fn link_settings(&self) -> Result<LinkSettings, PortError> {
+        Err(PortError::NotSupported("get_link_ksettings"))
+    }
+
+    /// `ethtool -s`.
+    fn set_link_settings(&mut self, settings: &LinkSettings) -> Result<(), PortError> {
+        let _ = settings;
+        Err(PortError::NotSupported("set_link_ksettings"))
+    }
+
+    /// `ethtool -g`.
+    fn ringparam(&self) -> RingParams;
+
+    /// `ethtool -G` (only while stopped).
+    fn set_ringparam(&mut self, rings: &RingParams) -> Result<(), PortError> {
+        let _ = rings;
+        Err(PortError::NotSupported("set_ringparam"))
+    }
+
+    /// `ethtool -l`.
+    fn channels(&self) -> Channels;
+
+    /// `ethtool -L` (only while stopped).
+    fn set_channels(&mut self, channels: &Channels) -> Result<(), PortError> {
+        let _ = channels;
+        Err(PortError::NotSupported("set_channels"))
+    }
+
+    /// `ethtool -S` names, in the order of [`EthtoolOps::stat_values`]
+    /// (Linux's `get_strings(ETH_SS_STATS)`).
+    fn stat_names(&self) -> Vec<String>;
+
+    /// `ethtool -S` values (Linux's `get_ethtool_stats`).
+    fn stat_values(&self) -> Vec<u64>;
+
+    /// Names and values together.
+    fn named_stats(&self) -> Vec<(String, u64)> {
+        self.stat_names().into_iter().zip(self.stat_values()).collect()
+    }
+
+    /// `ethtool -d`.
+    fn regs(&self) -> Result<RegDump, PortError> {
+        Err(PortError::NotSupported("get_regs"))
+    }
+
+    /// `ethtool -r`: restart autonegotiation.
+    fn nway_reset(&mut self) -> Result<(), PortError> {
+        Err(PortError::NotSupported("nway_reset"))
+    }
+}
+
+/// The standard per-queue `ethtool -S` rows every driver should expose, in
+/// Linux's naming (`rx_queue_0_packets`, ...).
+pub fn per_queue_stat_rows(stats: &PortStats) -> Vec<(String, u64)> {
+    let mut rows = Vec::new();
+    for (i, q) in stats.rx_queues.iter().enumerate() {
+        rows.push((format!("rx_queue_{i}_packets"), q.packets));
+        rows.push((format!("rx_queue_{i}_bytes"), q.bytes));
+        rows.push((format!("rx_queue_{i}_drops"), q.drops));
+    }
+    for (i, q) in stats.tx_queues.iter().enumerate() {
+        rows.push((format!("tx_queue_{i}_packets"), q.packets));
+        rows.push((format!("tx_queue_{i}_bytes"), q.bytes));
+        rows.push((format!("tx_queue_{i}_drops"), q.drops));
+    }
+    rows
+}

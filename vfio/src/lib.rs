@@ -1,0 +1,1 @@
+//! VFIO (placeholder until the vfio issue).
