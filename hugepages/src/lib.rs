@@ -31,6 +31,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// 2 MiB: the huge page size every x86-64 Linux offers.
 pub const HUGE_2M: usize = 2 << 20;
@@ -92,8 +93,20 @@ pub enum Fallback {
     SmallPages,
 }
 
+/// Something that makes memory reachable by a device: an IOMMU container
+/// (the VFIO layer implements this). A region allocated with a mapper is
+/// mapped right after allocation and unmapped before it is freed, so a
+/// device can never DMA into memory that went back to the kernel.
+pub trait DmaMapper: Send + Sync {
+    /// Maps `[va, va + len)` for device access and returns the IOVA the
+    /// device must use for `va` (often `va` itself).
+    fn map(&self, va: usize, len: usize) -> Result<u64, DmaError>;
+    /// Undoes `map`.
+    fn unmap(&self, iova: u64, len: usize);
+}
+
 /// How to allocate a [`DmaRegion`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct DmaOptions {
     /// Huge page size to ask for.
     pub page_size: PageSize,
@@ -101,11 +114,25 @@ pub struct DmaOptions {
     pub iova_mode: IovaMode,
     /// Behaviour when huge pages are missing.
     pub fallback: Fallback,
+    /// IOMMU to map the region into (VA mode); `None` for virtual ports and
+    /// for PA mode, where the device sees physical addresses.
+    pub mapper: Option<Arc<dyn DmaMapper>>,
+}
+
+impl fmt::Debug for DmaOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DmaOptions")
+            .field("page_size", &self.page_size)
+            .field("iova_mode", &self.iova_mode)
+            .field("fallback", &self.fallback)
+            .field("mapped", &self.mapper.is_some())
+            .finish()
+    }
 }
 
 impl Default for DmaOptions {
     fn default() -> Self {
-        DmaOptions { page_size: PageSize::Huge2M, iova_mode: IovaMode::Va, fallback: Fallback::Refuse }
+        DmaOptions { page_size: PageSize::Huge2M, iova_mode: IovaMode::Va, fallback: Fallback::Refuse, mapper: None }
     }
 }
 
@@ -124,6 +151,8 @@ pub enum DmaError {
     PaNeedsHugepages,
     /// A zero-length region was asked for.
     Empty,
+    /// The IOMMU mapping failed (the mapper says why and what to do).
+    Mapper(String),
 }
 
 impl fmt::Display for DmaError {
@@ -150,6 +179,7 @@ impl fmt::Display for DmaError {
                  reserve them with `sudo scripts/hugepages --reserve 512`"
             ),
             DmaError::Empty => write!(f, "a DMA region cannot be empty"),
+            DmaError::Mapper(s) => write!(f, "mapping DMA memory for the device failed: {s}"),
         }
     }
 }
@@ -168,6 +198,8 @@ pub struct DmaRegion {
     iova_mode: IovaMode,
     /// Physical address of every page (PA mode only; empty otherwise).
     phys_pages: Vec<u64>,
+    /// The IOMMU mapping, if any: (mapper, IOVA of the first byte).
+    mapping: Option<(Arc<dyn DmaMapper>, u64)>,
 }
 
 // SAFETY: the region is plain memory owned by this value; moving the owner to
@@ -197,16 +229,26 @@ impl DmaRegion {
                     huge: true,
                     iova_mode: opts.iova_mode,
                     phys_pages: Vec::new(),
+                    mapping: None,
                 };
-                if opts.iova_mode == IovaMode::Pa {
-                    region.phys_pages = read_phys_pages(base, len_huge, page)?;
+                match (&opts.mapper, opts.iova_mode) {
+                    (_, IovaMode::Pa) => region.phys_pages = read_phys_pages(base, len_huge, page)?,
+                    (Some(mapper), IovaMode::Va) => {
+                        let iova = mapper.map(base.as_ptr() as usize, len_huge)?;
+                        region.mapping = Some((Arc::clone(mapper), iova));
+                    }
+                    (None, IovaMode::Va) => {}
                 }
                 Ok(region)
             }
             Err(e) if is_out_of_hugepages(&e) => {
                 let needed = len_huge / page;
-                if opts.fallback == Fallback::Refuse {
-                    return Err(DmaError::NoHugepages { page_size: page, needed, free: free_hugepages(opts.page_size) });
+                if opts.fallback == Fallback::Refuse || opts.mapper.is_some() {
+                    return Err(DmaError::NoHugepages {
+                        page_size: page,
+                        needed,
+                        free: free_hugepages(opts.page_size),
+                    });
                 }
                 if opts.iova_mode == IovaMode::Pa {
                     return Err(DmaError::PaNeedsHugepages);
@@ -228,7 +270,7 @@ impl DmaRegion {
         }
         let len = len.div_ceil(SMALL_4K) * SMALL_4K;
         let base = map_anonymous(len, 0).map_err(DmaError::Map)?;
-        Ok(DmaRegion { base, len, page_size: SMALL_4K, huge: false, iova_mode, phys_pages: Vec::new() })
+        Ok(DmaRegion { base, len, page_size: SMALL_4K, huge: false, iova_mode, phys_pages: Vec::new(), mapping: None })
     }
 
     /// First byte of the region.
@@ -269,7 +311,10 @@ impl DmaRegion {
     pub fn iova(&self, offset: usize) -> u64 {
         assert!(offset < self.len, "offset {offset} outside DMA region of {} bytes", self.len);
         match self.iova_mode {
-            IovaMode::Va => self.base.as_ptr() as u64 + offset as u64,
+            IovaMode::Va => match &self.mapping {
+                Some((_, iova)) => iova + offset as u64,
+                None => self.base.as_ptr() as u64 + offset as u64,
+            },
             IovaMode::Pa => {
                 if self.phys_pages.is_empty() {
                     // Small pages in PA mode are refused at allocation.
@@ -289,6 +334,10 @@ impl DmaRegion {
 
 impl Drop for DmaRegion {
     fn drop(&mut self) {
+        // The device loses access before the memory goes back to the kernel.
+        if let Some((mapper, iova)) = self.mapping.take() {
+            mapper.unmap(iova, self.len);
+        }
         // SAFETY: base/len describe exactly the mapping made in `allocate`,
         // and no reference into it outlives the region (we hand out only raw
         // addresses, whose users are tied to the region's owner).
@@ -409,6 +458,50 @@ mod tests {
         let bytes = unsafe { std::slice::from_raw_parts_mut(r.as_ptr(), r.len()) };
         bytes.fill(0xa5);
         assert!(bytes.iter().all(|&b| b == 0xa5));
+    }
+
+    struct FakeIommu {
+        log: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl DmaMapper for FakeIommu {
+        fn map(&self, va: usize, len: usize) -> Result<u64, DmaError> {
+            self.log.lock().unwrap().push(format!("map {len}"));
+            let _ = va;
+            Ok(0x1000_0000)
+        }
+        fn unmap(&self, iova: u64, len: usize) {
+            self.log.lock().unwrap().push(format!("unmap {iova:#x} {len}"));
+        }
+    }
+
+    #[test]
+    fn mapper_sets_iova_and_unmaps_on_drop() {
+        if free_hugepages(PageSize::Huge2M) < 1 {
+            return; // mapped regions refuse small pages; the guest tests cover this
+        }
+        let iommu = Arc::new(FakeIommu { log: Default::default() });
+        let opts = DmaOptions { mapper: Some(iommu.clone()), ..DmaOptions::default() };
+        let r = DmaRegion::allocate(100, &opts).unwrap();
+        assert_eq!(r.iova(0x40), 0x1000_0040);
+        drop(r);
+        assert_eq!(*iommu.log.lock().unwrap(), vec![format!("map {HUGE_2M}"), format!("unmap 0x10000000 {HUGE_2M}")]);
+    }
+
+    #[test]
+    fn mapped_regions_refuse_small_pages() {
+        if free_hugepages(PageSize::Huge1G) > 0 {
+            return;
+        }
+        let iommu = Arc::new(FakeIommu { log: Default::default() });
+        let opts = DmaOptions {
+            page_size: PageSize::Huge1G,
+            fallback: Fallback::SmallPages,
+            mapper: Some(iommu.clone()),
+            ..DmaOptions::default()
+        };
+        assert!(matches!(DmaRegion::allocate(100, &opts), Err(DmaError::NoHugepages { .. })));
+        assert!(iommu.log.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -114,7 +114,9 @@ impl Mempool {
             name: cfg.name.clone(),
             ring: BulkRing::with_capacity(cfg.capacity),
             caches: (0..MAX_LCORES)
-                .map(|_| CachePadded::new(LocalCache { len: AtomicU32::new(0), objs: UnsafeCell::new([0; CACHE_SLOTS]) }))
+                .map(|_| {
+                    CachePadded::new(LocalCache { len: AtomicU32::new(0), objs: UnsafeCell::new([0; CACHE_SLOTS]) })
+                })
                 .collect(),
             cache_size,
             flush_threshold: cache_size * 3 / 2,
@@ -216,10 +218,7 @@ impl Drop for Mempool {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             let out = shared.capacity - shared.available();
             if out > 0 {
-                eprintln!(
-                    "ferrite: mempool '{}' dropped with {out} buffers still in use; leaking it",
-                    shared.name
-                );
+                eprintln!("ferrite: mempool '{}' dropped with {out} buffers still in use; leaking it", shared.name);
                 std::mem::forget(Arc::clone(&self.shared));
             }
         }

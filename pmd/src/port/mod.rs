@@ -139,6 +139,12 @@ pub trait NetDevice: EthtoolOps + Send {
 
     /// Subscribes to link-change events.
     fn link_events(&self) -> LinkEvents;
+
+    /// The IOMMU mapping that buffer pools for this port must use (hardware
+    /// ports behind VFIO); `None` when any memory will do (virtual ports).
+    fn dma_mapper(&self) -> Option<std::sync::Arc<dyn ferrite_hugepages::DmaMapper>> {
+        None
+    }
 }
 
 /// Ethtool operations, after Linux's `ethtool_ops`.

@@ -117,7 +117,9 @@ impl PortConfig {
 
 fn check_queues(dir: &str, n: u16, max: u16) -> Result<(), PortError> {
     if n == 0 || n > max {
-        return Err(PortError::InvalidConfig(format!("{dir} queue count {n} is out of range: this port has 1..={max}")));
+        return Err(PortError::InvalidConfig(format!(
+            "{dir} queue count {n} is out of range: this port has 1..={max}"
+        )));
     }
     Ok(())
 }
