@@ -132,7 +132,7 @@ fn check_ring(dir: &str, n: u16, caps: &DeviceCaps) -> Result<(), PortError> {
     if caps.ring_size_pow2 && !n.is_power_of_two() {
         return Err(PortError::InvalidConfig(format!("{dir} ring size {n} must be a power of two")));
     }
-    if n % caps.ring_size_align != 0 {
+    if !n.is_multiple_of(caps.ring_size_align) {
         return Err(PortError::InvalidConfig(format!(
             "{dir} ring size {n} must be a multiple of {}",
             caps.ring_size_align
