@@ -41,3 +41,9 @@ impl From<ferrite_hugepages::DmaError> for PortError {
         PortError::NoMemory(e.to_string())
     }
 }
+
+impl From<ferrite_vfio::VfioError> for PortError {
+    fn from(e: ferrite_vfio::VfioError) -> Self {
+        PortError::Device(e.to_string())
+    }
+}

@@ -1,0 +1,954 @@
+//! igb: a poll-mode driver for the Intel 82576 Gigabit Ethernet controller
+//! (`8086:10c9` and the other 82576 device IDs in [`regs::DEVICE_IDS_82576`]).
+//!
+//! Order of operations follows the 82576 datasheet's chapter 4 and the
+//! DPDK/Linux igb drivers:
+//!
+//! * **probe** ([`IgbPort::open_vfio`]): mask interrupts, global reset
+//!   (CTRL.RST, which also stops a device a killed process left running),
+//!   mask again, wait for the EEPROM auto-read, read the MAC from RAL0/RAH0,
+//!   set up the link with autonegotiation (CTRL.SLU, PHY through MDIC),
+//!   clear the clear-on-read statistics;
+//! * **open**: bus mastering on, receive rings (advanced descriptors,
+//!   SRRCTL one-buffer with DROP_EN, RXDCTL enable confirmed, then RCTL,
+//!   then RDH = 0 / RDT = n - 1), transmit rings (TXDCTL enable confirmed,
+//!   then TCTL);
+//! * **stop/close**: interrupts masked, RCTL.EN off, every queue disabled
+//!   with the enable bit confirmed clear, TCTL.EN off, bus mastering off —
+//!   all before any ring or buffer memory is released (ring memory and
+//!   parked mbufs belong to the queue objects and go when those drop).
+//!
+//! # QEMU's emulated 82576
+//!
+//! QEMU implements only advanced receive descriptors (RCTL.DTYP must be 0),
+//! processes a transmit ring synchronously on each TDT write (so `tx_burst`
+//! writes TDT once per call), never sets EEC.AUTO_RD (the wait is
+//! best-effort), never counts MPC/RNBC, and counts ROC only in VMDq mode
+//! (a frame over RLPML is dropped but `rx_long_length_errors` stays 0 on
+//! QEMU). After a link comes back up QEMU only resumes transmitting on the
+//! next TDT write, so [`NetDevice::set_link`] rewrites TDT.
+//!
+//! # Not supported here
+//!
+//! The I350 (`8086:1521`) is an igb-family part but is not claimed: it has 8
+//! queues instead of 16, a different PHY (82580-style, with EEE and its own
+//! power-down and MDICNFG handling), packet-buffer sizes programmed with a
+//! different RXPBS/TXPBS encoding, DMA coalescing, an NVM with a checksum
+//! per LAN function, and loopback VLAN tags in network byte order. Those
+//! differences are not implemented or tested, so we refuse rather than
+//! guess. Also missing: the software/firmware semaphore (SW_FW_SYNC) that
+//! real boards with manageability firmware want around PHY and EEPROM
+//! access, fiber/SerDes PCS link setup (SerDes IDs only get CTRL.SLU), RSS,
+//! VLAN offloads, checksum/TSO transmit offloads and interrupts.
+
+pub mod desc;
+pub mod mac;
+pub mod regs;
+pub mod rx;
+pub mod stats;
+pub mod tx;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ferrite_hugepages::{DmaMapper, DmaOptions, Fallback, IovaMode, PageSize};
+use ferrite_vfio::{Bar, IommuMode, VfioDevice};
+
+use desc::RingArena;
+use mac::{Hw, Media, RegisterIo};
+use regs::*;
+use rx::{IgbRxQueue, RxSetup};
+use stats::HwStats;
+use tx::{IgbTxQueue, TxSetup};
+
+use crate::mem::Mempool;
+use crate::port::{
+    per_queue_stat_rows, Channels, Counter, DeviceCaps, DrvInfo, EthtoolOps, LinkEvents, LinkNotifier, LinkSettings,
+    LinkStatus, MacAddr, NetDevice, PortConfig, PortError, PortStats, QueueCounters, Queues, RegDump, RingParams,
+    RxMode,
+};
+
+/// The VFIO layer the driver is built on (re-exported for tools such as
+/// `pmdinfo` that inspect a device without opening a port).
+pub use ferrite_vfio as vfio;
+
+/// What [`peek`] reads from a live 82576 without changing it.
+#[derive(Clone, Debug)]
+pub struct Peek {
+    /// RAL0/RAH0, if the address-valid bit is set.
+    pub mac: Option<MacAddr>,
+    /// Carrier, speed and duplex from STATUS.
+    pub link: LinkStatus,
+    /// Raw STATUS and CTRL.
+    pub status: u32,
+    /// Raw CTRL.
+    pub ctrl: u32,
+}
+
+/// Reads the MAC address and link state of an opened 82576 through BAR 0,
+/// with register reads only (no reset, nothing written).
+pub fn peek(dev: &Arc<VfioDevice>) -> Result<Peek, PortError> {
+    let (vendor, device) = dev.vendor_device()?;
+    if !supports(vendor, device) {
+        return Err(PortError::Device(format!(
+            "{} is {vendor:04x}:{device:04x}, not an 82576: its registers mean something else",
+            dev.pci_addr()
+        )));
+    }
+    let hw = Hw::new(Box::new(BarIo(dev.map_bar(0)?)), Media::of(device));
+    let (lo, hi) = (hw.read(ral(0)), hw.read(rah(0)));
+    let (l, h) = (lo.to_le_bytes(), hi.to_le_bytes());
+    let mac = (hi & RAH_AV != 0).then_some(MacAddr([l[0], l[1], l[2], l[3], h[0], h[1]]));
+    Ok(Peek { mac, link: hw.link_status(), status: hw.read(STATUS), ctrl: hw.read(CTRL) })
+}
+
+/// Driver name reported by `drvinfo`.
+pub const DRIVER_NAME: &str = "igb";
+
+/// Whether this driver claims `vendor:device`.
+pub fn supports(vendor: u16, device: u16) -> bool {
+    vendor == VENDOR_INTEL && DEVICE_IDS_82576.iter().any(|(id, _)| *id == device)
+}
+
+/// Human name of a supported device ID.
+pub fn device_name(device: u16) -> &'static str {
+    DEVICE_IDS_82576.iter().find(|(id, _)| *id == device).map(|(_, n)| *n).unwrap_or("unknown")
+}
+
+/// BAR 0 through VFIO as the driver's register window.
+struct BarIo(Bar);
+
+impl RegisterIo for BarIo {
+    #[inline(always)]
+    fn read32(&self, off: u32) -> u32 {
+        self.0.read32(off as usize)
+    }
+    #[inline(always)]
+    fn write32(&self, off: u32, val: u32) {
+        self.0.write32(off as usize, val)
+    }
+}
+
+/// Prefetch/host/write-back thresholds for RXDCTL (DPDK's igb defaults;
+/// WTHRESH = 1 writes each descriptor back as soon as it is done).
+const RXDCTL_THRESH: u32 = (8 << DCTL_PTHRESH_SHIFT) | (8 << DCTL_HTHRESH_SHIFT) | (1 << DCTL_WTHRESH_SHIFT);
+/// Thresholds for TXDCTL (82576: WTHRESH = 1).
+const TXDCTL_THRESH: u32 = (8 << DCTL_PTHRESH_SHIFT) | (1 << DCTL_HTHRESH_SHIFT) | (1 << DCTL_WTHRESH_SHIFT);
+
+/// Per-queue software counters, kept across stop/open.
+struct QueueStatsSet {
+    rx: Vec<Arc<QueueCounters>>,
+    rx_alloc_failed: Vec<Arc<Counter>>,
+    tx: Vec<Arc<QueueCounters>>,
+}
+
+impl QueueStatsSet {
+    fn new(rx: u16, tx: u16) -> QueueStatsSet {
+        QueueStatsSet {
+            rx: (0..rx).map(|_| Arc::default()).collect(),
+            rx_alloc_failed: (0..rx).map(|_| Arc::default()).collect(),
+            tx: (0..tx).map(|_| Arc::default()).collect(),
+        }
+    }
+}
+
+/// An 82576 port.
+pub struct IgbPort {
+    name: Arc<str>,
+    hw: Arc<Hw>,
+    /// Keeps the VFIO device (and so the BAR and the group) open.
+    dev: Option<Arc<VfioDevice>>,
+    device_id: u16,
+    iova_mode: IovaMode,
+    mapper: Option<Arc<dyn DmaMapper>>,
+    mac: MacAddr,
+    mtu: u16,
+    rx_mode: RxMode,
+    conf: PortConfig,
+    configured: bool,
+    pool: Option<Mempool>,
+    qstats: QueueStatsSet,
+    hw_stats: HwStats,
+    /// Shared with the queues of the current open; cleared by stop.
+    live: Option<Arc<AtomicBool>>,
+    admin_up: bool,
+    fw_version: String,
+    notifier: LinkNotifier,
+    last_link: Mutex<Option<LinkStatus>>,
+}
+
+impl IgbPort {
+    /// Opens the 82576 at `pci_addr` (bound to vfio-pci) and initialises it.
+    pub fn open_vfio(pci_addr: &str, iova_mode: IovaMode) -> Result<IgbPort, PortError> {
+        let mode = match iova_mode {
+            IovaMode::Va => IommuMode::Type1,
+            IovaMode::Pa => IommuMode::NoIommu,
+        };
+        let dev = VfioDevice::open(pci_addr, mode)?;
+        let (vendor, device) = dev.vendor_device()?;
+        if !supports(vendor, device) {
+            return Err(PortError::Device(format!(
+                "{} is {vendor:04x}:{device:04x}, not an 82576; the igb driver does not claim it",
+                dev.pci_addr()
+            )));
+        }
+        let bar = dev.map_bar(0)?;
+        let mapper: Option<Arc<dyn DmaMapper>> = match iova_mode {
+            IovaMode::Va => Some(Arc::clone(dev.container()) as Arc<dyn DmaMapper>),
+            IovaMode::Pa => None,
+        };
+        let hw = Hw::new(Box::new(BarIo(bar)), Media::of(device));
+        let name = dev.pci_addr().to_string();
+        let mut port = IgbPort::probe(&name, hw, device, iova_mode, mapper)?;
+        port.dev = Some(dev);
+        Ok(port)
+    }
+
+    /// Initialises a device reached through `hw` (the datasheet's probe
+    /// order; see the module docs). Public so tests can drive it with a
+    /// register file in memory.
+    pub fn probe(
+        name: &str,
+        hw: Hw,
+        device_id: u16,
+        iova_mode: IovaMode,
+        mapper: Option<Arc<dyn DmaMapper>>,
+    ) -> Result<IgbPort, PortError> {
+        hw.mask_irqs();
+        hw.global_reset()?;
+        // Not fatal: QEMU never sets AUTO_RD, and EEPROM-less boards exist.
+        let _ = hw.wait_eeprom_auto_read();
+        let mac = hw.read_mac().ok_or_else(|| {
+            PortError::Device(format!("{name}: neither RAL0/RAH0 nor the EEPROM holds a valid MAC address"))
+        })?;
+        hw.write_mac(mac);
+        for i in 0..MTA_LEN {
+            hw.write(MTA_BASE + 4 * i, 0);
+        }
+        // Tell manageability firmware a driver owns the port.
+        hw.set_bits(CTRL_EXT, CTRL_EXT_DRV_LOAD);
+        hw.setup_link_autoneg()?;
+        let hw_stats = HwStats::default();
+        hw_stats.clear(&hw);
+        let fw_version = match hw.eeprom_read(NVM_WORD_VERSION) {
+            Some(w) if w != 0 && w != 0xFFFF => format!("{}.{}", w >> 12, (w >> 4) & 0xFF),
+            _ => "n/a".to_string(),
+        };
+        let conf = PortConfig::default();
+        Ok(IgbPort {
+            name: name.into(),
+            hw: Arc::new(hw),
+            dev: None,
+            device_id,
+            iova_mode,
+            mapper,
+            mac,
+            mtu: 1500,
+            rx_mode: RxMode::default(),
+            qstats: QueueStatsSet::new(conf.rx_queues, conf.tx_queues),
+            conf,
+            configured: false,
+            pool: None,
+            hw_stats,
+            live: None,
+            admin_up: true,
+            fw_version,
+            notifier: LinkNotifier::default(),
+            last_link: Mutex::new(None),
+        })
+    }
+
+    /// The 82576 device ID.
+    pub fn device_id(&self) -> u16 {
+        self.device_id
+    }
+
+    /// Largest frame for an MTU, CRC included (what RLPML holds).
+    fn frame_len(mtu: u16) -> u32 {
+        mtu as u32 + ETH_OVERHEAD
+    }
+
+    /// The receive buffer size the hardware uses for a pool: its data room
+    /// rounded down to SRRCTL's 1 KB units.
+    fn hw_buf_size(pool: &Mempool) -> u32 {
+        (pool.data_room() as u32 / 1024).min(SRRCTL_BSIZEPKT_MASK) * 1024
+    }
+
+    /// Checks that a whole frame of `mtu` fits one receive buffer.
+    fn check_buffers(mtu: u16, pool: &Mempool) -> Result<(), PortError> {
+        let need = Self::frame_len(mtu);
+        let have = Self::hw_buf_size(pool);
+        if have < need {
+            let want = need.next_multiple_of(1024);
+            return Err(PortError::InvalidConfig(format!(
+                "mempool '{}' has {} data bytes per buffer ({have} usable by the 82576, which sizes receive \
+                 buffers in 1 KB units); MTU {mtu} needs {need} (frame + CRC): create the pool with \
+                 --mbuf-size {want} or larger",
+                pool.name(),
+                pool.data_room()
+            )));
+        }
+        Ok(())
+    }
+
+    fn dma_options(&self) -> DmaOptions {
+        DmaOptions {
+            page_size: PageSize::Huge2M,
+            iova_mode: self.iova_mode,
+            // Hardware ports always have a mapper (VA) or use PA; only a
+            // register-file test port has neither and may use small pages.
+            fallback: if self.mapper.is_none() && self.iova_mode == IovaMode::Va {
+                Fallback::SmallPages
+            } else {
+                Fallback::Refuse
+            },
+            mapper: self.mapper.clone(),
+        }
+    }
+
+    fn rctl_value(&self) -> u32 {
+        let mut rctl = RCTL_EN | RCTL_BAM | RCTL_SECRC | RCTL_LPE | RCTL_RDMTS_HALF;
+        if self.rx_mode.promiscuous {
+            rctl |= RCTL_UPE | RCTL_MPE;
+        }
+        if self.rx_mode.all_multicast {
+            rctl |= RCTL_MPE;
+        }
+        rctl
+    }
+
+    fn tctl_value() -> u32 {
+        TCTL_EN
+            | TCTL_PSP
+            | (COLLISION_THRESHOLD << TCTL_CT_SHIFT)
+            | (COLLISION_DISTANCE << TCTL_COLD_SHIFT)
+            | TCTL_RTLC
+    }
+
+    fn set_bus_master(&self, on: bool) -> Result<(), PortError> {
+        if let Some(dev) = &self.dev {
+            if on {
+                dev.enable_bus_master()?;
+            } else {
+                dev.disable_bus_master()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings the device to rest: no interrupts, no receive, no queue
+    /// running (confirmed), no transmit, no DMA. Safe to call repeatedly.
+    fn quiesce(&self) -> Result<(), PortError> {
+        let hw = &self.hw;
+        hw.mask_irqs();
+        hw.clear_bits(RCTL, RCTL_EN);
+        let mut first_err = None;
+        for q in 0..MAX_QUEUES as u32 {
+            if let Err(e) = hw.disable_queue(rxdctl(q)) {
+                first_err.get_or_insert(e);
+            }
+        }
+        for q in 0..MAX_QUEUES as u32 {
+            if let Err(e) = hw.disable_queue(txdctl(q)) {
+                first_err.get_or_insert(e);
+            }
+        }
+        hw.clear_bits(TCTL, TCTL_EN);
+        hw.flush();
+        self.set_bus_master(false)?;
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn start(&mut self, live: &Arc<AtomicBool>) -> Result<Queues, PortError> {
+        let pool = self.pool.clone().ok_or_else(|| PortError::InvalidState("configure the port first".into()))?;
+        Self::check_buffers(self.mtu, &pool)?;
+        let conf = self.conf.clone();
+        let hw = Arc::clone(&self.hw);
+
+        self.set_bus_master(true)?;
+        hw.mask_irqs();
+        // Receiver and transmitter off, every queue off, while rings are set up.
+        hw.clear_bits(RCTL, RCTL_EN);
+        hw.clear_bits(TCTL, TCTL_EN);
+        for q in 0..MAX_QUEUES as u32 {
+            hw.disable_queue(rxdctl(q))?;
+            hw.disable_queue(txdctl(q))?;
+        }
+
+        let counts: Vec<u16> = std::iter::repeat_n(conf.rx_ring_size, conf.rx_queues as usize)
+            .chain(std::iter::repeat_n(conf.tx_ring_size, conf.tx_queues as usize))
+            .collect();
+        let mut arena = RingArena::new(&counts, &self.dma_options())?;
+        let buf_size = Self::hw_buf_size(&pool);
+
+        let mut queues = Queues::default();
+        for q in 0..conf.rx_queues {
+            let ring = arena.take(conf.rx_ring_size);
+            let (iova, bytes, n) = (ring.iova(), ring.len_bytes(), ring.count());
+            let rxq = IgbRxQueue::new(RxSetup {
+                hw: Arc::clone(&hw),
+                qid: q,
+                ring,
+                buf_size: buf_size.min(u16::MAX as u32) as u16,
+                pool: pool.clone(),
+                counters: Arc::clone(&self.qstats.rx[q as usize]),
+                alloc_failed: Arc::clone(&self.qstats.rx_alloc_failed[q as usize]),
+                live: Arc::clone(live),
+            })?;
+            let q32 = q as u32;
+            hw.write(rdbal(q32), iova as u32);
+            hw.write(rdbah(q32), (iova >> 32) as u32);
+            hw.write(rdlen(q32), bytes);
+            hw.write(rdh(q32), 0);
+            hw.write(rdt(q32), 0);
+            hw.write(srrctl(q32), (buf_size / 1024) | SRRCTL_DESCTYPE_ADV_ONEBUF | SRRCTL_DROP_EN);
+            hw.enable_queue(rxdctl(q32), RXDCTL_THRESH)?;
+            debug_assert_eq!(rxq.initial_tail(), (n - 1) as u32);
+            queues.rx.push(Box::new(rxq));
+        }
+
+        hw.write_mac(self.mac);
+        hw.write(RLPML, Self::frame_len(self.mtu));
+        hw.write(RXCSUM, RXCSUM_IPOFLD | RXCSUM_TUOFLD);
+        hw.write(MRQC, 0);
+        hw.write(RCTL, self.rctl_value());
+        // Head and tail only after the queue (and receiver) are enabled.
+        for q in 0..conf.rx_queues as u32 {
+            hw.write(rdh(q), 0);
+            hw.write(rdt(q), (conf.rx_ring_size - 1) as u32);
+        }
+
+        let max_len = MAX_FRAME - 4;
+        for q in 0..conf.tx_queues {
+            let ring = arena.take(conf.tx_ring_size);
+            let q32 = q as u32;
+            hw.write(tdbal(q32), ring.iova() as u32);
+            hw.write(tdbah(q32), (ring.iova() >> 32) as u32);
+            hw.write(tdlen(q32), ring.len_bytes());
+            hw.write(tdh(q32), 0);
+            hw.write(tdt(q32), 0);
+            hw.write(tdwbal(q32), 0);
+            hw.write(tdwbah(q32), 0);
+            hw.enable_queue(txdctl(q32), TXDCTL_THRESH)?;
+            queues.tx.push(Box::new(IgbTxQueue::new(TxSetup {
+                hw: Arc::clone(&hw),
+                qid: q,
+                ring,
+                max_len,
+                counters: Arc::clone(&self.qstats.tx[q as usize]),
+                live: Arc::clone(live),
+            })));
+        }
+        hw.write(TCTL, Self::tctl_value());
+        if !self.admin_up {
+            hw.clear_bits(RCTL, RCTL_EN);
+            hw.clear_bits(TCTL, TCTL_EN);
+        }
+        hw.flush();
+        Ok(queues)
+    }
+
+    /// Rewrites every transmit tail with its own value: QEMU's igb only
+    /// resumes a ring on a TDT write (real hardware ignores the repeat).
+    fn kick_tx(&self) {
+        for q in 0..self.conf.tx_queues as u32 {
+            let t = self.hw.read(tdt(q));
+            self.hw.write(tdt(q), t);
+        }
+    }
+
+    fn note_link(&self, st: LinkStatus) {
+        let mut last = self.last_link.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|l| l.up != st.up || l.speed_mbps != st.speed_mbps) || last.is_none() {
+            if last.is_some() {
+                self.notifier.notify(&self.name, st);
+            }
+            *last = Some(st);
+        }
+    }
+
+    fn sw_rows(&self) -> Vec<(String, u64)> {
+        let stats = self.stats64();
+        let mut rows = vec![
+            ("rx_sw_packets".to_string(), stats.rx_total().packets),
+            ("rx_sw_bytes".to_string(), stats.rx_total().bytes),
+            ("rx_sw_drops".to_string(), stats.rx_total().drops),
+            ("rx_sw_errors".to_string(), stats.rx_total().errors),
+            ("rx_alloc_failed".to_string(), self.qstats.rx_alloc_failed.iter().map(|c| c.get()).sum()),
+            ("tx_sw_packets".to_string(), stats.tx_total().packets),
+            ("tx_sw_bytes".to_string(), stats.tx_total().bytes),
+            ("tx_sw_drops".to_string(), stats.tx_total().drops),
+        ];
+        rows.extend(per_queue_stat_rows(&stats));
+        rows
+    }
+}
+
+impl NetDevice for IgbPort {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn caps(&self) -> DeviceCaps {
+        DeviceCaps {
+            max_rx_queues: MAX_QUEUES,
+            max_tx_queues: MAX_QUEUES,
+            min_ring_size: MIN_RING,
+            max_ring_size: MAX_RING,
+            ring_size_align: RING_ALIGN,
+            ring_size_pow2: false,
+            min_mtu: MIN_MTU,
+            max_mtu: MAX_MTU,
+        }
+    }
+
+    fn configure(&mut self, conf: &PortConfig, pool: &Mempool) -> Result<(), PortError> {
+        if self.live.is_some() {
+            return Err(PortError::InvalidState(format!("{}: stop the port before configuring it", self.name)));
+        }
+        conf.check(&self.caps())?;
+        if pool.region().iova_mode() != self.iova_mode {
+            return Err(PortError::InvalidConfig(format!(
+                "mempool '{}' was made for IOVA mode {:?} but {} runs in {:?}; create the pool with this \
+                 port's dma_mapper() and IOVA mode",
+                pool.name(),
+                pool.region().iova_mode(),
+                self.name,
+                self.iova_mode
+            )));
+        }
+        if pool.data_room() < 1024 {
+            return Err(PortError::InvalidConfig(format!(
+                "mempool '{}' buffers hold {} bytes; the 82576 needs at least 1024 (use --mbuf-size 2048)",
+                pool.name(),
+                pool.data_room()
+            )));
+        }
+        Self::check_buffers(self.mtu, pool)?;
+        if conf.rx_queues != self.conf.rx_queues || conf.tx_queues != self.conf.tx_queues || !self.configured {
+            self.qstats = QueueStatsSet::new(conf.rx_queues, conf.tx_queues);
+        }
+        self.conf = conf.clone();
+        self.pool = Some(pool.clone());
+        self.configured = true;
+        Ok(())
+    }
+
+    fn open(&mut self) -> Result<Queues, PortError> {
+        if self.live.is_some() {
+            return Err(PortError::InvalidState(format!("{} is already open", self.name)));
+        }
+        if !self.configured {
+            return Err(PortError::InvalidState(format!("{}: configure the port before opening it", self.name)));
+        }
+        let live = Arc::new(AtomicBool::new(true));
+        match self.start(&live) {
+            Ok(queues) => {
+                self.live = Some(live);
+                Ok(queues)
+            }
+            Err(e) => {
+                // Queues built so far were dropped inside `start` (each
+                // disabled its hardware queue first); make the rest quiet.
+                live.store(false, Ordering::Release);
+                let _ = self.quiesce();
+                Err(e)
+            }
+        }
+    }
+
+    fn stop(&mut self) -> Result<(), PortError> {
+        let Some(live) = self.live.take() else {
+            return Err(PortError::InvalidState(format!("{} is not open", self.name)));
+        };
+        live.store(false, Ordering::Release);
+        self.quiesce()
+    }
+
+    fn is_running(&self) -> bool {
+        self.live.is_some()
+    }
+
+    fn set_rx_mode(&mut self, mode: RxMode) -> Result<(), PortError> {
+        self.rx_mode = mode;
+        if self.live.is_some() && self.admin_up {
+            let keep = self.hw.read(RCTL) & !(RCTL_UPE | RCTL_MPE);
+            self.hw.write(RCTL, keep | (self.rctl_value() & (RCTL_UPE | RCTL_MPE)));
+        }
+        Ok(())
+    }
+
+    fn rx_mode(&self) -> RxMode {
+        self.rx_mode
+    }
+
+    fn mac_address(&self) -> MacAddr {
+        self.mac
+    }
+
+    fn set_mac_address(&mut self, mac: MacAddr) -> Result<(), PortError> {
+        if !mac.is_valid_unicast() {
+            return Err(PortError::InvalidConfig(format!("{mac} is not a unicast address")));
+        }
+        self.mac = mac;
+        self.hw.write_mac(mac);
+        Ok(())
+    }
+
+    fn mtu(&self) -> u16 {
+        self.mtu
+    }
+
+    fn change_mtu(&mut self, mtu: u16) -> Result<(), PortError> {
+        if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
+            return Err(PortError::InvalidConfig(format!("MTU {mtu} is out of range {MIN_MTU}..={MAX_MTU}")));
+        }
+        if let Some(pool) = &self.pool {
+            Self::check_buffers(mtu, pool)?;
+        }
+        self.mtu = mtu;
+        if self.live.is_some() {
+            self.hw.write(RLPML, Self::frame_len(mtu));
+        }
+        Ok(())
+    }
+
+    fn stats64(&self) -> PortStats {
+        PortStats {
+            rx_queues: self.qstats.rx.iter().map(|c| c.snapshot()).collect(),
+            tx_queues: self.qstats.tx.iter().map(|c| c.snapshot()).collect(),
+            rx_missed: self.hw_stats.get(&self.hw, "rx_missed_errors"),
+        }
+    }
+
+    fn reset_stats(&mut self) -> Result<(), PortError> {
+        self.qstats.rx.iter().for_each(|c| c.reset());
+        self.qstats.tx.iter().for_each(|c| c.reset());
+        self.qstats.rx_alloc_failed.iter().for_each(|c| c.reset());
+        self.hw_stats.clear(&self.hw);
+        Ok(())
+    }
+
+    fn link_status(&self) -> LinkStatus {
+        let st = if self.admin_up { self.hw.link_status() } else { LinkStatus::DOWN };
+        self.note_link(st);
+        st
+    }
+
+    fn set_link(&mut self, up: bool) -> Result<(), PortError> {
+        self.admin_up = up;
+        let running = self.live.is_some();
+        if up {
+            self.hw.set_bits(CTRL, CTRL_SLU);
+            self.hw.phy_power(true)?;
+            if running {
+                self.hw.set_bits(RCTL, RCTL_EN);
+                self.hw.set_bits(TCTL, TCTL_EN);
+                self.kick_tx();
+            }
+        } else {
+            if running {
+                self.hw.clear_bits(RCTL, RCTL_EN);
+                self.hw.clear_bits(TCTL, TCTL_EN);
+            }
+            self.hw.phy_power(false)?;
+            self.hw.clear_bits(CTRL, CTRL_SLU);
+        }
+        let _ = self.link_status();
+        Ok(())
+    }
+
+    fn link_events(&self) -> LinkEvents {
+        self.notifier.subscribe()
+    }
+
+    fn dma_mapper(&self) -> Option<Arc<dyn DmaMapper>> {
+        self.mapper.clone()
+    }
+}
+
+impl EthtoolOps for IgbPort {
+    fn drvinfo(&self) -> DrvInfo {
+        DrvInfo {
+            driver: DRIVER_NAME.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            fw_version: self.fw_version.clone(),
+            bus_info: self.name.to_string(),
+        }
+    }
+
+    fn link_settings(&self) -> Result<LinkSettings, PortError> {
+        Ok(self.hw.link_settings())
+    }
+
+    fn set_link_settings(&mut self, s: &LinkSettings) -> Result<(), PortError> {
+        if s.autoneg {
+            self.hw.setup_link_autoneg()
+        } else {
+            self.hw.setup_link_forced(s.speed_mbps, s.duplex)
+        }
+    }
+
+    fn ringparam(&self) -> RingParams {
+        RingParams { rx_max: MAX_RING, tx_max: MAX_RING, rx: self.conf.rx_ring_size, tx: self.conf.tx_ring_size }
+    }
+
+    fn set_ringparam(&mut self, rings: &RingParams) -> Result<(), PortError> {
+        if self.live.is_some() {
+            return Err(PortError::InvalidState("stop the port before resizing its rings".into()));
+        }
+        let conf = PortConfig { rx_ring_size: rings.rx, tx_ring_size: rings.tx, ..self.conf.clone() };
+        conf.check(&self.caps())?;
+        self.conf = conf;
+        Ok(())
+    }
+
+    fn channels(&self) -> Channels {
+        Channels { max_rx: MAX_QUEUES, max_tx: MAX_QUEUES, rx: self.conf.rx_queues, tx: self.conf.tx_queues }
+    }
+
+    fn set_channels(&mut self, ch: &Channels) -> Result<(), PortError> {
+        if self.live.is_some() {
+            return Err(PortError::InvalidState("stop the port before changing its queue counts".into()));
+        }
+        let conf = PortConfig { rx_queues: ch.rx, tx_queues: ch.tx, ..self.conf.clone() };
+        conf.check(&self.caps())?;
+        self.qstats = QueueStatsSet::new(conf.rx_queues, conf.tx_queues);
+        self.conf = conf;
+        Ok(())
+    }
+
+    fn stat_names(&self) -> Vec<String> {
+        HwStats::names().map(str::to_string).chain(self.sw_rows().into_iter().map(|(n, _)| n)).collect()
+    }
+
+    fn stat_values(&self) -> Vec<u64> {
+        let mut v = self.hw_stats.values(&self.hw);
+        v.extend(self.sw_rows().into_iter().map(|(_, v)| v));
+        v
+    }
+
+    fn named_stats(&self) -> Vec<(String, u64)> {
+        let hw = HwStats::names().map(str::to_string).zip(self.hw_stats.values(&self.hw));
+        hw.chain(self.sw_rows()).collect()
+    }
+
+    fn regs(&self) -> Result<RegDump, PortError> {
+        let mut regs: Vec<(String, u32)> = [
+            ("CTRL", CTRL),
+            ("STATUS", STATUS),
+            ("CTRL_EXT", CTRL_EXT),
+            ("EECD", EECD),
+            ("MDIC", MDIC),
+            ("IMS", IMS),
+            ("EIMS", EIMS),
+            ("GPIE", GPIE),
+            ("RCTL", RCTL),
+            ("RLPML", RLPML),
+            ("RXCSUM", RXCSUM),
+            ("MRQC", MRQC),
+            ("RXPBS", RXPBS),
+            ("TCTL", TCTL),
+            ("TIPG", TIPG),
+            ("TXPBS", TXPBS),
+            ("RAL0", ral(0)),
+            ("RAH0", rah(0)),
+        ]
+        .iter()
+        .map(|&(n, off)| (n.to_string(), self.hw.read(off)))
+        .collect();
+        for q in 0..self.conf.rx_queues as u32 {
+            for (n, off) in [
+                ("RDBAL", rdbal(q)),
+                ("RDBAH", rdbah(q)),
+                ("RDLEN", rdlen(q)),
+                ("SRRCTL", srrctl(q)),
+                ("RDH", rdh(q)),
+                ("RDT", rdt(q)),
+                ("RXDCTL", rxdctl(q)),
+            ] {
+                regs.push((format!("{n}{q}"), self.hw.read(off)));
+            }
+        }
+        for q in 0..self.conf.tx_queues as u32 {
+            for (n, off) in [
+                ("TDBAL", tdbal(q)),
+                ("TDBAH", tdbah(q)),
+                ("TDLEN", tdlen(q)),
+                ("TDH", tdh(q)),
+                ("TDT", tdt(q)),
+                ("TXDCTL", txdctl(q)),
+            ] {
+                regs.push((format!("{n}{q}"), self.hw.read(off)));
+            }
+        }
+        Ok(RegDump { version: 1, regs })
+    }
+
+    fn nway_reset(&mut self) -> Result<(), PortError> {
+        self.hw.restart_autoneg()
+    }
+}
+
+impl Drop for IgbPort {
+    fn drop(&mut self) {
+        if let Some(live) = self.live.take() {
+            live.store(false, Ordering::Release);
+        }
+        if let Err(e) = self.quiesce() {
+            eprintln!("ferrite igb: {}: closing: {e}", self.name);
+        }
+        self.hw.clear_bits(CTRL_EXT, CTRL_EXT_DRV_LOAD);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The driver against a register file in memory that plays the 82576:
+    //! the test writes descriptors back the way the device would.
+
+    use super::*;
+    use crate::mem::{MbufBatch, MempoolConfig};
+    use std::collections::HashMap;
+
+    /// Registers as a map; CTRL.RST self-clears, MDIC and EERD complete at once.
+    struct FakeRegs(Mutex<HashMap<u32, u32>>);
+
+    impl RegisterIo for FakeRegs {
+        fn read32(&self, off: u32) -> u32 {
+            *self.0.lock().unwrap().get(&off).unwrap_or(&0)
+        }
+        fn write32(&self, off: u32, val: u32) {
+            let mut m = self.0.lock().unwrap();
+            let val = match off {
+                CTRL => val & !CTRL_RST,
+                MDIC => (val & !MDIC_DATA_MASK) | MDIC_READY | if val & MDIC_OP_READ != 0 { 0x1140 } else { 0 },
+                EERD => EERD_DONE | (0x2010 << EERD_DATA_SHIFT),
+                _ => val,
+            };
+            m.insert(off, val);
+        }
+    }
+
+    fn fake_port() -> (IgbPort, Arc<Hw>) {
+        let regs = FakeRegs(Mutex::new(HashMap::from([
+            (STATUS, STATUS_LU | STATUS_FD | (2 << STATUS_SPEED_SHIFT)),
+            (ral(0), 0x0000_5452),
+            (rah(0), RAH_AV | 0x001b),
+            (EECD, EECD_AUTO_RD),
+        ])));
+        let port = IgbPort::probe("fake", Hw::new(Box::new(regs), Media::Copper), 0x10C9, IovaMode::Va, None).unwrap();
+        let hw = Arc::clone(&port.hw);
+        (port, hw)
+    }
+
+    fn pool(n: usize) -> Mempool {
+        let mut cfg = MempoolConfig::new("igb-test", n);
+        cfg.cache_size = 0;
+        cfg.dma.fallback = Fallback::SmallPages;
+        Mempool::new(&cfg).unwrap()
+    }
+
+    /// Pointer to descriptor `i` of a ring whose IOVA (= VA here) is in `bal`/`bah`.
+    fn desc(hw: &Hw, bal: u32, bah: u32, i: usize) -> *mut u32 {
+        let base = hw.read(bal) as u64 | (hw.read(bah) as u64) << 32;
+        (base as usize + 16 * i) as *mut u32
+    }
+
+    #[test]
+    fn probe_reads_mac_and_link() {
+        let (port, _) = fake_port();
+        assert_eq!(port.mac_address().to_string(), "52:54:00:00:1b:00");
+        let st = port.link_status();
+        assert!(st.up && st.speed_mbps == 1000 && st.duplex == crate::port::Duplex::Full, "{st:?}");
+        assert_eq!(port.drvinfo().fw_version, "2.1");
+    }
+
+    #[test]
+    fn open_programs_rings_then_rx_tx_and_stop_release_everything() {
+        let (mut port, hw) = fake_port();
+        let pool = pool(1024);
+        let conf = PortConfig { rx_ring_size: 64, tx_ring_size: 64, ..PortConfig::default() };
+        port.configure(&conf, &pool).unwrap();
+        let mut q = port.open().unwrap();
+        assert_eq!(hw.read(rdlen(0)), 64 * 16);
+        assert_eq!(hw.read(rdt(0)), 63);
+        assert_eq!(hw.read(srrctl(0)), 2 | SRRCTL_DESCTYPE_ADV_ONEBUF | SRRCTL_DROP_EN);
+        assert_ne!(hw.read(rxdctl(0)) & DCTL_ENABLE, 0);
+        assert_eq!(hw.read(RCTL) & (RCTL_EN | RCTL_SECRC | RCTL_BAM | RCTL_DTYP_MASK), RCTL_EN | RCTL_SECRC | RCTL_BAM);
+        assert_eq!(hw.read(RLPML), 1518);
+        assert_ne!(hw.read(TCTL) & TCTL_EN, 0);
+        assert_eq!(pool.available(), 1024 - 64);
+
+        // The "device" receives 40 frames of 100 bytes, then one with a
+        // frame error and one longer than the buffer.
+        for i in 0..42 {
+            let d = desc(&hw, rdbal(0), rdbah(0), i);
+            let status = match i {
+                40 => desc::RXD_STAT_DD | desc::RXD_STAT_EOP | desc::RXD_ERR_RXE,
+                _ => desc::RXD_STAT_DD | desc::RXD_STAT_EOP,
+            };
+            let len = if i == 41 { 4000 } else { 100 };
+            // SAFETY: the ring is live DMA memory of 64 descriptors.
+            unsafe {
+                d.add(3).write_volatile(len);
+                d.add(2).write_volatile(status);
+            }
+        }
+        let mut batch = MbufBatch::new();
+        assert_eq!(q.rx[0].rx_burst(&mut batch, 32), 32);
+        assert_eq!(q.rx[0].rx_burst(&mut batch, 32), 8);
+        assert!(batch.iter().all(|m| m.len() == 100));
+        let s = port.stats64();
+        assert_eq!((s.rx_queues[0].packets, s.rx_queues[0].bytes, s.rx_queues[0].drops), (40, 4000, 2));
+        // The first burst emptied 32 slots (>= the refill threshold of
+        // 64 / 4): refilled, tail just before slot 32. The second left 10
+        // holes, below the threshold: no doorbell yet.
+        assert_eq!(hw.read(rdt(0)), 31);
+
+        // Transmit the 40 frames: one doorbell, tail 40.
+        assert_eq!(q.tx[0].tx_burst(&mut batch), 40);
+        assert!(batch.is_empty());
+        assert_eq!(hw.read(tdt(0)), 40);
+        let d = desc(&hw, tdbal(0), tdbah(0), 0);
+        // SAFETY: as above.
+        let cmd = unsafe { d.add(2).read_volatile() };
+        assert_eq!(cmd & 0xFFFF, 100);
+        assert_ne!(cmd & desc::TXD_CMD_EOP, 0);
+        // Device completes the first RS group (slots 0..32, RS on slot 31).
+        let rs = desc(&hw, tdbal(0), tdbah(0), 31);
+        // SAFETY: as above.
+        unsafe { rs.add(3).write_volatile(desc::TXD_STAT_DD) };
+        let before = pool.available();
+        assert_eq!(q.tx[0].tx_burst(&mut batch), 0);
+        assert_eq!(pool.available(), before + 32);
+
+        drop(q);
+        port.stop().unwrap();
+        assert_eq!(hw.read(RCTL) & RCTL_EN, 0);
+        assert_eq!(hw.read(TCTL) & TCTL_EN, 0);
+        assert_eq!(hw.read(rxdctl(0)) & DCTL_ENABLE, 0);
+        assert_eq!(hw.read(txdctl(0)) & DCTL_ENABLE, 0);
+        assert_eq!(pool.available(), 1024);
+        assert!(matches!(port.stop(), Err(PortError::InvalidState(_))));
+    }
+
+    #[test]
+    fn mtu_needs_buffers_that_fit() {
+        let (mut port, _) = fake_port();
+        let pool = pool(256);
+        port.configure(&PortConfig { rx_ring_size: 64, tx_ring_size: 64, ..PortConfig::default() }, &pool).unwrap();
+        let e = port.change_mtu(9000).unwrap_err().to_string();
+        assert!(e.contains("--mbuf-size 9216"), "{e}");
+        assert!(port.change_mtu(2030).is_ok());
+        assert!(port.change_mtu(2031).is_err());
+    }
+
+    #[test]
+    fn tx_groups_fit_the_ring() {
+        assert_eq!(tx::rs_thresh_for(32), 16);
+        assert_eq!(tx::rs_thresh_for(512), 32);
+        assert_eq!(tx::rs_thresh_for(40), 8);
+        assert_eq!(tx::rs_thresh_for(4096), 32);
+    }
+}

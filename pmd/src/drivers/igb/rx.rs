@@ -1,0 +1,252 @@
+//! The receive queue: a ring of advanced descriptors, each holding one
+//! mbuf from the port's pool.
+//!
+//! Ring bookkeeping (n descriptors):
+//!
+//! ```text
+//!   every slot holds an mbuf except the "holes" [refill, next)
+//!   the device owns [RDH, RDT); RDT = next - 1 after each refill
+//!   rx_burst reads from `next` while DD is set, leaving holes behind
+//!   refill fills the holes in one bulk allocation and moves RDT once
+//! ```
+//!
+//! Slot `next - 1` always holds a fresh buffer the device does not own yet,
+//! which keeps "head == tail" meaning "empty" (the datasheet's rule).
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::desc::{DescRing, RXD_ERR_FRAME, RXD_ERR_IPE, RXD_ERR_TCPE, RXD_STAT_DD, RXD_STAT_EOP};
+use super::desc::{RXD_STAT_IPCS, RXD_STAT_L4CS};
+use super::mac::Hw;
+use super::regs::{rdt, rxdctl};
+use crate::mem::{Mbuf, MbufBatch, MbufHeader, Mempool, OffloadFlags, MAX_BURST};
+use crate::port::{Counter, QueueCounters, RxQueue};
+
+/// Refill once this many descriptors are empty (capped by ring size / 4).
+const REFILL_THRESH: u16 = 32;
+
+/// One receive queue of an igb port.
+pub struct IgbRxQueue {
+    hw: Arc<Hw>,
+    qid: u16,
+    ring: DescRing,
+    /// The mbuf parked in each slot (None for holes).
+    bufs: Box<[Option<NonNull<MbufHeader>>]>,
+    /// Next descriptor to look at.
+    next: u16,
+    /// First hole to refill.
+    refill: u16,
+    /// Number of holes.
+    holes: u16,
+    refill_thresh: u16,
+    /// Bytes each buffer holds (SRRCTL.BSIZEPKT in bytes).
+    buf_size: u16,
+    /// Inside a frame that spans descriptors (dropped: buffers are sized to
+    /// hold a whole frame, so this only happens on misconfiguration).
+    discarding: bool,
+    pool: Mempool,
+    staging: Box<MbufBatch>,
+    counters: Arc<QueueCounters>,
+    alloc_failed: Arc<Counter>,
+    /// Cleared by the port's stop: the queue then never touches the device.
+    live: Arc<AtomicBool>,
+}
+
+// SAFETY: the parked mbuf pointers are owned by this queue (like a
+// Vec<Mbuf>), and everything else is Send.
+unsafe impl Send for IgbRxQueue {}
+
+/// What the port hands to a new queue.
+pub struct RxSetup {
+    pub hw: Arc<Hw>,
+    pub qid: u16,
+    pub ring: DescRing,
+    pub buf_size: u16,
+    pub pool: Mempool,
+    pub counters: Arc<QueueCounters>,
+    pub alloc_failed: Arc<Counter>,
+    pub live: Arc<AtomicBool>,
+}
+
+impl IgbRxQueue {
+    /// A queue whose every descriptor holds a fresh buffer; the device is
+    /// told nothing yet (the port programs the registers).
+    pub fn new(s: RxSetup) -> Result<IgbRxQueue, crate::port::PortError> {
+        let n = s.ring.count();
+        let mut q = IgbRxQueue {
+            hw: s.hw,
+            qid: s.qid,
+            ring: s.ring,
+            bufs: vec![None; n as usize].into_boxed_slice(),
+            next: 0,
+            refill: 0,
+            holes: n,
+            refill_thresh: REFILL_THRESH.min(n / 4).max(1),
+            buf_size: s.buf_size,
+            discarding: false,
+            pool: s.pool,
+            staging: Box::new(MbufBatch::new()),
+            counters: s.counters,
+            alloc_failed: s.alloc_failed,
+            live: s.live,
+        };
+        q.fill_holes();
+        if q.holes != 0 {
+            return Err(crate::port::PortError::NoMemory(format!(
+                "mempool '{}' has too few free buffers to fill a {n}-descriptor receive ring \
+                 ({} free); make the pool bigger (testpmd --total-num-mbufs)",
+                q.pool.name(),
+                q.pool.available()
+            )));
+        }
+        Ok(q)
+    }
+
+    /// The tail value that hands the device every filled slot.
+    pub fn initial_tail(&self) -> u32 {
+        (self.ring.count() - 1) as u32
+    }
+
+    /// Fills holes from `refill` on, in bulk; returns how many were filled.
+    fn fill_holes(&mut self) -> u16 {
+        let n = self.ring.count();
+        let mut filled = 0u16;
+        while self.holes > 0 {
+            let want = (self.holes as usize).min(MAX_BURST);
+            if !self.pool.alloc_bulk(&mut self.staging, want) {
+                self.alloc_failed.add(1);
+                break;
+            }
+            for m in self.staging.drain_front(want) {
+                let slot = self.refill;
+                self.ring.rx_arm(slot, m.data_iova());
+                self.bufs[slot as usize] = Some(m.into_raw());
+                self.refill = if slot + 1 == n { 0 } else { slot + 1 };
+            }
+            self.holes -= want as u16;
+            filled += want as u16;
+        }
+        filled
+    }
+
+    /// Frees one parked mbuf.
+    #[inline]
+    fn drop_slot(raw: NonNull<MbufHeader>) {
+        // SAFETY: the pointer came from `Mbuf::into_raw` and was parked in
+        // exactly one slot, which the caller just emptied.
+        drop(unsafe { Mbuf::from_raw(raw) });
+    }
+}
+
+impl RxQueue for IgbRxQueue {
+    fn rx_burst(&mut self, batch: &mut MbufBatch, budget: usize) -> usize {
+        if !self.live.load(Ordering::Relaxed) {
+            return 0;
+        }
+        let n = self.ring.count();
+        let max = budget.min(batch.room());
+        let (mut got, mut bytes, mut dropped, mut errors) = (0usize, 0u64, 0u64, 0u64);
+        while got < max {
+            let i = self.next;
+            let status = self.ring.rx_status(i);
+            if status & RXD_STAT_DD == 0 {
+                break;
+            }
+            DescRing::after_dd();
+            let len = self.ring.rx_length(i);
+            let Some(raw) = self.bufs[i as usize].take() else {
+                // A written-back descriptor we never armed: device error.
+                // Stop here rather than walk into slots we do not own.
+                errors += 1;
+                break;
+            };
+            self.next = if i + 1 == n { 0 } else { i + 1 };
+            self.holes += 1;
+
+            if status & RXD_STAT_EOP == 0 {
+                // Part of a frame larger than one buffer: drop all of it.
+                self.discarding = true;
+                Self::drop_slot(raw);
+                continue;
+            }
+            if self.discarding || status & RXD_ERR_FRAME != 0 || len == 0 || len > self.buf_size {
+                self.discarding = false;
+                Self::drop_slot(raw);
+                errors += 1;
+                dropped += 1;
+                continue;
+            }
+            // SAFETY: see `drop_slot`; ownership moves to the batch.
+            let mut m = unsafe { Mbuf::from_raw(raw) };
+            if !m.set_len(len as usize) {
+                drop(m);
+                errors += 1;
+                dropped += 1;
+                continue;
+            }
+            m.set_queue(self.qid);
+            let mut flags = OffloadFlags::default();
+            if status & RXD_STAT_IPCS != 0 {
+                flags |= if status & RXD_ERR_IPE != 0 {
+                    OffloadFlags::RX_IP_CKSUM_BAD
+                } else {
+                    OffloadFlags::RX_IP_CKSUM_GOOD
+                };
+            }
+            if status & RXD_STAT_L4CS != 0 {
+                flags |= if status & RXD_ERR_TCPE != 0 {
+                    OffloadFlags::RX_L4_CKSUM_BAD
+                } else {
+                    OffloadFlags::RX_L4_CKSUM_GOOD
+                };
+            }
+            m.set_ol_flags(flags);
+            bytes += len as u64;
+            got += 1;
+            // Room was checked: `max` never exceeds the batch's room.
+            let _ = batch.push(m);
+        }
+
+        if self.holes >= self.refill_thresh && self.fill_holes() > 0 {
+            DescRing::before_doorbell();
+            // The last filled slot becomes the tail (the device owns up to
+            // the one before it). With no holes left, refill == next.
+            let tail = if self.refill == 0 { n - 1 } else { self.refill - 1 };
+            self.hw.write(rdt(self.qid as u32), tail as u32);
+        }
+        if got > 0 {
+            self.counters.add(got as u64, bytes);
+        }
+        if dropped > 0 {
+            self.counters.add_drops(dropped);
+        }
+        if errors > 0 {
+            self.counters.add_errors(errors);
+        }
+        got
+    }
+
+    fn queue_id(&self) -> u16 {
+        self.qid
+    }
+}
+
+impl Drop for IgbRxQueue {
+    fn drop(&mut self) {
+        // Quiet the queue before its buffers and ring memory go away. After
+        // the port's stop (live == false) the port already did this, and the
+        // hardware queue may belong to a newer open: hands off.
+        if self.live.load(Ordering::Acquire) {
+            if let Err(e) = self.hw.disable_queue(rxdctl(self.qid as u32)) {
+                eprintln!("ferrite igb: rx queue {}: {e}", self.qid);
+            }
+        }
+        for slot in self.bufs.iter_mut() {
+            if let Some(raw) = slot.take() {
+                Self::drop_slot(raw);
+            }
+        }
+    }
+}

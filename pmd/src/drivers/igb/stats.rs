@@ -1,0 +1,136 @@
+//! Statistics: the 82576's clear-on-read hardware counters (§8.19),
+//! accumulated into 64-bit totals, plus the per-queue software counters.
+//!
+//! Hardware counters are 32 bits (octet counters 64 bits, read low then
+//! high; reading the high half clears both) and reset when read, so every
+//! read must be added to a running total, and every read must go through
+//! [`HwStats::update`]. QEMU's igb never increments MPC or RNBC and has no
+//! per-queue packet counters, so loss on QEMU shows only end to end.
+
+use std::sync::Mutex;
+
+use super::mac::Hw;
+use super::regs::*;
+
+/// One hardware counter and its `ethtool -S` name (Linux igb's names).
+struct HwStat {
+    name: &'static str,
+    lo: u32,
+    /// High half for 64-bit counters.
+    hi: Option<u32>,
+}
+
+const fn c32(name: &'static str, lo: u32) -> HwStat {
+    HwStat { name, lo, hi: None }
+}
+
+const fn c64(name: &'static str, lo: u32, hi: u32) -> HwStat {
+    HwStat { name, lo, hi: Some(hi) }
+}
+
+/// Every hardware counter the port reports, in `ethtool -S` order.
+const HW_STATS: &[HwStat] = &[
+    c32("rx_packets", GPRC),
+    c64("rx_bytes", GORCL, GORCH),
+    c32("rx_broadcast", BPRC),
+    c32("rx_multicast", MPRC),
+    c32("rx_total_packets", TPR),
+    c64("rx_total_bytes", TORL, TORH),
+    c32("rx_crc_errors", CRCERRS),
+    c32("rx_align_errors", ALGNERRC),
+    c32("rx_symbol_errors", SYMERRS),
+    c32("rx_errors", RXERRC),
+    c32("rx_missed_errors", MPC),
+    c32("rx_no_buffer_count", RNBC),
+    c32("rx_short_length_errors", RUC),
+    c32("rx_long_length_errors", ROC),
+    c32("rx_fragment_errors", RFC),
+    c32("rx_jabber_errors", RJC),
+    c32("rx_length_errors", RLEC),
+    c32("rx_size_64", PRC64),
+    c32("rx_size_65_to_127", PRC127),
+    c32("rx_size_128_to_255", PRC255),
+    c32("rx_size_256_to_511", PRC511),
+    c32("rx_size_512_to_1023", PRC1023),
+    c32("rx_size_1024_and_up", PRC1522),
+    c32("tx_packets", GPTC),
+    c64("tx_bytes", GOTCL, GOTCH),
+    c32("tx_broadcast", BPTC),
+    c32("tx_multicast", MPTC),
+    c32("tx_total_packets", TPT),
+    c64("tx_total_bytes", TOTL, TOTH),
+    c32("tx_size_64", PTC64),
+    c32("tx_size_65_to_127", PTC127),
+    c32("tx_size_128_to_255", PTC255),
+    c32("tx_size_256_to_511", PTC511),
+    c32("tx_size_512_to_1023", PTC1023),
+    c32("tx_size_1024_and_up", PTC1522),
+    c32("tx_single_coll_ok", SCC),
+    c32("tx_multi_coll_ok", MCC),
+    c32("tx_aborted_errors", ECOL),
+    c32("tx_window_errors", LATECOL),
+    c32("collisions", COLC),
+    c32("tx_deferred_ok", DC),
+    c32("tx_no_crs", TNCRS),
+    c32("rx_flow_control_xon", XONRXC),
+    c32("tx_flow_control_xon", XONTXC),
+    c32("rx_flow_control_xoff", XOFFRXC),
+    c32("tx_flow_control_xoff", XOFFTXC),
+    c32("rx_fc_unsupported", FCRUC),
+    c32("tx_tcp_seg_good", TSCTC),
+    c32("interrupt_assert_count", IAC),
+];
+
+/// Name of the summed per-queue drop counters (RQDPC), appended last.
+const RQDPC_NAME: &str = "rx_queue_drop_packet_count";
+
+/// Running 64-bit totals of the hardware counters.
+#[derive(Default)]
+pub struct HwStats {
+    totals: Mutex<Vec<u64>>,
+}
+
+impl HwStats {
+    /// Names, in value order.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        HW_STATS.iter().map(|s| s.name).chain(std::iter::once(RQDPC_NAME))
+    }
+
+    /// Reads (and so clears) every hardware counter and adds it to the totals.
+    pub fn update(&self, hw: &Hw) {
+        let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+        if totals.is_empty() {
+            totals.resize(HW_STATS.len() + 1, 0);
+        }
+        for (t, s) in totals.iter_mut().zip(HW_STATS) {
+            let lo = hw.read(s.lo) as u64;
+            let v = match s.hi {
+                Some(hi) => lo | (hw.read(hi) as u64) << 32,
+                None => lo,
+            };
+            *t = t.wrapping_add(v);
+        }
+        let drops: u64 = (0..MAX_QUEUES as u32).map(|q| hw.read(rqdpc(q)) as u64).sum();
+        let last = HW_STATS.len();
+        totals[last] = totals[last].wrapping_add(drops);
+    }
+
+    /// Reads the device's counters to clear them and zeroes the totals.
+    pub fn clear(&self, hw: &Hw) {
+        self.update(hw);
+        let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+        totals.iter_mut().for_each(|t| *t = 0);
+    }
+
+    /// Totals after an update, in `names()` order.
+    pub fn values(&self, hw: &Hw) -> Vec<u64> {
+        self.update(hw);
+        self.totals.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// One total by name (after an update).
+    pub fn get(&self, hw: &Hw, name: &str) -> u64 {
+        let values = self.values(hw);
+        Self::names().zip(values).find(|(n, _)| *n == name).map(|(_, v)| v).unwrap_or(0)
+    }
+}
