@@ -1,1 +1,394 @@
-//! Workspace-level integration tests live in `tests/tests/`.
+//! Helpers for the workspace-level integration tests in `tests/tests/`:
+//! virtual-port setup for library-level forwarding, a small JSON reader for
+//! `testpmd --json`, and checks shared by several test files.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferrite_apps::fwd::{self, Stream, StreamCounters};
+use ferrite_hugepages::Fallback;
+use ferrite_pmd::{Mempool, MempoolConfig, NetDevice, PortConfig, Queues};
+
+/// A pool on huge pages if there are any, else on locked 4 KiB pages.
+pub fn pool(name: &str, capacity: usize) -> Mempool {
+    let mut cfg = MempoolConfig::new(name, capacity);
+    cfg.dma.fallback = Fallback::SmallPages;
+    Mempool::new(&cfg).expect("mempool")
+}
+
+/// Opened virtual ports, one pool each, and their queues.
+pub struct VirtSetup {
+    /// The ports, in the order named.
+    pub ports: Vec<Box<dyn NetDevice>>,
+    /// One pool per port.
+    pub pools: Vec<Mempool>,
+    /// Each port's queues, as `open` handed them out.
+    pub queues: Vec<Queues>,
+}
+
+/// Creates, configures and opens virtual ports `names` with `conf`, one pool
+/// of `pool_size` buffers per port.
+pub fn virt_ports(names: &[&str], conf: &PortConfig, pool_size: usize) -> VirtSetup {
+    let mut ports = ferrite_pmd::drivers::virt::create_ports(names).expect("create_ports");
+    let mut pools = Vec::new();
+    let mut queues = Vec::new();
+    for (i, p) in ports.iter_mut().enumerate() {
+        let pl = pool(&format!("test_pool_{i}"), pool_size);
+        p.configure(conf, &pl).expect("configure");
+        queues.push(p.open().expect("open"));
+        pools.push(pl);
+    }
+    VirtSetup { ports, pools, queues }
+}
+
+impl VirtSetup {
+    /// Stops every port (queues must have been dropped).
+    pub fn stop(&mut self) {
+        for p in self.ports.iter_mut() {
+            p.stop().expect("stop");
+        }
+    }
+
+    /// Asserts every pool is full.
+    pub fn assert_pools_full(&self) {
+        for p in &self.pools {
+            assert_eq!(p.available(), p.capacity(), "pool {} not full after stop", p.name());
+        }
+    }
+}
+
+/// Runs `cores` forwarding threads (each a registered lcore, unpinned) over
+/// `streams`, spread round-robin, until `until` says so (checked every few
+/// milliseconds) or `limit` passes; returns the streams. Panics if `limit`
+/// passes first: that is a hang, not a slow machine (keep limits generous).
+pub fn run_cores(
+    streams: Vec<Stream>,
+    cores: usize,
+    pools: &[Mempool],
+    limit: Duration,
+    mut until: impl FnMut(&[Arc<StreamCounters>]) -> bool,
+) -> Vec<Stream> {
+    let counters: Vec<_> = streams.iter().map(|s| s.counters()).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = fwd::spread(streams, cores)
+        .into_iter()
+        .enumerate()
+        .map(|(i, ss)| fwd::spawn_core(i, None, ss, pools.to_vec(), Arc::clone(&stop)).expect("spawn"))
+        .collect();
+    let start = Instant::now();
+    let mut finished = false;
+    while start.elapsed() < limit {
+        if until(&counters) {
+            finished = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Relaxed);
+    let mut out = Vec::new();
+    for h in handles {
+        let exit = h.join().expect("forwarding core panicked");
+        assert!(exit.lcore.is_some(), "forwarding core got no lcore id: {:?}", exit.warnings);
+        out.extend(exit.streams);
+    }
+    assert!(finished, "forwarding did not reach its goal within {limit:?} (a hang?)");
+    out
+}
+
+/// A parsed JSON value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Json {
+    /// null
+    Null,
+    /// true / false
+    Bool(bool),
+    /// Any number.
+    Num(f64),
+    /// A string.
+    Str(String),
+    /// An array.
+    Arr(Vec<Json>),
+    /// An object (keys sorted).
+    Obj(BTreeMap<String, Json>),
+}
+
+impl Json {
+    /// Parses one JSON text (surrounding whitespace allowed).
+    pub fn parse(s: &str) -> Result<Json, String> {
+        let mut p = Parser { b: s.as_bytes(), i: 0 };
+        let v = p.value()?;
+        p.ws();
+        if p.i != p.b.len() {
+            return Err(format!("trailing characters at {}", p.i));
+        }
+        Ok(v)
+    }
+
+    /// Member `k` of an object (panics with the key name if absent).
+    pub fn get(&self, k: &str) -> &Json {
+        match self {
+            Json::Obj(m) => m.get(k).unwrap_or_else(|| panic!("no key '{k}' in {self:?}")),
+            _ => panic!("not an object looking up '{k}': {self:?}"),
+        }
+    }
+
+    /// The elements of an array.
+    pub fn arr(&self) -> &[Json] {
+        match self {
+            Json::Arr(v) => v,
+            _ => panic!("not an array: {self:?}"),
+        }
+    }
+
+    /// A number as u64 (panics if it is not a whole non-negative number).
+    pub fn u64(&self) -> u64 {
+        match self {
+            Json::Num(n) if *n >= 0.0 && n.fract() == 0.0 => *n as u64,
+            _ => panic!("not a whole number: {self:?}"),
+        }
+    }
+
+    /// A number.
+    pub fn f64(&self) -> f64 {
+        match self {
+            Json::Num(n) => *n,
+            _ => panic!("not a number: {self:?}"),
+        }
+    }
+
+    /// A string.
+    pub fn str(&self) -> &str {
+        match self {
+            Json::Str(s) => s,
+            _ => panic!("not a string: {self:?}"),
+        }
+    }
+
+    /// A boolean.
+    pub fn bool(&self) -> bool {
+        match self {
+            Json::Bool(b) => *b,
+            _ => panic!("not a boolean: {self:?}"),
+        }
+    }
+}
+
+struct Parser<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while self.i < self.b.len() && self.b[self.i].is_ascii_whitespace() {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Result<(), String> {
+        self.ws();
+        if self.b.get(self.i) == Some(&c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(format!("expected '{}' at {}", c as char, self.i))
+        }
+    }
+
+    fn value(&mut self) -> Result<Json, String> {
+        self.ws();
+        match self.b.get(self.i) {
+            Some(b'{') => {
+                self.i += 1;
+                let mut m = BTreeMap::new();
+                self.ws();
+                if self.b.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(Json::Obj(m));
+                }
+                loop {
+                    self.ws();
+                    let k = self.string()?;
+                    self.eat(b':')?;
+                    let v = self.value()?;
+                    m.insert(k, v);
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(Json::Obj(m));
+                        }
+                        _ => return Err(format!("expected ',' or '}}' at {}", self.i)),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.i += 1;
+                let mut v = Vec::new();
+                self.ws();
+                if self.b.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(Json::Arr(v));
+                }
+                loop {
+                    v.push(self.value()?);
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Json::Arr(v));
+                        }
+                        _ => return Err(format!("expected ',' or ']' at {}", self.i)),
+                    }
+                }
+            }
+            Some(b'"') => Ok(Json::Str(self.string()?)),
+            Some(b't') => self.word("true", Json::Bool(true)),
+            Some(b'f') => self.word("false", Json::Bool(false)),
+            Some(b'n') => self.word("null", Json::Null),
+            Some(_) => {
+                let start = self.i;
+                while self.i < self.b.len() && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    self.i += 1;
+                }
+                let t = std::str::from_utf8(&self.b[start..self.i]).map_err(|e| e.to_string())?;
+                t.parse().map(Json::Num).map_err(|_| format!("bad number '{t}' at {start}"))
+            }
+            None => Err("unexpected end".into()),
+        }
+    }
+
+    fn word(&mut self, w: &str, v: Json) -> Result<Json, String> {
+        if self.b[self.i..].starts_with(w.as_bytes()) {
+            self.i += w.len();
+            Ok(v)
+        } else {
+            Err(format!("bad literal at {}", self.i))
+        }
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        if self.b.get(self.i) != Some(&b'"') {
+            return Err(format!("expected a string at {}", self.i));
+        }
+        self.i += 1;
+        let mut out = String::new();
+        loop {
+            let c = *self.b.get(self.i).ok_or("unterminated string")?;
+            self.i += 1;
+            match c {
+                b'"' => return Ok(out),
+                b'\\' => {
+                    let e = *self.b.get(self.i).ok_or("unterminated escape")?;
+                    self.i += 1;
+                    match e {
+                        b'n' => out.push('\n'),
+                        b't' => out.push('\t'),
+                        b'r' => out.push('\r'),
+                        b'u' => {
+                            let hex = std::str::from_utf8(&self.b[self.i..self.i + 4]).map_err(|e| e.to_string())?;
+                            let cp = u32::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
+                            out.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
+                            self.i += 4;
+                        }
+                        other => out.push(other as char),
+                    }
+                }
+                _ => {
+                    // Copy the whole UTF-8 sequence.
+                    let start = self.i - 1;
+                    while self.i < self.b.len() && (self.b[self.i] & 0xc0) == 0x80 {
+                        self.i += 1;
+                    }
+                    out.push_str(std::str::from_utf8(&self.b[start..self.i]).map_err(|e| e.to_string())?);
+                }
+            }
+        }
+    }
+}
+
+/// Checks the conservation rules on a `testpmd --json` report and returns
+/// the problems found (empty = all good):
+/// * every stream: `rx + generated == tx + fwd_drops + consumed + drained`;
+/// * every port rx queue polled by a stream: driver rx packets == stream rx;
+/// * every port: rx packets summed over queues == the port's rx packets, and
+///   likewise for tx;
+/// * every pool: available == capacity;
+/// * the report's own verdict agrees.
+pub fn conservation_problems(r: &Json) -> Vec<String> {
+    let mut bad = Vec::new();
+    let ports = r.get("ports").arr();
+    for s in r.get("streams").arr() {
+        let g = |k: &str| s.get(k).u64();
+        if g("rx") + g("generated") != g("tx") + g("fwd_drops") + g("consumed") + g("drained") {
+            bad.push(format!("stream not balanced: {s:?}"));
+        }
+        if g("rx") > 0 {
+            let port = &ports[g("rx_port") as usize];
+            let q = &port.get("queues").arr()[g("rx_queue") as usize];
+            if q.get("rx_packets").u64() != g("rx") {
+                bad.push(format!("rx queue count {} != stream rx {}", q.get("rx_packets").u64(), g("rx")));
+            }
+        }
+    }
+    for p in ports {
+        for dir in ["rx", "tx"] {
+            for what in ["packets", "bytes", "drops", "errors"] {
+                let key = format!("{dir}_{what}");
+                let sum: u64 = p.get("queues").arr().iter().map(|q| q.get(&key).u64()).sum();
+                if sum != p.get(&key).u64() {
+                    bad.push(format!(
+                        "port {}: {key} {} != sum over queues {sum}",
+                        p.get("name").str(),
+                        p.get(&key).u64()
+                    ));
+                }
+            }
+        }
+        // Everything received was forwarded, dropped by forwarding, consumed or drained.
+        let streams_rx: u64 = r
+            .get("streams")
+            .arr()
+            .iter()
+            .filter(|s| s.get("rx_port").u64() == p.get("id").u64())
+            .map(|s| s.get("rx").u64())
+            .sum();
+        if streams_rx != p.get("rx_packets").u64() {
+            bad.push(format!(
+                "port {}: rx_packets {} != streams' rx {streams_rx}",
+                p.get("name").str(),
+                p.get("rx_packets").u64()
+            ));
+        }
+    }
+    for m in r.get("mempools").arr() {
+        if m.get("available").u64() != m.get("capacity").u64() {
+            bad.push(format!("mempool not full: {m:?}"));
+        }
+    }
+    if r.get("accounting_ok").bool() != bad.is_empty() {
+        bad.push(format!("report says accounting_ok={} but the test found otherwise", r.get("accounting_ok").bool()));
+    }
+    bad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_reader_reads_what_the_writer_writes() {
+        let v = Json::parse(r#" {"a": [1, 2.5e3, -3], "b": {"c": "x\"y\u0041"}, "t": true, "n": null} "#).unwrap();
+        assert_eq!(v.get("a").arr()[1].f64(), 2500.0);
+        assert_eq!(v.get("b").get("c").str(), "x\"yA");
+        assert!(v.get("t").bool());
+        assert_eq!(v.get("n"), &Json::Null);
+        assert!(Json::parse("{").is_err());
+        assert!(Json::parse("[1,]").is_err());
+    }
+}

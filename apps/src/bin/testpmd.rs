@@ -1,1 +1,8 @@
-fn main() {}
+//! `testpmd`: forward packets between ferrite ports, in the manner of
+//! dpdk-testpmd. See `testpmd --help`; the program lives in
+//! [`ferrite_apps::testpmd_main`] so the integration tests build the very
+//! same binary.
+
+fn main() -> std::process::ExitCode {
+    ferrite_apps::testpmd_main()
+}

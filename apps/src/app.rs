@@ -1,0 +1,544 @@
+//! `testpmd` itself: validates the arguments, opens and configures the ports
+//! with one mempool each, builds the streams, runs the forwarding cores,
+//! prints rates, stops cleanly and reports.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferrite_hugepages::{DmaOptions, Fallback, IovaMode, PageSize};
+use ferrite_pmd::port::{MacAddr, PortError, RxMode};
+use ferrite_pmd::{lcore, Mempool, MempoolConfig, NetDevice, PortConfig, Queues, RxQueue, TxQueue, MAX_BURST};
+
+use crate::cli::{Args, Topology};
+use crate::fwd::pkt::FrameSpec;
+use crate::fwd::{self, EngineConfig, ForwardMode, NoQueue, Stream, StreamId, TxGenConfig};
+use crate::report::{PoolReport, PortReport, Report, StreamReport};
+use crate::signal;
+
+/// Why a run failed, and so the exit code.
+#[derive(Debug)]
+pub enum AppError {
+    /// Bad input (exit 2).
+    Usage(String),
+    /// The environment failed us (exit 1): no hugepages, thread spawn, ...
+    Runtime(String),
+}
+
+impl AppError {
+    /// The process exit code.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AppError::Usage(_) => 2,
+            AppError::Runtime(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppError::Usage(s) | AppError::Runtime(s) => f.write_str(s),
+        }
+    }
+}
+
+fn usage<T>(s: impl Into<String>) -> Result<T, AppError> {
+    Err(AppError::Usage(s.into()))
+}
+
+/// A port error as exit 2 (the user asked for something the port refuses)
+/// or exit 1 (the environment failed).
+fn port_err(what: String, e: PortError) -> AppError {
+    match e {
+        PortError::InvalidConfig(_) | PortError::NotSupported(_) | PortError::InvalidState(_) => {
+            AppError::Usage(format!("{what}: {e}"))
+        }
+        _ => AppError::Runtime(format!("{what}: {e}")),
+    }
+}
+
+/// Where progress goes: stdout, or stderr when stdout carries JSON.
+struct Console {
+    json: bool,
+}
+
+impl Console {
+    fn say(&self, s: &str) {
+        if self.json {
+            let _ = writeln!(std::io::stderr(), "{s}");
+        } else {
+            let _ = writeln!(std::io::stdout(), "{s}");
+        }
+    }
+
+    fn warn(&self, s: &str) {
+        let _ = writeln!(std::io::stderr(), "testpmd: warning: {s}");
+    }
+}
+
+fn cpu_list(cpus: &[usize]) -> String {
+    cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// The checked plan of a run.
+struct Plan {
+    main_cpu: Option<usize>,
+    fwd_cpus: Vec<usize>,
+}
+
+fn plan_lcores(args: &Args) -> Result<Plan, AppError> {
+    let allowed = lcore::allowed_cpus();
+    let (lcores, explicit) = match &args.lcores {
+        Some(l) => (l.0.clone(), true),
+        None => (allowed.clone(), false),
+    };
+    if lcores.is_empty() {
+        return usage("-l: empty lcore list (want e.g. -l 0-1)");
+    }
+    if let Some(bad) = lcores.iter().find(|c| !allowed.contains(c)) {
+        return usage(format!(
+            "lcore {bad} is not available: this process may run on CPUs {} (-l takes a subset of them)",
+            cpu_list(&allowed)
+        ));
+    }
+    let (main_cpu, fwd_cpus) = if lcores.len() >= 2 {
+        (Some(lcores[0]), lcores[1..].to_vec())
+    } else if explicit {
+        return usage(format!(
+            "-l {} leaves no forwarding core: the first lcore runs the main thread, give at least two (e.g. -l 0-1)",
+            cpu_list(&lcores)
+        ));
+    } else {
+        // One CPU in all: share it, unpinned main thread.
+        (None, lcores.clone())
+    };
+    if args.nb_cores == 0 {
+        return usage("--nb-cores 0: want at least 1 forwarding core");
+    }
+    if args.nb_cores > fwd_cpus.len() {
+        return usage(format!(
+            "--nb-cores {} is more than the {} forwarding lcore(s) in -l {} (the first lcore is the main thread); \
+             use --nb-cores {} or give more lcores",
+            args.nb_cores,
+            fwd_cpus.len(),
+            cpu_list(&lcores),
+            fwd_cpus.len()
+        ));
+    }
+    Ok(Plan { main_cpu, fwd_cpus: fwd_cpus[..args.nb_cores].to_vec() })
+}
+
+fn check_args(args: &Args) -> Result<(), AppError> {
+    let mode = args.forward_mode;
+    if args.vdev.is_empty() && args.allow.is_empty() {
+        return usage("no ports: give --vdev NAME (loopN, pairN, nullN) or -a PCI_ADDRESS");
+    }
+    if let Some(v) = args.vdev.iter().find(|v| v.trim().is_empty()) {
+        return usage(format!("--vdev '{v}': empty port name (want loopN, pairN or nullN)"));
+    }
+    if matches!(mode, ForwardMode::Io | ForwardMode::Mac | ForwardMode::MacSwap) && args.txq < args.rxq {
+        return usage(format!(
+            "--txq {} is less than --rxq {}: in {} mode rx queue i forwards to tx queue i, so give --txq {}",
+            args.txq, args.rxq, mode, args.rxq
+        ));
+    }
+    if (mode.generates() || args.tx_first > 0) && args.txpkts > args.mbuf_size {
+        return usage(format!(
+            "--txpkts {} does not fit in --mbuf-size {}: raise --mbuf-size to at least {}",
+            args.txpkts, args.mbuf_size, args.txpkts
+        ));
+    }
+    Ok(())
+}
+
+fn open_ports(args: &Args) -> Result<Vec<Box<dyn NetDevice>>, AppError> {
+    let mut ports = Vec::new();
+    for addr in &args.allow {
+        match ferrite_pmd::drivers::open_pci(addr, args.iova_mode) {
+            Ok(p) => ports.push(p),
+            Err(e) => return usage(format!("cannot open PCI port {addr}: {e}")),
+        }
+    }
+    if !args.vdev.is_empty() {
+        // DPDK spells them net_null0, net_ring0...: accept the net_ prefix.
+        let names: Vec<&str> =
+            args.vdev.iter().map(|s| s.trim()).map(|s| s.strip_prefix("net_").unwrap_or(s)).collect();
+        match ferrite_pmd::drivers::virt::create_ports(&names) {
+            Ok(v) => ports.extend(v),
+            Err(e) => return usage(format!("--vdev: {e}")),
+        }
+    }
+    Ok(ports)
+}
+
+/// Buffers per port pool, as testpmd sizes them: every ring a buffer of this
+/// pool can sit in (own rx rings, the peer's tx rings, and the wire between
+/// for virtual cables), every core's cache at its flush threshold, and a
+/// burst per stream in flight, plus slack.
+fn pool_size(args: &Args, streams: usize, cores: usize) -> usize {
+    let rings = 2 * (args.rxq as usize * args.rxd as usize + args.txq as usize * args.txd as usize);
+    let caches = (cores + 1) * (args.mbcache * 3 / 2 + MAX_BURST);
+    let bursts = 2 * streams * args.burst;
+    (rings + caches + bursts + 1024).next_multiple_of(1024).clamp(4096, 1 << 24)
+}
+
+/// Default peer address of port `p`, as testpmd's `02:00:00:00:00:0p`.
+fn default_peer(p: usize) -> MacAddr {
+    MacAddr([0x02, 0, 0, 0, (p >> 8) as u8, p as u8])
+}
+
+struct Running {
+    handles: Vec<std::thread::JoinHandle<fwd::CoreExit>>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Runs testpmd with checked arguments; returns the final report.
+pub fn run(args: &Args) -> Result<Report, AppError> {
+    let con = Console { json: args.json };
+    check_args(args)?;
+    let plan = plan_lcores(args)?;
+    let mode = args.forward_mode;
+    if !mode.generates() && (args.tx_rate.is_some() || args.tx_count.is_some()) {
+        con.warn(&format!("--tx-rate and --tx-count only apply to txonly and flowgen, not {mode}; ignored"));
+    }
+
+    let mut ports = open_ports(args)?;
+    let n = ports.len();
+    if args.port_topology == Topology::Paired && n % 2 == 1 {
+        let names: Vec<&str> = ports.iter().map(|p| p.name()).collect();
+        return usage(format!(
+            "port topology paired needs an even number of ports, got {n} ({}): add a port or use \
+             --port-topology chained or loop",
+            names.join(", ")
+        ));
+    }
+    if let Some(p) = args.eth_peer.iter().find(|p| p.port >= n) {
+        return usage(format!("--eth-peer {},{}: there are only {n} port(s) (0..={})", p.port, p.mac, n - 1));
+    }
+
+    let per_port = if mode.generates() { args.txq } else { args.rxq } as usize;
+    let nstreams = n * per_port;
+    let cores = plan.fwd_cpus.len().min(nstreams);
+    if cores < plan.fwd_cpus.len() {
+        con.warn(&format!("only {nstreams} stream(s) for {} forwarding cores: using {cores}", plan.fwd_cpus.len()));
+    }
+
+    // Queue counts and ring sizes against each driver's limits, before any
+    // memory is reserved.
+    let conf = PortConfig { rx_queues: args.rxq, tx_queues: args.txq, rx_ring_size: args.rxd, tx_ring_size: args.txd };
+    for (i, port) in ports.iter().enumerate() {
+        conf.check(&port.caps()).map_err(|e| port_err(format!("port {i} ({})", port.name()), e))?;
+    }
+
+    // Pools: hardware ports need memory their IOMMU maps, on huge pages.
+    let mapper = ports.iter().find_map(|p| p.dma_mapper());
+    let hardware = !args.allow.is_empty();
+    let capacity = args.total_num_mbufs.unwrap_or_else(|| pool_size(args, nstreams, cores));
+    let mut pools = Vec::with_capacity(n);
+    for (i, port) in ports.iter().enumerate() {
+        let cfg = MempoolConfig {
+            name: format!("mb_pool_{i}"),
+            capacity,
+            data_room: args.mbuf_size,
+            cache_size: args.mbcache,
+            dma: DmaOptions {
+                page_size: PageSize::Huge2M,
+                iova_mode: if hardware { args.iova_mode } else { IovaMode::Va },
+                fallback: if hardware { Fallback::Refuse } else { Fallback::SmallPages },
+                mapper: mapper.clone(),
+            },
+        };
+        let pool = Mempool::new(&cfg).map_err(|e| port_err(format!("port {i} ({}): mempool", port.name()), e))?;
+        pools.push(pool);
+    }
+
+    // Configure and open.
+    let mut queues: Vec<Queues> = Vec::with_capacity(n);
+    for (i, port) in ports.iter_mut().enumerate() {
+        let what = format!("port {i} ({})", port.name());
+        port.configure(&conf, &pools[i]).map_err(|e| port_err(what.clone(), e))?;
+        if let Some(mtu) = args.mtu {
+            port.change_mtu(mtu).map_err(|e| port_err(format!("{what}: cannot set MTU {mtu}"), e))?;
+        }
+        if (mode.generates() || args.tx_first > 0) && args.txpkts > port.mtu() as usize + 14 {
+            return usage(format!(
+                "--txpkts {} is longer than {what} accepts (MTU {} + 14 B header); give --mtu {} or a smaller --txpkts",
+                args.txpkts,
+                port.mtu(),
+                args.txpkts - 14
+            ));
+        }
+        let rx_mode = RxMode { promiscuous: !args.no_promisc, ..port.rx_mode() };
+        match port.set_rx_mode(rx_mode) {
+            Ok(()) | Err(PortError::NotSupported(_)) => {}
+            Err(e) => con.warn(&format!("{what}: cannot set promiscuous mode: {e}")),
+        }
+        let q = port.open().map_err(|e| port_err(format!("{what}: open"), e))?;
+        queues.push(q);
+    }
+    let macs: Vec<MacAddr> = ports.iter().map(|p| p.mac_address()).collect();
+    let mut peer_mac: Vec<MacAddr> = (0..n).map(default_peer).collect();
+    for p in &args.eth_peer {
+        peer_mac[p.port] = p.mac;
+    }
+
+    // Streams: (rx port p, queue q) -> (peer(p), q).
+    let mut rxq: Vec<Vec<Option<Box<dyn RxQueue>>>> = Vec::with_capacity(n);
+    let mut txq: Vec<Vec<Option<Box<dyn TxQueue>>>> = Vec::with_capacity(n);
+    for q in queues {
+        rxq.push(q.rx.into_iter().map(Some).collect());
+        txq.push(q.tx.into_iter().map(Some).collect());
+    }
+    let rate = args.tx_rate.map(|r| r as f64 / nstreams as f64);
+    let mut streams = Vec::with_capacity(nstreams);
+    #[allow(clippy::needless_range_loop)] // p indexes several tables
+    for p in 0..n {
+        let peer = args.port_topology.peer(p, n);
+        for q in 0..per_port {
+            let id = StreamId { rx_port: p as u16, rx_queue: q as u16, tx_port: peer as u16, tx_queue: q as u16 };
+            let missing = |dir: &str| AppError::Runtime(format!("port {p}: driver handed out no {dir} queue {q}"));
+            let rx: Box<dyn RxQueue> = if mode.receives() {
+                rxq[p].get_mut(q).and_then(Option::take).ok_or_else(|| missing("rx"))?
+            } else {
+                Box::new(NoQueue)
+            };
+            let tx: Box<dyn TxQueue> = if mode.transmits() {
+                txq[peer].get_mut(q).and_then(Option::take).ok_or_else(|| missing("tx"))?
+            } else {
+                Box::new(NoQueue)
+            };
+            let txgen = TxGenConfig {
+                pool: pools[peer].clone(),
+                spec: FrameSpec {
+                    len: args.txpkts,
+                    src_mac: macs[peer].0,
+                    dst_mac: peer_mac[peer].0,
+                    src_ip: [198, 18, p as u8, 1],
+                    dst_ip: [198, 19, peer as u8, 1],
+                    src_port: 1024,
+                    dst_port: 1024,
+                    sender: 0,
+                },
+                flows: if mode == ForwardMode::FlowGen { args.flowgen_flows.min(65535) as u32 } else { 1 },
+                rate_pps: rate,
+                count: None,
+            };
+            let engine = match mode {
+                ForwardMode::Io => EngineConfig::Io,
+                ForwardMode::Mac => EngineConfig::Mac { src: macs[peer], dst: peer_mac[peer] },
+                ForwardMode::MacSwap => EngineConfig::MacSwap,
+                ForwardMode::RxOnly => EngineConfig::RxOnly,
+                ForwardMode::TxOnly | ForwardMode::FlowGen => {
+                    let idx = streams.len() as u64;
+                    let count = args.tx_count.map(|c| c / nstreams as u64 + u64::from(idx < c % nstreams as u64));
+                    EngineConfig::TxGen(TxGenConfig { count, ..txgen.clone() })
+                }
+            };
+            let mut stream = Stream::new(id, rx, tx, args.burst, engine).map_err(AppError::Usage)?;
+            if args.tx_first > 0 && mode.transmits() && !mode.generates() {
+                stream.tx_first(&txgen, args.tx_first).map_err(AppError::Usage)?;
+            }
+            streams.push(stream);
+        }
+    }
+    let counters: Vec<_> = streams.iter().map(|s| (s.id(), s.counters())).collect();
+    let assignment = fwd::spread((0..nstreams).collect::<Vec<_>>(), cores);
+    let mut core_of = vec![0usize; nstreams];
+    for (c, ids) in assignment.iter().enumerate() {
+        for &i in ids {
+            core_of[i] = c;
+        }
+    }
+
+    // Announce, as testpmd does.
+    for (i, port) in ports.iter().enumerate() {
+        con.say(&format!(
+            "Port {i}: {} ({}) {} link {} mtu {} pool {} x {} B",
+            port.name(),
+            port.drvinfo().driver,
+            macs[i],
+            port.link_status(),
+            port.mtu(),
+            pools[i].capacity(),
+            pools[i].data_room()
+        ));
+    }
+    con.say(&format!(
+        "{mode} packet forwarding - ports={n} - cores={cores} - streams={nstreams} - topology={} - burst={}",
+        args.port_topology, args.burst
+    ));
+    for (c, ids) in assignment.iter().enumerate() {
+        let list: Vec<String> = ids
+            .iter()
+            .map(|&i| {
+                let id = counters[i].0;
+                format!("RX P={}/Q={} -> TX P={}/Q={}", id.rx_port, id.rx_queue, id.tx_port, id.tx_queue)
+            })
+            .collect();
+        con.say(&format!("Logical core {} (fwd core {c}) streams: {}", plan.fwd_cpus[c], list.join("; ")));
+    }
+
+    if let Some(cpu) = plan.main_cpu {
+        if let Err(e) = lcore::pin_to_cpu(cpu) {
+            con.warn(&format!("cannot pin the main thread to CPU {cpu}: {e}"));
+        }
+    }
+
+    // Start the cores.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut per_core: Vec<Vec<Stream>> = (0..cores).map(|_| Vec::new()).collect();
+    for (i, s) in streams.into_iter().enumerate() {
+        per_core[core_of[i]].push(s);
+    }
+    let mut running = Running { handles: Vec::with_capacity(cores), stop: Arc::clone(&stop) };
+    let started = Instant::now();
+    for (c, ss) in per_core.into_iter().enumerate() {
+        match fwd::spawn_core(c, Some(plan.fwd_cpus[c]), ss, pools.clone(), Arc::clone(&stop)) {
+            Ok(h) => running.handles.push(h),
+            Err(e) => {
+                stop.store(true, Relaxed);
+                for h in running.handles.drain(..) {
+                    let _ = h.join();
+                }
+                return Err(AppError::Runtime(format!("cannot start forwarding core {c}: {e}")));
+            }
+        }
+    }
+
+    // Main loop: rates, stop conditions.
+    let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
+    let period = args.stats_period.map(Duration::from_secs_f64);
+    let mut next_stats = period.map(|p| started + p);
+    let mut last = (started, snapshot_ports(&ports));
+    loop {
+        let now = Instant::now();
+        if signal::requested() {
+            con.say("Signal received, stopping forwarding...");
+            break;
+        }
+        if deadline.is_some_and(|d| now >= d) {
+            break;
+        }
+        if mode.generates() && args.tx_count.is_some() && counters.iter().all(|(_, c)| c.is_done()) {
+            con.say("All frames sent (--tx-count reached), stopping forwarding...");
+            break;
+        }
+        if let (Some(at), Some(p)) = (next_stats, period) {
+            if now >= at {
+                let cur = snapshot_ports(&ports);
+                print_rates(&con, &ports, &last.1, &cur, now.duration_since(last.0).as_secs_f64());
+                last = (now, cur);
+                next_stats = Some(at + p);
+            }
+        }
+        let mut nap = Duration::from_millis(20);
+        if let Some(d) = deadline {
+            nap = nap.min(d.saturating_duration_since(now));
+        }
+        std::thread::sleep(nap);
+    }
+    let duration = started.elapsed().as_secs_f64();
+    running.stop.store(true, Relaxed);
+    let mut exits = Vec::with_capacity(cores);
+    let mut panicked = 0;
+    for h in running.handles.drain(..) {
+        match h.join() {
+            Ok(e) => exits.push(e),
+            Err(_) => panicked += 1,
+        }
+    }
+    if panicked > 0 {
+        return Err(AppError::Runtime(format!("{panicked} forwarding core(s) panicked")));
+    }
+
+    // Drain what is still queued, then give every queue back and stop.
+    // A queue holds at most its ring plus a burst in flight; null ports make
+    // frames up on every receive, so there is nothing queued to drain.
+    let drain_max = 2 * args.rxd as usize + MAX_BURST;
+    let makes_frames: Vec<bool> = ports.iter().map(|p| p.drvinfo().driver == "net_null").collect();
+    let mut stream_reports = Vec::with_capacity(nstreams);
+    let mut held: Vec<(Box<dyn RxQueue>, Box<dyn TxQueue>)> = Vec::new();
+    for (c, exit) in exits.into_iter().enumerate() {
+        for w in &exit.warnings {
+            con.warn(w);
+        }
+        for mut s in exit.streams {
+            s.drain(if makes_frames[s.id().rx_port as usize] { 0 } else { drain_max });
+            stream_reports.push(StreamReport {
+                id: s.id(),
+                core: c,
+                cpu: Some(plan.fwd_cpus[c]),
+                stats: s.counters().snapshot(),
+            });
+            held.push(s.into_queues());
+        }
+    }
+    drop(held);
+    drop(rxq);
+    drop(txq);
+    for (i, port) in ports.iter_mut().enumerate() {
+        if let Err(e) = port.stop() {
+            con.warn(&format!("port {i} ({}): stop: {e}", port.name()));
+        }
+    }
+    stream_reports.sort_by_key(|s| (s.id.rx_port, s.id.rx_queue));
+
+    let mut port_reports = Vec::with_capacity(n);
+    for (i, port) in ports.iter().enumerate() {
+        let fwd_tx_drops =
+            stream_reports.iter().filter(|s| s.id.tx_port as usize == i).map(|s| s.stats.fwd_drops).sum();
+        port_reports.push(PortReport {
+            id: i,
+            name: port.name().to_string(),
+            driver: port.drvinfo().driver,
+            mac: macs[i].to_string(),
+            stats: port.stats64(),
+            fwd_tx_drops,
+        });
+    }
+    let mempools = pools
+        .iter()
+        .map(|p| PoolReport { name: p.name().to_string(), capacity: p.capacity(), available: p.available() })
+        .collect();
+    let mut report = Report {
+        mode: mode.name().to_string(),
+        topology: args.port_topology.name().to_string(),
+        burst: args.burst,
+        cores,
+        duration_s: duration,
+        ports: port_reports,
+        streams: stream_reports,
+        mempools,
+        problems: Vec::new(),
+    };
+    report.check();
+    drop(ports);
+    Ok(report)
+}
+
+fn snapshot_ports(ports: &[Box<dyn NetDevice>]) -> Vec<(u64, u64)> {
+    ports
+        .iter()
+        .map(|p| {
+            let s = p.stats64();
+            (s.rx_total().packets, s.tx_total().packets)
+        })
+        .collect()
+}
+
+fn print_rates(con: &Console, ports: &[Box<dyn NetDevice>], before: &[(u64, u64)], now: &[(u64, u64)], secs: f64) {
+    let secs = secs.max(1e-9);
+    let mut line = String::from("Rates:");
+    let (mut trx, mut ttx) = (0.0, 0.0);
+    for (i, p) in ports.iter().enumerate() {
+        let rx = (now[i].0 - before[i].0) as f64 / secs / 1e6;
+        let tx = (now[i].1 - before[i].1) as f64 / secs / 1e6;
+        trx += rx;
+        ttx += tx;
+        line.push_str(&format!("  port {i} ({}) RX {rx:.3} TX {tx:.3} Mpps;", p.name()));
+    }
+    line.push_str(&format!("  total RX {trx:.3} TX {ttx:.3} Mpps"));
+    con.say(&line);
+}

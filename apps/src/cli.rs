@@ -1,0 +1,411 @@
+//! Command line of `testpmd`, close to dpdk-testpmd's so a DPDK user is at
+//! home. Parsing never panics: every problem becomes one line naming what is
+//! wrong and what would be right, and the binary exits with code 2.
+
+use std::fmt;
+
+use clap::Parser;
+use ferrite_hugepages::IovaMode;
+use ferrite_pmd::port::MacAddr;
+use ferrite_pmd::MAX_BURST;
+
+use crate::fwd::ForwardMode;
+
+/// Smallest `--txpkts`: Ethernet + IPv4 + UDP headers (42 B) plus the 16 B
+/// ferrite signature, rounded up to the classic 64 B minimum frame (FCS not
+/// counted: it is the NIC's business).
+pub const MIN_TXPKTS: usize = 64;
+/// Largest `--txpkts`: a 9000 B jumbo MTU + 14 B Ethernet header + 4 B VLAN tag.
+pub const MAX_TXPKTS: usize = 9018;
+
+/// How ports are wired into streams (`--port-topology`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topology {
+    /// Port 0 ↔ 1, 2 ↔ 3, … (needs an even number of ports).
+    Paired,
+    /// Port i → i + 1, the last → 0.
+    Chained,
+    /// Every port forwards to itself.
+    Loop,
+}
+
+impl Topology {
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Topology::Paired => "paired",
+            Topology::Chained => "chained",
+            Topology::Loop => "loop",
+        }
+    }
+
+    /// The port port `p` (of `n`) transmits to.
+    pub fn peer(self, p: usize, n: usize) -> usize {
+        match self {
+            Topology::Paired => p ^ 1,
+            Topology::Chained => (p + 1) % n,
+            Topology::Loop => p,
+        }
+    }
+}
+
+impl fmt::Display for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn parse_topology(s: &str) -> Result<Topology, String> {
+    match s {
+        "paired" => Ok(Topology::Paired),
+        "chained" => Ok(Topology::Chained),
+        "loop" => Ok(Topology::Loop),
+        _ => Err(format!("unknown port topology '{s}' (want paired, chained or loop)")),
+    }
+}
+
+fn parse_mode(s: &str) -> Result<ForwardMode, String> {
+    ForwardMode::from_name(s).ok_or_else(|| {
+        format!("unknown forward mode '{s}' (want one of: {})", ForwardMode::ALL.map(|m| m.name()).join(", "))
+    })
+}
+
+fn parse_iova(s: &str) -> Result<IovaMode, String> {
+    match s {
+        "va" => Ok(IovaMode::Va),
+        "pa" => Ok(IovaMode::Pa),
+        _ => Err(format!("unknown IOVA mode '{s}' (want va or pa)")),
+    }
+}
+
+fn parse_burst(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|_| format!("'{s}' is not a number (want a burst size 1..={MAX_BURST})"))?;
+    if n == 0 || n > MAX_BURST {
+        return Err(format!("burst size {n} is out of range (want 1..={MAX_BURST})"));
+    }
+    Ok(n)
+}
+
+fn parse_queues(s: &str) -> Result<u16, String> {
+    let n: u16 = s.parse().map_err(|_| format!("'{s}' is not a queue count (want 1..=1024)"))?;
+    if n == 0 || n > 1024 {
+        return Err(format!("queue count {n} is out of range (want 1..=1024)"));
+    }
+    Ok(n)
+}
+
+fn parse_ring(s: &str) -> Result<u16, String> {
+    let n: u32 = s.parse().map_err(|_| format!("'{s}' is not a ring size (want a power of two, 2..=32768)"))?;
+    if !(2..=32768).contains(&n) {
+        return Err(format!("ring size {n} is out of range (want a power of two, 2..=32768)"));
+    }
+    if !n.is_power_of_two() {
+        let (lo, hi) = (1u32 << (31 - n.leading_zeros()), n.next_power_of_two());
+        return Err(format!("ring size {n} is not a power of two (try {lo} or {hi})"));
+    }
+    Ok(n as u16)
+}
+
+fn parse_txpkts(s: &str) -> Result<usize, String> {
+    let n: usize =
+        s.parse().map_err(|_| format!("'{s}' is not a frame length (want {MIN_TXPKTS}..={MAX_TXPKTS} bytes)"))?;
+    if !(MIN_TXPKTS..=MAX_TXPKTS).contains(&n) {
+        return Err(format!(
+            "frame length {n} is out of range (want {MIN_TXPKTS}..={MAX_TXPKTS} bytes, Ethernet header included, FCS not)"
+        ));
+    }
+    Ok(n)
+}
+
+fn parse_positive_u64(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{s}' is not a positive whole number")),
+    }
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x < 1e9 => Ok(x),
+        _ => Err(format!("'{s}' is not a positive number of seconds")),
+    }
+}
+
+fn parse_mbcache(s: &str) -> Result<usize, String> {
+    let max = ferrite_pmd::mem::MAX_CACHE_SIZE;
+    let n: usize = s.parse().map_err(|_| format!("'{s}' is not a cache size (want 0..={max})"))?;
+    if n > max {
+        return Err(format!("mbuf cache size {n} is above the maximum {max}"));
+    }
+    Ok(n)
+}
+
+fn parse_mbuf_size(s: &str) -> Result<usize, String> {
+    let max = u16::MAX as usize - ferrite_pmd::mem::HEADROOM;
+    let n: usize = s.parse().map_err(|_| format!("'{s}' is not an mbuf data room (want 64..={max} bytes)"))?;
+    if !(64..=max).contains(&n) {
+        return Err(format!("mbuf data room {n} is out of range (want 64..={max} bytes)"));
+    }
+    Ok(n)
+}
+
+fn parse_total_mbufs(s: &str) -> Result<usize, String> {
+    let max = 1usize << 24;
+    let n: usize = s.parse().map_err(|_| format!("'{s}' is not a buffer count (want 1024..={max})"))?;
+    if !(1024..=max).contains(&n) {
+        return Err(format!("total mbuf count {n} is out of range (want 1024..={max})"));
+    }
+    Ok(n)
+}
+
+fn parse_mtu(s: &str) -> Result<u16, String> {
+    let n: u16 = s.parse().map_err(|_| format!("'{s}' is not an MTU (want 68..=9000)"))?;
+    if !(68..=9000).contains(&n) {
+        return Err(format!("MTU {n} is out of range (want 68..=9000)"));
+    }
+    Ok(n)
+}
+
+/// A `--eth-peer PORT,MAC` pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EthPeer {
+    /// Port index.
+    pub port: usize,
+    /// The peer's address.
+    pub mac: MacAddr,
+}
+
+fn parse_eth_peer(s: &str) -> Result<EthPeer, String> {
+    let want = "want PORT,MAC such as 0,02:00:00:00:00:01";
+    let (p, m) = s.split_once(',').ok_or_else(|| format!("'{s}' is not PORT,MAC ({want})"))?;
+    let port = p.trim().parse().map_err(|_| format!("'{p}' is not a port index ({want})"))?;
+    let mac = m.trim().parse::<MacAddr>().map_err(|_| format!("'{m}' is not a MAC address ({want})"))?;
+    Ok(EthPeer { port, mac })
+}
+
+/// A parsed `-l` list: sorted CPU numbers, no duplicates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LcoreList(pub Vec<usize>);
+
+fn parse_lcore_list(s: &str) -> Result<LcoreList, String> {
+    parse_lcores(s).map(LcoreList)
+}
+
+/// Parses an lcore list such as `0-3,5` (DPDK's `-l`): sorted, no duplicates.
+pub fn parse_lcores(s: &str) -> Result<Vec<usize>, String> {
+    let want = "want a CPU list such as 0-1 or 0,2,4";
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let part = part.trim();
+        let num = |x: &str| {
+            x.trim().parse::<usize>().map_err(|_| format!("'{x}' in lcore list '{s}' is not a CPU number ({want})"))
+        };
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (num(a)?, num(b)?);
+                if a > b || b >= 1024 {
+                    return Err(format!("lcore range '{part}' is invalid ({want})"));
+                }
+                out.extend(a..=b);
+            }
+            None => {
+                let c = num(part)?;
+                if c >= 1024 {
+                    return Err(format!("lcore {c} is out of range ({want})"));
+                }
+                out.push(c);
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// `testpmd` arguments. Defaults follow dpdk-testpmd where it has one.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "testpmd",
+    version,
+    allow_negative_numbers = true,
+    about = "ferrite testpmd: forward packets between ports, in the manner of dpdk-testpmd",
+    after_help = "Virtual ports: loopN (tx comes back on its own rx), pairN (wired to the next pair in order \
+                  of appearance), nullN (rx makes frames, tx frees them). Stop with Ctrl-C, SIGTERM, \
+                  --duration or (txonly) --tx-count. Exit codes: 0 ok, 1 runtime failure, 2 bad input, \
+                  3 accounting failure (buffers leaked or packets unaccounted for)."
+)]
+pub struct Args {
+    /// CPUs to use (e.g. 0-1 or 0,2): the first runs the main (stats)
+    /// thread, the others forwarding cores [default: all allowed CPUs]
+    #[arg(short = 'l', long = "lcores", value_name = "LIST", value_parser = parse_lcore_list)]
+    pub lcores: Option<LcoreList>,
+
+    /// Virtual port(s) to create: loopN, pairN, nullN; repeatable, comma lists allowed
+    #[arg(long = "vdev", value_name = "NAME", value_delimiter = ',')]
+    pub vdev: Vec<String>,
+
+    /// PCI device to use (0000:01:00.0); repeatable
+    #[arg(short = 'a', long = "allow", value_name = "PCI")]
+    pub allow: Vec<String>,
+
+    /// IOVA mode for hardware ports' buffer pools: va or pa
+    #[arg(long = "iova-mode", value_name = "MODE", default_value = "va", value_parser = parse_iova)]
+    pub iova_mode: IovaMode,
+
+    /// Forwarding engine: io, mac, macswap, rxonly, txonly, flowgen
+    #[arg(long = "forward-mode", value_name = "MODE", default_value = "io", value_parser = parse_mode)]
+    pub forward_mode: ForwardMode,
+
+    /// How ports are wired: paired (0<->1, 2<->3), chained (0->1->...->0), loop (p->p)
+    #[arg(long = "port-topology", value_name = "T", default_value = "paired", value_parser = parse_topology)]
+    pub port_topology: Topology,
+
+    /// Receive queues per port
+    #[arg(long = "rxq", value_name = "N", default_value = "1", value_parser = parse_queues)]
+    pub rxq: u16,
+
+    /// Transmit queues per port (>= --rxq for io/mac/macswap)
+    #[arg(long = "txq", value_name = "N", default_value = "1", value_parser = parse_queues)]
+    pub txq: u16,
+
+    /// Forwarding cores to use (1..=number of lcores after the first)
+    #[arg(long = "nb-cores", value_name = "N", default_value = "1")]
+    pub nb_cores: usize,
+
+    /// Packets per burst (1..=512)
+    #[arg(long = "burst", value_name = "N", default_value = "32", value_parser = parse_burst)]
+    pub burst: usize,
+
+    /// Receive descriptors per queue (power of two; the driver sets the range)
+    #[arg(long = "rxd", value_name = "N", default_value = "512", value_parser = parse_ring)]
+    pub rxd: u16,
+
+    /// Transmit descriptors per queue (power of two; the driver sets the range)
+    #[arg(long = "txd", value_name = "N", default_value = "512", value_parser = parse_ring)]
+    pub txd: u16,
+
+    /// txonly/flowgen frame length in bytes, Ethernet header included, FCS not (64..=9018)
+    #[arg(long = "txpkts", value_name = "LEN", default_value = "64", value_parser = parse_txpkts)]
+    pub txpkts: usize,
+
+    /// txonly/flowgen: total transmit rate over all streams, packets per second [default: unpaced]
+    #[arg(long = "tx-rate", value_name = "PPS", value_parser = parse_positive_u64)]
+    pub tx_rate: Option<u64>,
+
+    /// txonly/flowgen: stop after sending this many frames in total [default: no limit]
+    #[arg(long = "tx-count", value_name = "N", value_parser = parse_positive_u64)]
+    pub tx_count: Option<u64>,
+
+    /// flowgen: number of UDP flows (source IP/port pairs) to cycle through
+    #[arg(long = "flowgen-flows", value_name = "N", default_value = "1024", value_parser = parse_positive_u64)]
+    pub flowgen_flows: u64,
+
+    /// Before forwarding, each stream sends N bursts of txonly frames
+    /// (testpmd's `start tx_first N`): gives io/mac/macswap traffic on loop and pair ports
+    #[arg(long = "tx-first", value_name = "N", default_value = "0")]
+    pub tx_first: usize,
+
+    /// Data room per mbuf in bytes, after the 128 B headroom
+    #[arg(long = "mbuf-size", value_name = "N", default_value = "2048", value_parser = parse_mbuf_size)]
+    pub mbuf_size: usize,
+
+    /// Buffers per port pool [default: sized for rings, caches and bursts in flight]
+    #[arg(long = "total-num-mbufs", value_name = "N", value_parser = parse_total_mbufs)]
+    pub total_num_mbufs: Option<usize>,
+
+    /// Per-core mempool cache size (0..=512; keep it well above the burst)
+    #[arg(long = "mbcache", value_name = "N", default_value = "512", value_parser = parse_mbcache)]
+    pub mbcache: usize,
+
+    /// Print per-port rates every SECS seconds [default: only the final report]
+    #[arg(long = "stats-period", value_name = "SECS", value_parser = parse_secs)]
+    pub stats_period: Option<f64>,
+
+    /// Stop after SECS seconds [default: run until SIGINT/SIGTERM]
+    #[arg(long = "duration", value_name = "SECS", value_parser = parse_secs)]
+    pub duration: Option<f64>,
+
+    /// Print the final report as one JSON object on stdout (progress goes to stderr)
+    #[arg(long = "json")]
+    pub json: bool,
+
+    /// Leave promiscuous mode off
+    #[arg(long = "no-promisc")]
+    pub no_promisc: bool,
+
+    /// Set every port's MTU
+    #[arg(long = "mtu", value_name = "N", value_parser = parse_mtu)]
+    pub mtu: Option<u16>,
+
+    /// Destination MAC for frames sent on PORT in mac mode (PORT,MAC); repeatable
+    #[arg(long = "eth-peer", value_name = "PORT,MAC", value_parser = parse_eth_peer)]
+    pub eth_peer: Vec<EthPeer>,
+}
+
+/// Turns a clap error into one line (clap's own rendering spans several).
+pub fn one_line(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let mut parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:"))
+        .collect();
+    if let Some(first) = parts.first_mut() {
+        *first = first.strip_prefix("error: ").unwrap_or(first);
+    }
+    let mut line = parts.join("; ");
+    if err.kind() == clap::error::ErrorKind::UnknownArgument {
+        line.push_str(" (see testpmd --help for the options)");
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lcore_lists() {
+        assert_eq!(parse_lcores("0-1").unwrap(), vec![0, 1]);
+        assert_eq!(parse_lcores("3,0-1,1").unwrap(), vec![0, 1, 3]);
+        assert!(parse_lcores("1-0").is_err());
+        assert!(parse_lcores("a").is_err());
+        assert!(parse_lcores("").is_err());
+    }
+
+    #[test]
+    fn ring_sizes_suggest_a_fix() {
+        assert_eq!(parse_ring("512").unwrap(), 512);
+        let e = parse_ring("1000").unwrap_err();
+        assert!(e.contains("512 or 1024"), "{e}");
+        assert!(parse_ring("0").is_err());
+        assert!(parse_ring("65536").is_err());
+    }
+
+    #[test]
+    fn args_parse_like_testpmd() {
+        let a = Args::try_parse_from([
+            "testpmd",
+            "-l",
+            "0,1",
+            "--vdev",
+            "pair0,pair1",
+            "--vdev",
+            "null0",
+            "--forward-mode",
+            "macswap",
+            "--eth-peer",
+            "1,02:00:00:00:00:09",
+        ])
+        .unwrap();
+        assert_eq!(a.vdev, vec!["pair0", "pair1", "null0"]);
+        assert_eq!(a.forward_mode, ForwardMode::MacSwap);
+        assert_eq!(a.eth_peer[0].port, 1);
+        let e = Args::try_parse_from(["testpmd", "--forward-mode", "bogus"]).unwrap_err();
+        let line = one_line(&e);
+        assert!(!line.contains('\n') && line.contains("unknown forward mode 'bogus'"), "{line}");
+        let e = Args::try_parse_from(["testpmd", "--burst", "0"]).unwrap_err();
+        assert!(one_line(&e).contains("out of range"));
+    }
+}

@@ -1,0 +1,721 @@
+//! Forwarding engines and the per-core polling loop, after dpdk-testpmd.
+//!
+//! A [`Stream`] is one (rx port, rx queue) → (tx port, tx queue) path with
+//! its own [`MbufBatch`], allocated once; forwarding cores each own a set of
+//! streams and call [`Stream::poll`] round-robin until told to stop
+//! ([`run_core`]). Nothing on that path allocates, locks, or makes more than
+//! two dynamic calls per burst (`rx_burst`, `tx_burst`). Per-stream counters
+//! are single-writer atomics updated once per burst ([`StreamCounters`]).
+//!
+//! Every stream keeps the books so that, once stopped and drained,
+//! `rx + generated == tx + fwd_drops + consumed` holds exactly
+//! ([`StreamStats::balanced`]).
+
+pub mod pkt;
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use ferrite_pmd::lcore;
+use ferrite_pmd::port::{Counter, MacAddr};
+use ferrite_pmd::{MbufBatch, Mempool, RxQueue, TxQueue, MAX_BURST};
+
+use pkt::{FrameSpec, Template, Verdict, MAX_SENDERS};
+
+/// The forwarding engines (`--forward-mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardMode {
+    /// Receive a burst, send it unchanged.
+    Io,
+    /// As io, with source MAC = tx port's, destination = the peer's.
+    Mac,
+    /// As io, with source and destination MAC swapped.
+    MacSwap,
+    /// Receive, verify ferrite payloads, free.
+    RxOnly,
+    /// Build UDP/IPv4 frames with a verifiable payload and send them.
+    TxOnly,
+    /// As txonly, cycling through many UDP flows.
+    FlowGen,
+}
+
+impl ForwardMode {
+    /// Every mode, in `--help` order.
+    pub const ALL: [ForwardMode; 6] = [
+        ForwardMode::Io,
+        ForwardMode::Mac,
+        ForwardMode::MacSwap,
+        ForwardMode::RxOnly,
+        ForwardMode::TxOnly,
+        ForwardMode::FlowGen,
+    ];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ForwardMode::Io => "io",
+            ForwardMode::Mac => "mac",
+            ForwardMode::MacSwap => "macswap",
+            ForwardMode::RxOnly => "rxonly",
+            ForwardMode::TxOnly => "txonly",
+            ForwardMode::FlowGen => "flowgen",
+        }
+    }
+
+    /// Parses a mode name.
+    pub fn from_name(s: &str) -> Option<ForwardMode> {
+        Self::ALL.into_iter().find(|m| m.name() == s)
+    }
+
+    /// Whether the mode generates frames (and does not receive).
+    pub fn generates(self) -> bool {
+        matches!(self, ForwardMode::TxOnly | ForwardMode::FlowGen)
+    }
+
+    /// Whether the mode transmits.
+    pub fn transmits(self) -> bool {
+        self != ForwardMode::RxOnly
+    }
+
+    /// Whether the mode receives.
+    pub fn receives(self) -> bool {
+        !self.generates()
+    }
+}
+
+impl std::fmt::Display for ForwardMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a stream reads and writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StreamId {
+    /// Receiving port index.
+    pub rx_port: u16,
+    /// Receiving queue.
+    pub rx_queue: u16,
+    /// Transmitting port index.
+    pub tx_port: u16,
+    /// Transmitting queue.
+    pub tx_queue: u16,
+}
+
+/// Counters of one stream: written by the core that polls it, read by anyone.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct StreamCounters {
+    rx: Counter,
+    tx: Counter,
+    fwd_drops: Counter,
+    generated: Counter,
+    consumed: Counter,
+    drained: Counter,
+    bad_payload: Counter,
+    out_of_order: Counter,
+    seq_gaps: Counter,
+    done: AtomicBool,
+}
+
+impl StreamCounters {
+    /// A snapshot.
+    pub fn snapshot(&self) -> StreamStats {
+        StreamStats {
+            rx: self.rx.get(),
+            tx: self.tx.get(),
+            fwd_drops: self.fwd_drops.get(),
+            generated: self.generated.get(),
+            consumed: self.consumed.get(),
+            drained: self.drained.get(),
+            bad_payload: self.bad_payload.get(),
+            out_of_order: self.out_of_order.get(),
+            seq_gaps: self.seq_gaps.get(),
+        }
+    }
+
+    /// Whether a generating stream has sent all it was asked to.
+    pub fn is_done(&self) -> bool {
+        self.done.load(Relaxed)
+    }
+}
+
+/// A stream's counters at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Frames received (drained ones included).
+    pub rx: u64,
+    /// Frames the tx queue took.
+    pub tx: u64,
+    /// Frames freed because the tx queue did not take them (or, for
+    /// generators, still unsent at stop).
+    pub fwd_drops: u64,
+    /// Frames built by txonly/flowgen.
+    pub generated: u64,
+    /// Frames received and freed by rxonly.
+    pub consumed: u64,
+    /// Frames received at shutdown and freed (part of `rx`).
+    pub drained: u64,
+    /// ferrite frames whose checksum or lengths were wrong (rxonly).
+    pub bad_payload: u64,
+    /// ferrite frames older than one already seen from the same sender.
+    pub out_of_order: u64,
+    /// Sequence numbers skipped (frames lost between sender and receiver).
+    pub seq_gaps: u64,
+}
+
+impl StreamStats {
+    /// Packet conservation: `rx + generated == tx + fwd_drops + consumed + drained`.
+    pub fn balanced(&self) -> bool {
+        self.rx + self.generated == self.tx + self.fwd_drops + self.consumed + self.drained
+    }
+}
+
+/// A queue placeholder for streams that do not receive (txonly) or do not
+/// transmit (rxonly).
+pub struct NoQueue;
+
+impl RxQueue for NoQueue {
+    fn rx_burst(&mut self, _: &mut MbufBatch, _: usize) -> usize {
+        0
+    }
+    fn queue_id(&self) -> u16 {
+        u16::MAX
+    }
+}
+
+impl TxQueue for NoQueue {
+    fn tx_burst(&mut self, _: &mut MbufBatch) -> usize {
+        0
+    }
+    fn queue_id(&self) -> u16 {
+        u16::MAX
+    }
+}
+
+/// What a generating stream sends.
+#[derive(Clone)]
+pub struct TxGenConfig {
+    /// Pool to build frames from.
+    pub pool: Mempool,
+    /// Frame layout; `sender` is overwritten from the stream's tx port/queue.
+    pub spec: FrameSpec,
+    /// Flows to cycle through (1 = txonly).
+    pub flows: u32,
+    /// Frames per second for this stream (`None`: as fast as possible).
+    pub rate_pps: Option<f64>,
+    /// Frames to send before stopping (`None`: no limit).
+    pub count: Option<u64>,
+}
+
+/// An engine and its settings, to build a [`Stream`].
+#[derive(Clone)]
+pub enum EngineConfig {
+    /// io
+    Io,
+    /// mac: source and destination written into every frame.
+    Mac {
+        /// Source (the tx port's address).
+        src: MacAddr,
+        /// Destination (the peer's address).
+        dst: MacAddr,
+    },
+    /// macswap
+    MacSwap,
+    /// rxonly
+    RxOnly,
+    /// txonly/flowgen
+    TxGen(TxGenConfig),
+}
+
+/// How long a generator keeps retrying frames its tx queue refuses before
+/// it frees them as forwarding drops (DPDK's txonly frees at once; a short
+/// retry keeps runs against a slower receiver lossless).
+pub const TX_RETRY: std::time::Duration = std::time::Duration::from_millis(2);
+
+struct TxGen {
+    stuck_since: Option<Instant>,
+    pool: Mempool,
+    tmpl: Template,
+    flows: u32,
+    flow: u32,
+    seq: u64,
+    limit: u64,
+    rate: Option<(Instant, f64)>,
+}
+
+struct Verifier {
+    expected: Box<[u64; MAX_SENDERS]>,
+}
+
+enum Engine {
+    Io,
+    Mac { src: [u8; 6], dst: [u8; 6] },
+    MacSwap,
+    RxOnly(Verifier),
+    TxGen(Box<TxGen>),
+}
+
+/// One rx queue → tx queue path, polled by one core.
+pub struct Stream {
+    id: StreamId,
+    rx: Box<dyn RxQueue>,
+    tx: Box<dyn TxQueue>,
+    batch: Box<MbufBatch>,
+    burst: usize,
+    counters: Arc<StreamCounters>,
+    engine: Engine,
+}
+
+impl Stream {
+    /// Builds a stream. Fails (with a message) if the burst is out of range
+    /// or a generator's frames do not fit its pool's buffers.
+    pub fn new(
+        id: StreamId,
+        rx: Box<dyn RxQueue>,
+        tx: Box<dyn TxQueue>,
+        burst: usize,
+        engine: EngineConfig,
+    ) -> Result<Stream, String> {
+        if burst == 0 || burst > MAX_BURST {
+            return Err(format!("burst {burst} is out of range 1..={MAX_BURST}"));
+        }
+        let engine = match engine {
+            EngineConfig::Io => Engine::Io,
+            EngineConfig::Mac { src, dst } => Engine::Mac { src: src.0, dst: dst.0 },
+            EngineConfig::MacSwap => Engine::MacSwap,
+            EngineConfig::RxOnly => Engine::RxOnly(Verifier { expected: Box::new([0; MAX_SENDERS]) }),
+            EngineConfig::TxGen(cfg) => {
+                let mut spec = cfg.spec;
+                if spec.len < pkt::PAYLOAD_OFF + pkt::SIG_LEN || spec.len > cfg.pool.data_room() {
+                    return Err(format!(
+                        "frame length {} does not fit: want {}..={} (the pool's data room)",
+                        spec.len,
+                        pkt::PAYLOAD_OFF + pkt::SIG_LEN,
+                        cfg.pool.data_room()
+                    ));
+                }
+                spec.sender = pkt::sender_id(id.tx_port, id.tx_queue);
+                Engine::TxGen(Box::new(TxGen {
+                    tmpl: Template::new(&spec),
+                    pool: cfg.pool,
+                    flows: cfg.flows.max(1),
+                    flow: 0,
+                    seq: 0,
+                    limit: cfg.count.unwrap_or(u64::MAX),
+                    rate: cfg.rate_pps.filter(|r| *r > 0.0).map(|r| (Instant::now(), r)),
+                    stuck_since: None,
+                }))
+            }
+        };
+        Ok(Stream {
+            id,
+            rx,
+            tx,
+            batch: Box::new(MbufBatch::new()),
+            burst,
+            counters: Arc::new(StreamCounters::default()),
+            engine,
+        })
+    }
+
+    /// Where the stream reads and writes.
+    pub fn id(&self) -> StreamId {
+        self.id
+    }
+
+    /// The stream's counters (shared with whoever reports them).
+    pub fn counters(&self) -> Arc<StreamCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Restarts a generator's rate clock (call right before forwarding starts).
+    pub fn start_clock(&mut self) {
+        if let Engine::TxGen(g) = &mut self.engine {
+            if let Some((t, _)) = &mut g.rate {
+                *t = Instant::now();
+            }
+        }
+    }
+
+    /// One burst's worth of work. Returns frames received or generated.
+    #[inline]
+    pub fn poll(&mut self) -> usize {
+        let Stream { rx, tx, batch, burst, counters, engine, .. } = self;
+        let burst = *burst;
+        match engine {
+            Engine::Io => forward(&mut **rx, &mut **tx, batch, burst, counters, |_| {}),
+            Engine::Mac { src, dst } => {
+                let (src, dst) = (*src, *dst);
+                forward(&mut **rx, &mut **tx, batch, burst, counters, |b| {
+                    for m in b.iter_mut() {
+                        if let Some(h) = m.data_mut().get_mut(..12) {
+                            h[..6].copy_from_slice(&dst);
+                            h[6..].copy_from_slice(&src);
+                        }
+                    }
+                })
+            }
+            Engine::MacSwap => forward(&mut **rx, &mut **tx, batch, burst, counters, |b| {
+                for m in b.iter_mut() {
+                    if let Some(h) = m.data_mut().get_mut(..12) {
+                        let (d, s) = h.split_at_mut(6);
+                        d.swap_with_slice(s);
+                    }
+                }
+            }),
+            Engine::RxOnly(v) => rx_only(&mut **rx, batch, burst, counters, v),
+            Engine::TxGen(g) => tx_gen(&mut **tx, batch, burst, counters, g),
+        }
+    }
+
+    /// Whether a generator has sent everything `count` asked for.
+    pub fn is_done(&self) -> bool {
+        self.counters.is_done()
+    }
+
+    /// After the core stopped: receives what is still queued (at most `max`
+    /// frames), counts it as received and drained, frees it. Then frees any
+    /// frames a generator still held, counting them as forwarding drops.
+    /// Returns the frames drained.
+    pub fn drain(&mut self, max: usize) -> usize {
+        let mut total = 0;
+        if !matches!(self.engine, Engine::TxGen(_)) {
+            while total < max {
+                let n = self.rx.rx_burst(&mut self.batch, MAX_BURST.min(max - total));
+                if n == 0 {
+                    break;
+                }
+                self.counters.rx.add(n as u64);
+                self.counters.drained.add(n as u64);
+                self.batch.clear();
+                total += n;
+            }
+        }
+        if !self.batch.is_empty() {
+            self.counters.fwd_drops.add(self.batch.len() as u64);
+            self.batch.clear();
+        }
+        total
+    }
+
+    /// Sends `bursts` bursts of generated frames before forwarding starts
+    /// (testpmd's `start tx_first`), so wired ports (loop, pair) have
+    /// traffic to forward. Frames the tx queue refuses are freed and counted
+    /// as forwarding drops. Returns the frames sent.
+    pub fn tx_first(&mut self, cfg: &TxGenConfig, bursts: usize) -> Result<usize, String> {
+        let mut spec = cfg.spec.clone();
+        if spec.len < pkt::PAYLOAD_OFF + pkt::SIG_LEN || spec.len > cfg.pool.data_room() {
+            return Err(format!("tx_first: frame length {} does not fit the pool's buffers", spec.len));
+        }
+        spec.sender = pkt::sender_id(self.id.tx_port, self.id.tx_queue);
+        let tmpl = Template::new(&spec);
+        let mut sent = 0;
+        for b in 0..bursts {
+            if !cfg.pool.alloc_bulk(&mut self.batch, self.burst) {
+                break;
+            }
+            for (i, m) in self.batch.iter_mut().enumerate() {
+                let _ = m.set_len(tmpl.len());
+                tmpl.write(m.data_mut(), (b * self.burst + i) as u64);
+            }
+            self.counters.generated.add(self.burst as u64);
+            let n = self.tx.tx_burst(&mut self.batch);
+            self.counters.tx.add(n as u64);
+            sent += n;
+            if !self.batch.is_empty() {
+                self.counters.fwd_drops.add(self.batch.len() as u64);
+                self.batch.clear();
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Gives the queues back (to drop them before stopping the ports).
+    pub fn into_queues(mut self) -> (Box<dyn RxQueue>, Box<dyn TxQueue>) {
+        self.drain(0);
+        let Stream { rx, tx, .. } = self;
+        (rx, tx)
+    }
+}
+
+/// rx burst → edit → tx burst; what tx does not take is freed and counted.
+#[inline(always)]
+fn forward(
+    rx: &mut dyn RxQueue,
+    tx: &mut dyn TxQueue,
+    batch: &mut MbufBatch,
+    burst: usize,
+    c: &StreamCounters,
+    edit: impl FnOnce(&mut MbufBatch),
+) -> usize {
+    let n = rx.rx_burst(batch, burst);
+    if n == 0 {
+        return 0;
+    }
+    edit(batch);
+    let sent = tx.tx_burst(batch);
+    c.rx.add(n as u64);
+    c.tx.add(sent as u64);
+    if !batch.is_empty() {
+        c.fwd_drops.add(batch.len() as u64);
+        batch.clear();
+    }
+    n
+}
+
+#[inline(always)]
+fn rx_only(rx: &mut dyn RxQueue, batch: &mut MbufBatch, burst: usize, c: &StreamCounters, v: &mut Verifier) -> usize {
+    let n = rx.rx_burst(batch, burst);
+    if n == 0 {
+        return 0;
+    }
+    let (mut bad, mut ooo, mut gaps) = (0u64, 0u64, 0u64);
+    for m in batch.iter() {
+        match pkt::parse(m.data()) {
+            Verdict::Foreign => {}
+            Verdict::Bad => bad += 1,
+            Verdict::Good { sender, seq } => {
+                let e = &mut v.expected[sender as usize % MAX_SENDERS];
+                if seq >= *e {
+                    gaps += seq - *e;
+                    *e = seq + 1;
+                } else {
+                    ooo += 1;
+                }
+            }
+        }
+    }
+    batch.clear();
+    c.rx.add(n as u64);
+    c.consumed.add(n as u64);
+    if bad | ooo | gaps != 0 {
+        c.bad_payload.add(bad);
+        c.out_of_order.add(ooo);
+        c.seq_gaps.add(gaps);
+    }
+    n
+}
+
+#[inline(always)]
+fn tx_gen(tx: &mut dyn TxQueue, batch: &mut MbufBatch, burst: usize, c: &StreamCounters, g: &mut TxGen) -> usize {
+    let mut made = 0;
+    if batch.is_empty() {
+        // Leftovers are retried before anything new is built, so each
+        // sender's frames leave in sequence order.
+        let mut n = (g.limit - g.seq).min(burst as u64);
+        if n == 0 {
+            c.done.store(true, Relaxed);
+            return 0;
+        }
+        if let Some((start, rate)) = g.rate {
+            let due = (start.elapsed().as_secs_f64() * rate) as u64;
+            n = n.min(due.saturating_sub(g.seq));
+            if n == 0 {
+                return 0;
+            }
+        }
+        let n = n as usize;
+        if !g.pool.alloc_bulk(batch, n) {
+            return 0;
+        }
+        let len = g.tmpl.len();
+        for m in batch.iter_mut() {
+            let fits = m.set_len(len);
+            debug_assert!(fits, "checked in Stream::new");
+            if g.flows > 1 {
+                g.tmpl.write_flow(m.data_mut(), g.seq, g.flow as u16);
+                g.flow += 1;
+                if g.flow == g.flows {
+                    g.flow = 0;
+                }
+            } else {
+                g.tmpl.write(m.data_mut(), g.seq);
+            }
+            g.seq += 1;
+        }
+        c.generated.add(n as u64);
+        made = n;
+    }
+    let sent = tx.tx_burst(batch);
+    c.tx.add(sent as u64);
+    if sent == 0 && !batch.is_empty() {
+        let since = *g.stuck_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= TX_RETRY {
+            c.fwd_drops.add(batch.len() as u64);
+            batch.clear();
+            g.stuck_since = None;
+        }
+    } else {
+        g.stuck_since = None;
+    }
+    made
+}
+
+/// Polls `streams` round-robin until `stop` is set (checked once per round).
+pub fn run_core(streams: &mut [Stream], stop: &AtomicBool) {
+    while !stop.load(Relaxed) {
+        for s in streams.iter_mut() {
+            s.poll();
+        }
+    }
+}
+
+/// What a forwarding thread hands back when it stops.
+pub struct CoreExit {
+    /// The streams it polled, with their queues.
+    pub streams: Vec<Stream>,
+    /// The lcore id it held, if registration worked.
+    pub lcore: Option<usize>,
+    /// Non-fatal problems (pinning, registration) to show the user.
+    pub warnings: Vec<String>,
+}
+
+/// Starts one forwarding thread: pins it to `cpu` (if given), registers it
+/// as an lcore, polls `streams` until `stop`, then flushes its cache of each
+/// of `pools` and hands the streams back.
+pub fn spawn_core(
+    index: usize,
+    cpu: Option<usize>,
+    mut streams: Vec<Stream>,
+    pools: Vec<Mempool>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<CoreExit>> {
+    std::thread::Builder::new().name(format!("fwd-core-{index}")).spawn(move || {
+        let mut warnings = Vec::new();
+        if let Some(cpu) = cpu {
+            if let Err(e) = lcore::pin_to_cpu(cpu) {
+                warnings.push(format!("forwarding core {index}: cannot pin to CPU {cpu}: {e}"));
+            }
+        }
+        let guard = match lcore::register() {
+            Ok(g) => Some(g),
+            Err(e) => {
+                warnings.push(format!("forwarding core {index}: no lcore id ({e}); running without pool caches"));
+                None
+            }
+        };
+        for s in streams.iter_mut() {
+            s.start_clock();
+        }
+        run_core(&mut streams, &stop);
+        // Frames a generator still holds go back before the cache flush.
+        for s in streams.iter_mut() {
+            if !s.batch.is_empty() {
+                s.counters.fwd_drops.add(s.batch.len() as u64);
+                s.batch.clear();
+            }
+        }
+        for p in &pools {
+            p.flush_local_cache();
+        }
+        CoreExit { streams, lcore: guard.as_ref().map(|g| g.id()), warnings }
+    })
+}
+
+/// Spreads streams round-robin over `cores` cores, as testpmd does.
+pub fn spread<T>(items: Vec<T>, cores: usize) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = (0..cores.max(1)).map(|_| Vec::new()).collect();
+    let n = out.len();
+    for (i, s) in items.into_iter().enumerate() {
+        out[i % n].push(s);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrite_hugepages::Fallback;
+    use ferrite_pmd::{Mbuf, MempoolConfig};
+
+    struct FakeRx(Vec<Mbuf>);
+
+    impl RxQueue for FakeRx {
+        fn rx_burst(&mut self, batch: &mut MbufBatch, budget: usize) -> usize {
+            let n = budget.min(self.0.len());
+            for m in self.0.drain(..n) {
+                batch.push(m).unwrap();
+            }
+            n
+        }
+        fn queue_id(&self) -> u16 {
+            0
+        }
+    }
+
+    fn spec() -> FrameSpec {
+        FrameSpec {
+            len: 100,
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            src_ip: [10, 0, 0, 1],
+            dst_ip: [10, 0, 0, 2],
+            src_port: 1,
+            dst_port: 2,
+            sender: pkt::sender_id(0, 0),
+        }
+    }
+
+    #[test]
+    fn rxonly_counts_damage_gaps_and_reordering() {
+        let mut cfg = MempoolConfig::new("fwd-test", 64);
+        cfg.dma.fallback = Fallback::SmallPages;
+        let pool = Mempool::new(&cfg).unwrap();
+        let t = Template::new(&spec());
+        let mut frames = Vec::new();
+        for (seq, damage) in [(0, false), (1, false), (3, false), (2, false), (4, true), (4, false)] {
+            let mut m = pool.alloc().unwrap();
+            assert!(m.set_len(t.len()));
+            t.write(m.data_mut(), seq);
+            if damage {
+                m.data_mut()[70] ^= 1;
+            }
+            frames.push(m);
+        }
+        let mut foreign = pool.alloc().unwrap();
+        assert!(foreign.set_len(60));
+        frames.push(foreign);
+        let id = StreamId { rx_port: 0, rx_queue: 0, tx_port: 0, tx_queue: 0 };
+        let mut s = Stream::new(id, Box::new(FakeRx(frames)), Box::new(NoQueue), 4, EngineConfig::RxOnly).unwrap();
+        while s.poll() > 0 {}
+        let st = s.counters().snapshot();
+        assert_eq!((st.rx, st.consumed), (7, 7));
+        assert_eq!(st.bad_payload, 1, "{st:?}");
+        assert_eq!(st.seq_gaps, 1, "2 skipped after 1: {st:?}");
+        assert_eq!(st.out_of_order, 1, "2 after 3: {st:?}");
+        assert!(st.balanced());
+        drop(s);
+        assert_eq!(pool.available(), 64);
+    }
+
+    #[test]
+    fn generator_honours_count_and_keeps_unsent_frames() {
+        let mut cfg = MempoolConfig::new("fwd-gen", 256);
+        cfg.dma.fallback = Fallback::SmallPages;
+        let pool = Mempool::new(&cfg).unwrap();
+        struct Takes(usize);
+        impl TxQueue for Takes {
+            fn tx_burst(&mut self, batch: &mut MbufBatch) -> usize {
+                let n = self.0.min(batch.len());
+                drop(batch.drain_front(n));
+                n
+            }
+            fn queue_id(&self) -> u16 {
+                0
+            }
+        }
+        let id = StreamId { rx_port: 0, rx_queue: 0, tx_port: 0, tx_queue: 0 };
+        let gen = TxGenConfig { pool: pool.clone(), spec: spec(), flows: 1, rate_pps: None, count: Some(100) };
+        let mut s = Stream::new(id, Box::new(NoQueue), Box::new(Takes(5)), 32, EngineConfig::TxGen(gen)).unwrap();
+        while !s.is_done() {
+            s.poll();
+        }
+        let st = s.counters().snapshot();
+        assert_eq!((st.generated, st.tx, st.fwd_drops), (100, 100, 0), "leftovers are retried, not dropped");
+        drop(s);
+        assert_eq!(pool.available(), 256);
+    }
+}

@@ -1,0 +1,251 @@
+//! The frames txonly/flowgen build and rxonly verifies.
+//!
+//! ```text
+//! Ethernet (14) | IPv4, no options (20) | UDP (8) | ferrite payload
+//! payload: magic "FRTE" (4) | sender id (2, BE) | checksum (2) | sequence (8, BE) | fill ...
+//! ```
+//!
+//! The sender id names the transmitting stream (`(port & 63) << 6 | (queue & 63)`),
+//! the sequence number counts that stream's frames from 0, and the checksum is
+//! the Internet checksum (RFC 1071) of the whole payload, so a receiver checks
+//! it by summing the payload and getting 0xffff. The UDP checksum is 0 (allowed
+//! for IPv4); the IPv4 header checksum is real.
+
+/// Offset of the payload in a frame.
+pub const PAYLOAD_OFF: usize = 14 + 20 + 8;
+/// Bytes of ferrite signature at the start of the payload.
+pub const SIG_LEN: usize = 16;
+/// The magic that marks a ferrite payload.
+pub const MAGIC: [u8; 4] = *b"FRTE";
+/// Distinct sender ids a verifier tracks.
+pub const MAX_SENDERS: usize = 4096;
+
+const CKSUM_OFF: usize = PAYLOAD_OFF + 6;
+const SEQ_OFF: usize = PAYLOAD_OFF + 8;
+const SENDER_OFF: usize = PAYLOAD_OFF + 4;
+const IP_OFF: usize = 14;
+
+/// The sender id of transmit queue `queue` on port `port`.
+pub fn sender_id(port: u16, queue: u16) -> u16 {
+    ((port & 63) << 6) | (queue & 63)
+}
+
+/// Adds big-endian 16-bit words of `data` to a ones'-complement accumulator
+/// (odd length: the last byte is padded with zero).
+#[inline]
+pub fn sum16(data: &[u8], mut acc: u64) -> u64 {
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        acc += (w >> 48) + ((w >> 32) & 0xffff) + ((w >> 16) & 0xffff) + (w & 0xffff);
+    }
+    let mut rest = chunks.remainder().chunks_exact(2);
+    for c in &mut rest {
+        acc += u16::from_be_bytes([c[0], c[1]]) as u64;
+    }
+    if let [b] = rest.remainder() {
+        acc += (*b as u64) << 8;
+    }
+    acc
+}
+
+/// Folds an accumulator to 16 bits (end-around carry).
+#[inline]
+pub fn fold(mut acc: u64) -> u16 {
+    while acc >> 16 != 0 {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
+}
+
+#[inline]
+fn seq_words(seq: u64) -> u64 {
+    (seq >> 48) + ((seq >> 32) & 0xffff) + ((seq >> 16) & 0xffff) + (seq & 0xffff)
+}
+
+/// What a frame builder needs.
+#[derive(Clone, Debug)]
+pub struct FrameSpec {
+    /// Frame length without FCS.
+    pub len: usize,
+    /// Ethernet source.
+    pub src_mac: [u8; 6],
+    /// Ethernet destination.
+    pub dst_mac: [u8; 6],
+    /// IPv4 source (flowgen varies the low 16 bits).
+    pub src_ip: [u8; 4],
+    /// IPv4 destination.
+    pub dst_ip: [u8; 4],
+    /// UDP source port (flowgen varies it).
+    pub src_port: u16,
+    /// UDP destination port.
+    pub dst_port: u16,
+    /// Sender id written into the payload.
+    pub sender: u16,
+}
+
+/// A prebuilt frame with sequence 0, patched per packet.
+pub struct Template {
+    bytes: Box<[u8]>,
+    /// Ones'-complement sum of the payload with sequence and checksum zero.
+    payload_base: u64,
+    /// Ones'-complement sum of the IPv4 header with checksum and the low
+    /// source address word zero (flowgen patches that word).
+    ip_base: u64,
+}
+
+impl Template {
+    /// Builds the template.
+    pub fn new(spec: &FrameSpec) -> Template {
+        assert!(spec.len >= PAYLOAD_OFF + SIG_LEN && spec.len <= u16::MAX as usize);
+        let mut f = vec![0u8; spec.len];
+        f[0..6].copy_from_slice(&spec.dst_mac);
+        f[6..12].copy_from_slice(&spec.src_mac);
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        let ip_len = (spec.len - 14) as u16;
+        let ip = &mut f[IP_OFF..IP_OFF + 20];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
+        ip[6] = 0x40; // don't fragment
+        ip[8] = 64; // TTL
+        ip[9] = 17; // UDP
+        ip[12..16].copy_from_slice(&spec.src_ip);
+        ip[16..20].copy_from_slice(&spec.dst_ip);
+        let udp = &mut f[34..42];
+        udp[0..2].copy_from_slice(&spec.src_port.to_be_bytes());
+        udp[2..4].copy_from_slice(&spec.dst_port.to_be_bytes());
+        udp[4..6].copy_from_slice(&(ip_len - 20).to_be_bytes());
+        f[PAYLOAD_OFF..PAYLOAD_OFF + 4].copy_from_slice(&MAGIC);
+        f[SENDER_OFF..SENDER_OFF + 2].copy_from_slice(&spec.sender.to_be_bytes());
+        for (i, b) in f[PAYLOAD_OFF + SIG_LEN..].iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(7).wrapping_add(0x5a);
+        }
+        let payload_base = sum16(&f[PAYLOAD_OFF..], 0);
+        let mut ip_hdr = [0u8; 20];
+        ip_hdr.copy_from_slice(&f[IP_OFF..IP_OFF + 20]);
+        ip_hdr[14..16].fill(0);
+        let ip_base = sum16(&ip_hdr, 0);
+        let mut t = Template { bytes: f.into_boxed_slice(), payload_base, ip_base };
+        let src_lo = u16::from_be_bytes([spec.src_ip[2], spec.src_ip[3]]);
+        let ip_ck = t.ip_checksum(src_lo);
+        t.bytes[IP_OFF + 10..IP_OFF + 12].copy_from_slice(&ip_ck.to_be_bytes());
+        t
+    }
+
+    /// Frame length.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Never empty; here for clippy's sake.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    #[inline(always)]
+    fn ip_checksum(&self, src_lo: u16) -> u16 {
+        !fold(self.ip_base + src_lo as u64)
+    }
+
+    /// Writes the frame with sequence `seq` into `out` (exactly `len()` bytes).
+    #[inline(always)]
+    pub fn write(&self, out: &mut [u8], seq: u64) {
+        let out = &mut out[..self.bytes.len()];
+        out.copy_from_slice(&self.bytes);
+        out[SEQ_OFF..SEQ_OFF + 8].copy_from_slice(&seq.to_be_bytes());
+        let ck = !fold(self.payload_base + seq_words(seq));
+        out[CKSUM_OFF..CKSUM_OFF + 2].copy_from_slice(&ck.to_be_bytes());
+    }
+
+    /// As [`Template::write`], and makes the frame belong to flow `flow`:
+    /// low 16 bits of the source IP and the UDP source port vary with it.
+    #[inline(always)]
+    pub fn write_flow(&self, out: &mut [u8], seq: u64, flow: u16) {
+        self.write(out, seq);
+        let out = &mut out[..self.bytes.len()];
+        out[IP_OFF + 14..IP_OFF + 16].copy_from_slice(&flow.to_be_bytes());
+        out[IP_OFF + 10..IP_OFF + 12].copy_from_slice(&self.ip_checksum(flow).to_be_bytes());
+        let sport = 1024u16.wrapping_add(flow);
+        out[34..36].copy_from_slice(&sport.to_be_bytes());
+    }
+}
+
+/// What [`parse`] makes of a received frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not a ferrite frame (no signature): counted, not checked.
+    Foreign,
+    /// Signature present but the frame is damaged (checksum or lengths).
+    Bad,
+    /// A good ferrite frame.
+    Good {
+        /// Sender id.
+        sender: u16,
+        /// Sequence number.
+        seq: u64,
+    },
+}
+
+/// Checks a frame for the ferrite signature and, if present, its integrity.
+#[inline]
+pub fn parse(f: &[u8]) -> Verdict {
+    if f.len() < PAYLOAD_OFF + SIG_LEN
+        || f[12..14] != [0x08, 0x00]
+        || f[IP_OFF] != 0x45
+        || f[IP_OFF + 9] != 17
+        || f[PAYLOAD_OFF..PAYLOAD_OFF + 4] != MAGIC
+    {
+        return Verdict::Foreign;
+    }
+    let ip_len = u16::from_be_bytes([f[IP_OFF + 2], f[IP_OFF + 3]]) as usize;
+    let end = IP_OFF + ip_len;
+    if end > f.len() || end < PAYLOAD_OFF + SIG_LEN {
+        return Verdict::Bad;
+    }
+    if fold(sum16(&f[IP_OFF..IP_OFF + 20], 0)) != 0xffff || fold(sum16(&f[PAYLOAD_OFF..end], 0)) != 0xffff {
+        return Verdict::Bad;
+    }
+    let sender = u16::from_be_bytes([f[SENDER_OFF], f[SENDER_OFF + 1]]);
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&f[SEQ_OFF..SEQ_OFF + 8]);
+    Verdict::Good { sender, seq: u64::from_be_bytes(seq) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(len: usize) -> FrameSpec {
+        FrameSpec {
+            len,
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            src_ip: [198, 18, 0, 1],
+            dst_ip: [198, 18, 1, 1],
+            src_port: 1024,
+            dst_port: 1024,
+            sender: sender_id(1, 3),
+        }
+    }
+
+    #[test]
+    fn frames_verify_and_damage_is_caught() {
+        for len in [64, 65, 1514, 9018] {
+            let t = Template::new(&spec(len));
+            let mut buf = vec![0u8; len];
+            for seq in [0, 1, 0xffff, 0x1_0000_0001, u64::MAX] {
+                t.write(&mut buf, seq);
+                assert_eq!(parse(&buf), Verdict::Good { sender: sender_id(1, 3), seq }, "len {len} seq {seq}");
+                t.write_flow(&mut buf, seq, (seq % 1000) as u16);
+                assert_eq!(parse(&buf), Verdict::Good { sender: sender_id(1, 3), seq });
+                for pos in [PAYLOAD_OFF + 9, len - 1, IP_OFF + 3] {
+                    let mut bad = buf.clone();
+                    bad[pos] ^= 0x10;
+                    assert_eq!(parse(&bad), Verdict::Bad, "flip at {pos}");
+                }
+            }
+        }
+        assert_eq!(parse(&[0u8; 60]), Verdict::Foreign);
+    }
+}

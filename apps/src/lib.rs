@@ -1,0 +1,64 @@
+//! ferrite's testpmd, as a library so tests can drive the forwarding engines
+//! without the command line.
+//!
+//! * [`fwd`]: streams, forwarding engines (io, mac, macswap, rxonly, txonly,
+//!   flowgen) and the per-core polling loop.
+//! * [`cli`]: the dpdk-testpmd-like command line.
+//! * [`app`]: a whole run: ports, pools, cores, stats, clean stop.
+//! * [`report`]: the final report, as text or JSON.
+
+pub mod app;
+pub mod cli;
+pub mod fwd;
+pub mod json;
+pub mod report;
+pub mod signal;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// The whole `testpmd` program: parse, run, report, exit code
+/// (0 ok, 1 runtime failure, 2 bad input, 3 accounting failure).
+pub fn testpmd_main() -> ExitCode {
+    // dpdk-testpmd separates EAL and application options with `--`; here
+    // they are one set, so a lone `--` is skipped.
+    let argv = std::env::args_os().enumerate().filter(|(i, a)| *i == 0 || a != "--").map(|(_, a)| a);
+    let args = match cli::Args::try_parse_from(argv) {
+        Ok(a) => a,
+        Err(e) if !e.use_stderr() => {
+            // --help / --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("testpmd: {}", cli::one_line(&e));
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = signal::install() {
+        eprintln!("testpmd: cannot install signal handlers: {e}");
+        return ExitCode::from(1);
+    }
+    match app::run(&args) {
+        Ok(report) => {
+            if args.json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_text());
+            }
+            if report.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                for p in &report.problems {
+                    eprintln!("testpmd: accounting problem: {p}");
+                }
+                ExitCode::from(3)
+            }
+        }
+        Err(e) => {
+            eprintln!("testpmd: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

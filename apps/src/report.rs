@@ -1,0 +1,367 @@
+//! The final report: testpmd's familiar text layout, or one JSON object.
+//!
+//! Both make packet conservation checkable: per stream,
+//! `rx + generated == tx + fwd_drops + consumed + drained`; per port and rx
+//! queue, what the driver counted as received equals what the stream polling
+//! that queue received; after stop, every pool is full again.
+
+use std::fmt::Write;
+
+use ferrite_pmd::port::{PortStats, QueueStats};
+
+use crate::fwd::{StreamId, StreamStats};
+use crate::json::JsonWriter;
+
+/// One port's part of the report.
+#[derive(Clone, Debug)]
+pub struct PortReport {
+    /// Index in the port list.
+    pub id: usize,
+    /// Name (`null0`, `0000:01:00.0`).
+    pub name: String,
+    /// Driver name (`ethtool -i`).
+    pub driver: String,
+    /// The port's MAC address.
+    pub mac: String,
+    /// Driver counters after stop.
+    pub stats: PortStats,
+    /// Frames the streams transmitting on this port freed because its tx
+    /// queue did not take them.
+    pub fwd_tx_drops: u64,
+}
+
+/// One stream's part of the report.
+#[derive(Clone, Debug)]
+pub struct StreamReport {
+    /// Ports and queues.
+    pub id: StreamId,
+    /// Forwarding core index (0-based, in -l order after the main lcore).
+    pub core: usize,
+    /// The CPU that core ran on.
+    pub cpu: Option<usize>,
+    /// Counters after stop and drain.
+    pub stats: StreamStats,
+}
+
+/// One pool's part of the report.
+#[derive(Clone, Debug)]
+pub struct PoolReport {
+    /// Pool name.
+    pub name: String,
+    /// Buffers in the pool.
+    pub capacity: usize,
+    /// Buffers free after stop.
+    pub available: usize,
+}
+
+/// Everything the final report shows.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Forward mode name.
+    pub mode: String,
+    /// Port topology name.
+    pub topology: String,
+    /// Burst size.
+    pub burst: usize,
+    /// Forwarding cores.
+    pub cores: usize,
+    /// Seconds between start and stop of forwarding.
+    pub duration_s: f64,
+    /// Ports.
+    pub ports: Vec<PortReport>,
+    /// Streams.
+    pub streams: Vec<StreamReport>,
+    /// Pools.
+    pub mempools: Vec<PoolReport>,
+    /// Accounting problems found (empty when every check passed).
+    pub problems: Vec<String>,
+}
+
+fn mpps(packets: u64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        packets as f64 / secs / 1e6
+    } else {
+        0.0
+    }
+}
+
+impl PortReport {
+    /// RX-dropped as testpmd shows it: driver queue drops plus device misses.
+    pub fn rx_dropped(&self) -> u64 {
+        self.stats.rx_total().drops + self.stats.rx_missed
+    }
+
+    /// TX-dropped as testpmd shows it: frames the forwarding engine could not
+    /// hand to the tx queue, plus what the driver dropped.
+    pub fn tx_dropped(&self) -> u64 {
+        self.fwd_tx_drops + self.stats.tx_total().drops
+    }
+}
+
+impl Report {
+    /// Frames received over all ports.
+    pub fn rx_packets(&self) -> u64 {
+        self.ports.iter().map(|p| p.stats.rx_total().packets).sum()
+    }
+
+    /// Frames transmitted over all ports.
+    pub fn tx_packets(&self) -> u64 {
+        self.ports.iter().map(|p| p.stats.tx_total().packets).sum()
+    }
+
+    /// Receive rate over all ports, Mpps.
+    pub fn rx_mpps(&self) -> f64 {
+        mpps(self.rx_packets(), self.duration_s)
+    }
+
+    /// Transmit rate over all ports, Mpps.
+    pub fn tx_mpps(&self) -> f64 {
+        mpps(self.tx_packets(), self.duration_s)
+    }
+
+    /// The headline rate: received packets per second over all ports (as
+    /// the DPDK baselines sum Rx-pps), or transmitted for txonly/flowgen.
+    pub fn mpps(&self) -> f64 {
+        if self.mode == "txonly" || self.mode == "flowgen" {
+            self.tx_mpps()
+        } else {
+            self.rx_mpps()
+        }
+    }
+
+    /// Checks conservation and pool accounting; fills `problems`.
+    pub fn check(&mut self) {
+        let mut problems = Vec::new();
+        for s in &self.streams {
+            let (id, st) = (s.id, s.stats);
+            if !st.balanced() {
+                problems.push(format!(
+                    "stream {}/{} -> {}/{}: rx {} + generated {} != tx {} + fwd_drops {} + consumed {} + drained {}",
+                    id.rx_port,
+                    id.rx_queue,
+                    id.tx_port,
+                    id.tx_queue,
+                    st.rx,
+                    st.generated,
+                    st.tx,
+                    st.fwd_drops,
+                    st.consumed,
+                    st.drained
+                ));
+            }
+            if st.rx > 0 || st.drained > 0 {
+                let port = &self.ports[id.rx_port as usize];
+                let drv = port.stats.rx_queues.get(id.rx_queue as usize).map_or(0, |q| q.packets);
+                if drv != st.rx {
+                    problems.push(format!(
+                        "port {} ({}) rx queue {}: driver counted {} received, the stream {}",
+                        port.id, port.name, id.rx_queue, drv, st.rx
+                    ));
+                }
+            }
+        }
+        for p in &self.mempools {
+            if p.available != p.capacity {
+                problems.push(format!(
+                    "mempool {}: {} of {} buffers free after stop ({} leaked)",
+                    p.name,
+                    p.available,
+                    p.capacity,
+                    p.capacity as i64 - p.available as i64
+                ));
+            }
+        }
+        self.problems = problems;
+    }
+
+    /// testpmd's text layout.
+    pub fn to_text(&self) -> String {
+        let mut o = String::new();
+        let w = &mut o;
+        for s in &self.streams {
+            let (id, st) = (s.id, s.stats);
+            let _ = writeln!(
+                w,
+                "\n  ------- Forward Stats for RX Port={:>2}/Queue={:>2} -> TX Port={:>2}/Queue={:>2} -------",
+                id.rx_port, id.rx_queue, id.tx_port, id.tx_queue
+            );
+            let _ =
+                writeln!(w, "  RX-packets: {:<14} TX-packets: {:<14} TX-dropped: {:<14}", st.rx, st.tx, st.fwd_drops);
+            if st.generated + st.consumed + st.drained > 0 {
+                let _ = writeln!(
+                    w,
+                    "  Generated: {:<15} Consumed: {:<16} Drained: {:<14}",
+                    st.generated, st.consumed, st.drained
+                );
+            }
+            if st.consumed > 0 || st.bad_payload + st.out_of_order + st.seq_gaps > 0 {
+                let _ = writeln!(
+                    w,
+                    "  Bad-payload: {:<13} Out-of-order: {:<12} Seq-gaps: {:<14}",
+                    st.bad_payload, st.out_of_order, st.seq_gaps
+                );
+            }
+        }
+        for p in &self.ports {
+            let (rx, tx) = (p.stats.rx_total(), p.stats.tx_total());
+            let _ = writeln!(
+                w,
+                "\n  ---------------------- Forward statistics for port {:<2} ----------------------",
+                p.id
+            );
+            let _ = writeln!(w, "  Port {} ({}, {}, {})", p.id, p.name, p.driver, p.mac);
+            let _ = writeln!(
+                w,
+                "  RX-packets: {:<14} RX-dropped: {:<14} RX-total: {}",
+                rx.packets,
+                p.rx_dropped(),
+                rx.packets + p.rx_dropped() + rx.errors
+            );
+            if rx.errors > 0 {
+                let _ = writeln!(w, "  RX-error: {}", rx.errors);
+            }
+            let _ = writeln!(
+                w,
+                "  TX-packets: {:<14} TX-dropped: {:<14} TX-total: {}",
+                tx.packets,
+                p.tx_dropped(),
+                tx.packets + p.tx_dropped() + tx.errors
+            );
+            if tx.errors > 0 {
+                let _ = writeln!(w, "  TX-error: {}", tx.errors);
+            }
+            let _ = writeln!(w, "  RX-bytes: {:<16} TX-bytes: {}", rx.bytes, tx.bytes);
+            queue_lines(w, "RX", &p.stats.rx_queues);
+            queue_lines(w, "TX", &p.stats.tx_queues);
+            let _ = writeln!(
+                w,
+                "  Throughput (Mpps): RX {:.3}  TX {:.3}",
+                mpps(rx.packets, self.duration_s),
+                mpps(tx.packets, self.duration_s)
+            );
+            let _ = writeln!(w, "  {}", "-".repeat(76));
+        }
+        let (mut rxp, mut rxd, mut rxe, mut txp, mut txd, mut txe) = (0, 0, 0, 0, 0, 0);
+        for p in &self.ports {
+            let (rx, tx) = (p.stats.rx_total(), p.stats.tx_total());
+            rxp += rx.packets;
+            rxd += p.rx_dropped();
+            rxe += rx.errors;
+            txp += tx.packets;
+            txd += p.tx_dropped();
+            txe += tx.errors;
+        }
+        let _ = writeln!(w, "\n  +++++++++++++++ Accumulated forward statistics for all ports+++++++++++++++");
+        let _ = writeln!(w, "  RX-packets: {:<14} RX-dropped: {:<14} RX-total: {}", rxp, rxd, rxp + rxd + rxe);
+        let _ = writeln!(w, "  TX-packets: {:<14} TX-dropped: {:<14} TX-total: {}", txp, txd, txp + txd + txe);
+        let _ = writeln!(
+            w,
+            "  Throughput (Mpps): RX {:.3}  TX {:.3}  over {:.3} s ({} mode, {} core(s), burst {})",
+            self.rx_mpps(),
+            self.tx_mpps(),
+            self.duration_s,
+            self.mode,
+            self.cores,
+            self.burst
+        );
+        let _ = writeln!(w, "  {}", "+".repeat(76));
+        for p in &self.mempools {
+            let _ = writeln!(w, "  Mempool {}: {} of {} buffers free", p.name, p.available, p.capacity);
+        }
+        if self.problems.is_empty() {
+            let _ = writeln!(w, "  Accounting: every packet accounted for, every buffer back in its pool.");
+        } else {
+            for pr in &self.problems {
+                let _ = writeln!(w, "  ACCOUNTING PROBLEM: {pr}");
+            }
+        }
+        o
+    }
+
+    /// The report as one JSON object.
+    pub fn to_json(&self) -> String {
+        let mut j = JsonWriter::new();
+        j.begin_object();
+        j.field_str("mode", &self.mode).field_str("topology", &self.topology);
+        j.field_u64("burst", self.burst as u64).field_u64("cores", self.cores as u64);
+        j.field_f64("duration_s", self.duration_s);
+        j.field_f64("mpps", self.mpps()).field_f64("rx_mpps", self.rx_mpps()).field_f64("tx_mpps", self.tx_mpps());
+        j.key("ports").begin_array();
+        for p in &self.ports {
+            let (rx, tx) = (p.stats.rx_total(), p.stats.tx_total());
+            j.begin_object();
+            j.field_u64("id", p.id as u64).field_str("name", &p.name).field_str("driver", &p.driver);
+            j.field_str("mac", &p.mac);
+            j.field_u64("rx_packets", rx.packets).field_u64("rx_bytes", rx.bytes);
+            j.field_u64("rx_drops", rx.drops).field_u64("rx_errors", rx.errors);
+            j.field_u64("rx_missed", p.stats.rx_missed);
+            j.field_u64("tx_packets", tx.packets).field_u64("tx_bytes", tx.bytes);
+            j.field_u64("tx_drops", tx.drops).field_u64("tx_errors", tx.errors);
+            j.field_u64("fwd_tx_drops", p.fwd_tx_drops);
+            j.field_f64("rx_mpps", mpps(rx.packets, self.duration_s));
+            j.field_f64("tx_mpps", mpps(tx.packets, self.duration_s));
+            j.key("queues").begin_array();
+            let nq = p.stats.rx_queues.len().max(p.stats.tx_queues.len());
+            for q in 0..nq {
+                let r = p.stats.rx_queues.get(q).copied().unwrap_or_default();
+                let t = p.stats.tx_queues.get(q).copied().unwrap_or_default();
+                j.begin_object().field_u64("queue", q as u64);
+                j.field_u64("rx_packets", r.packets).field_u64("rx_bytes", r.bytes);
+                j.field_u64("rx_drops", r.drops).field_u64("rx_errors", r.errors);
+                j.field_u64("tx_packets", t.packets).field_u64("tx_bytes", t.bytes);
+                j.field_u64("tx_drops", t.drops).field_u64("tx_errors", t.errors);
+                j.end_object();
+            }
+            j.end_array();
+            j.end_object();
+        }
+        j.end_array();
+        j.key("streams").begin_array();
+        for s in &self.streams {
+            let (id, st) = (s.id, s.stats);
+            j.begin_object();
+            j.field_u64("rx_port", id.rx_port as u64).field_u64("rx_queue", id.rx_queue as u64);
+            j.field_u64("tx_port", id.tx_port as u64).field_u64("tx_queue", id.tx_queue as u64);
+            j.field_u64("core", s.core as u64);
+            match s.cpu {
+                Some(c) => j.field_u64("cpu", c as u64),
+                None => j.key("cpu").str("any"),
+            };
+            j.field_u64("rx", st.rx).field_u64("tx", st.tx).field_u64("fwd_drops", st.fwd_drops);
+            j.field_u64("generated", st.generated).field_u64("consumed", st.consumed);
+            j.field_u64("drained", st.drained).field_u64("bad_payload", st.bad_payload);
+            j.field_u64("out_of_order", st.out_of_order).field_u64("seq_gaps", st.seq_gaps);
+            j.field_bool("balanced", st.balanced());
+            j.end_object();
+        }
+        j.end_array();
+        j.key("mempools").begin_array();
+        for p in &self.mempools {
+            j.begin_object().field_str("name", &p.name);
+            j.field_u64("capacity", p.capacity as u64).field_u64("available", p.available as u64);
+            j.end_object();
+        }
+        j.end_array();
+        j.field_bool("accounting_ok", self.problems.is_empty());
+        j.key("problems").begin_array();
+        for pr in &self.problems {
+            j.str(pr);
+        }
+        j.end_array();
+        j.end_object();
+        j.finish()
+    }
+}
+
+fn queue_lines(w: &mut String, dir: &str, qs: &[QueueStats]) {
+    if qs.is_empty() {
+        return;
+    }
+    for (i, q) in qs.iter().enumerate() {
+        let _ = writeln!(
+            w,
+            "    {dir}-queue {i:<3} packets: {:<14} bytes: {:<16} dropped: {:<10} errors: {}",
+            q.packets, q.bytes, q.drops, q.errors
+        );
+    }
+}

@@ -1,0 +1,362 @@
+//! The `testpmd` binary end to end: bad input exits 2 with one clear line;
+//! real runs print sane, self-consistent reports.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ferrite_tests::{conservation_problems, Json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_testpmd-under-test");
+
+/// `-l` for runs: the first two CPUs this process may use (main + one
+/// forwarding core).
+fn lcores() -> String {
+    let cpus = ferrite_pmd::lcore::allowed_cpus();
+    match cpus.as_slice() {
+        [a, b, ..] => format!("{a},{b}"),
+        [a] => format!("{a}"),
+        [] => "0".into(),
+    }
+}
+
+fn wait(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("testpmd still running after {limit:?} (a hang); stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    let child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn testpmd");
+    wait(child, Duration::from_secs(120))
+}
+
+/// Runs with bad input: exit code 2, one line on stderr naming the problem.
+fn bad(args: &[&str], expect: &[&str]) {
+    let out = run(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("ferrite: warning")).collect();
+    assert_eq!(out.status.code(), Some(2), "args {args:?}: stderr {err}");
+    assert_eq!(lines.len(), 1, "args {args:?}: want one line, got:\n{err}");
+    assert!(lines[0].starts_with("testpmd: "), "{}", lines[0]);
+    for e in expect {
+        assert!(lines[0].contains(e), "args {args:?}: '{}' lacks '{e}'", lines[0]);
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn json_run(args: &[&str]) -> Json {
+    let out = run(args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "args {args:?}\nstdout: {stdout}\nstderr: {stderr}");
+    let r = Json::parse(stdout.trim()).unwrap_or_else(|e| panic!("bad JSON ({e}): {stdout}"));
+    let problems = conservation_problems(&r);
+    assert!(problems.is_empty(), "args {args:?}: {problems:#?}\n{stdout}");
+    r
+}
+
+#[test]
+fn unknown_forward_mode() {
+    bad(&["--vdev", "null0,null1", "--forward-mode", "bogus"], &["unknown forward mode 'bogus'", "io, mac, macswap"]);
+}
+
+#[test]
+fn zero_queues() {
+    bad(&["--vdev", "null0,null1", "--rxq", "0"], &["--rxq", "queue count 0", "1..="]);
+    bad(&["--vdev", "null0,null1", "--txq", "0"], &["--txq", "queue count 0"]);
+}
+
+#[test]
+fn ring_sizes() {
+    bad(&["--vdev", "null0,null1", "--rxd", "1000"], &["ring size 1000 is not a power of two", "512 or 1024"]);
+    bad(&["--vdev", "null0,null1", "--txd", "8192"], &["null0", "tx ring size 8192 is out of range"]);
+    bad(&["--vdev", "null0,null1", "--rxd", "16"], &["rx ring size 16 is out of range"]);
+    bad(&["--vdev", "null0,null1", "--rxd", "lots"], &["'lots' is not a ring size"]);
+}
+
+#[test]
+fn burst_out_of_range() {
+    bad(&["--vdev", "null0,null1", "--burst", "0"], &["burst size 0 is out of range", "1..=512"]);
+    bad(&["--vdev", "null0,null1", "--burst", "513"], &["burst size 513 is out of range"]);
+}
+
+#[test]
+fn unknown_vdev_kind() {
+    bad(&["--vdev", "tap0"], &["--vdev", "'tap0'", "loopN, pairN, nullN"]);
+}
+
+#[test]
+fn odd_ports_with_paired_topology() {
+    bad(&["--vdev", "null0,null1,null2"], &["paired needs an even number of ports, got 3", "chained or loop"]);
+}
+
+#[test]
+fn more_cores_than_lcores() {
+    let l = lcores();
+    bad(&["-l", &l, "--vdev", "null0,null1", "--nb-cores", "8"], &["--nb-cores 8 is more than"]);
+    bad(&["-l", "0-1023", "--vdev", "null0,null1"], &["is not available"]);
+}
+
+#[test]
+fn pci_port_that_fails_to_open() {
+    bad(&["-a", "0000:ff:1f.7"], &["cannot open PCI port 0000:ff:1f.7"]);
+}
+
+#[test]
+fn other_bad_input() {
+    bad(&[], &["no ports"]);
+    bad(&["--vdev", "null0,null1", "--rxq", "2"], &["--txq 1 is less than --rxq 2"]);
+    bad(&["--vdev", "null0,null1", "--forward-mode", "txonly", "--txpkts", "40"], &["frame length 40"]);
+    bad(&["--vdev", "null0,null1", "--forward-mode", "txonly", "--txpkts", "3000"], &["--mbuf-size"]);
+    bad(&["--vdev", "null0,null1", "--eth-peer", "5,02:00:00:00:00:01"], &["only 2 port(s)"]);
+    bad(&["--vdev", "null0,null1", "--eth-peer", "0,nonsense"], &["not a MAC address"]);
+    bad(&["--vdev", "null0,null1", "--duration", "-1"], &["positive number of seconds"]);
+    bad(&["--vdev", "null0,null1", "--port-topology", "ring"], &["unknown port topology 'ring'"]);
+    bad(&["--vdev", "null0,null1", "--iova-mode", "xx"], &["unknown IOVA mode"]);
+    bad(&["--vdev", "pair0"], &["pair0 has no peer"]);
+    bad(&["--vdev", "null0,null1", "--no-such-flag"], &["--no-such-flag"]);
+}
+
+#[test]
+fn help_exits_zero() {
+    let out = run(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--forward-mode", "--port-topology", "--vdev", "--tx-rate", "--eth-peer", "--json"] {
+        assert!(text.contains(flag), "--help lacks {flag}");
+    }
+}
+
+#[test]
+fn null_io_json_is_sane() {
+    let l = lcores();
+    let r = json_run(&[
+        "-l",
+        &l,
+        "--vdev",
+        "null0",
+        "--vdev",
+        "null1",
+        "--forward-mode",
+        "io",
+        "--duration",
+        "2",
+        "--json",
+    ]);
+    assert!(r.get("mpps").f64() > 0.0, "{r:?}");
+    assert!(r.get("duration_s").f64() >= 1.9);
+    assert_eq!(r.get("mode").str(), "io");
+    let ports = r.get("ports").arr();
+    assert_eq!(ports.len(), 2);
+    for p in ports {
+        assert_eq!(p.get("driver").str(), "net_null");
+        assert!(p.get("rx_packets").u64() > 0 && p.get("tx_packets").u64() > 0);
+        assert_eq!(p.get("rx_bytes").u64(), 64 * p.get("rx_packets").u64(), "null frames are 64 B");
+    }
+    let streams = r.get("streams").arr();
+    assert_eq!(streams.len(), 2);
+    for s in streams {
+        assert_eq!(s.get("tx_port").u64(), 1 - s.get("rx_port").u64(), "paired topology");
+        assert!(s.get("rx").u64() > 0);
+        assert!(s.get("balanced").bool());
+    }
+    // io over null: what one port received, the other sent (or dropped).
+    for s in streams {
+        let tx_port = &ports[s.get("tx_port").u64() as usize];
+        assert_eq!(tx_port.get("tx_packets").u64() + tx_port.get("tx_drops").u64(), s.get("tx").u64());
+    }
+}
+
+#[test]
+fn wired_ports_io_conserves_packets() {
+    let l = lcores();
+    for (vdevs, topo) in [("pair0,pair1", "paired"), ("loop0", "loop"), ("loop0,loop1", "chained")] {
+        let r = json_run(&[
+            "-l",
+            &l,
+            "--vdev",
+            vdevs,
+            "--port-topology",
+            topo,
+            "--rxq",
+            "2",
+            "--txq",
+            "2",
+            "--tx-first",
+            "4",
+            "--duration",
+            "1",
+            "--json",
+        ]);
+        let ports = r.get("ports").arr();
+        let rx: u64 = ports.iter().map(|p| p.get("rx_packets").u64()).sum();
+        let tx: u64 = ports.iter().map(|p| p.get("tx_packets").u64()).sum();
+        // Wires lose nothing: after the drain, all that was sent was received.
+        assert_eq!(rx, tx, "{vdevs}: {r:?}");
+        assert!(rx > 0);
+        let streams = r.get("streams").arr();
+        assert_eq!(streams.len(), 2 * ports.len());
+        let generated: u64 = streams.iter().map(|s| s.get("generated").u64()).sum();
+        let drops: u64 = streams.iter().map(|s| s.get("fwd_drops").u64()).sum();
+        // The primed frames keep circulating: each is finally received once.
+        assert_eq!(generated, streams.iter().map(|s| s.get("drained").u64()).sum::<u64>() + drops, "{vdevs}");
+        for s in streams {
+            assert_eq!(s.get("bad_payload").u64(), 0);
+        }
+    }
+}
+
+#[test]
+fn txonly_counts_and_drops_add_up() {
+    let l = lcores();
+    // Nobody receives on the pair in txonly mode: the wires fill, the rest
+    // are forwarding drops, and every generated frame is accounted for.
+    let r = json_run(&[
+        "-l",
+        &l,
+        "--vdev",
+        "pair0,pair1",
+        "--forward-mode",
+        "txonly",
+        "--tx-count",
+        "5000",
+        "--burst",
+        "64",
+        "--json",
+    ]);
+    let streams = r.get("streams").arr();
+    let generated: u64 = streams.iter().map(|s| s.get("generated").u64()).sum();
+    assert_eq!(generated, 5000);
+    let ports = r.get("ports").arr();
+    let sent: u64 = ports.iter().map(|p| p.get("tx_packets").u64()).sum();
+    let dropped: u64 = ports.iter().map(|p| p.get("fwd_tx_drops").u64()).sum();
+    assert_eq!(sent + dropped, 5000);
+    assert!(sent > 0);
+    // Over null ports, txonly with a rate and a count stops by itself.
+    let r = json_run(&[
+        "-l",
+        &l,
+        "--vdev",
+        "null0,null1",
+        "--forward-mode",
+        "flowgen",
+        "--tx-count",
+        "20000",
+        "--tx-rate",
+        "200000",
+        "--txpkts",
+        "128",
+        "--json",
+    ]);
+    let ports = r.get("ports").arr();
+    assert_eq!(ports.iter().map(|p| p.get("tx_packets").u64()).sum::<u64>(), 20000);
+    assert_eq!(ports.iter().map(|p| p.get("tx_bytes").u64()).sum::<u64>(), 20000 * 128);
+}
+
+#[test]
+fn other_modes_run_clean() {
+    let l = lcores();
+    for mode in ["mac", "macswap", "rxonly"] {
+        let r = json_run(&[
+            "-l",
+            &l,
+            "--vdev",
+            "pair0,pair1",
+            "--forward-mode",
+            mode,
+            "--tx-first",
+            "2",
+            "--eth-peer",
+            "1,02:00:00:00:00:42",
+            "--duration",
+            "0.5",
+            "--json",
+        ]);
+        assert_eq!(r.get("mode").str(), mode);
+        for s in r.get("streams").arr() {
+            assert_eq!(s.get("bad_payload").u64(), 0, "{mode}");
+        }
+    }
+    let r = json_run(&["-l", &l, "--vdev", "null0,null1", "--forward-mode", "rxonly", "--duration", "0.5", "--json"]);
+    for s in r.get("streams").arr() {
+        assert!(s.get("consumed").u64() > 0);
+        assert_eq!(s.get("tx").u64(), 0);
+    }
+}
+
+#[test]
+fn text_report_has_testpmd_layout() {
+    let l = lcores();
+    let out = run(&["-l", &l, "--vdev", "null0,null1", "--duration", "0.5", "--stats-period", "0.2"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "Forward statistics for port 0",
+        "Forward statistics for port 1",
+        "RX-packets:",
+        "RX-dropped:",
+        "RX-total:",
+        "TX-packets:",
+        "TX-dropped:",
+        "TX-total:",
+        "RX-queue 0",
+        "Accumulated forward statistics for all ports",
+        "Throughput (Mpps)",
+        "Rates:",
+        "every packet accounted for",
+    ] {
+        assert!(text.contains(want), "report lacks '{want}':\n{text}");
+    }
+}
+
+#[test]
+fn sigint_stops_cleanly() {
+    let l = lcores();
+    let mut child = Command::new(BIN)
+        .args(["-l", &l, "--vdev", "pair0,pair1", "--tx-first", "4", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait for the banner (printed after the handlers are in place).
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap_or(0) > 0 {
+        seen.push_str(&line);
+        if line.contains("packet forwarding") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(seen.contains("packet forwarding"), "{seen}");
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: plain kill(2) on our child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let mut rest = String::new();
+    std::thread::spawn(move || {
+        let _ = err.read_to_string(&mut rest);
+    });
+    let out = wait(child, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0));
+    let r = Json::parse(String::from_utf8_lossy(&out.stdout).trim()).expect("json");
+    assert!(conservation_problems(&r).is_empty());
+    assert!(r.get("ports").arr()[0].get("rx_packets").u64() > 0);
+}

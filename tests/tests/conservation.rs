@@ -1,0 +1,66 @@
+//! Packet conservation at library level over null ports, several queues and
+//! two forwarding threads: per stream rx = tx + forwarding drops, and per
+//! port and queue the driver's counters match the streams'.
+
+use std::time::Duration;
+
+use ferrite_apps::fwd::{EngineConfig, Stream, StreamId};
+use ferrite_pmd::port::MacAddr;
+use ferrite_pmd::PortConfig;
+use ferrite_tests::{run_cores, virt_ports};
+
+fn run(engine: EngineConfig, queues: u16, target: u64) {
+    let conf = PortConfig { rx_queues: queues, tx_queues: queues, rx_ring_size: 512, tx_ring_size: 512 };
+    let mut setup = virt_ports(&["null0", "null1"], &conf, 8192);
+    let mut txs: Vec<Vec<_>> = setup.queues.iter_mut().map(|q| q.tx.drain(..).map(Some).collect()).collect();
+    let mut streams = Vec::new();
+    for p in 0..2 {
+        let rxs: Vec<_> = setup.queues[p].rx.drain(..).collect();
+        for (q, rx) in rxs.into_iter().enumerate() {
+            let id = StreamId { rx_port: p as u16, rx_queue: q as u16, tx_port: 1 - p as u16, tx_queue: q as u16 };
+            let tx = txs[1 - p][q].take().unwrap();
+            streams.push(Stream::new(id, rx, tx, 32, engine.clone()).unwrap());
+        }
+    }
+    let streams = run_cores(streams, 2, &setup.pools, Duration::from_secs(300), |cs| {
+        cs.iter().all(|c| c.snapshot().rx >= target)
+    });
+    for s in &streams {
+        let (id, st) = (s.id(), s.counters().snapshot());
+        assert!(st.balanced(), "{id:?}: {st:?}");
+        assert_eq!(st.rx, st.tx + st.fwd_drops);
+        let rxp = setup.ports[id.rx_port as usize].stats64();
+        let txp = setup.ports[id.tx_port as usize].stats64();
+        let rq = rxp.rx_queues[id.rx_queue as usize];
+        let tq = txp.tx_queues[id.tx_queue as usize];
+        assert_eq!(rq.packets, st.rx, "{id:?}: driver rx vs stream");
+        assert_eq!(tq.packets + tq.drops + tq.errors, st.tx, "{id:?}: what tx took, the driver counted");
+        assert_eq!(rq.bytes, 64 * rq.packets);
+    }
+    for p in &setup.ports {
+        let s = p.stats64();
+        assert_eq!(s.rx_total().packets, s.rx_queues.iter().map(|q| q.packets).sum::<u64>());
+    }
+    drop(streams);
+    drop(txs);
+    setup.queues.clear();
+    setup.stop();
+    setup.assert_pools_full();
+}
+
+#[test]
+fn io_over_null_three_queues() {
+    run(EngineConfig::Io, 3, 200_000);
+}
+
+#[test]
+fn mac_over_null() {
+    let src = MacAddr([2, 0, 0, 0, 0, 1]);
+    let dst = MacAddr([2, 0, 0, 0, 0, 2]);
+    run(EngineConfig::Mac { src, dst }, 2, 200_000);
+}
+
+#[test]
+fn macswap_over_null() {
+    run(EngineConfig::MacSwap, 1, 200_000);
+}
