@@ -6,12 +6,14 @@
 //! * [`port`]: the driver API — [`NetDevice`] (after `net_device_ops`),
 //!   [`EthtoolOps`] (after `ethtool_ops`), owned per-core [`RxQueue`] /
 //!   [`TxQueue`] handles.
+//! * [`rss`]: receive-side scaling (Toeplitz hash, key, redirection table).
 //! * [`drivers`]: the virtual ports (`loop`, `pair`, `null`) and hardware
 //!   drivers.
 
 pub mod drivers;
 pub mod mem;
 pub mod port;
+pub mod rss;
 
 pub use mem::lcore;
 pub use mem::{Mbuf, MbufBatch, Mempool, MempoolConfig, MAX_BURST};

@@ -27,11 +27,15 @@ pub use counters::{Counter, QueueCounters};
 pub use error::PortError;
 pub use link::{LinkEvent, LinkEvents, LinkNotifier};
 pub use types::{
-    Channels, DeviceCaps, DrvInfo, Duplex, LinkSettings, LinkStatus, MacAddr, PortConfig, PortStats, QueueStats,
-    RegDump, RingParams, RxMode,
+    Channels, Coalesce, DeviceCaps, DrvInfo, Duplex, LinkSettings, LinkStatus, MacAddr, PortConfig, PortStats,
+    QueueStats, RegDump, RingParams, RxMode,
 };
 
+use std::os::fd::RawFd;
+use std::time::Duration;
+
 use crate::mem::{MbufBatch, Mempool};
+pub use crate::rss::{RssConfig, RssHashTypes, RETA_SIZE, RSS_KEY_LEN};
 
 /// One receive queue, owned by the core that polls it.
 pub trait RxQueue: Send {
@@ -42,6 +46,27 @@ pub trait RxQueue: Send {
 
     /// This queue's index on its port.
     fn queue_id(&self) -> u16;
+
+    /// Arms this queue's receive interrupt (NAPI's `napi_complete_done`
+    /// re-enabling the IRQ): from now on, work arriving on the queue makes
+    /// [`RxQueue::interrupt_fd`] readable. If work is already waiting when
+    /// it is armed, the fd is made readable at once, so a caller that arms
+    /// and then sleeps on the fd never misses a frame. The default says the
+    /// driver cannot do it (the caller keeps polling).
+    fn enable_interrupt(&mut self) -> Result<(), PortError> {
+        Err(PortError::NotSupported("rx interrupts"))
+    }
+
+    /// Disarms the interrupt (NAPI's `napi_schedule` masking the IRQ) and
+    /// consumes any pending wake-up, so the fd is no longer readable.
+    fn disable_interrupt(&mut self) {}
+
+    /// A descriptor that becomes readable (`epoll`/`poll` `EPOLLIN`) while
+    /// the queue is armed and has work; `None` without interrupt support.
+    /// It stays the same for the life of the queue handle.
+    fn interrupt_fd(&self) -> Option<RawFd> {
+        None
+    }
 }
 
 /// One transmit queue, owned by the core that fills it.
@@ -140,6 +165,24 @@ pub trait NetDevice: EthtoolOps + Send {
     /// Subscribes to link-change events.
     fn link_events(&self) -> LinkEvents;
 
+    /// Re-reads the carrier from the device, tells link-event subscribers
+    /// if it changed, and returns it (`rte_eth_link_get`). With
+    /// `wait_to_complete`, waits (up to 9 s, as DPDK) for the link to come
+    /// up. The default returns [`NetDevice::link_status`] at once.
+    fn link_update(&self, wait_to_complete: bool) -> LinkStatus {
+        let _ = wait_to_complete;
+        self.link_status()
+    }
+
+    /// The transmit watchdog's timeout (`net_device.watchdog_timeo`): a
+    /// transmit queue whose pending frames have not moved for this long
+    /// while the link is up is reset, its frames freed and counted
+    /// (`tx_timeout_count`). Applies at once, to running queues too.
+    fn set_tx_timeout(&mut self, timeout: Duration) -> Result<(), PortError> {
+        let _ = timeout;
+        Err(PortError::NotSupported("set_tx_timeout"))
+    }
+
     /// The IOMMU mapping that buffer pools for this port must use (hardware
     /// ports behind VFIO); `None` when any memory will do (virtual ports).
     fn dma_mapper(&self) -> Option<std::sync::Arc<dyn ferrite_hugepages::DmaMapper>> {
@@ -201,6 +244,64 @@ pub trait EthtoolOps {
     /// `ethtool -r`: restart autonegotiation.
     fn nway_reset(&mut self) -> Result<(), PortError> {
         Err(PortError::NotSupported("nway_reset"))
+    }
+
+    /// `ethtool -x`: RSS key, redirection table and hashed header types
+    /// (Linux's `get_rxfh` + `get_rxnfc(ETHTOOL_GRXFH)`).
+    fn rss_config(&self) -> Result<RssConfig, PortError> {
+        Err(PortError::NotSupported("get_rxfh"))
+    }
+
+    /// `ethtool -X` (and `-N rx-flow-hash`): sets all three at once. The
+    /// redirection table may only name configured receive queues. Takes
+    /// effect at once on a running port.
+    fn set_rss_config(&mut self, conf: &RssConfig) -> Result<(), PortError> {
+        let _ = conf;
+        Err(PortError::NotSupported("set_rxfh"))
+    }
+
+    /// `ethtool -x`: the RSS key.
+    fn rss_key(&self) -> Result<[u8; RSS_KEY_LEN], PortError> {
+        self.rss_config().map(|c| c.key)
+    }
+
+    /// `ethtool -X hkey`.
+    fn set_rss_key(&mut self, key: &[u8; RSS_KEY_LEN]) -> Result<(), PortError> {
+        let conf = RssConfig { key: *key, ..self.rss_config()? };
+        self.set_rss_config(&conf)
+    }
+
+    /// `ethtool -x`: the redirection table.
+    fn rss_reta(&self) -> Result<[u16; RETA_SIZE], PortError> {
+        self.rss_config().map(|c| c.reta)
+    }
+
+    /// `ethtool -X weight/equal`.
+    fn set_rss_reta(&mut self, reta: &[u16; RETA_SIZE]) -> Result<(), PortError> {
+        let conf = RssConfig { reta: *reta, ..self.rss_config()? };
+        self.set_rss_config(&conf)
+    }
+
+    /// `ethtool -n rx-flow-hash`: what is hashed.
+    fn rss_hash_types(&self) -> Result<RssHashTypes, PortError> {
+        self.rss_config().map(|c| c.hash_types)
+    }
+
+    /// `ethtool -N rx-flow-hash`; [`RssHashTypes::NONE`] turns RSS off.
+    fn set_rss_hash_types(&mut self, types: RssHashTypes) -> Result<(), PortError> {
+        let conf = RssConfig { hash_types: types, ..self.rss_config()? };
+        self.set_rss_config(&conf)
+    }
+
+    /// `ethtool -c`: interrupt coalescing.
+    fn coalesce(&self) -> Result<Coalesce, PortError> {
+        Err(PortError::NotSupported("get_coalesce"))
+    }
+
+    /// `ethtool -C`: interrupt coalescing (the receive interrupt throttle).
+    fn set_coalesce(&mut self, coalesce: &Coalesce) -> Result<(), PortError> {
+        let _ = coalesce;
+        Err(PortError::NotSupported("set_coalesce"))
     }
 }
 

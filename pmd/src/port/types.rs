@@ -201,6 +201,14 @@ pub struct LinkSettings {
     pub duplex: Duplex,
 }
 
+/// Interrupt coalescing (`ethtool -c`/`-C`, reduced).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Coalesce {
+    /// Least time between two receive interrupts of one vector, in µs
+    /// (`rx-usecs`; 0 = no throttling).
+    pub rx_usecs: u32,
+}
+
 /// Receive filtering (`ndo_set_rx_mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct RxMode {

@@ -248,6 +248,13 @@ impl DescRing {
         self.read_u32(i, 4)
     }
 
+    /// The RSS type the device hashed with (bits 3:0 of the first
+    /// write-back word; 0 = no hash).
+    #[inline(always)]
+    pub fn rx_rss_type(&self, i: u16) -> u32 {
+        self.read_u32(i, 0) & 0xF
+    }
+
     // ----- transmit -----
 
     /// Fills descriptor `i` as an advanced data descriptor for a one-buffer

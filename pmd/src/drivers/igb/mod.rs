@@ -42,30 +42,33 @@
 //! VLAN offloads, checksum/TSO transmit offloads and interrupts.
 
 pub mod desc;
+pub mod link;
 pub mod mac;
 pub mod regs;
+pub mod rss;
 pub mod rx;
 pub mod stats;
 pub mod tx;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ferrite_hugepages::{DmaMapper, DmaOptions, Fallback, IovaMode, PageSize};
-use ferrite_vfio::{Bar, IommuMode, VfioDevice};
+use ferrite_vfio::{Bar, EventFd, IommuMode, IrqKind, VfioDevice};
 
 use desc::RingArena;
+use link::{LinkShared, LinkThread, RxIrq};
 use mac::{Hw, Media, RegisterIo};
 use regs::*;
 use rx::{IgbRxQueue, RxSetup};
 use stats::HwStats;
-use tx::{IgbTxQueue, TxSetup};
+use tx::{IgbTxQueue, TxSetup, TxWatch};
 
 use crate::mem::Mempool;
 use crate::port::{
-    per_queue_stat_rows, Channels, Counter, DeviceCaps, DrvInfo, EthtoolOps, LinkEvents, LinkNotifier, LinkSettings,
+    per_queue_stat_rows, Channels, Coalesce, Counter, DeviceCaps, DrvInfo, EthtoolOps, LinkEvents, LinkSettings,
     LinkStatus, MacAddr, NetDevice, PortConfig, PortError, PortStats, QueueCounters, Queues, RegDump, RingParams,
-    RxMode,
+    RssConfig, RxMode,
 };
 
 /// The VFIO layer the driver is built on (re-exported for tools such as
@@ -140,6 +143,8 @@ struct QueueStatsSet {
     rx: Vec<Arc<QueueCounters>>,
     rx_alloc_failed: Vec<Arc<Counter>>,
     tx: Vec<Arc<QueueCounters>>,
+    tx_link_down: Vec<Arc<Counter>>,
+    tx_timeouts: Vec<Arc<Counter>>,
 }
 
 impl QueueStatsSet {
@@ -148,6 +153,8 @@ impl QueueStatsSet {
             rx: (0..rx).map(|_| Arc::default()).collect(),
             rx_alloc_failed: (0..rx).map(|_| Arc::default()).collect(),
             tx: (0..tx).map(|_| Arc::default()).collect(),
+            tx_link_down: (0..tx).map(|_| Arc::default()).collect(),
+            tx_timeouts: (0..tx).map(|_| Arc::default()).collect(),
         }
     }
 }
@@ -173,8 +180,15 @@ pub struct IgbPort {
     live: Option<Arc<AtomicBool>>,
     admin_up: bool,
     fw_version: String,
-    notifier: LinkNotifier,
-    last_link: Mutex<Option<LinkStatus>>,
+    /// Carrier state shared with the LSC thread and the transmit queues.
+    link: Arc<LinkShared>,
+    /// MSI-X eventfds while open: vector 0 (other causes), then receive.
+    irqs: Option<(Arc<EventFd>, Vec<Arc<EventFd>>)>,
+    link_thread: Option<LinkThread>,
+    /// Receive interrupt throttle (EITR), µs.
+    itr_usecs: u32,
+    /// RSS settings (`ethtool -X`); programmed at open and on change.
+    rss: RssConfig,
 }
 
 impl IgbPort {
@@ -253,8 +267,11 @@ impl IgbPort {
             live: None,
             admin_up: true,
             fw_version,
-            notifier: LinkNotifier::default(),
-            last_link: Mutex::new(None),
+            link: Arc::new(LinkShared::new(name.into())),
+            irqs: None,
+            link_thread: None,
+            itr_usecs: link::DEFAULT_ITR_USECS,
+            rss: RssConfig::new(1, rss::DEFAULT_TYPES),
         })
     }
 
@@ -379,6 +396,7 @@ impl IgbPort {
             .chain(std::iter::repeat_n(conf.tx_ring_size, conf.tx_queues as usize))
             .collect();
         let mut arena = RingArena::new(&counts, &self.dma_options())?;
+        self.enable_msix(conf.rx_queues);
         let buf_size = Self::hw_buf_size(&pool);
 
         let mut queues = Queues::default();
@@ -394,6 +412,10 @@ impl IgbPort {
                 counters: Arc::clone(&self.qstats.rx[q as usize]),
                 alloc_failed: Arc::clone(&self.qstats.rx_alloc_failed[q as usize]),
                 live: Arc::clone(live),
+                irq: self.irqs.as_ref().map(|(_, rx)| RxIrq {
+                    efd: Arc::clone(&rx[(link::rx_vector(q) - 1) as usize]),
+                    bit: 1 << link::rx_vector(q),
+                }),
             })?;
             let q32 = q as u32;
             hw.write(rdbal(q32), iova as u32);
@@ -409,8 +431,7 @@ impl IgbPort {
 
         hw.write_mac(self.mac);
         hw.write(RLPML, Self::frame_len(self.mtu));
-        hw.write(RXCSUM, RXCSUM_IPOFLD | RXCSUM_TUOFLD);
-        hw.write(MRQC, 0);
+        rss::program(&hw, &self.rss, conf.rx_queues);
         hw.write(RCTL, self.rctl_value());
         // Head and tail only after the queue (and receiver) are enabled.
         for q in 0..conf.rx_queues as u32 {
@@ -437,6 +458,12 @@ impl IgbPort {
                 max_len,
                 counters: Arc::clone(&self.qstats.tx[q as usize]),
                 live: Arc::clone(live),
+                watch: TxWatch {
+                    link: Arc::clone(&self.link),
+                    link_down: Arc::clone(&self.qstats.tx_link_down[q as usize]),
+                    timeouts: Arc::clone(&self.qstats.tx_timeouts[q as usize]),
+                    txdctl: TXDCTL_THRESH,
+                },
             })));
         }
         hw.write(TCTL, Self::tctl_value());
@@ -444,27 +471,48 @@ impl IgbPort {
             hw.clear_bits(RCTL, RCTL_EN);
             hw.clear_bits(TCTL, TCTL_EN);
         }
+        if self.irqs.is_some() {
+            link::program_msix(&hw, conf.rx_queues, self.itr_usecs);
+        }
         hw.flush();
+        if self.dev.is_some() {
+            let other = self.irqs.as_ref().map(|(o, _)| Arc::clone(o));
+            match LinkThread::spawn(Arc::clone(&hw), Arc::clone(&self.link), other) {
+                Ok(t) => self.link_thread = Some(t),
+                Err(e) => eprintln!("ferrite igb: {}: no link thread ({e}); link changes need link_update", self.name),
+            }
+        }
         Ok(queues)
     }
 
-    /// Rewrites every transmit tail with its own value: QEMU's igb only
-    /// resumes a ring on a TDT write (real hardware ignores the repeat).
-    fn kick_tx(&self) {
-        for q in 0..self.conf.tx_queues as u32 {
-            let t = self.hw.read(tdt(q));
-            self.hw.write(tdt(q), t);
+    /// Asks VFIO for MSI-X vectors (vector 0 for LSC, one per receive
+    /// queue up to 9). Without them the port still works, polled only.
+    fn enable_msix(&mut self, rx_queues: u16) {
+        let Some(dev) = &self.dev else { return };
+        let n = link::vectors_for(rx_queues);
+        match dev.enable_irqs(IrqKind::Msix, n) {
+            Ok(fds) => {
+                let mut fds = fds.into_iter().map(Arc::new);
+                if let Some(other) = fds.next() {
+                    self.irqs = Some((other, fds.collect()));
+                }
+            }
+            Err(e) => eprintln!("ferrite igb: {}: no MSI-X ({e}): no rx interrupts, link polled", self.name),
+        }
+    }
+
+    /// Stops the LSC thread and hands the vectors back to VFIO.
+    fn release_irqs(&mut self) {
+        self.link_thread = None;
+        if self.irqs.take().is_some() {
+            if let Some(dev) = &self.dev {
+                let _ = dev.disable_irqs(IrqKind::Msix);
+            }
         }
     }
 
     fn note_link(&self, st: LinkStatus) {
-        let mut last = self.last_link.lock().unwrap_or_else(|p| p.into_inner());
-        if last.is_some_and(|l| l.up != st.up || l.speed_mbps != st.speed_mbps) || last.is_none() {
-            if last.is_some() {
-                self.notifier.notify(&self.name, st);
-            }
-            *last = Some(st);
-        }
+        self.link.note(st);
     }
 
     fn sw_rows(&self) -> Vec<(String, u64)> {
@@ -478,6 +526,9 @@ impl IgbPort {
             ("tx_sw_packets".to_string(), stats.tx_total().packets),
             ("tx_sw_bytes".to_string(), stats.tx_total().bytes),
             ("tx_sw_drops".to_string(), stats.tx_total().drops),
+            ("tx_link_down_drops".to_string(), self.qstats.tx_link_down.iter().map(|c| c.get()).sum()),
+            ("tx_timeout_count".to_string(), self.qstats.tx_timeouts.iter().map(|c| c.get()).sum()),
+            ("lsc_interrupts".to_string(), self.link.lsc_irqs.load(Ordering::Relaxed)),
         ];
         rows.extend(per_queue_stat_rows(&stats));
         rows
@@ -529,6 +580,7 @@ impl NetDevice for IgbPort {
             self.qstats = QueueStatsSet::new(conf.rx_queues, conf.tx_queues);
         }
         self.conf = conf.clone();
+        self.rss.follow_queues(conf.rx_queues);
         self.pool = Some(pool.clone());
         self.configured = true;
         Ok(())
@@ -551,6 +603,7 @@ impl NetDevice for IgbPort {
                 // Queues built so far were dropped inside `start` (each
                 // disabled its hardware queue first); make the rest quiet.
                 live.store(false, Ordering::Release);
+                self.release_irqs();
                 let _ = self.quiesce();
                 Err(e)
             }
@@ -562,6 +615,7 @@ impl NetDevice for IgbPort {
             return Err(PortError::InvalidState(format!("{} is not open", self.name)));
         };
         live.store(false, Ordering::Release);
+        self.release_irqs();
         self.quiesce()
     }
 
@@ -625,26 +679,48 @@ impl NetDevice for IgbPort {
         self.qstats.rx.iter().for_each(|c| c.reset());
         self.qstats.tx.iter().for_each(|c| c.reset());
         self.qstats.rx_alloc_failed.iter().for_each(|c| c.reset());
+        self.qstats.tx_link_down.iter().for_each(|c| c.reset());
+        self.qstats.tx_timeouts.iter().for_each(|c| c.reset());
         self.hw_stats.clear(&self.hw);
         Ok(())
     }
 
     fn link_status(&self) -> LinkStatus {
-        let st = if self.admin_up { self.hw.link_status() } else { LinkStatus::DOWN };
+        let st = self.link.read(&self.hw);
         self.note_link(st);
         st
     }
 
+    /// Reads STATUS (and tells subscribers of a change); with
+    /// `wait_to_complete`, waits up to 9 s for the link to come up.
+    fn link_update(&self, wait_to_complete: bool) -> LinkStatus {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(9);
+        loop {
+            let st = self.link_status();
+            if st.up || !wait_to_complete || !self.admin_up || std::time::Instant::now() >= deadline {
+                return st;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    fn set_tx_timeout(&mut self, timeout: std::time::Duration) -> Result<(), PortError> {
+        self.link.tx_timeout_ms.store(timeout.as_millis().clamp(1, u64::MAX as u128) as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn set_link(&mut self, up: bool) -> Result<(), PortError> {
         self.admin_up = up;
+        self.link.admin_up.store(up, Ordering::Relaxed);
         let running = self.live.is_some();
         if up {
             self.hw.set_bits(CTRL, CTRL_SLU);
             self.hw.phy_power(true)?;
             if running {
                 self.hw.set_bits(RCTL, RCTL_EN);
+                // Transmit queues rewrite their TDT when they see the link
+                // come back (QEMU resumes a ring only on a TDT write).
                 self.hw.set_bits(TCTL, TCTL_EN);
-                self.kick_tx();
             }
         } else {
             if running {
@@ -659,7 +735,7 @@ impl NetDevice for IgbPort {
     }
 
     fn link_events(&self) -> LinkEvents {
-        self.notifier.subscribe()
+        self.link.notifier.subscribe()
     }
 
     fn dma_mapper(&self) -> Option<Arc<dyn DmaMapper>> {
@@ -714,6 +790,7 @@ impl EthtoolOps for IgbPort {
         let conf = PortConfig { rx_queues: ch.rx, tx_queues: ch.tx, ..self.conf.clone() };
         conf.check(&self.caps())?;
         self.qstats = QueueStatsSet::new(conf.rx_queues, conf.tx_queues);
+        self.rss.follow_queues(conf.rx_queues);
         self.conf = conf;
         Ok(())
     }
@@ -785,8 +862,42 @@ impl EthtoolOps for IgbPort {
         Ok(RegDump { version: 1, regs })
     }
 
+    fn rss_config(&self) -> Result<RssConfig, PortError> {
+        Ok(self.rss.clone())
+    }
+
+    /// Takes effect at once on a running port (the registers are written).
+    fn set_rss_config(&mut self, conf: &RssConfig) -> Result<(), PortError> {
+        conf.check(self.conf.rx_queues)?;
+        self.rss = conf.clone();
+        if self.live.is_some() {
+            rss::program(&self.hw, &self.rss, self.conf.rx_queues);
+        }
+        Ok(())
+    }
+
     fn nway_reset(&mut self) -> Result<(), PortError> {
         self.hw.restart_autoneg()
+    }
+
+    fn coalesce(&self) -> Result<Coalesce, PortError> {
+        Ok(Coalesce { rx_usecs: self.itr_usecs })
+    }
+
+    /// EITR per receive vector (0..=8191 µs); applies at once when open.
+    fn set_coalesce(&mut self, c: &Coalesce) -> Result<(), PortError> {
+        if c.rx_usecs > EITR_INTERVAL_MASK >> 2 {
+            return Err(PortError::InvalidConfig(format!(
+                "rx-usecs {} is above the 82576's EITR limit {}",
+                c.rx_usecs,
+                EITR_INTERVAL_MASK >> 2
+            )));
+        }
+        self.itr_usecs = c.rx_usecs;
+        if self.irqs.is_some() {
+            link::set_itr(&self.hw, self.conf.rx_queues, c.rx_usecs);
+        }
+        Ok(())
     }
 }
 
@@ -795,6 +906,7 @@ impl Drop for IgbPort {
         if let Some(live) = self.live.take() {
             live.store(false, Ordering::Release);
         }
+        self.release_irqs();
         if let Err(e) = self.quiesce() {
             eprintln!("ferrite igb: {}: closing: {e}", self.name);
         }
@@ -810,6 +922,7 @@ mod tests {
     use super::*;
     use crate::mem::{MbufBatch, MempoolConfig};
     use std::collections::HashMap;
+    use std::sync::Mutex;
 
     /// Registers as a map; CTRL.RST self-clears, MDIC and EERD complete at once.
     struct FakeRegs(Mutex<HashMap<u32, u32>>);
@@ -931,6 +1044,68 @@ mod tests {
         assert_eq!(hw.read(txdctl(0)) & DCTL_ENABLE, 0);
         assert_eq!(pool.available(), 1024);
         assert!(matches!(port.stop(), Err(PortError::InvalidState(_))));
+    }
+
+    fn sw_stat(port: &IgbPort, name: &str) -> u64 {
+        port.named_stats().into_iter().find(|s| s.0 == name).unwrap_or_else(|| panic!("no stat {name}")).1
+    }
+
+    #[test]
+    fn link_down_drops_link_up_rewrites_tdt_and_watchdog_resets_a_stuck_ring() {
+        let (mut port, hw) = fake_port();
+        let pool = pool(1024);
+        port.configure(&PortConfig { rx_ring_size: 64, tx_ring_size: 64, ..PortConfig::default() }, &pool).unwrap();
+        port.set_tx_timeout(std::time::Duration::from_millis(50)).unwrap();
+        let ev = port.link_events();
+        let mut q = port.open().unwrap();
+        assert!(port.link_update(false).up);
+        let frames = |n: usize| {
+            let mut b = MbufBatch::new();
+            assert!(pool.alloc_bulk(&mut b, n));
+            b.iter_mut().for_each(|m| assert!(m.set_len(60)));
+            b
+        };
+
+        // The "device" loses the link: transmit drops and counts.
+        hw.write(STATUS, 0);
+        assert!(!port.link_update(false).up);
+        assert!(!ev.try_next().expect("a down event").status.up);
+        let mut b = frames(10);
+        assert_eq!(q.tx[0].tx_burst(&mut b), 10);
+        assert!(b.is_empty());
+        assert_eq!(sw_stat(&port, "tx_link_down_drops"), 10);
+        assert_eq!(port.stats64().tx_queues[0].drops, 10);
+        assert_eq!(hw.read(tdt(0)), 0, "no doorbell while down");
+
+        // Link back: the queue's next burst rewrites TDT (QEMU's quirk).
+        hw.write(tdt(0), 0x55);
+        hw.write(STATUS, STATUS_LU | STATUS_FD | (2 << STATUS_SPEED_SHIFT));
+        let up = port.link_update(false);
+        assert!(up.up && up.speed_mbps == 1000);
+        assert_eq!(ev.try_next().expect("an up event").status, up);
+        assert_eq!(q.tx[0].tx_burst(&mut MbufBatch::new()), 0);
+        assert_eq!(hw.read(tdt(0)), 0, "TDT rewritten with the queue's tail");
+
+        // The device never completes anything: the ring fills (63), TDH
+        // stays put, the watchdog resets the queue and frees the buffers.
+        let in_rx = 1024 - pool.available();
+        let t0 = std::time::Instant::now();
+        while sw_stat(&port, "tx_timeout_count") == 0 {
+            assert!(t0.elapsed() < std::time::Duration::from_secs(30), "watchdog never fired");
+            let mut b = frames(16);
+            q.tx[0].tx_burst(&mut b);
+            drop(b);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(pool.available(), 1024 - in_rx, "every parked transmit buffer went back");
+        assert_eq!((hw.read(tdh(0)), hw.read(tdt(0))), (0, 0));
+        assert_ne!(hw.read(txdctl(0)) & DCTL_ENABLE, 0, "queue running again");
+        let mut b = frames(8);
+        assert_eq!(q.tx[0].tx_burst(&mut b), 8, "and it takes frames again");
+        assert_eq!(hw.read(tdt(0)), 8);
+        drop(q);
+        port.stop().unwrap();
+        assert_eq!(pool.available(), 1024);
     }
 
     #[test]

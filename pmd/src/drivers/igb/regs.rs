@@ -228,6 +228,34 @@ pub const EIAM: u32 = 0x1530;
 pub const GPIE: u32 = 0x1514;
 /// Every interrupt cause.
 pub const IRQ_ALL: u32 = 0xFFFF_FFFF;
+/// ICR/IMS: link status change.
+pub const ICR_LSC: u32 = 1 << 2;
+/// GPIE: non-selective interrupt clear on read (reading ICR clears it all).
+pub const GPIE_NSICR: u32 = 1 << 0;
+/// GPIE: MSI-X mode (EICR bits are vectors, not queue causes).
+pub const GPIE_MSIX_MODE: u32 = 1 << 4;
+/// GPIE: extended interrupt auto-mask enable (EIAM applies on MSI-X).
+pub const GPIE_EIAME: u32 = 1 << 30;
+/// GPIE: PBA support (MSI-X pending bits).
+pub const GPIE_PBA: u32 = 1 << 31;
+/// Interrupt Vector Allocation, row `n` (0..8). On the 82576, row `q & 7`
+/// holds rx queue q in bits 7:0 (q < 8) or 23:16 (q >= 8) and tx queue q
+/// in bits 15:8 or 31:24.
+pub const fn ivar0(n: u32) -> u32 {
+    0x1700 + 4 * n
+}
+/// IVAR for "other causes" (bits 15:8) and the TCP timer (7:0).
+pub const IVAR_MISC: u32 = 0x1740;
+/// IVAR entry valid.
+pub const IVAR_VALID: u32 = 0x80;
+/// Extended Interrupt Throttle, vector `n` (0..25).
+pub const fn eitr(n: u32) -> u32 {
+    0x1680 + 4 * n
+}
+/// EITR interval field (bits 14:2), in µs units shifted left by 2.
+pub const EITR_INTERVAL_MASK: u32 = 0x7FFC;
+/// MSI-X vectors the 82576 PF offers.
+pub const MSIX_VECTORS: u32 = 10;
 
 // ---------------------------------------------------------------------------
 // Receive (§8.10)

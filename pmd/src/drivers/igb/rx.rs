@@ -19,8 +19,9 @@ use std::sync::Arc;
 
 use super::desc::{DescRing, RXD_ERR_FRAME, RXD_ERR_IPE, RXD_ERR_TCPE, RXD_STAT_DD, RXD_STAT_EOP};
 use super::desc::{RXD_STAT_IPCS, RXD_STAT_L4CS};
+use super::link::RxIrq;
 use super::mac::Hw;
-use super::regs::{rdt, rxdctl};
+use super::regs::{rdt, rxdctl, EICR, EIMC, EIMS};
 use crate::mem::{Mbuf, MbufBatch, MbufHeader, Mempool, OffloadFlags, MAX_BURST};
 use crate::port::{Counter, QueueCounters, RxQueue};
 
@@ -52,6 +53,8 @@ pub struct IgbRxQueue {
     alloc_failed: Arc<Counter>,
     /// Cleared by the port's stop: the queue then never touches the device.
     live: Arc<AtomicBool>,
+    /// The queue's MSI-X vector, when the port has interrupts.
+    irq: Option<RxIrq>,
 }
 
 // SAFETY: the parked mbuf pointers are owned by this queue (like a
@@ -68,6 +71,7 @@ pub struct RxSetup {
     pub counters: Arc<QueueCounters>,
     pub alloc_failed: Arc<Counter>,
     pub live: Arc<AtomicBool>,
+    pub irq: Option<RxIrq>,
 }
 
 impl IgbRxQueue {
@@ -91,6 +95,7 @@ impl IgbRxQueue {
             counters: s.counters,
             alloc_failed: s.alloc_failed,
             live: s.live,
+            irq: s.irq,
         };
         q.fill_holes();
         if q.holes != 0 {
@@ -203,6 +208,9 @@ impl RxQueue for IgbRxQueue {
                 };
             }
             m.set_ol_flags(flags);
+            if self.ring.rx_rss_type(i) != 0 {
+                m.set_rss_hash(self.ring.rx_rss(i));
+            }
             bytes += len as u64;
             got += 1;
             // Room was checked: `max` never exceeds the batch's room.
@@ -230,6 +238,36 @@ impl RxQueue for IgbRxQueue {
 
     fn queue_id(&self) -> u16 {
         self.qid
+    }
+
+    /// Clears the vector's stale cause (set by every frame received while
+    /// masked), unmasks it, then signals the eventfd itself if a frame is
+    /// already waiting, so arming never misses one.
+    fn enable_interrupt(&mut self) -> Result<(), crate::port::PortError> {
+        let Some(irq) = &self.irq else { return Err(crate::port::PortError::NotSupported("rx interrupts (no MSI-X)")) };
+        if !self.live.load(Ordering::Relaxed) {
+            return Err(crate::port::PortError::InvalidState("the port was stopped".into()));
+        }
+        self.hw.write(EICR, irq.bit);
+        self.hw.write(EIMS, irq.bit);
+        if self.ring.rx_status(self.next) & RXD_STAT_DD != 0 {
+            let _ = irq.efd.write(1);
+        }
+        Ok(())
+    }
+
+    fn disable_interrupt(&mut self) {
+        if let Some(irq) = &self.irq {
+            if self.live.load(Ordering::Relaxed) {
+                self.hw.write(EIMC, irq.bit);
+            }
+            let _ = irq.efd.read();
+        }
+    }
+
+    fn interrupt_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.irq.as_ref().map(|i| i.efd.as_raw_fd())
     }
 }
 

@@ -9,16 +9,39 @@
 //! `tx_burst` writes the tail register once per call, however many frames
 //! it queued: on QEMU each TDT write makes the device process the ring
 //! synchronously, so doorbells, not frames, are the cost.
+//!
+//! Link and watchdog (see `link.rs`): one relaxed load per burst tells the
+//! queue whether the carrier changed. While it is down, frames are taken,
+//! freed and counted (`tx_link_down_drops`); when it comes back the queue
+//! rewrites its TDT so frames queued before the outage move. When the ring
+//! is full and the device head (TDH, read only then, every 64 such bursts)
+//! has not moved for the watchdog timeout, the queue resets itself: queue
+//! disabled, every parked mbuf freed, ring and registers back to empty,
+//! queue enabled (`tx_timeout_count`).
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::desc::{DescRing, TXD_STAT_DD};
+use super::link::LinkShared;
 use super::mac::Hw;
-use super::regs::{tdt, txdctl};
+use super::regs::{tdh, tdt, txdctl};
 use crate::mem::{MbufBatch, MbufHeader};
-use crate::port::{QueueCounters, TxQueue};
+use crate::port::{Counter, QueueCounters, TxQueue};
+
+/// What a transmit queue watches and counts besides packets.
+pub struct TxWatch {
+    /// Carrier state word and watchdog timeout.
+    pub link: Arc<LinkShared>,
+    /// `tx_link_down_drops`.
+    pub link_down: Arc<Counter>,
+    /// `tx_timeout_count`.
+    pub timeouts: Arc<Counter>,
+    /// TXDCTL value (thresholds) to re-enable the queue with after a reset.
+    pub txdctl: u32,
+}
 
 /// One transmit queue of an igb port.
 pub struct IgbTxQueue {
@@ -39,6 +62,13 @@ pub struct IgbTxQueue {
     free: Box<MbufBatch>,
     counters: Arc<QueueCounters>,
     live: Arc<AtomicBool>,
+    watch: TxWatch,
+    /// The link state word as last seen.
+    link_seen: u64,
+    /// Watchdog: since when the ring has been full, and TDH then.
+    stall: Option<(Instant, u32)>,
+    /// Bursts that found the ring full since it last had room.
+    full_bursts: u32,
 }
 
 // SAFETY: the parked mbuf pointers are owned by this queue (like a
@@ -53,6 +83,7 @@ pub struct TxSetup {
     pub max_len: u32,
     pub counters: Arc<QueueCounters>,
     pub live: Arc<AtomicBool>,
+    pub watch: TxWatch,
 }
 
 /// The write-back group size for a ring: the largest of 32, 16, 8 that
@@ -80,7 +111,81 @@ impl IgbTxQueue {
             free: Box::new(MbufBatch::new()),
             counters: s.counters,
             live: s.live,
+            link_seen: s.watch.link.state.load(Ordering::Acquire),
+            watch: s.watch,
+            stall: None,
+            full_bursts: 0,
         }
+    }
+
+    /// The carrier changed: on "up", rewrite TDT so the device (QEMU)
+    /// resumes the ring.
+    #[cold]
+    #[inline(never)]
+    fn link_changed(&mut self, state: u64) {
+        self.link_seen = state;
+        if state & 1 == 1 {
+            DescRing::before_doorbell();
+            self.hw.write(tdt(self.qid as u32), self.tail as u32);
+        }
+    }
+
+    /// Link down: every frame is taken, freed and counted.
+    #[cold]
+    #[inline(never)]
+    fn drop_link_down(&mut self, batch: &mut MbufBatch) -> usize {
+        let n = batch.len();
+        batch.clear();
+        self.counters.add_drops(n as u64);
+        self.watch.link_down.add(n as u64);
+        n
+    }
+
+    /// The ring is full: watch the device head; reset after the timeout.
+    #[cold]
+    #[inline(never)]
+    fn on_full(&mut self) {
+        self.full_bursts = self.full_bursts.wrapping_add(1);
+        if self.full_bursts % 64 != 1 {
+            return;
+        }
+        let head = self.hw.read(tdh(self.qid as u32));
+        let now = Instant::now();
+        match self.stall {
+            Some((since, h)) if h == head => {
+                let limit = Duration::from_millis(self.watch.link.tx_timeout_ms.load(Ordering::Relaxed));
+                if now.duration_since(since) >= limit {
+                    self.reset();
+                }
+            }
+            _ => self.stall = Some((now, head)),
+        }
+    }
+
+    /// `ndo_tx_timeout`: stop the queue, free every parked mbuf, empty the
+    /// ring, start again.
+    #[cold]
+    fn reset(&mut self) {
+        let q = self.qid as u32;
+        if let Err(e) = self.hw.disable_queue(txdctl(q)) {
+            eprintln!("ferrite igb: tx queue {q} watchdog reset: {e}");
+        }
+        for slot in self.bufs.iter_mut() {
+            if let Some(raw) = slot.take() {
+                // SAFETY: parked by `tx_burst` via `into_raw`, owned only here;
+                // the queue is disabled, so the device no longer reads it.
+                drop(unsafe { crate::mem::Mbuf::from_raw(raw) });
+            }
+        }
+        (self.tail, self.clean, self.in_flight) = (0, 0, 0);
+        self.hw.write(tdh(q), 0);
+        self.hw.write(tdt(q), 0);
+        if let Err(e) = self.hw.enable_queue(txdctl(q), self.watch.txdctl) {
+            eprintln!("ferrite igb: tx queue {q} watchdog reset: {e}");
+        }
+        self.stall = None;
+        self.full_bursts = 0;
+        self.watch.timeouts.add(1);
     }
 
     /// Frees every group whose RS descriptor the device has written back.
@@ -118,13 +223,26 @@ impl TxQueue for IgbTxQueue {
         if !self.live.load(Ordering::Relaxed) {
             return 0;
         }
+        let state = self.watch.link.state.load(Ordering::Relaxed);
+        if state != self.link_seen {
+            self.link_changed(state);
+        }
+        if state & 1 == 0 {
+            return self.drop_link_down(batch);
+        }
         self.reclaim();
         let n = self.ring.count();
         // One slot stays empty so that TDH == TDT means "nothing to send".
         let room = (n - 1 - self.in_flight) as usize;
         let take = batch.len().min(room);
         if take == 0 {
+            if !batch.is_empty() {
+                self.on_full();
+            }
             return 0;
+        }
+        if self.stall.is_some() {
+            (self.stall, self.full_bursts) = (None, 0);
         }
         let (mut sent, mut bytes, mut dropped) = (0u64, 0u64, 0u64);
         for m in batch.drain_front(take) {

@@ -22,6 +22,7 @@ use super::common::End;
 use super::wire::Wire;
 use crate::mem::Mempool;
 use crate::port::{Duplex, LinkSettings, LinkStatus, PortConfig};
+use crate::rss::{RssConfig, RssEngine, RssHashTypes};
 
 /// One open period of a port (from `open` to `stop`): its receive wires
 /// and the pool it was configured with. Queue handles keep their session
@@ -52,6 +53,18 @@ pub(crate) struct EndCtl {
     pub session: Option<Arc<Session>>,
     /// What `ethtool -s` recorded.
     pub settings: LinkSettings,
+    /// Test hook (`VirtPort::set_stalled`): receive queues take nothing off
+    /// their wires, as a hung peer would.
+    pub stalled: bool,
+    /// What `ethtool -X` set (hash types `NONE` by default: transmit queue
+    /// q feeds receive queue q, like veth).
+    pub rss: RssConfig,
+    /// Whether the redirection table was set by the user (else it follows
+    /// the receive queue count).
+    pub rss_reta_set: bool,
+    /// The tables transmit queues feeding this end spread frames with; `None`
+    /// while RSS is off or the end has one receive queue.
+    pub rss_engine: Option<Arc<RssEngine>>,
 }
 
 /// Settings of a fresh virtual link: 10G full duplex, forced.
@@ -60,7 +73,30 @@ pub(crate) const DEFAULT_SETTINGS: LinkSettings =
 
 impl EndCtl {
     fn new() -> EndCtl {
-        EndCtl { admin_up: true, conf: PortConfig::default(), pool: None, session: None, settings: DEFAULT_SETTINGS }
+        EndCtl {
+            admin_up: true,
+            conf: PortConfig::default(),
+            pool: None,
+            session: None,
+            settings: DEFAULT_SETTINGS,
+            stalled: false,
+            rss: RssConfig::new(1, RssHashTypes::NONE),
+            rss_reta_set: false,
+            rss_engine: None,
+        }
+    }
+
+    /// Brings the RSS state in line with the queue count and settings:
+    /// a default redirection table follows the receive queue count (a user's
+    /// one is kept while it names only existing queues), and the engine is
+    /// rebuilt. The caller commits, so queues pick it up.
+    pub fn refresh_rss(&mut self) {
+        let queues = self.conf.rx_queues;
+        if !self.rss_reta_set || self.rss.check(queues).is_err() {
+            self.rss.reta = crate::rss::default_reta(queues);
+            self.rss_reta_set = false;
+        }
+        self.rss_engine = (self.rss.enabled() && queues > 1).then(|| Arc::new(RssEngine::new(self.rss.clone())));
     }
 }
 
@@ -182,16 +218,66 @@ pub(crate) struct Tap {
     target: usize,
     /// The session that handed this queue out.
     mine: Arc<Session>,
+    /// A receive queue's tap: no route while its end is stalled.
+    rx: bool,
     /// The generation `route` was computed at.
     seen: u64,
     /// `target`'s session while the carrier is on and `mine` is current.
     route: Option<Arc<Session>>,
+    /// `target`'s RSS tables, when it spreads frames over its queues.
+    rss: Option<Arc<RssEngine>>,
 }
 
 impl Tap {
-    /// A tap that checks the cable on its first burst.
+    /// A transmit queue's tap; it checks the cable on its first burst.
     pub fn new(cable: &Arc<Cable>, me: usize, target: usize, mine: &Arc<Session>) -> Tap {
-        Tap { cable: Arc::clone(cable), me, target, mine: Arc::clone(mine), seen: u64::MAX, route: None }
+        Tap {
+            cable: Arc::clone(cable),
+            me,
+            target,
+            mine: Arc::clone(mine),
+            rx: false,
+            seen: u64::MAX,
+            route: None,
+            rss: None,
+        }
+    }
+
+    /// A receive queue's tap (on its own end): routes nowhere while the end
+    /// is stalled.
+    pub fn new_rx(cable: &Arc<Cable>, me: usize, mine: &Arc<Session>) -> Tap {
+        Tap { rx: true, ..Tap::new(cable, me, me, mine) }
+    }
+
+    /// The session that handed this queue out (its own wires).
+    pub fn mine(&self) -> &Session {
+        &self.mine
+    }
+
+    /// The end this queue's frames go to (a transmit queue's destination).
+    pub fn target_end(&self) -> &End {
+        &self.cable.ends[self.target]
+    }
+
+    /// The control-plane lock (for the watchdog's cold path).
+    pub fn cable(&self) -> &Cable {
+        &self.cable
+    }
+
+    /// The session last routed to, without re-checking the cable.
+    pub fn route(&self) -> Option<&Session> {
+        self.route.as_deref()
+    }
+
+    /// As [`Tap::poll`], plus the target's RSS tables when frames sent
+    /// there are spread over its receive queues.
+    #[inline(always)]
+    pub fn poll_rss(&mut self) -> Option<(&Session, &End, Option<&RssEngine>)> {
+        if self.cable.generation.load(Relaxed) != self.seen {
+            self.refresh();
+        }
+        let session = self.route.as_deref()?;
+        Some((session, self.cable.ends.get(self.me)?, self.rss.as_deref()))
     }
 
     /// The session to work on and this queue's end, or `None` while frames
@@ -222,7 +308,11 @@ impl Tap {
         let current =
             ctl.ends.get(self.me).and_then(|e| e.session.as_ref()).is_some_and(|s| Arc::ptr_eq(s, &self.mine));
         self.route = match ctl.ends.get(self.target) {
-            Some(t) if current && ctl.carrier => t.session.clone(),
+            Some(t) if current && ctl.carrier && !(self.rx && t.stalled) => t.session.clone(),
+            _ => None,
+        };
+        self.rss = match ctl.ends.get(self.target) {
+            Some(t) if self.route.is_some() => t.rss_engine.clone(),
             _ => None,
         };
     }

@@ -22,6 +22,8 @@ pub(crate) const MAX_QUEUES: usize = 16;
 pub(crate) const MAX_RING: u16 = 4096;
 /// MTU of a fresh port.
 pub(crate) const DEFAULT_MTU: u16 = 1500;
+/// Transmit watchdog timeout of a fresh port (Linux igb's `watchdog_timeo`).
+pub(crate) const DEFAULT_TX_TIMEOUT_MS: u64 = 5_000;
 /// What a frame may add to the MTU: a 14-byte Ethernet header plus one
 /// 4-byte VLAN tag.
 pub(crate) const L2_OVERHEAD: usize = 18;
@@ -77,6 +79,8 @@ pub(crate) struct TxCounters {
     pub oversize: Counter,
     /// Frames dropped because the carrier was off (`tx_link_down_drops`).
     pub link_down: Counter,
+    /// Times the watchdog reset this queue (`tx_timeout_count`).
+    pub timeouts: Counter,
 }
 
 const PROMISC: u8 = 1;
@@ -92,6 +96,8 @@ struct Tunables {
     port_id: AtomicU16,
     /// The MAC in the low 48 bits, byte 0 first (little-endian packing).
     mac: AtomicU64,
+    /// Transmit watchdog timeout, ms (read only when a wire stays full).
+    tx_timeout_ms: AtomicU64,
 }
 
 /// One end of a cable: the state a port shares with its queues.
@@ -123,6 +129,7 @@ impl End {
                 rx_mode: AtomicU8::new(PROMISC),
                 port_id: AtomicU16::new(0),
                 mac: AtomicU64::new(0),
+                tx_timeout_ms: AtomicU64::new(DEFAULT_TX_TIMEOUT_MS),
             },
             rx: std::array::from_fn(|_| RxCounters::default()),
             tx: std::array::from_fn(|_| TxCounters::default()),
@@ -188,6 +195,16 @@ impl End {
         self.tunables.port_id.store(id, Relaxed);
     }
 
+    /// The transmit watchdog's timeout.
+    pub fn tx_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.tunables.tx_timeout_ms.load(Relaxed))
+    }
+
+    /// Sets the transmit watchdog's timeout; queues see it at once.
+    pub fn set_tx_timeout(&self, t: std::time::Duration) {
+        self.tunables.tx_timeout_ms.store(t.as_millis().clamp(1, u64::MAX as u128) as u64, Relaxed);
+    }
+
     /// Counters of the configured queues.
     pub fn stats(&self, conf: &PortConfig) -> PortStats {
         let rx = self.rx.iter().take(conf.rx_queues as usize).map(|c| c.stats.snapshot()).collect();
@@ -205,6 +222,7 @@ impl End {
             c.stats.reset();
             c.oversize.reset();
             c.link_down.reset();
+            c.timeouts.reset();
         }
     }
 
@@ -215,6 +233,7 @@ impl End {
         let filtered = self.rx.iter().map(|c| c.filtered.get()).sum();
         let oversize = self.tx.iter().map(|c| c.oversize.get()).sum();
         let link_down = self.tx.iter().map(|c| c.link_down.get()).sum();
+        let timeouts = self.tx.iter().map(|c| c.timeouts.get()).sum();
         let mut rows: Vec<(String, u64)> = [
             ("rx_packets", rx.packets),
             ("rx_bytes", rx.bytes),
@@ -226,6 +245,8 @@ impl End {
             ("rx_filtered_drops", filtered),
             ("tx_oversize_errors", oversize),
             ("tx_link_down_drops", link_down),
+            ("tx_timeout_count", timeouts),
+            ("rx_flushed", self.flushed.get()),
         ]
         .into_iter()
         .map(|(name, v)| (name.to_string(), v))
@@ -370,6 +391,7 @@ mod tests {
         let names: Vec<String> = e.stat_rows(&e.stats(&PortConfig::default())).into_iter().map(|r| r.0).collect();
         assert_eq!(names[..3], ["rx_packets", "rx_bytes", "rx_dropped"]);
         assert_eq!(names[9], "tx_link_down_drops");
-        assert_eq!(names[10], "rx_queue_0_packets");
+        assert_eq!(names[10], "tx_timeout_count");
+        assert_eq!(names[12], "rx_queue_0_packets");
     }
 }

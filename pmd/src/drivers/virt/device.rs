@@ -18,7 +18,7 @@ use super::{null, wire};
 use crate::mem::Mempool;
 use crate::port::{
     Channels, DeviceCaps, DrvInfo, Duplex, EthtoolOps, LinkEvents, LinkSettings, LinkStatus, MacAddr, NetDevice,
-    PortConfig, PortError, PortStats, Queues, RegDump, RingParams, RxMode,
+    PortConfig, PortError, PortStats, Queues, RegDump, RingParams, RssConfig, RxMode,
 };
 
 pub(crate) mod sealed {
@@ -100,6 +100,16 @@ impl<K: Kind> VirtPort<K> {
         self.end().set_port_id(id);
     }
 
+    /// Test hook: while stalled, this port's receive queues take nothing
+    /// off their wires (as a hung receiver or a stuck DMA engine would), so
+    /// whoever transmits to it fills the wire and its transmit watchdog
+    /// fires ([`NetDevice::set_tx_timeout`]). The carrier stays up.
+    pub fn set_stalled(&mut self, stalled: bool) {
+        let mut ctl = self.cable.lock();
+        ctl.ends[self.me].stalled = stalled;
+        self.cable.commit(&mut ctl);
+    }
+
     /// This port's control state, if it is stopped.
     fn stopped<'c>(&self, ctl: &'c mut CableCtl, action: &str) -> Result<&'c mut EndCtl, PortError> {
         let name = self.name();
@@ -164,6 +174,8 @@ impl<K: Kind> VirtPort<K> {
         change(&mut conf);
         self.validate(&conf, me.pool.as_ref())?;
         me.conf = conf;
+        me.refresh_rss();
+        self.cable.commit(&mut ctl);
         Ok(())
     }
 }
@@ -193,6 +205,8 @@ impl<K: Kind> NetDevice for VirtPort<K> {
         self.validate(conf, Some(pool))?;
         me.conf = conf.clone();
         me.pool = Some(pool.clone());
+        me.refresh_rss();
+        self.cable.commit(&mut ctl);
         Ok(())
     }
 
@@ -302,6 +316,11 @@ impl<K: Kind> NetDevice for VirtPort<K> {
     fn link_events(&self) -> LinkEvents {
         self.end().notifier.subscribe()
     }
+
+    fn set_tx_timeout(&mut self, timeout: std::time::Duration) -> Result<(), PortError> {
+        self.end().set_tx_timeout(timeout);
+        Ok(())
+    }
 }
 
 impl<K: Kind> EthtoolOps for VirtPort<K> {
@@ -404,9 +423,33 @@ impl<K: Kind> EthtoolOps for VirtPort<K> {
             ("mac_high", u32::from_be_bytes([0, 0, mac[0], mac[1]])),
             ("mac_low", u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]])),
             ("port_id", u32::from(end.port_id())),
+            ("stalled", word(me.stalled)),
             ("rx_flushed", u32::try_from(end.flushed.get()).unwrap_or(u32::MAX)),
         ];
         Ok(RegDump { version: 1, regs: regs.into_iter().map(|(n, v)| (n.to_string(), v)).collect() })
+    }
+
+    /// RSS is off on a fresh virtual port (hash types `none`: transmit
+    /// queue q feeds receive queue q); the key and a redirection table
+    /// spread over the receive queues are there to be shown and changed.
+    fn rss_config(&self) -> Result<RssConfig, PortError> {
+        Ok(self.cable.lock().ends[self.me].rss.clone())
+    }
+
+    /// Applies at once, also while running: frames sent to this port from
+    /// the next burst on are spread by the new settings.
+    fn set_rss_config(&mut self, conf: &RssConfig) -> Result<(), PortError> {
+        if let Flavor::Null { .. } = self.flavor {
+            return Err(PortError::NotSupported("RSS on a null port (its receive queues make frames up)"));
+        }
+        let mut ctl = self.cable.lock();
+        let me = &mut ctl.ends[self.me];
+        conf.check(me.conf.rx_queues).map_err(|e| PortError::InvalidConfig(format!("{}: {e}", self.name())))?;
+        me.rss_reta_set = me.rss_reta_set || conf.reta != me.rss.reta;
+        me.rss = conf.clone();
+        me.refresh_rss();
+        self.cable.commit(&mut ctl);
+        Ok(())
     }
 
     /// Renegotiates: while the link is up, it goes down and up again and

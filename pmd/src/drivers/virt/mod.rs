@@ -37,6 +37,7 @@ mod device;
 mod loopback;
 mod null;
 mod pair;
+mod spread;
 #[cfg(test)]
 mod testutil;
 mod wire;

@@ -206,8 +206,8 @@ fn ethtool_views_agree_with_each_other() {
     q.tx[0].tx_burst(&mut b);
     let (names, values) = (port.stat_names(), port.stat_values());
     assert_eq!(names.len(), values.len());
-    assert_eq!(names.len(), 10 + 6, "ten port rows, three per queue and direction");
-    assert_eq!(&names[10..13], ["rx_queue_0_packets", "rx_queue_0_bytes", "rx_queue_0_drops"]);
+    assert_eq!(names.len(), 12 + 6, "twelve port rows, three per queue and direction");
+    assert_eq!(&names[12..15], ["rx_queue_0_packets", "rx_queue_0_bytes", "rx_queue_0_drops"]);
     assert_eq!((stat(&port, "tx_bytes"), stat(&port, "tx_queue_0_packets")), (500, 5));
     let regs = port.regs().unwrap();
     let reg = |n: &str| regs.regs.iter().find(|r| r.0 == n).unwrap_or_else(|| panic!("no reg {n}")).1;

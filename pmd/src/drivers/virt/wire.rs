@@ -10,31 +10,137 @@
 //!
 //! `loop` and `pair` differ only in where a transmit queue's wire is: on
 //! the same port (loop) or on the peer (pair); see [`queues`].
+//!
+//! # Receive interrupts
+//!
+//! Each wire has an eventfd, the virtual port's interrupt line. A receive
+//! queue *arms* it (`enable_interrupt`) before its core sleeps; the transmit
+//! side signals it after a burst lands, only if armed, and disarms it (one
+//! interrupt per arming, like an auto-masked MSI-X vector). A transmit queue
+//! pays one relaxed load per burst for this until the wire's receiver has
+//! armed it once; from then on also a full fence (the store-load barrier
+//! that makes "publish frames, then check armed" and "arm, then check for
+//! frames" never both miss, as virtio's notification suppression does).
+//!
+//! # Transmit watchdog
+//!
+//! A transmit queue whose wire stays full while the receiving end takes
+//! nothing off it for the port's tx timeout (`set_tx_timeout`) flushes that
+//! wire: the stuck frames go back to their pool, counted on the receiving
+//! end as `rx_flushed` and on the queue as `tx_timeout_count`.
 
+use std::sync::atomic::{fence, AtomicU8, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Arc;
+use std::time::Instant;
+
+use ferrite_vfio::EventFd;
 
 use super::cable::{Cable, Session, Tap};
-use super::common::{deliver, measure, take_all_link_down, take_oversize};
+use super::common::{deliver, measure, take_all_link_down, take_oversize, End};
+use super::spread::{tx_spread, Spread};
 use crate::mem::{BulkRing, MbufBatch, MAX_BURST};
-use crate::port::{PortConfig, Queues, RxQueue, TxQueue};
+use crate::port::{PortConfig, PortError, Queues, RxQueue, TxQueue};
+
+/// `Wire::irq`: the receiver armed the interrupt.
+const ARMED: u8 = 1;
+/// `Wire::irq`: the receiver has used interrupts (transmit checks `ARMED`).
+const USED: u8 = 2;
 
 /// Frames in flight to one receive queue, owned by the ring.
 pub(crate) struct Wire {
     ring: BulkRing,
+    /// `USED | ARMED` bits.
+    irq: AtomicU8,
+    /// The interrupt line; `None` if the process is out of descriptors.
+    efd: Option<EventFd>,
 }
 
 impl Wire {
     /// A wire holding `ring_size` frames (a power of two, checked by
     /// `PortConfig::check` against the virtual caps).
     pub fn new(ring_size: u16) -> Wire {
-        Wire { ring: BulkRing::with_capacity(usize::from(ring_size).max(1)) }
+        Wire {
+            ring: BulkRing::with_capacity(usize::from(ring_size).max(1)),
+            irq: AtomicU8::new(0),
+            efd: EventFd::new().ok(),
+        }
     }
 
-    /// How many frames fit now. Only this wire's one transmit queue adds
-    /// frames, so the room can only grow until that queue sends again.
+    /// After frames landed: wakes the receiver if it armed the interrupt.
+    #[inline(always)]
+    pub fn notify(&self) {
+        if self.irq.load(Relaxed) != 0 {
+            self.notify_armed();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn notify_armed(&self) {
+        // Orders our ring publication before the check of ARMED (pairs
+        // with the fence in `arm`).
+        fence(SeqCst);
+        if self.irq.load(Relaxed) & ARMED != 0 {
+            self.fire();
+        }
+    }
+
+    /// Disarms and signals, once per arming.
+    fn fire(&self) {
+        if self.irq.fetch_and(!ARMED, SeqCst) & ARMED != 0 {
+            if let Some(e) = &self.efd {
+                let _ = e.write(1);
+            }
+        }
+    }
+
+    /// Arms the interrupt; signals at once if frames are already waiting
+    /// (or on the very first arming, when a sender may not see `USED` yet).
+    pub fn arm(&self) -> bool {
+        if self.efd.is_none() {
+            return false;
+        }
+        let before = self.irq.fetch_or(USED | ARMED, SeqCst);
+        fence(SeqCst);
+        if before & USED == 0 || !self.ring.is_empty() {
+            self.fire();
+        }
+        true
+    }
+
+    /// Disarms and swallows a pending signal.
+    pub fn disarm(&self) {
+        self.irq.fetch_and(!ARMED, SeqCst);
+        if let Some(e) = &self.efd {
+            let _ = e.read();
+        }
+    }
+
+    /// The interrupt line's descriptor.
+    pub fn fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.efd.as_ref().map(|e| e.as_raw_fd())
+    }
+
+    /// How many frames fit now. Without RSS only this wire's one transmit
+    /// queue adds frames, so the room can only grow until that queue sends
+    /// again; with RSS (`spread.rs`) others may take it first.
     #[inline(always)]
     pub fn room(&self) -> usize {
         self.ring.capacity() - self.ring.len()
+    }
+
+    /// Moves frames given by address onto the wire, as many as fit, in
+    /// order; returns how many. The wire owns those from now on. Used by
+    /// software RSS (`spread.rs`), where several transmit queues feed one
+    /// wire.
+    #[inline]
+    pub fn push_addrs(&self, addrs: &[usize]) -> usize {
+        if self.ring.enqueue_bulk(addrs) {
+            addrs.len()
+        } else {
+            self.ring.enqueue_burst(addrs)
+        }
     }
 
     /// Moves the first `n` frames of `batch` onto the wire, all or none.
@@ -104,10 +210,18 @@ pub(crate) fn queues(cable: &Arc<Cable>, me: usize, session: &Arc<Session>, conf
     let dest = (me + 1) % cable.ends.len();
     Queues {
         rx: (0..conf.rx_queues)
-            .map(|q| Box::new(WireRx { tap: Tap::new(cable, me, me, session), queue: q }) as Box<dyn RxQueue>)
+            .map(|q| Box::new(WireRx { tap: Tap::new_rx(cable, me, session), queue: q }) as Box<dyn RxQueue>)
             .collect(),
         tx: (0..conf.tx_queues)
-            .map(|q| Box::new(WireTx { tap: Tap::new(cable, me, dest, session), queue: q }) as Box<dyn TxQueue>)
+            .map(|q| {
+                Box::new(WireTx {
+                    tap: Tap::new(cable, me, dest, session),
+                    queue: q,
+                    stall: None,
+                    full_bursts: 0,
+                    spread: Spread::new(),
+                }) as Box<dyn TxQueue>
+            })
             .collect(),
     }
 }
@@ -134,20 +248,93 @@ impl RxQueue for WireRx {
     fn queue_id(&self) -> u16 {
         self.queue
     }
+
+    fn enable_interrupt(&mut self) -> Result<(), PortError> {
+        match self.tap.mine().wires.get(self.queue as usize) {
+            Some(w) if w.arm() => Ok(()),
+            _ => Err(PortError::NotSupported("rx interrupts (no eventfd)")),
+        }
+    }
+
+    fn disable_interrupt(&mut self) {
+        if let Some(w) = self.tap.mine().wires.get(self.queue as usize) {
+            w.disarm();
+        }
+    }
+
+    fn interrupt_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.tap.mine().wires.get(self.queue as usize)?.fd()
+    }
 }
 
 /// A transmit queue of a loop or pair port.
 struct WireTx {
     tap: Tap,
     queue: u16,
+    /// Watchdog: since when the wire has been full, and the receiving
+    /// queue's progress (frames taken off) at that moment.
+    stall: Option<(Instant, u64)>,
+    /// Bursts that found the wire full since it last had room.
+    full_bursts: u32,
+    /// Scratch for software RSS (`spread.rs`).
+    spread: Box<Spread>,
+}
+
+/// Frames the receiving queue `q` of `end` has taken off its wire so far.
+fn taken_off(end: &End, q: usize) -> u64 {
+    let s = end.rx[q].stats.snapshot();
+    s.packets + s.drops
+}
+
+impl WireTx {
+    /// The wire stayed full this burst: watch the receiver's progress (the
+    /// clock is read every 64 such bursts) and flush the wire once it has
+    /// made none for the port's tx timeout.
+    #[cold]
+    #[inline(never)]
+    fn on_full(&mut self) {
+        self.full_bursts = self.full_bursts.wrapping_add(1);
+        if self.full_bursts % 64 != 1 {
+            return;
+        }
+        let q = self.queue as usize;
+        let progress = taken_off(self.tap.target_end(), q);
+        let now = Instant::now();
+        match self.stall {
+            Some((since, p)) if p == progress => {
+                if now.duration_since(since) >= self.tap.end().tx_timeout() {
+                    self.reset();
+                }
+            }
+            _ => self.stall = Some((now, progress)),
+        }
+    }
+
+    /// `ndo_tx_timeout`: frees what is stuck on the wire and counts it.
+    #[cold]
+    fn reset(&mut self) {
+        let q = self.queue as usize;
+        self.stall = None;
+        self.full_bursts = 0;
+        // Under the cable's lock: `flushed` has one writer at a time.
+        let _ctl = self.tap.cable().lock();
+        if let Some(wire) = self.tap.route().and_then(|s| s.wires.get(q)) {
+            let n = wire.flush() as u64;
+            self.tap.target_end().flushed.add(n);
+        }
+        self.tap.end().tx[q].timeouts.add(1);
+    }
 }
 
 impl TxQueue for WireTx {
     #[inline]
     fn tx_burst(&mut self, batch: &mut MbufBatch) -> usize {
         let q = self.queue as usize;
-        let route = self.tap.poll().and_then(|(s, end)| Some((s.wires.get(q)?, end)));
-        let Some((wire, end)) = route else { return take_all_link_down(self.tap.end(), q, batch) };
+        let route = self.tap.poll_rss().and_then(|(s, end, rss)| Some((s, s.wires.get(q)?, end, rss)));
+        let Some((session, wire, end, rss)) = route else { return take_all_link_down(self.tap.end(), q, batch) };
+        if let Some(rss) = rss {
+            return tx_spread(end, q, &session.wires, rss, batch, &mut self.spread);
+        }
         let limit = end.frame_limit();
         // Lengths must be read before the frames go on the wire: from then
         // on the receiver owns them. So size the burst to the room first.
@@ -161,7 +348,14 @@ impl TxQueue for WireTx {
         }
         if n > 0 && wire.send(batch, n) {
             end.tx[q].stats.add(n as u64, bytes);
+            wire.notify();
             taken += n;
+        }
+        if !batch.is_empty() {
+            self.on_full();
+        } else if self.stall.is_some() {
+            self.stall = None;
+            self.full_bursts = 0;
         }
         taken
     }
