@@ -14,7 +14,7 @@ use ferrite_pmd::{lcore, Mempool, MempoolConfig, NetDevice, PortConfig, Queues, 
 use crate::cli::{Args, Topology};
 use crate::fwd::pkt::FrameSpec;
 use crate::fwd::{self, EngineConfig, ForwardMode, NoQueue, Stream, StreamId, TxGenConfig};
-use crate::report::{PoolReport, PortReport, Report, StreamReport};
+use crate::report::{CoreSleep, PoolReport, PortReport, Report, StreamReport};
 use crate::signal;
 
 /// Why a run failed, and so the exit code.
@@ -103,7 +103,19 @@ fn plan_lcores(args: &Args) -> Result<Plan, AppError> {
             cpu_list(&allowed)
         ));
     }
-    let (main_cpu, fwd_cpus) = if lcores.len() >= 2 {
+    let (main_cpu, fwd_cpus) = if let Some(main) = args.main_lcore {
+        if !lcores.contains(&main) {
+            return usage(format!("--main-lcore {main} is not in the lcore list {}", cpu_list(&lcores)));
+        }
+        let rest: Vec<usize> = lcores.iter().copied().filter(|&c| c != main).collect();
+        if rest.is_empty() {
+            return usage(format!(
+                "--main-lcore {main} leaves no forwarding core in -l {}: give at least two lcores",
+                cpu_list(&lcores)
+            ));
+        }
+        (Some(main), rest)
+    } else if lcores.len() >= 2 {
         (Some(lcores[0]), lcores[1..].to_vec())
     } else if explicit {
         return usage(format!(
@@ -116,6 +128,12 @@ fn plan_lcores(args: &Args) -> Result<Plan, AppError> {
     };
     if args.nb_cores == 0 {
         return usage("--nb-cores 0: want at least 1 forwarding core");
+    }
+    // As many forwarding cores as lcores (e.g. -l 0,1 --nb-cores 2 on a
+    // two-CPU machine): every lcore forwards and the main thread runs
+    // unpinned, sharing a CPU with a forwarding core (it mostly sleeps).
+    if args.main_lcore.is_none() && lcores.len() >= 2 && args.nb_cores == lcores.len() {
+        return Ok(Plan { main_cpu: None, fwd_cpus: lcores });
     }
     if args.nb_cores > fwd_cpus.len() {
         return usage(format!(
@@ -256,6 +274,7 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
 
     // Configure and open.
     let mut queues: Vec<Queues> = Vec::with_capacity(n);
+    let mut link_events = Vec::with_capacity(n);
     for (i, port) in ports.iter_mut().enumerate() {
         let what = format!("port {i} ({})", port.name());
         port.configure(&conf, &pools[i]).map_err(|e| port_err(what.clone(), e))?;
@@ -275,6 +294,9 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
             Ok(()) | Err(PortError::NotSupported(_)) => {}
             Err(e) => con.warn(&format!("{what}: cannot set promiscuous mode: {e}")),
         }
+        napi_settings(&con, args, &what, port.as_mut())?;
+        rss_settings(&con, args, &what, port.as_mut())?;
+        link_events.push(port.link_events());
         let q = port.open().map_err(|e| port_err(format!("{what}: open"), e))?;
         queues.push(q);
     }
@@ -292,6 +314,7 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
         txq.push(q.tx.into_iter().map(Some).collect());
     }
     let rate = args.tx_rate.map(|r| r as f64 / nstreams as f64);
+    let mut capture = start_capture(args, mode, n, per_port, |p| args.port_topology.peer(p, n))?;
     let mut streams = Vec::with_capacity(nstreams);
     #[allow(clippy::needless_range_loop)] // p indexes several tables
     for p in 0..n {
@@ -321,7 +344,13 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
                     dst_port: 1024,
                     sender: 0,
                 },
-                flows: if mode == ForwardMode::FlowGen { args.flowgen_flows.min(65535) as u32 } else { 1 },
+                // --tx-first frames vary their flow too when RSS spreads
+                // them, so every queue gets some.
+                flows: if mode == ForwardMode::FlowGen || (args.tx_first > 0 && rss_types(args).is_some()) {
+                    args.flowgen_flows.min(65535) as u32
+                } else {
+                    1
+                },
                 rate_pps: rate,
                 count: None,
             };
@@ -337,6 +366,9 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
                 }
             };
             let mut stream = Stream::new(id, rx, tx, args.burst, engine).map_err(AppError::Usage)?;
+            if let Some((_, taps)) = &mut capture {
+                stream.set_capture(taps.remove(&(p, q)).unwrap_or_default());
+            }
             if args.tx_first > 0 && mode.transmits() && !mode.generates() {
                 stream.tx_first(&txgen, args.tx_first).map_err(AppError::Usage)?;
             }
@@ -359,7 +391,9 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
             port.name(),
             port.drvinfo().driver,
             macs[i],
-            port.link_status(),
+            // As dpdk-testpmd's "Checking link statuses...": hardware
+            // ports get up to 9 s to finish autonegotiation.
+            port.link_update(true),
             port.mtu(),
             pools[i].capacity(),
             pools[i].data_room()
@@ -395,7 +429,8 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
     let mut running = Running { handles: Vec::with_capacity(cores), stop: Arc::clone(&stop) };
     let started = Instant::now();
     for (c, ss) in per_core.into_iter().enumerate() {
-        match fwd::spawn_core(c, Some(plan.fwd_cpus[c]), ss, pools.clone(), Arc::clone(&stop)) {
+        let wait = fwd::RxWait { mode: args.rx_mode, idle_polls: args.idle_polls, ..fwd::RxWait::default() };
+        match fwd::spawn_core_with(c, Some(plan.fwd_cpus[c]), ss, pools.clone(), Arc::clone(&stop), wait) {
             Ok(h) => running.handles.push(h),
             Err(e) => {
                 stop.store(true, Relaxed);
@@ -412,6 +447,8 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
     let period = args.stats_period.map(Duration::from_secs_f64);
     let mut next_stats = period.map(|p| started + p);
     let mut last = (started, snapshot_ports(&ports));
+    let telemetry = start_telemetry(&con, args);
+    let tctx = crate::telemetry::Context { mode: mode.name(), cores, streams: &counters };
     loop {
         let now = Instant::now();
         if signal::requested() {
@@ -429,9 +466,14 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
             if now >= at {
                 let cur = snapshot_ports(&ports);
                 print_rates(&con, &ports, &last.1, &cur, now.duration_since(last.0).as_secs_f64());
+                print_queue_rows(&con, &ports);
                 last = (now, cur);
                 next_stats = Some(at + p);
             }
+        }
+        log_link_events(&con, &link_events);
+        if let Some(t) = &telemetry {
+            t.serve(&ports, &tctx);
         }
         let mut nap = Duration::from_millis(20);
         if let Some(d) = deadline {
@@ -440,6 +482,7 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
         std::thread::sleep(nap);
     }
     let duration = started.elapsed().as_secs_f64();
+    drop(telemetry);
     running.stop.store(true, Relaxed);
     let mut exits = Vec::with_capacity(cores);
     let mut panicked = 0;
@@ -460,7 +503,15 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
     let makes_frames: Vec<bool> = ports.iter().map(|p| p.drvinfo().driver == "net_null").collect();
     let mut stream_reports = Vec::with_capacity(nstreams);
     let mut held: Vec<(Box<dyn RxQueue>, Box<dyn TxQueue>)> = Vec::new();
+    let mut core_sleep = Vec::with_capacity(cores);
     for (c, exit) in exits.into_iter().enumerate() {
+        core_sleep.push(CoreSleep {
+            core: c,
+            cpu: Some(plan.fwd_cpus[c]),
+            rx_mode: args.rx_mode.name().to_string(),
+            slept_s: exit.slept.as_secs_f64(),
+            ran_s: exit.ran.as_secs_f64(),
+        });
         for w in &exit.warnings {
             con.warn(w);
         }
@@ -473,6 +524,21 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
                 stats: s.counters().snapshot(),
             });
             held.push(s.into_queues());
+        }
+    }
+    if let Some((cap, _)) = capture {
+        match cap.finish() {
+            Ok(files) => {
+                for f in files {
+                    con.say(&format!(
+                        "Capture: {} frames written to {} ({} not captured: ring full)",
+                        f.written,
+                        f.path.display(),
+                        f.dropped
+                    ));
+                }
+            }
+            Err(e) => con.warn(&format!("capture: {e}")),
         }
     }
     drop(held);
@@ -496,6 +562,7 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
             mac: macs[i].to_string(),
             stats: port.stats64(),
             fwd_tx_drops,
+            xstats: if args.xstats { port.named_stats() } else { Vec::new() },
         });
     }
     let mempools = pools
@@ -512,10 +579,38 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
         streams: stream_reports,
         mempools,
         problems: Vec::new(),
+        core_sleep,
     };
     report.check();
     drop(ports);
     Ok(report)
+}
+
+/// Interrupt throttle and tx watchdog settings, before a port opens.
+/// Drivers without them (virtual ports have no throttle) are skipped.
+fn napi_settings(con: &Console, args: &Args, what: &str, port: &mut dyn NetDevice) -> Result<(), AppError> {
+    if let Some(usecs) = args.itr_usecs {
+        match port.set_coalesce(&ferrite_pmd::port::Coalesce { rx_usecs: usecs }) {
+            Ok(()) | Err(PortError::NotSupported(_)) => {}
+            Err(e) => return Err(port_err(format!("{what}: --itr-usecs {usecs}"), e)),
+        }
+    }
+    if let Some(ms) = args.tx_timeout_ms {
+        if let Err(e) = port.set_tx_timeout(Duration::from_millis(ms)) {
+            con.warn(&format!("{what}: --tx-timeout {ms}: {e}"));
+        }
+    }
+    Ok(())
+}
+
+/// Prints link changes as testpmd users know them: `Port 0: link down`,
+/// `Port 0: link up 1000 Mbps full-duplex`.
+fn log_link_events(con: &Console, events: &[ferrite_pmd::port::LinkEvents]) {
+    for (i, ev) in events.iter().enumerate() {
+        while let Some(e) = ev.try_next() {
+            con.say(&format!("Port {i}: link {}", e.status));
+        }
+    }
 }
 
 fn snapshot_ports(ports: &[Box<dyn NetDevice>]) -> Vec<(u64, u64)> {
@@ -541,4 +636,111 @@ fn print_rates(con: &Console, ports: &[Box<dyn NetDevice>], before: &[(u64, u64)
     }
     line.push_str(&format!("  total RX {trx:.3} TX {ttx:.3} Mpps"));
     con.say(&line);
+}
+
+/// Under each `Rates:` line, every queue's running totals (what the driver
+/// counted so far), one line per port and queue.
+fn print_queue_rows(con: &Console, ports: &[Box<dyn NetDevice>]) {
+    for (i, p) in ports.iter().enumerate() {
+        let s = p.stats64();
+        for q in 0..s.rx_queues.len().max(s.tx_queues.len()) {
+            let (r, t) =
+                (s.rx_queues.get(q).copied().unwrap_or_default(), s.tx_queues.get(q).copied().unwrap_or_default());
+            con.say(&format!(
+                "    port {i} queue {q}: RX {} pkts {} dropped  TX {} pkts {} dropped",
+                r.packets, r.drops, t.packets, t.drops
+            ));
+        }
+    }
+}
+
+/// The RSS hash types testpmd asks for: `--rss-types`, else `--rss-ip` /
+/// `--rss-udp` as dpdk-testpmd, else (with several rx queues) IP addresses
+/// and TCP ports. `None`: leave RSS as the driver has it.
+fn rss_types(args: &Args) -> Option<ferrite_pmd::rss::RssHashTypes> {
+    use ferrite_pmd::rss::RssHashTypes;
+    if let Some(t) = args.rss_types {
+        return Some(t);
+    }
+    let mut t = RssHashTypes::NONE;
+    if args.rss_ip {
+        t = t | RssHashTypes::IP;
+    }
+    if args.rss_udp {
+        t = t | RssHashTypes::IP | RssHashTypes::UDP;
+    }
+    if t.is_empty() && args.rxq > 1 {
+        t = RssHashTypes::IP | RssHashTypes::TCP;
+    }
+    (!t.is_empty()).then_some(t)
+}
+
+/// Turns RSS on (or sets its hash types) before a port opens. Ports
+/// without RSS are told once, not failed, unless the user asked for it.
+fn rss_settings(con: &Console, args: &Args, what: &str, port: &mut dyn NetDevice) -> Result<(), AppError> {
+    let Some(types) = rss_types(args) else { return Ok(()) };
+    let asked = args.rss_types.is_some() || args.rss_ip || args.rss_udp;
+    match port.set_rss_hash_types(types) {
+        Ok(()) => Ok(()),
+        Err(PortError::NotSupported(_)) if !asked => Ok(()),
+        Err(PortError::NotSupported(e)) => {
+            con.warn(&format!("{what}: no RSS ({e}); frames stay on the queue they arrive on"));
+            Ok(())
+        }
+        Err(e) => Err(port_err(format!("{what}: RSS hash types {types}"), e)),
+    }
+}
+
+/// The telemetry socket, unless `--no-telemetry`; a failure (no right to
+/// create the directory, say) is a warning, not a reason to stop.
+fn start_telemetry(con: &Console, args: &Args) -> Option<crate::telemetry::Telemetry> {
+    if args.no_telemetry {
+        return None;
+    }
+    let dir = args.telemetry_dir.clone().unwrap_or_else(crate::telemetry::default_dir);
+    match crate::telemetry::Telemetry::start(&dir) {
+        Ok(t) => {
+            con.say(&format!("Telemetry: {}", t.path().display()));
+            Some(t)
+        }
+        Err(e) => {
+            con.warn(&format!(
+                "no telemetry socket in {}: {e} (give --telemetry-dir DIR, or --no-telemetry)",
+                dir.display()
+            ));
+            None
+        }
+    }
+}
+
+type CaptureTaps = std::collections::HashMap<(usize, usize), crate::capture::StreamTaps>;
+
+/// Sets up `--pcap-rx` / `--pcap-tx`: one interface per stream direction
+/// (`port0/rxq1`, `port1/txq1`), the files created and the writer running.
+fn start_capture(
+    args: &Args,
+    mode: ForwardMode,
+    n: usize,
+    per_port: usize,
+    peer: impl Fn(usize) -> usize,
+) -> Result<Option<(crate::capture::Capture, CaptureTaps)>, AppError> {
+    if args.pcap_rx.is_none() && args.pcap_tx.is_none() {
+        return Ok(None);
+    }
+    let mut cap = crate::capture::Capture::new();
+    let mut taps = CaptureTaps::new();
+    for p in 0..n {
+        for q in 0..per_port {
+            let mut t = crate::capture::StreamTaps::default();
+            if let (Some(f), true) = (&args.pcap_rx, mode.receives()) {
+                t.rx = Some(cap.add(f, format!("port{p}/rxq{q}")));
+            }
+            if let (Some(f), true) = (&args.pcap_tx, mode.transmits()) {
+                t.tx = Some(cap.add(f, format!("port{}/txq{q}", peer(p))));
+            }
+            taps.insert((p, q), t);
+        }
+    }
+    cap.start().map_err(|e| AppError::Usage(format!("cannot write the capture: {e}")))?;
+    Ok(Some((cap, taps)))
 }

@@ -9,7 +9,7 @@ use ferrite_hugepages::IovaMode;
 use ferrite_pmd::port::MacAddr;
 use ferrite_pmd::MAX_BURST;
 
-use crate::fwd::ForwardMode;
+use crate::fwd::{ForwardMode, RxWaitMode};
 
 /// Smallest `--txpkts`: Ethernet + IPv4 + UDP headers (42 B) plus the 16 B
 /// ferrite signature, rounded up to the classic 64 B minimum frame (FCS not
@@ -68,6 +68,24 @@ fn parse_mode(s: &str) -> Result<ForwardMode, String> {
     ForwardMode::from_name(s).ok_or_else(|| {
         format!("unknown forward mode '{s}' (want one of: {})", ForwardMode::ALL.map(|m| m.name()).join(", "))
     })
+}
+
+fn parse_rx_mode(s: &str) -> Result<RxWaitMode, String> {
+    RxWaitMode::from_name(s).ok_or_else(|| format!("unknown rx mode '{s}' (want poll, interrupt or adaptive)"))
+}
+
+fn parse_idle_polls(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{s}' is not a poll count (want a whole number 1..={})", u32::MAX)),
+    }
+}
+
+fn parse_itr(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n <= 8191 => Ok(n),
+        _ => Err(format!("'{s}' is not an interrupt throttle (want 0..=8191 microseconds)")),
+    }
 }
 
 fn parse_iova(s: &str) -> Result<IovaMode, String> {
@@ -241,6 +259,11 @@ pub struct Args {
     #[arg(short = 'l', long = "lcores", value_name = "LIST", value_parser = parse_lcore_list)]
     pub lcores: Option<LcoreList>,
 
+    /// The lcore (one of -l) that runs the main thread, as DPDK's EAL
+    /// option; the others forward, in -l order [default: the lowest]
+    #[arg(long = "main-lcore", value_name = "CPU")]
+    pub main_lcore: Option<usize>,
+
     /// Virtual port(s) to create: loopN, pairN, nullN; repeatable, comma lists allowed
     #[arg(long = "vdev", value_name = "NAME", value_delimiter = ',')]
     pub vdev: Vec<String>,
@@ -338,9 +361,67 @@ pub struct Args {
     #[arg(long = "mtu", value_name = "N", value_parser = parse_mtu)]
     pub mtu: Option<u16>,
 
+    /// How forwarding cores wait for traffic: poll (spin), interrupt (sleep on the rx
+    /// interrupt whenever idle) or adaptive (poll, sleep after --idle-polls empty rounds)
+    #[arg(long = "rx-mode", value_name = "MODE", default_value = "adaptive", value_parser = parse_rx_mode)]
+    pub rx_mode: RxWaitMode,
+
+    /// adaptive rx mode: empty polling rounds before a core arms its rx interrupts and sleeps
+    #[arg(long = "idle-polls", value_name = "N", default_value = "1000", value_parser = parse_idle_polls)]
+    pub idle_polls: u32,
+
+    /// Least microseconds between two rx interrupts of a queue (ethtool -C rx-usecs; igb EITR)
+    /// [default: the driver's]
+    #[arg(long = "itr-usecs", value_name = "N", value_parser = parse_itr)]
+    pub itr_usecs: Option<u32>,
+
+    /// Transmit watchdog: reset a tx queue whose frames have not moved for MS milliseconds
+    /// while the link is up [default: the driver's, 5000]
+    #[arg(long = "tx-timeout", value_name = "MS", value_parser = parse_positive_u64)]
+    pub tx_timeout_ms: Option<u64>,
+
     /// Destination MAC for frames sent on PORT in mac mode (PORT,MAC); repeatable
     #[arg(long = "eth-peer", value_name = "PORT,MAC", value_parser = parse_eth_peer)]
     pub eth_peer: Vec<EthPeer>,
+
+    /// Add every port's named (`ethtool -S`) statistics, hardware counters
+    /// included, to the final report (testpmd's `show port xstats`)
+    #[arg(long = "xstats")]
+    pub xstats: bool,
+
+    /// RSS: hash IP addresses only (dpdk-testpmd's --rss-ip; the default
+    /// when --rxq > 1: ipv4, ipv6 and their TCP ports)
+    #[arg(long = "rss-ip")]
+    pub rss_ip: bool,
+
+    /// RSS: hash UDP ports too (dpdk-testpmd's --rss-udp)
+    #[arg(long = "rss-udp")]
+    pub rss_udp: bool,
+
+    /// RSS hash types as a list (ip, tcp, udp, all, none, ipv4, ipv4-tcp, ...)
+    #[arg(long = "rss-types", value_name = "LIST", value_parser = parse_rss_types)]
+    pub rss_types: Option<ferrite_pmd::rss::RssHashTypes>,
+
+    /// Directory of the telemetry socket testpmd.PID.sock [default: /run/ferrite as root, else
+    /// $XDG_RUNTIME_DIR/ferrite or /tmp/ferrite-UID]
+    #[arg(long = "telemetry-dir", value_name = "DIR")]
+    pub telemetry_dir: Option<std::path::PathBuf>,
+
+    /// Serve no telemetry socket
+    #[arg(long = "no-telemetry")]
+    pub no_telemetry: bool,
+
+    /// Write every received frame to FILE (pcapng; one interface per port/queue)
+    #[arg(long = "pcap-rx", value_name = "FILE")]
+    pub pcap_rx: Option<std::path::PathBuf>,
+
+    /// Write every transmitted frame to FILE (pcapng; may be the same file as --pcap-rx)
+    #[arg(long = "pcap-tx", value_name = "FILE")]
+    pub pcap_tx: Option<std::path::PathBuf>,
+}
+
+fn parse_rss_types(s: &str) -> Result<ferrite_pmd::rss::RssHashTypes, String> {
+    ferrite_pmd::rss::RssHashTypes::parse(s)
 }
 
 /// Turns a clap error into one line (clap's own rendering spans several).

@@ -8,11 +8,14 @@
 //! * [`report`]: the final report, as text or JSON.
 
 pub mod app;
+pub mod capture;
 pub mod cli;
 pub mod fwd;
 pub mod json;
+pub mod pmdstat;
 pub mod report;
 pub mod signal;
+pub mod telemetry;
 
 use std::process::ExitCode;
 

@@ -28,6 +28,9 @@ pub struct PortReport {
     /// Frames the streams transmitting on this port freed because its tx
     /// queue did not take them.
     pub fwd_tx_drops: u64,
+    /// Named (`ethtool -S`) statistics after stop, when `--xstats` asked
+    /// for them (empty otherwise).
+    pub xstats: Vec<(String, u64)>,
 }
 
 /// One stream's part of the report.
@@ -75,6 +78,34 @@ pub struct Report {
     pub mempools: Vec<PoolReport>,
     /// Accounting problems found (empty when every check passed).
     pub problems: Vec<String>,
+    /// Per forwarding core: how its rx wait went (`--rx-mode`).
+    pub core_sleep: Vec<CoreSleep>,
+}
+
+/// How much of its run a forwarding core slept on rx interrupts.
+#[derive(Clone, Debug, Default)]
+pub struct CoreSleep {
+    /// Forwarding core index.
+    pub core: usize,
+    /// The CPU it ran on.
+    pub cpu: Option<usize>,
+    /// `poll`, `interrupt` or `adaptive`.
+    pub rx_mode: String,
+    /// Seconds asleep in epoll.
+    pub slept_s: f64,
+    /// Seconds from start to stop of forwarding.
+    pub ran_s: f64,
+}
+
+impl CoreSleep {
+    /// Fraction of the run spent asleep (0..=1).
+    pub fn fraction(&self) -> f64 {
+        if self.ran_s > 0.0 {
+            (self.slept_s / self.ran_s).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    }
 }
 
 fn mpps(packets: u64, secs: f64) -> f64 {
@@ -201,6 +232,13 @@ impl Report {
                     st.bad_payload, st.out_of_order, st.seq_gaps
                 );
             }
+            if st.polls + st.sleeps > 0 {
+                let _ = writeln!(
+                    w,
+                    "  Polls: {:<14} Empty-polls: {:<13} Interrupts: {:<12} Sleeps: {}",
+                    st.polls, st.empty_polls, st.interrupts, st.sleeps
+                );
+            }
         }
         for p in &self.ports {
             let (rx, tx) = (p.stats.rx_total(), p.stats.tx_total());
@@ -233,6 +271,12 @@ impl Report {
             let _ = writeln!(w, "  RX-bytes: {:<16} TX-bytes: {}", rx.bytes, tx.bytes);
             queue_lines(w, "RX", &p.stats.rx_queues);
             queue_lines(w, "TX", &p.stats.tx_queues);
+            if !p.xstats.is_empty() {
+                let _ = writeln!(w, "  xstats (ethtool -S):");
+                for (name, v) in &p.xstats {
+                    let _ = writeln!(w, "    {name}: {v}");
+                }
+            }
             let _ = writeln!(
                 w,
                 "  Throughput (Mpps): RX {:.3}  TX {:.3}",
@@ -265,6 +309,17 @@ impl Report {
             self.burst
         );
         let _ = writeln!(w, "  {}", "+".repeat(76));
+        for c in &self.core_sleep {
+            let cpu = c.cpu.map_or("any".to_string(), |c| c.to_string());
+            let _ = writeln!(
+                w,
+                "  Core {} (CPU {cpu}, rx-mode {}): slept {:.1}% of {:.3} s",
+                c.core,
+                c.rx_mode,
+                100.0 * c.fraction(),
+                c.ran_s
+            );
+        }
         for p in &self.mempools {
             let _ = writeln!(w, "  Mempool {}: {} of {} buffers free", p.name, p.available, p.capacity);
         }
@@ -313,6 +368,13 @@ impl Report {
                 j.end_object();
             }
             j.end_array();
+            if !p.xstats.is_empty() {
+                j.key("xstats").begin_object();
+                for (name, v) in &p.xstats {
+                    j.field_u64(name, *v);
+                }
+                j.end_object();
+            }
             j.end_object();
         }
         j.end_array();
@@ -331,7 +393,22 @@ impl Report {
             j.field_u64("generated", st.generated).field_u64("consumed", st.consumed);
             j.field_u64("drained", st.drained).field_u64("bad_payload", st.bad_payload);
             j.field_u64("out_of_order", st.out_of_order).field_u64("seq_gaps", st.seq_gaps);
+            for (name, v) in st.napi_named() {
+                j.field_u64(name, v);
+            }
             j.field_bool("balanced", st.balanced());
+            j.end_object();
+        }
+        j.end_array();
+        j.key("cores").begin_array();
+        for c in &self.core_sleep {
+            j.begin_object().field_u64("core", c.core as u64);
+            match c.cpu {
+                Some(cpu) => j.field_u64("cpu", cpu as u64),
+                None => j.key("cpu").str("any"),
+            };
+            j.field_str("rx_mode", &c.rx_mode).field_f64("slept_s", c.slept_s).field_f64("ran_s", c.ran_s);
+            j.field_f64("sleep_fraction", c.fraction());
             j.end_object();
         }
         j.end_array();

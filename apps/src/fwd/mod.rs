@@ -22,6 +22,7 @@ use ferrite_pmd::lcore;
 use ferrite_pmd::port::{Counter, MacAddr};
 use ferrite_pmd::{MbufBatch, Mempool, RxQueue, TxQueue, MAX_BURST};
 
+use crate::capture::StreamTaps;
 use pkt::{FrameSpec, Template, Verdict, MAX_SENDERS};
 
 /// The forwarding engines (`--forward-mode`).
@@ -117,6 +118,10 @@ pub struct StreamCounters {
     bad_payload: Counter,
     out_of_order: Counter,
     seq_gaps: Counter,
+    polls: Counter,
+    empty_polls: Counter,
+    interrupts: Counter,
+    sleeps: Counter,
     done: AtomicBool,
 }
 
@@ -133,6 +138,10 @@ impl StreamCounters {
             bad_payload: self.bad_payload.get(),
             out_of_order: self.out_of_order.get(),
             seq_gaps: self.seq_gaps.get(),
+            polls: self.polls.get(),
+            empty_polls: self.empty_polls.get(),
+            interrupts: self.interrupts.get(),
+            sleeps: self.sleeps.get(),
         }
     }
 
@@ -164,12 +173,81 @@ pub struct StreamStats {
     pub out_of_order: u64,
     /// Sequence numbers skipped (frames lost between sender and receiver).
     pub seq_gaps: u64,
+    /// Bursts polled (counted in interrupt and adaptive rx modes only).
+    pub polls: u64,
+    /// Polls that found nothing (interrupt and adaptive rx modes only).
+    pub empty_polls: u64,
+    /// Wake-ups by this stream's rx interrupt.
+    pub interrupts: u64,
+    /// Times the core slept with this stream's rx interrupt armed.
+    pub sleeps: u64,
 }
 
 impl StreamStats {
     /// Packet conservation: `rx + generated == tx + fwd_drops + consumed + drained`.
     pub fn balanced(&self) -> bool {
         self.rx + self.generated == self.tx + self.fwd_drops + self.consumed + self.drained
+    }
+
+    /// The per-queue NAPI statistics by name, for reports and telemetry.
+    pub fn napi_named(&self) -> [(&'static str, u64); 4] {
+        [
+            ("polls", self.polls),
+            ("empty_polls", self.empty_polls),
+            ("interrupts", self.interrupts),
+            ("sleeps", self.sleeps),
+        ]
+    }
+}
+
+/// How forwarding cores wait for receive work (`--rx-mode`), after Linux's
+/// NAPI: poll while busy, sleep on the rx interrupt once idle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RxWaitMode {
+    /// Spin on every queue forever (DPDK's default; 100% CPU when idle).
+    Poll,
+    /// Arm the rx interrupts and sleep after every empty round.
+    Interrupt,
+    /// Poll; after `idle_polls` empty rounds arm the interrupts and sleep.
+    #[default]
+    Adaptive,
+}
+
+impl RxWaitMode {
+    /// Parses `poll`, `interrupt` or `adaptive`.
+    pub fn from_name(s: &str) -> Option<RxWaitMode> {
+        match s {
+            "poll" => Some(RxWaitMode::Poll),
+            "interrupt" => Some(RxWaitMode::Interrupt),
+            "adaptive" => Some(RxWaitMode::Adaptive),
+            _ => None,
+        }
+    }
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            RxWaitMode::Poll => "poll",
+            RxWaitMode::Interrupt => "interrupt",
+            RxWaitMode::Adaptive => "adaptive",
+        }
+    }
+}
+
+/// How a forwarding core waits (see [`RxWaitMode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxWait {
+    /// The mode.
+    pub mode: RxWaitMode,
+    /// Empty rounds before an adaptive core sleeps.
+    pub idle_polls: u32,
+    /// Longest sleep (the stop flag is checked at least this often).
+    pub max_sleep: std::time::Duration,
+}
+
+impl Default for RxWait {
+    fn default() -> Self {
+        RxWait { mode: RxWaitMode::Poll, idle_polls: 1000, max_sleep: std::time::Duration::from_millis(100) }
     }
 }
 
@@ -267,6 +345,8 @@ pub struct Stream {
     burst: usize,
     counters: Arc<StreamCounters>,
     engine: Engine,
+    /// Capture points (`--pcap-rx/--pcap-tx`); `None`: one branch per burst.
+    capture: Option<Box<StreamTaps>>,
 }
 
 impl Stream {
@@ -318,6 +398,7 @@ impl Stream {
             burst,
             counters: Arc::new(StreamCounters::default()),
             engine,
+            capture: None,
         })
     }
 
@@ -329,6 +410,11 @@ impl Stream {
     /// The stream's counters (shared with whoever reports them).
     pub fn counters(&self) -> Arc<StreamCounters> {
         Arc::clone(&self.counters)
+    }
+
+    /// Captures what this stream receives and/or transmits from now on.
+    pub fn set_capture(&mut self, taps: StreamTaps) {
+        self.capture = (taps.rx.is_some() || taps.tx.is_some()).then(|| Box::new(taps));
     }
 
     /// Restarts a generator's rate clock (call right before forwarding starts).
@@ -343,13 +429,14 @@ impl Stream {
     /// One burst's worth of work. Returns frames received or generated.
     #[inline]
     pub fn poll(&mut self) -> usize {
-        let Stream { rx, tx, batch, burst, counters, engine, .. } = self;
+        let Stream { rx, tx, batch, burst, counters, engine, capture, .. } = self;
         let burst = *burst;
+        let cap = capture.as_deref();
         match engine {
-            Engine::Io => forward(&mut **rx, &mut **tx, batch, burst, counters, |_| {}),
+            Engine::Io => forward(&mut **rx, &mut **tx, batch, burst, counters, cap, |_| {}),
             Engine::Mac { src, dst } => {
                 let (src, dst) = (*src, *dst);
-                forward(&mut **rx, &mut **tx, batch, burst, counters, |b| {
+                forward(&mut **rx, &mut **tx, batch, burst, counters, cap, |b| {
                     for m in b.iter_mut() {
                         if let Some(h) = m.data_mut().get_mut(..12) {
                             h[..6].copy_from_slice(&dst);
@@ -358,7 +445,7 @@ impl Stream {
                     }
                 })
             }
-            Engine::MacSwap => forward(&mut **rx, &mut **tx, batch, burst, counters, |b| {
+            Engine::MacSwap => forward(&mut **rx, &mut **tx, batch, burst, counters, cap, |b| {
                 for m in b.iter_mut() {
                     if let Some(h) = m.data_mut().get_mut(..12) {
                         let (d, s) = h.split_at_mut(6);
@@ -366,8 +453,8 @@ impl Stream {
                     }
                 }
             }),
-            Engine::RxOnly(v) => rx_only(&mut **rx, batch, burst, counters, v),
-            Engine::TxGen(g) => tx_gen(&mut **tx, batch, burst, counters, g),
+            Engine::RxOnly(v) => rx_only(&mut **rx, batch, burst, counters, v, cap),
+            Engine::TxGen(g) => tx_gen(&mut **tx, batch, burst, counters, g, cap),
         }
     }
 
@@ -419,10 +506,15 @@ impl Stream {
             }
             for (i, m) in self.batch.iter_mut().enumerate() {
                 let _ = m.set_len(tmpl.len());
-                tmpl.write(m.data_mut(), (b * self.burst + i) as u64);
+                let seq = (b * self.burst + i) as u64;
+                if cfg.flows > 1 {
+                    tmpl.write_flow(m.data_mut(), seq, (seq % u64::from(cfg.flows)) as u16);
+                } else {
+                    tmpl.write(m.data_mut(), seq);
+                }
             }
             self.counters.generated.add(self.burst as u64);
-            let n = self.tx.tx_burst(&mut self.batch);
+            let n = tx_captured(&mut *self.tx, &mut self.batch, self.capture.as_deref());
             self.counters.tx.add(n as u64);
             sent += n;
             if !self.batch.is_empty() {
@@ -449,14 +541,18 @@ fn forward(
     batch: &mut MbufBatch,
     burst: usize,
     c: &StreamCounters,
+    cap: Option<&StreamTaps>,
     edit: impl FnOnce(&mut MbufBatch),
 ) -> usize {
     let n = rx.rx_burst(batch, burst);
     if n == 0 {
         return 0;
     }
+    if let Some(t) = cap.and_then(|c| c.rx.as_ref()) {
+        t.record(batch.as_slice());
+    }
     edit(batch);
-    let sent = tx.tx_burst(batch);
+    let sent = tx_captured(tx, batch, cap);
     c.rx.add(n as u64);
     c.tx.add(sent as u64);
     if !batch.is_empty() {
@@ -467,10 +563,20 @@ fn forward(
 }
 
 #[inline(always)]
-fn rx_only(rx: &mut dyn RxQueue, batch: &mut MbufBatch, burst: usize, c: &StreamCounters, v: &mut Verifier) -> usize {
+fn rx_only(
+    rx: &mut dyn RxQueue,
+    batch: &mut MbufBatch,
+    burst: usize,
+    c: &StreamCounters,
+    v: &mut Verifier,
+    cap: Option<&StreamTaps>,
+) -> usize {
     let n = rx.rx_burst(batch, burst);
     if n == 0 {
         return 0;
+    }
+    if let Some(t) = cap.and_then(|c| c.rx.as_ref()) {
+        t.record(batch.as_slice());
     }
     let (mut bad, mut ooo, mut gaps) = (0u64, 0u64, 0u64);
     for m in batch.iter() {
@@ -500,7 +606,14 @@ fn rx_only(rx: &mut dyn RxQueue, batch: &mut MbufBatch, burst: usize, c: &Stream
 }
 
 #[inline(always)]
-fn tx_gen(tx: &mut dyn TxQueue, batch: &mut MbufBatch, burst: usize, c: &StreamCounters, g: &mut TxGen) -> usize {
+fn tx_gen(
+    tx: &mut dyn TxQueue,
+    batch: &mut MbufBatch,
+    burst: usize,
+    c: &StreamCounters,
+    g: &mut TxGen,
+    cap: Option<&StreamTaps>,
+) -> usize {
     let mut made = 0;
     if batch.is_empty() {
         // Leftovers are retried before anything new is built, so each
@@ -539,7 +652,7 @@ fn tx_gen(tx: &mut dyn TxQueue, batch: &mut MbufBatch, burst: usize, c: &StreamC
         c.generated.add(n as u64);
         made = n;
     }
-    let sent = tx.tx_burst(batch);
+    let sent = tx_captured(tx, batch, cap);
     c.tx.add(sent as u64);
     if sent == 0 && !batch.is_empty() {
         let since = *g.stuck_since.get_or_insert_with(Instant::now);
@@ -554,6 +667,20 @@ fn tx_gen(tx: &mut dyn TxQueue, batch: &mut MbufBatch, burst: usize, c: &StreamC
     made
 }
 
+/// `tx_burst`, copying the frames the queue takes to the capture, if any.
+#[inline(always)]
+fn tx_captured(tx: &mut dyn TxQueue, batch: &mut MbufBatch, cap: Option<&StreamTaps>) -> usize {
+    match cap.and_then(|c| c.tx.as_ref()) {
+        None => tx.tx_burst(batch),
+        Some(t) => {
+            let staged = t.stage(batch.as_slice());
+            let sent = tx.tx_burst(batch);
+            t.publish(sent, staged);
+            sent
+        }
+    }
+}
+
 /// Polls `streams` round-robin until `stop` is set (checked once per round).
 pub fn run_core(streams: &mut [Stream], stop: &AtomicBool) {
     while !stop.load(Relaxed) {
@@ -561,6 +688,127 @@ pub fn run_core(streams: &mut [Stream], stop: &AtomicBool) {
             s.poll();
         }
     }
+}
+
+/// An epoll instance over the streams' rx interrupt descriptors.
+struct Epoll(std::os::fd::OwnedFd);
+
+impl Epoll {
+    fn new() -> std::io::Result<Epoll> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: epoll_create1 takes flags and returns a new fd or -1.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor nobody else owns.
+        Ok(Epoll(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Watches `fd` for readability, tagged `tag`. A descriptor already
+    /// watched (queues sharing a vector) is fine.
+    fn add(&self, fd: std::os::fd::RawFd, tag: u64) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: tag };
+        // SAFETY: `ev` is a live local; the kernel copies it.
+        let r = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EEXIST)
+    }
+
+    /// Waits up to `timeout`; returns the tags of the ready descriptors.
+    fn wait<'a>(&self, events: &'a mut [libc::epoll_event], timeout: std::time::Duration) -> &'a [libc::epoll_event] {
+        use std::os::fd::AsRawFd;
+        let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+        // SAFETY: `events` is a live buffer of `events.len()` entries.
+        let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), events.as_mut_ptr(), events.len() as libc::c_int, ms) };
+        &events[..n.max(0) as usize]
+    }
+}
+
+/// Arms every stream's rx interrupt. Returns false (with nothing left
+/// armed) if some queue cannot interrupt, e.g. a generator's placeholder.
+fn arm_all(streams: &mut [Stream], ep: &Epoll, watched: &mut [bool]) -> bool {
+    for i in 0..streams.len() {
+        let rx = &mut streams[i].rx;
+        let ok =
+            rx.enable_interrupt().is_ok() && (watched[i] || rx.interrupt_fd().is_some_and(|fd| ep.add(fd, i as u64)));
+        if !ok {
+            for s in streams[..=i].iter_mut() {
+                s.rx.disable_interrupt();
+            }
+            return false;
+        }
+        watched[i] = true;
+    }
+    true
+}
+
+/// The NAPI loop: polls `streams` round-robin until `stop`; once every
+/// stream found nothing for `idle_polls` rounds (1 in interrupt mode), arms
+/// their rx interrupts and sleeps in `epoll_wait` (at most `max_sleep`, so
+/// `stop` is honoured); on wake-up disarms them and polls again. Streams
+/// that cannot interrupt (generators, null ports) keep the core polling.
+/// Costs, per empty poll, one counter. Returns the time spent asleep.
+pub fn run_core_napi(streams: &mut [Stream], stop: &AtomicBool, wait: &RxWait) -> std::time::Duration {
+    let mut slept = std::time::Duration::ZERO;
+    let ep = match Epoll::new() {
+        Ok(ep) => ep,
+        Err(_) => {
+            run_core(streams, stop);
+            return slept;
+        }
+    };
+    let threshold = if wait.mode == RxWaitMode::Interrupt { 1 } else { wait.idle_polls.max(1) };
+    let mut watched = vec![false; streams.len()];
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
+    let (mut can_sleep, mut idle, mut rounds) = (true, 0u32, 0u64);
+    while !stop.load(Relaxed) {
+        let mut got = 0;
+        for s in streams.iter_mut() {
+            let n = s.poll();
+            if n == 0 {
+                s.counters.empty_polls.add(1);
+            }
+            got += n;
+        }
+        rounds += 1;
+        if got != 0 {
+            idle = 0;
+            continue;
+        }
+        idle += 1;
+        if idle < threshold || !can_sleep {
+            continue;
+        }
+        idle = 0;
+        for s in streams.iter() {
+            s.counters.polls.add(rounds);
+        }
+        rounds = 0;
+        if !arm_all(streams, &ep, &mut watched) {
+            can_sleep = false;
+            continue;
+        }
+        for s in streams.iter() {
+            s.counters.sleeps.add(1);
+        }
+        let t = Instant::now();
+        for ev in ep.wait(&mut events, wait.max_sleep) {
+            if let Some(s) = streams.get(ev.u64 as usize) {
+                s.counters.interrupts.add(1);
+            }
+        }
+        slept += t.elapsed();
+        for s in streams.iter_mut() {
+            s.rx.disable_interrupt();
+        }
+    }
+    if wait.mode != RxWaitMode::Poll {
+        for s in streams.iter() {
+            s.counters.polls.add(rounds);
+        }
+    }
+    slept
 }
 
 /// What a forwarding thread hands back when it stops.
@@ -571,6 +819,10 @@ pub struct CoreExit {
     pub lcore: Option<usize>,
     /// Non-fatal problems (pinning, registration) to show the user.
     pub warnings: Vec<String>,
+    /// Time spent asleep waiting for rx interrupts.
+    pub slept: std::time::Duration,
+    /// Time from start of forwarding to stop.
+    pub ran: std::time::Duration,
 }
 
 /// Starts one forwarding thread: pins it to `cpu` (if given), registers it
@@ -579,9 +831,21 @@ pub struct CoreExit {
 pub fn spawn_core(
     index: usize,
     cpu: Option<usize>,
+    streams: Vec<Stream>,
+    pools: Vec<Mempool>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<CoreExit>> {
+    spawn_core_with(index, cpu, streams, pools, stop, RxWait::default())
+}
+
+/// As [`spawn_core`], waiting for receive work as `wait` says.
+pub fn spawn_core_with(
+    index: usize,
+    cpu: Option<usize>,
     mut streams: Vec<Stream>,
     pools: Vec<Mempool>,
     stop: Arc<AtomicBool>,
+    wait: RxWait,
 ) -> std::io::Result<JoinHandle<CoreExit>> {
     std::thread::Builder::new().name(format!("fwd-core-{index}")).spawn(move || {
         let mut warnings = Vec::new();
@@ -600,7 +864,15 @@ pub fn spawn_core(
         for s in streams.iter_mut() {
             s.start_clock();
         }
-        run_core(&mut streams, &stop);
+        let started = Instant::now();
+        let slept = match wait.mode {
+            RxWaitMode::Poll => {
+                run_core(&mut streams, &stop);
+                std::time::Duration::ZERO
+            }
+            _ => run_core_napi(&mut streams, &stop, &wait),
+        };
+        let ran = started.elapsed();
         // Frames a generator still holds go back before the cache flush.
         for s in streams.iter_mut() {
             if !s.batch.is_empty() {
@@ -611,7 +883,7 @@ pub fn spawn_core(
         for p in &pools {
             p.flush_local_cache();
         }
-        CoreExit { streams, lcore: guard.as_ref().map(|g| g.id()), warnings }
+        CoreExit { streams, lcore: guard.as_ref().map(|g| g.id()), warnings, slept, ran }
     })
 }
 
