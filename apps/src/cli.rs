@@ -465,6 +465,16 @@ mod tests {
     }
 
     #[test]
+    fn main_lcore_and_xstats() {
+        let a =
+            Args::try_parse_from(["testpmd", "-l", "0,1", "--main-lcore", "1", "--xstats", "--vdev", "null0"]).unwrap();
+        assert_eq!(a.main_lcore, Some(1));
+        assert!(a.xstats);
+        let a = Args::try_parse_from(["testpmd", "--vdev", "null0"]).unwrap();
+        assert_eq!((a.main_lcore, a.xstats), (None, false));
+    }
+
+    #[test]
     fn args_parse_like_testpmd() {
         let a = Args::try_parse_from([
             "testpmd",

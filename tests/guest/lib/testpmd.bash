@@ -1,0 +1,160 @@
+# tests/guest/lib/testpmd.bash — helpers for the guest tests that drive the
+# igb NICs through ferrite's testpmd (tests/guest/*/40-testpmd-*.sh).
+# Sourced, not run (the runner only runs tests/guest/<layout>/*.sh).
+#
+#   rx_start NAME [testpmd args...]   rxonly on igb1 in the background (its
+#                                     main thread on CPU 1, forwarding on 0)
+#   tx_run NAME [testpmd args...]     txonly on igb0 in the foreground (main
+#                                     on CPU 0, forwarding on 1); sets TX_RC
+#   rx_stop NAME WANT                 waits until rxonly's queue 0 has WANT
+#                                     frames (or stops growing), SIGINTs it,
+#                                     waits; sets RX_RC
+#   txrx NAME SIZE COUNT RATE [--mtu N --mbuf-size N]
+#                                     all three, then check_exact
+# Every testpmd runs under `timeout` so a hang fails the check, not the boot.
+#   jv FILE JQ-EXPR                   one value from a JSON report
+#   eq WHAT GOT WANT                  pass if equal, fail otherwise
+#
+# Reports land in $W/NAME.{json,err} (W: a scratch dir, copied to
+# $FERRITE_TEST_LOGDIR when the test ends).
+
+repo=${FERRITE_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
+TESTPMD=${TESTPMD:-${CARGO_TARGET_DIR:-$repo/target}/release/testpmd}
+W=$(mktemp -d /tmp/testpmd.XXXX)
+fails=0
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+[[ -x $TESTPMD ]] || {
+    echo "FAIL: $TESTPMD is missing: run \`cargo build --release -p ferrite-apps --bins\` on the host"
+    exit 1
+}
+for v in FERRITE_IGB0 FERRITE_IGB1; do
+    [[ -n ${!v:-} ]] || { echo "FAIL: \$$v is not set (run this through tests/guest/run)"; exit 1; }
+done
+
+# Poll like DPDK (forwarding cores spin), when this testpmd has other rx modes:
+# exact counts must not depend on interrupt wake-up latency under TCG.
+POLL=()
+"$TESTPMD" --help 2>/dev/null | grep -q -- '--rx-mode' && POLL=(--rx-mode poll)
+
+# Keep the reports next to the test's log on the host.
+finish() {
+    [[ -n ${FERRITE_TEST_LOGDIR:-} ]] && cp -r "$W" "$FERRITE_TEST_LOGDIR/${0##*/}.reports" 2>/dev/null
+    echo "$fails failure(s)"
+    [[ $fails == 0 ]]
+}
+
+jv() { jq -r "$2" "$1" 2>/dev/null; }
+
+eq() {
+    if [[ -n $2 && $2 == "$3" ]]; then pass "$1: $2"; else fail "$1: got '${2}', want '$3'"; fi
+}
+
+RX_PID=
+rx_start() {
+    local name=$1
+    shift
+    # timeout only fires if testpmd hangs; --foreground makes it pass our SIGINT
+    # to testpmd once (without it, testpmd gets it twice and exits at once, 130).
+    timeout --foreground -k 5 -s INT 200 "$TESTPMD" -l 0,1 --main-lcore 1 -a "$FERRITE_IGB1" --port-topology loop --forward-mode rxonly \
+        --rxd 4096 --stats-period 0.2 --json --xstats "${POLL[@]}" "$@" >"$W/$name.json" 2>"$W/$name.err" &
+    RX_PID=$!
+    local i
+    for i in $(seq 100); do
+        grep -q '^Logical core' "$W/$name.err" && break
+        kill -0 "$RX_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    # Autonegotiation brings the link up ~0.5 s after open; frames that
+    # arrive before would only wait in QEMU's queue, but don't rely on it.
+    sleep 1
+}
+
+TX_RC=
+tx_run() {
+    local name=$1
+    shift
+    timeout --foreground -k 5 -s INT 120 "$TESTPMD" -l 0,1 -a "$FERRITE_IGB0" --port-topology loop --forward-mode txonly --txd 4096 \
+        --json --xstats "${POLL[@]}" "$@" >"$W/$name.json" 2>"$W/$name.err"
+    TX_RC=$?
+}
+
+# Frames received so far on rxonly's queue 0 (from its --stats-period rows).
+rx_seen() { grep -o 'port 0 queue 0: RX [0-9]*' "$W/$1.err" | tail -1 | awk '{print $6}'; }
+
+RX_RC=
+rx_stop() {
+    local name=$1 want=$2 seen last=-1 still=0 i
+    # QEMU transmits synchronously on each TDT write, so everything sent is
+    # already in igb1's ring or QEMU's queue; give rxonly up to 10 s to
+    # count it, and stop early once the count is reached or stays put 2 s.
+    for i in $(seq 50); do
+        seen=$(rx_seen "$name")
+        [[ ${seen:-0} -ge $want ]] && break
+        if [[ ${seen:-0} == "$last" ]]; then still=$((still + 1)); else still=0; fi
+        ((still >= 10)) && break
+        last=${seen:-0}
+        sleep 0.2
+    done
+    kill -INT "$RX_PID" 2>/dev/null
+    wait "$RX_PID"
+    RX_RC=$?
+}
+
+# check_exact NAME SIZE COUNT: the txonly report NAME.tx and rxonly report
+# NAME.rx show COUNT frames of SIZE bytes sent and received intact, hardware
+# counters agreeing with software counters, pools full.
+check_exact() {
+    local n=$1 size=$2 count=$3 tx=$W/$1.tx.json rx=$W/$1.rx.json
+    local sent got
+    eq "$n: txonly exit status" "$TX_RC" 0
+    eq "$n: rxonly exit status" "$RX_RC" 0
+    sent=$(jv "$tx" '.ports[0].tx_packets')
+    got=$(jv "$rx" '.ports[0].rx_packets')
+    echo "$n: sent $sent, received $got in $(jv "$tx" '.duration_s') s at $(jv "$tx" '.ports[0].tx_mpps * 1e6 | floor') pps (end-to-end loss $((${sent:-0} - ${got:-0})))"
+    eq "$n: frames sent" "$sent" "$count"
+    eq "$n: frames received (exactly as many as sent)" "$got" "$count"
+    eq "$n: rxonly bad_payload/out_of_order/seq_gaps" \
+        "$(jv "$rx" '.streams[0] | "\(.bad_payload)/\(.out_of_order)/\(.seq_gaps)"')" 0/0/0
+    eq "$n: rxonly consumed" "$(jv "$rx" '.streams[0].consumed')" "$count"
+    eq "$n: rx bytes (software)" "$(jv "$rx" '.ports[0].rx_bytes')" $((count * size))
+    eq "$n: tx bytes (software)" "$(jv "$tx" '.ports[0].tx_bytes')" $((count * size))
+    # Per-queue rows and named stats.
+    eq "$n: rx queue 0 packets" "$(jv "$rx" '.ports[0].queues[0].rx_packets')" "$count"
+    eq "$n: tx queue 0 packets" "$(jv "$tx" '.ports[0].queues[0].tx_packets')" "$count"
+    eq "$n: xstats rx_queue_0_packets" "$(jv "$rx" '.ports[0].xstats.rx_queue_0_packets')" "$count"
+    eq "$n: xstats tx_queue_0_packets" "$(jv "$tx" '.ports[0].xstats.tx_queue_0_packets')" "$count"
+    # Hardware (GPRC/GORC, GPTC/GOTC; octets include the 4-byte CRC) against software.
+    eq "$n: igb1 rx_packets (GPRC) = software" "$(jv "$rx" '.ports[0].xstats.rx_packets')" "$got"
+    eq "$n: igb1 rx_bytes (GORC) = software + 4/frame" "$(jv "$rx" '.ports[0].xstats.rx_bytes')" \
+        "$(jv "$rx" '.ports[0].rx_bytes + 4 * .ports[0].rx_packets')"
+    eq "$n: igb0 tx_packets (GPTC) = software" "$(jv "$tx" '.ports[0].xstats.tx_packets')" "$sent"
+    eq "$n: igb0 tx_bytes (GOTC) = software + 4/frame" "$(jv "$tx" '.ports[0].xstats.tx_bytes')" \
+        "$(jv "$tx" '.ports[0].tx_bytes + 4 * .ports[0].tx_packets')"
+    # Size histograms: every frame in one bucket. (QEMU sizes received
+    # frames without the CRC, a real 82576 with it, so a 64 B frame lands
+    # in rx_size_64 on QEMU but rx_size_65_to_127 on hardware.)
+    local hist='[.ports[0].xstats | to_entries[] | select(.key | test("^[rt]x_size_")) | .value] | add'
+    if ((size + 4 <= 1522)); then # the top bucket ends at 1522 B on an 82576
+        eq "$n: igb1 rx_size_* histogram total" "$(jv "$rx" "$hist")" "$count"
+        eq "$n: igb0 tx_size_* histogram total" "$(jv "$tx" "$hist")" "$count"
+    fi
+    echo "$n: size buckets: $(jv "$rx" '[.ports[0].xstats | to_entries[] | select((.key | test("^rx_size_")) and .value > 0) | "\(.key)=\(.value)"] | join(" ")')" \
+        "$(jv "$tx" '[.ports[0].xstats | to_entries[] | select((.key | test("^tx_size_")) and .value > 0) | "\(.key)=\(.value)"] | join(" ")')"
+    eq "$n: igb1 rx_crc_errors/rx_missed_errors/rx_no_buffer_count" \
+        "$(jv "$rx" '.ports[0].xstats | "\(.rx_crc_errors)/\(.rx_missed_errors)/\(.rx_no_buffer_count)"')" 0/0/0
+    eq "$n: mempools full after stop (tx, rx)" \
+        "$(jv "$tx" '.mempools[0] | .capacity == .available'),$(jv "$rx" '.mempools[0] | .capacity == .available')" \
+        true,true
+    eq "$n: accounting_ok (tx, rx)" "$(jv "$tx" .accounting_ok),$(jv "$rx" .accounting_ok)" true,true
+}
+
+txrx() {
+    local name=$1 size=$2 count=$3 rate=$4
+    shift 4
+    rx_start "$name.rx" "$@"
+    tx_run "$name.tx" --txpkts "$size" --tx-count "$count" --tx-rate "$rate" "$@"
+    rx_stop "$name.rx" "$count"
+    check_exact "$name" "$size" "$count"
+}
