@@ -24,8 +24,9 @@
 //! processes a transmit ring synchronously on each TDT write (so `tx_burst`
 //! writes TDT once per call), never sets EEC.AUTO_RD (the wait is
 //! best-effort), never counts MPC/RNBC, and counts ROC only in VMDq mode
-//! (a frame over RLPML is dropped but `rx_long_length_errors` stays 0 on
-//! QEMU). After a link comes back up QEMU only resumes transmitting on the
+//! (a frame over RLPML is dropped uncounted). So RLPML holds the buffer size
+//! and the receive path enforces the MTU itself, counting what it drops in
+//! `rx_mtu_oversize_drops` (and in the queue's drops and errors). After a link comes back up QEMU only resumes transmitting on the
 //! next TDT write, so [`NetDevice::set_link`] rewrites TDT.
 //!
 //! # Not supported here
@@ -50,7 +51,7 @@ pub mod rx;
 pub mod stats;
 pub mod tx;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use ferrite_hugepages::{DmaMapper, DmaOptions, Fallback, IovaMode, PageSize};
@@ -142,6 +143,8 @@ const TXDCTL_THRESH: u32 = (8 << DCTL_PTHRESH_SHIFT) | (1 << DCTL_HTHRESH_SHIFT)
 struct QueueStatsSet {
     rx: Vec<Arc<QueueCounters>>,
     rx_alloc_failed: Vec<Arc<Counter>>,
+    /// Frames longer than the MTU allows, dropped by the receive path.
+    rx_oversize: Vec<Arc<Counter>>,
     tx: Vec<Arc<QueueCounters>>,
     tx_link_down: Vec<Arc<Counter>>,
     tx_timeouts: Vec<Arc<Counter>>,
@@ -152,6 +155,7 @@ impl QueueStatsSet {
         QueueStatsSet {
             rx: (0..rx).map(|_| Arc::default()).collect(),
             rx_alloc_failed: (0..rx).map(|_| Arc::default()).collect(),
+            rx_oversize: (0..rx).map(|_| Arc::default()).collect(),
             tx: (0..tx).map(|_| Arc::default()).collect(),
             tx_link_down: (0..tx).map(|_| Arc::default()).collect(),
             tx_timeouts: (0..tx).map(|_| Arc::default()).collect(),
@@ -170,6 +174,9 @@ pub struct IgbPort {
     mapper: Option<Arc<dyn DmaMapper>>,
     mac: MacAddr,
     mtu: u16,
+    /// Longest frame the receive path accepts (MTU + 14, CRC stripped),
+    /// read by the queues once per burst so an MTU change applies live.
+    rx_max_len: Arc<AtomicU32>,
     rx_mode: RxMode,
     conf: PortConfig,
     configured: bool,
@@ -258,6 +265,7 @@ impl IgbPort {
             mapper,
             mac,
             mtu: 1500,
+            rx_max_len: Arc::new(AtomicU32::new(Self::frame_len(1500) - CRC_LEN)),
             rx_mode: RxMode::default(),
             qstats: QueueStatsSet::new(conf.rx_queues, conf.tx_queues),
             conf,
@@ -411,6 +419,8 @@ impl IgbPort {
                 pool: pool.clone(),
                 counters: Arc::clone(&self.qstats.rx[q as usize]),
                 alloc_failed: Arc::clone(&self.qstats.rx_alloc_failed[q as usize]),
+                oversize: Arc::clone(&self.qstats.rx_oversize[q as usize]),
+                max_len: Arc::clone(&self.rx_max_len),
                 live: Arc::clone(live),
                 irq: self.irqs.as_ref().map(|(_, rx)| RxIrq {
                     efd: Arc::clone(&rx[(link::rx_vector(q) - 1) as usize]),
@@ -430,7 +440,10 @@ impl IgbPort {
         }
 
         hw.write_mac(self.mac);
-        hw.write(RLPML, Self::frame_len(self.mtu));
+        // The hardware limit is the buffer: QEMU's igb drops frames over
+        // RLPML without counting them (ROC only counts in VMDq mode), so
+        // the MTU itself is enforced, and counted, by the receive path.
+        hw.write(RLPML, (buf_size + CRC_LEN).min(RLPML_MASK));
         rss::program(&hw, &self.rss, conf.rx_queues);
         hw.write(RCTL, self.rctl_value());
         // Head and tail only after the queue (and receiver) are enabled.
@@ -523,6 +536,7 @@ impl IgbPort {
             ("rx_sw_drops".to_string(), stats.rx_total().drops),
             ("rx_sw_errors".to_string(), stats.rx_total().errors),
             ("rx_alloc_failed".to_string(), self.qstats.rx_alloc_failed.iter().map(|c| c.get()).sum()),
+            ("rx_mtu_oversize_drops".to_string(), self.qstats.rx_oversize.iter().map(|c| c.get()).sum()),
             ("tx_sw_packets".to_string(), stats.tx_total().packets),
             ("tx_sw_bytes".to_string(), stats.tx_total().bytes),
             ("tx_sw_drops".to_string(), stats.tx_total().drops),
@@ -661,9 +675,7 @@ impl NetDevice for IgbPort {
             Self::check_buffers(mtu, pool)?;
         }
         self.mtu = mtu;
-        if self.live.is_some() {
-            self.hw.write(RLPML, Self::frame_len(mtu));
-        }
+        self.rx_max_len.store(Self::frame_len(mtu) - CRC_LEN, Ordering::Relaxed);
         Ok(())
     }
 
@@ -989,19 +1001,24 @@ mod tests {
         assert_eq!(hw.read(srrctl(0)), 2 | SRRCTL_DESCTYPE_ADV_ONEBUF | SRRCTL_DROP_EN);
         assert_ne!(hw.read(rxdctl(0)) & DCTL_ENABLE, 0);
         assert_eq!(hw.read(RCTL) & (RCTL_EN | RCTL_SECRC | RCTL_BAM | RCTL_DTYP_MASK), RCTL_EN | RCTL_SECRC | RCTL_BAM);
-        assert_eq!(hw.read(RLPML), 1518);
+        assert_eq!(hw.read(RLPML), 2048 + 4, "RLPML is the buffer; the MTU is checked in software");
         assert_ne!(hw.read(TCTL) & TCTL_EN, 0);
         assert_eq!(pool.available(), 1024 - 64);
 
         // The "device" receives 40 frames of 100 bytes, then one with a
-        // frame error and one longer than the buffer.
-        for i in 0..42 {
+        // frame error, one longer than the buffer, and one that fits the
+        // buffer but is one byte over the MTU (1500 + 14).
+        for i in 0..43 {
             let d = desc(&hw, rdbal(0), rdbah(0), i);
             let status = match i {
                 40 => desc::RXD_STAT_DD | desc::RXD_STAT_EOP | desc::RXD_ERR_RXE,
                 _ => desc::RXD_STAT_DD | desc::RXD_STAT_EOP,
             };
-            let len = if i == 41 { 4000 } else { 100 };
+            let len = match i {
+                41 => 4000,
+                42 => 1515,
+                _ => 100,
+            };
             // SAFETY: the ring is live DMA memory of 64 descriptors.
             unsafe {
                 d.add(3).write_volatile(len);
@@ -1013,9 +1030,10 @@ mod tests {
         assert_eq!(q.rx[0].rx_burst(&mut batch, 32), 8);
         assert!(batch.iter().all(|m| m.len() == 100));
         let s = port.stats64();
-        assert_eq!((s.rx_queues[0].packets, s.rx_queues[0].bytes, s.rx_queues[0].drops), (40, 4000, 2));
+        assert_eq!((s.rx_queues[0].packets, s.rx_queues[0].bytes, s.rx_queues[0].drops), (40, 4000, 3));
+        assert_eq!(sw_stat(&port, "rx_mtu_oversize_drops"), 1, "the over-MTU frame is counted");
         // The first burst emptied 32 slots (>= the refill threshold of
-        // 64 / 4): refilled, tail just before slot 32. The second left 10
+        // 64 / 4): refilled, tail just before slot 32. The second left 11
         // holes, below the threshold: no doorbell yet.
         assert_eq!(hw.read(rdt(0)), 31);
 

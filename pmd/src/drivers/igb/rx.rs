@@ -14,7 +14,7 @@
 //! which keeps "head == tail" meaning "empty" (the datasheet's rule).
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use super::desc::{DescRing, RXD_ERR_FRAME, RXD_ERR_IPE, RXD_ERR_TCPE, RXD_STAT_DD, RXD_STAT_EOP};
@@ -51,6 +51,10 @@ pub struct IgbRxQueue {
     staging: Box<MbufBatch>,
     counters: Arc<QueueCounters>,
     alloc_failed: Arc<Counter>,
+    /// Frames over the MTU, dropped here.
+    oversize: Arc<Counter>,
+    /// Longest frame accepted (MTU + Ethernet header), set by the port.
+    max_len: Arc<AtomicU32>,
     /// Cleared by the port's stop: the queue then never touches the device.
     live: Arc<AtomicBool>,
     /// The queue's MSI-X vector, when the port has interrupts.
@@ -70,6 +74,8 @@ pub struct RxSetup {
     pub pool: Mempool,
     pub counters: Arc<QueueCounters>,
     pub alloc_failed: Arc<Counter>,
+    pub oversize: Arc<Counter>,
+    pub max_len: Arc<AtomicU32>,
     pub live: Arc<AtomicBool>,
     pub irq: Option<RxIrq>,
 }
@@ -94,6 +100,8 @@ impl IgbRxQueue {
             staging: Box::new(MbufBatch::new()),
             counters: s.counters,
             alloc_failed: s.alloc_failed,
+            oversize: s.oversize,
+            max_len: s.max_len,
             live: s.live,
             irq: s.irq,
         };
@@ -152,7 +160,8 @@ impl RxQueue for IgbRxQueue {
         }
         let n = self.ring.count();
         let max = budget.min(batch.room());
-        let (mut got, mut bytes, mut dropped, mut errors) = (0usize, 0u64, 0u64, 0u64);
+        let max_len = self.max_len.load(Ordering::Relaxed);
+        let (mut got, mut bytes, mut dropped, mut errors, mut oversize) = (0usize, 0u64, 0u64, 0u64, 0u64);
         while got < max {
             let i = self.next;
             let status = self.ring.rx_status(i);
@@ -179,6 +188,14 @@ impl RxQueue for IgbRxQueue {
             if self.discarding || status & RXD_ERR_FRAME != 0 || len == 0 || len > self.buf_size {
                 self.discarding = false;
                 Self::drop_slot(raw);
+                errors += 1;
+                dropped += 1;
+                continue;
+            }
+            if len as u32 > max_len {
+                // Longer than the MTU allows (RLPML only bounds the buffer).
+                Self::drop_slot(raw);
+                oversize += 1;
                 errors += 1;
                 dropped += 1;
                 continue;
@@ -232,6 +249,9 @@ impl RxQueue for IgbRxQueue {
         }
         if errors > 0 {
             self.counters.add_errors(errors);
+        }
+        if oversize > 0 {
+            self.oversize.add(oversize);
         }
         got
     }
