@@ -436,3 +436,38 @@ unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
         unsafe { std::alloc::System.dealloc(p, l) }
     }
 }
+
+/// A plain UDP/IPv4 test frame of `len` bytes between two fixed hosts
+/// (02:00:00:00:00:01, 10.0.0.1:1 → 02:00:00:00:00:02, 10.0.0.2:2).
+pub fn udp_spec(len: usize) -> ferrite_apps::fwd::pkt::FrameSpec {
+    ferrite_apps::fwd::pkt::FrameSpec {
+        len,
+        src_mac: [2, 0, 0, 0, 0, 1],
+        dst_mac: [2, 0, 0, 0, 0, 2],
+        src_ip: [10, 0, 0, 1],
+        dst_ip: [10, 0, 0, 2],
+        src_port: 1,
+        dst_port: 2,
+        sender: 0,
+    }
+}
+
+/// Polls every stream 1,000 times to warm up (lazy statics, first touch of
+/// pool caches), then `rounds` times more; returns the frames the measured
+/// rounds moved and the heap allocations this thread made during them
+/// (counted when the test binary installs [`CountingAlloc`]).
+pub fn poll_counting_allocations(streams: &mut [ferrite_apps::fwd::Stream], rounds: usize) -> (usize, u64) {
+    for _ in 0..1000 {
+        streams.iter_mut().for_each(|s| {
+            s.poll();
+        });
+    }
+    let before = allocations_on_this_thread();
+    let mut work = 0usize;
+    for _ in 0..rounds {
+        for s in streams.iter_mut() {
+            work += s.poll();
+        }
+    }
+    (work, allocations_on_this_thread() - before)
+}

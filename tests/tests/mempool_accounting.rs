@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use ferrite_apps::fwd::pkt::FrameSpec;
 use ferrite_apps::fwd::{EngineConfig, Stream, StreamId, TxGenConfig};
 use ferrite_pmd::PortConfig;
-use ferrite_tests::{run_cores, virt_ports};
+use ferrite_tests::{run_cores, udp_spec, virt_ports};
 
 const TARGET: u64 = 1_000_000;
 
@@ -28,16 +27,7 @@ fn forward_a_million(names: &[&str], queues: u16, prime: usize) {
             let mut s = Stream::new(id, rx, tx, 32, EngineConfig::Io).unwrap();
             let prime_cfg = TxGenConfig {
                 pool: setup.pools[to].clone(),
-                spec: FrameSpec {
-                    len: 64,
-                    src_mac: [2, 0, 0, 0, 0, 1],
-                    dst_mac: [2, 0, 0, 0, 0, 2],
-                    src_ip: [10, 0, 0, 1],
-                    dst_ip: [10, 0, 0, 2],
-                    src_port: 1,
-                    dst_port: 2,
-                    sender: 0,
-                },
+                spec: udp_spec(64),
                 flows: 1,
                 rate_pps: None,
                 count: None,

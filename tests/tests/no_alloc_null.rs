@@ -3,18 +3,13 @@
 //! warm-up allocates nothing. (One test in this file: the allocator counts
 //! per thread, but keeping the file to one test keeps it obvious.)
 
-use ferrite_apps::fwd::pkt::FrameSpec;
 use ferrite_apps::fwd::{EngineConfig, NoQueue, Stream, StreamId, TxGenConfig};
 use ferrite_pmd::port::MacAddr;
 use ferrite_pmd::{lcore, PortConfig};
-use ferrite_tests::{allocations_on_this_thread, virt_ports, CountingAlloc};
+use ferrite_tests::{poll_counting_allocations, udp_spec, virt_ports, CountingAlloc};
 
 #[global_allocator]
 static A: CountingAlloc = CountingAlloc;
-
-fn allocs() -> u64 {
-    allocations_on_this_thread()
-}
 
 #[test]
 fn engines_over_null_ports_do_not_allocate() {
@@ -28,16 +23,7 @@ fn engines_over_null_ports_do_not_allocate() {
     let gen = |flows: u32, rate: Option<f64>| {
         EngineConfig::TxGen(TxGenConfig {
             pool: setup.pools[1].clone(),
-            spec: FrameSpec {
-                len: 64,
-                src_mac: [2, 0, 0, 0, 0, 1],
-                dst_mac: [2, 0, 0, 0, 0, 2],
-                src_ip: [10, 0, 0, 1],
-                dst_ip: [10, 0, 0, 2],
-                src_port: 1,
-                dst_port: 2,
-                sender: 0,
-            },
+            spec: udp_spec(64),
             flows,
             rate_pps: rate,
             count: None,
@@ -52,21 +38,8 @@ fn engines_over_null_ports_do_not_allocate() {
     ];
     let mut extra_tx: Vec<_> = setup.queues[0].tx.drain(..).collect();
     streams.push(Stream::new(id(0), Box::new(NoQueue), extra_tx.remove(0), 8, gen(1, Some(1e9))).unwrap());
-    // Warm-up: lazy statics, first-touch of pool caches.
-    for _ in 0..1000 {
-        for s in streams.iter_mut() {
-            s.poll();
-        }
-    }
-    let before = allocs();
-    let mut work = 0usize;
-    for _ in 0..100_000 {
-        for s in streams.iter_mut() {
-            work += s.poll();
-        }
-    }
-    let after = allocs();
-    assert_eq!(after, before, "the per-packet path allocated {} times", after - before);
+    let (work, allocations) = poll_counting_allocations(&mut streams, 100_000);
+    assert_eq!(allocations, 0, "the per-packet path allocated {allocations} times");
     assert!(work > 1_000_000, "engines did work ({work} frames)");
     for s in &streams {
         let st = s.counters().snapshot();

@@ -2,17 +2,12 @@
 //! streams forward primed frames round and round under a counting global
 //! allocator; after a warm-up the count does not move.
 
-use ferrite_apps::fwd::pkt::FrameSpec;
 use ferrite_apps::fwd::{EngineConfig, Stream, StreamId, TxGenConfig};
 use ferrite_pmd::{lcore, PortConfig};
-use ferrite_tests::{allocations_on_this_thread, virt_ports, CountingAlloc};
+use ferrite_tests::{poll_counting_allocations, udp_spec, virt_ports, CountingAlloc};
 
 #[global_allocator]
 static A: CountingAlloc = CountingAlloc;
-
-fn allocs() -> u64 {
-    allocations_on_this_thread()
-}
 
 #[test]
 fn io_over_loop_and_pair_does_not_allocate() {
@@ -30,16 +25,7 @@ fn io_over_loop_and_pair_does_not_allocate() {
             let mut s = Stream::new(id, rx, txs[to][q].take().unwrap(), 32, EngineConfig::Io).unwrap();
             let prime = TxGenConfig {
                 pool: setup.pools[to].clone(),
-                spec: FrameSpec {
-                    len: 128,
-                    src_mac: [2, 0, 0, 0, 0, 1],
-                    dst_mac: [2, 0, 0, 0, 0, 2],
-                    src_ip: [10, 0, 0, 1],
-                    dst_ip: [10, 0, 0, 2],
-                    src_port: 1,
-                    dst_port: 2,
-                    sender: 0,
-                },
+                spec: udp_spec(128),
                 flows: 1,
                 rate_pps: None,
                 count: None,
@@ -48,20 +34,8 @@ fn io_over_loop_and_pair_does_not_allocate() {
             streams.push(s);
         }
     }
-    for _ in 0..1000 {
-        for s in streams.iter_mut() {
-            s.poll();
-        }
-    }
-    let before = allocs();
-    let mut work = 0usize;
-    for _ in 0..100_000 {
-        for s in streams.iter_mut() {
-            work += s.poll();
-        }
-    }
-    let after = allocs();
-    assert_eq!(after, before, "the per-packet path allocated {} times", after - before);
+    let (work, allocations) = poll_counting_allocations(&mut streams, 100_000);
+    assert_eq!(allocations, 0, "the per-packet path allocated {allocations} times");
     assert!(work > 1_000_000, "frames kept circulating ({work})");
     for s in streams.iter_mut() {
         s.drain(4096);
