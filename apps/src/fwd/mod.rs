@@ -927,6 +927,27 @@ mod tests {
         }
     }
 
+    /// A pool on ordinary pages (tests need no hugepages).
+    fn small_pool(name: &str, n: usize) -> Mempool {
+        let mut cfg = MempoolConfig::new(name, n);
+        cfg.dma.fallback = Fallback::SmallPages;
+        Mempool::new(&cfg).unwrap()
+    }
+
+    /// A transmit queue that takes at most `.0` frames per burst and frees them.
+    struct Takes(usize);
+
+    impl TxQueue for Takes {
+        fn tx_burst(&mut self, batch: &mut MbufBatch) -> usize {
+            let n = self.0.min(batch.len());
+            drop(batch.drain_front(n));
+            n
+        }
+        fn queue_id(&self) -> u16 {
+            0
+        }
+    }
+
     fn spec() -> FrameSpec {
         FrameSpec {
             len: 100,
@@ -942,9 +963,7 @@ mod tests {
 
     #[test]
     fn rxonly_counts_damage_gaps_and_reordering() {
-        let mut cfg = MempoolConfig::new("fwd-test", 64);
-        cfg.dma.fallback = Fallback::SmallPages;
-        let pool = Mempool::new(&cfg).unwrap();
+        let pool = small_pool("fwd-test", 64);
         let t = Template::new(&spec());
         let mut frames = Vec::new();
         for (seq, damage) in [(0, false), (1, false), (3, false), (2, false), (4, true), (4, false)] {
@@ -974,20 +993,7 @@ mod tests {
 
     #[test]
     fn generator_honours_count_and_keeps_unsent_frames() {
-        let mut cfg = MempoolConfig::new("fwd-gen", 256);
-        cfg.dma.fallback = Fallback::SmallPages;
-        let pool = Mempool::new(&cfg).unwrap();
-        struct Takes(usize);
-        impl TxQueue for Takes {
-            fn tx_burst(&mut self, batch: &mut MbufBatch) -> usize {
-                let n = self.0.min(batch.len());
-                drop(batch.drain_front(n));
-                n
-            }
-            fn queue_id(&self) -> u16 {
-                0
-            }
-        }
+        let pool = small_pool("fwd-gen", 256);
         let id = StreamId { rx_port: 0, rx_queue: 0, tx_port: 0, tx_queue: 0 };
         let gen = TxGenConfig { pool: pool.clone(), spec: spec(), flows: 1, rate_pps: None, count: Some(100) };
         let mut s = Stream::new(id, Box::new(NoQueue), Box::new(Takes(5)), 32, EngineConfig::TxGen(gen)).unwrap();
@@ -1002,24 +1008,12 @@ mod tests {
 
     #[test]
     fn paced_generator_does_not_flood_after_a_stall() {
-        let mut cfg = MempoolConfig::new("fwd-pace", 1024);
-        cfg.dma.fallback = Fallback::SmallPages;
-        let pool = Mempool::new(&cfg).unwrap();
-        struct Frees;
-        impl TxQueue for Frees {
-            fn tx_burst(&mut self, batch: &mut MbufBatch) -> usize {
-                let n = batch.len();
-                batch.clear();
-                n
-            }
-            fn queue_id(&self) -> u16 {
-                0
-            }
-        }
+        let pool = small_pool("fwd-pace", 1024);
         let id = StreamId { rx_port: 0, rx_queue: 0, tx_port: 0, tx_queue: 0 };
         // 10,000 pps; a 300 ms stall owes 3,000 frames under "catch up".
         let gen = TxGenConfig { pool: pool.clone(), spec: spec(), flows: 1, rate_pps: Some(10_000.0), count: None };
-        let mut s = Stream::new(id, Box::new(NoQueue), Box::new(Frees), 32, EngineConfig::TxGen(gen)).unwrap();
+        let mut s =
+            Stream::new(id, Box::new(NoQueue), Box::new(Takes(usize::MAX)), 32, EngineConfig::TxGen(gen)).unwrap();
         s.start_clock();
         std::thread::sleep(std::time::Duration::from_millis(300));
         // Right after the stall only the bucket's depth (two bursts) may
