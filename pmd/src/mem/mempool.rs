@@ -124,7 +124,7 @@ impl Mempool {
             data_room: cfg.data_room,
             region,
         });
-        shared.carve(elt_size, per_page);
+        shared.carve(elt_size, per_page, page);
         Ok(Mempool { shared })
     }
 
@@ -262,13 +262,13 @@ fn check_config(cfg: &MempoolConfig) -> Result<(), PortError> {
 
 impl PoolShared {
     /// Initialises every slot and fills the ring.
-    fn carve(&self, elt_size: usize, per_page: usize) {
-        let page = self.region.page_size().max(ferrite_hugepages::HUGE_2M);
+    /// `page` and `per_page` are the layout the region was sized for.
+    fn carve(&self, elt_size: usize, per_page: usize, page: usize) {
         let buf_len = (HEADROOM + self.data_room) as u16;
         let mut objs = Vec::with_capacity(self.capacity);
         for i in 0..self.capacity {
-            // On small-page fallbacks the 2 MiB layout is kept: the region
-            // was sized for it and the arithmetic stays the same.
+            // On a small-page fallback the configured page layout is kept:
+            // the region was sized for it.
             let offset = (i / per_page) * page + (i % per_page) * elt_size;
             // SAFETY: offset + elt_size lies inside the region (sized for
             // `pages * page` bytes above); the slot is 64-byte aligned.
@@ -425,6 +425,21 @@ mod tests {
         for (i, m) in all.iter().enumerate() {
             assert!(m.data().iter().all(|&b| b == i as u8), "buffer {i} was overwritten");
         }
+    }
+
+    #[test]
+    fn buffers_never_overlap_across_layout_pages() {
+        // 2,000 buffers of 2,240 B span three 2 MiB layout pages (936 each).
+        let p = pool(2000);
+        let all: Vec<Mbuf> = (0..2000).map(|_| p.alloc().unwrap()).collect();
+        let mut spans: Vec<(usize, usize)> =
+            all.iter().map(|m| (m.addr(), m.addr() + HEADER_SIZE + HEADROOM + DEFAULT_DATA_ROOM)).collect();
+        spans.sort_unstable();
+        for w in spans.windows(2) {
+            assert!(w[0].1 <= w[1].0, "buffers at {:#x} and {:#x} overlap", w[0].0, w[1].0);
+        }
+        let region = (p.region().as_ptr() as usize, p.region().as_ptr() as usize + p.region().len());
+        assert!(spans.iter().all(|&(a, b)| a >= region.0 && b <= region.1), "a buffer lies outside the region");
     }
 
     #[test]
