@@ -3,12 +3,17 @@
 use std::fmt::Write;
 
 /// Builds one JSON text. Call `key` before each value inside an object.
+/// Debug builds panic on a key written twice in one object: readers
+/// disagree on which value wins (jq and Python keep the last).
 #[derive(Default)]
 pub struct JsonWriter {
     out: String,
     /// Per open container: whether it already holds an element.
     stack: Vec<bool>,
     after_key: bool,
+    /// Per open container: the keys written so far (debug builds only).
+    #[cfg(debug_assertions)]
+    keys: Vec<Vec<String>>,
 }
 
 impl JsonWriter {
@@ -35,12 +40,16 @@ impl JsonWriter {
         self.sep();
         self.out.push('{');
         self.stack.push(false);
+        #[cfg(debug_assertions)]
+        self.keys.push(Vec::new());
         self
     }
 
     /// Closes an object.
     pub fn end_object(&mut self) -> &mut Self {
         self.stack.pop();
+        #[cfg(debug_assertions)]
+        self.keys.pop();
         self.out.push('}');
         self
     }
@@ -50,18 +59,27 @@ impl JsonWriter {
         self.sep();
         self.out.push('[');
         self.stack.push(false);
+        #[cfg(debug_assertions)]
+        self.keys.push(Vec::new());
         self
     }
 
     /// Closes an array.
     pub fn end_array(&mut self) -> &mut Self {
         self.stack.pop();
+        #[cfg(debug_assertions)]
+        self.keys.pop();
         self.out.push(']');
         self
     }
 
     /// Writes an object key.
     pub fn key(&mut self, k: &str) -> &mut Self {
+        #[cfg(debug_assertions)]
+        if let Some(keys) = self.keys.last_mut() {
+            debug_assert!(!keys.iter().any(|x| x == k), "JSON key \"{k}\" written twice in one object");
+            keys.push(k.to_string());
+        }
         self.sep();
         self.string_raw(k);
         self.out.push(':');
@@ -156,5 +174,22 @@ mod tests {
         w.u64(1).f64(2.5).f64(f64::NAN).begin_object().field_bool("t", true).end_object();
         w.end_array().field_u64("n", 7).end_object();
         assert_eq!(w.finish(), r#"{"a\"b":"x\ny","list":[1,2.5,null,{"t":true}],"n":7}"#);
+    }
+
+    #[test]
+    fn same_key_in_sibling_and_nested_objects_is_fine() {
+        let mut w = JsonWriter::new();
+        w.begin_object().field_u64("n", 1).key("a").begin_array();
+        w.begin_object().field_u64("n", 2).end_object().begin_object().field_u64("n", 3).end_object();
+        w.end_array().end_object();
+        assert_eq!(w.finish(), r#"{"n":1,"a":[{"n":2},{"n":3}]}"#);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "JSON key \"n\" written twice in one object")]
+    fn duplicate_key_panics_in_debug_builds() {
+        let mut w = JsonWriter::new();
+        w.begin_object().field_u64("n", 1).key("a").begin_object().end_object().field_u64("n", 2);
     }
 }

@@ -338,7 +338,8 @@ impl Report {
         let mut j = JsonWriter::new();
         j.begin_object();
         j.field_str("mode", &self.mode).field_str("topology", &self.topology);
-        j.field_u64("burst", self.burst as u64).field_u64("cores", self.cores as u64);
+        // "nb_cores" (testpmd's --nb-cores word): "cores" is the per-core array below.
+        j.field_u64("burst", self.burst as u64).field_u64("nb_cores", self.cores as u64);
         j.field_f64("duration_s", self.duration_s);
         j.field_f64("mpps", self.mpps()).field_f64("rx_mpps", self.rx_mpps()).field_f64("tx_mpps", self.tx_mpps());
         j.key("ports").begin_array();

@@ -475,33 +475,50 @@ mod tests {
         }
     }
 
+    /// Options asking for more 1 GiB pages than are reserved, so the huge
+    /// mmap fails on any machine (gigantic pages are never overcommitted)
+    /// and nothing of that size is ever touched. Without CAP_IPC_LOCK the
+    /// kernel refuses the locked mapping first (EAGAIN, RLIMIT_MEMLOCK), so
+    /// the tests using this need root.
+    fn unreservable_1g() -> (usize, DmaOptions) {
+        let len = (reserved_hugepages(PageSize::Huge1G) + 1) * HUGE_1G;
+        (len, DmaOptions { page_size: PageSize::Huge1G, ..DmaOptions::default() })
+    }
+
+    /// Unwraps a hugepage allocation; the error says how to reserve pages.
+    fn huge(len: usize, opts: &DmaOptions) -> DmaRegion {
+        DmaRegion::allocate(len, opts).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
+    #[ignore = "needs 1 free 2 MiB hugepage: run scripts/test as root (it reserves 64)"]
     fn mapper_sets_iova_and_unmaps_on_drop() {
-        if free_hugepages(PageSize::Huge2M) < 1 {
-            return; // mapped regions refuse small pages; the guest tests cover this
-        }
         let iommu = Arc::new(FakeIommu { log: Default::default() });
         let opts = DmaOptions { mapper: Some(iommu.clone()), ..DmaOptions::default() };
-        let r = DmaRegion::allocate(100, &opts).unwrap();
+        let r = huge(100, &opts);
         assert_eq!(r.iova(0x40), 0x1000_0040);
         drop(r);
         assert_eq!(*iommu.log.lock().unwrap(), vec![format!("map {HUGE_2M}"), format!("unmap 0x10000000 {HUGE_2M}")]);
     }
 
     #[test]
+    #[ignore = "needs root (CAP_IPC_LOCK: a 1 GiB locked mapping exceeds a user's RLIMIT_MEMLOCK): run scripts/test as root"]
     fn mapped_regions_refuse_small_pages() {
-        if free_hugepages(PageSize::Huge1G) > 0 {
-            return;
-        }
         let iommu = Arc::new(FakeIommu { log: Default::default() });
-        let opts = DmaOptions {
-            page_size: PageSize::Huge1G,
-            fallback: Fallback::SmallPages,
-            mapper: Some(iommu.clone()),
-            ..DmaOptions::default()
-        };
-        assert!(matches!(DmaRegion::allocate(100, &opts), Err(DmaError::NoHugepages { .. })));
-        assert!(iommu.log.lock().unwrap().is_empty());
+        let (len, opts) = unreservable_1g();
+        let opts = DmaOptions { fallback: Fallback::SmallPages, mapper: Some(iommu.clone()), ..opts };
+        let r = DmaRegion::allocate(len, &opts);
+        assert!(matches!(r, Err(DmaError::NoHugepages { .. })), "{r:?}");
+        assert!(iommu.log.lock().unwrap().is_empty(), "nothing was mapped");
+    }
+
+    #[test]
+    #[ignore = "needs root (CAP_IPC_LOCK: a 1 GiB locked mapping exceeds a user's RLIMIT_MEMLOCK): run scripts/test as root"]
+    fn pa_mode_refuses_small_pages() {
+        let (len, opts) = unreservable_1g();
+        let opts = DmaOptions { fallback: Fallback::SmallPages, iova_mode: IovaMode::Pa, ..opts };
+        let r = DmaRegion::allocate(len, &opts);
+        assert!(matches!(r, Err(DmaError::PaNeedsHugepages)), "{r:?}");
     }
 
     #[test]
@@ -519,40 +536,33 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root (CAP_IPC_LOCK: a 1 GiB locked mapping exceeds a user's RLIMIT_MEMLOCK): run scripts/test as root"]
     fn refuse_mode_explains_how_to_reserve() {
-        if free_hugepages(PageSize::Huge1G) > 0 {
-            return; // this machine has 1 GiB pages free; nothing to refuse
-        }
-        let opts = DmaOptions { page_size: PageSize::Huge1G, ..DmaOptions::default() };
-        let err = DmaRegion::allocate(HUGE_1G, &opts).unwrap_err();
+        let (len, opts) = unreservable_1g();
+        let err = DmaRegion::allocate(len, &opts).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("scripts/hugepages --reserve"), "{msg}");
+        assert!(matches!(err, DmaError::NoHugepages { page_size: HUGE_1G, .. }), "{msg}");
+        assert!(msg.contains("1048576 kB hugepages") && msg.contains("scripts/hugepages --reserve"), "{msg}");
     }
 
     #[test]
+    #[ignore = "needs 2 free 2 MiB hugepages: run scripts/test as root (it reserves 64)"]
     fn huge_pages_when_reserved() {
-        if free_hugepages(PageSize::Huge2M) < 2 {
-            return; // covered by the guest tests, which reserve pages
-        }
-        let r = DmaRegion::allocate(HUGE_2M + 1, &DmaOptions::default()).unwrap();
+        let r = huge(HUGE_2M + 1, &DmaOptions::default());
         assert!(r.is_hugepage());
+        assert_eq!(r.page_size(), HUGE_2M);
         assert_eq!(r.len(), 2 * HUGE_2M);
         assert_eq!(r.as_ptr() as usize % HUGE_2M, 0);
     }
 
     #[test]
-    fn pa_mode_reads_pagemap_or_says_why_not() {
-        if free_hugepages(PageSize::Huge2M) < 1 {
-            return;
-        }
+    #[ignore = "needs root (CAP_SYS_ADMIN, to read physical addresses from /proc/self/pagemap) and 1 free \
+                2 MiB hugepage: run scripts/test as root (it reserves 64)"]
+    fn pa_mode_reads_physical_addresses() {
         let opts = DmaOptions { iova_mode: IovaMode::Pa, ..DmaOptions::default() };
-        match DmaRegion::allocate(HUGE_2M, &opts) {
-            Ok(r) => {
-                assert_eq!(r.iova(0) % HUGE_2M as u64, 0, "huge pages are physically 2 MiB aligned");
-                assert_eq!(r.iova(0x3005), r.iova(0) + 0x3005);
-            }
-            Err(DmaError::PagemapDenied) => {}
-            Err(e) => panic!("unexpected error {e}"),
-        }
+        let r = huge(HUGE_2M, &opts);
+        assert_ne!(r.iova(0), 0);
+        assert_eq!(r.iova(0) % HUGE_2M as u64, 0, "huge pages are physically 2 MiB aligned");
+        assert_eq!(r.iova(0x3005), r.iova(0) + 0x3005);
     }
 }

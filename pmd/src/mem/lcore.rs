@@ -140,8 +140,35 @@ mod tests {
         assert_eq!(current(), None);
     }
 
+    /// This thread's `Cpus_allowed_list` from /proc (e.g. `0-3,6`), parsed
+    /// here rather than through `allowed_cpus`, so the two can disagree.
+    fn proc_allowed_list() -> Vec<usize> {
+        let status = std::fs::read_to_string("/proc/thread-self/status").expect("read /proc/thread-self/status");
+        let list = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .expect("Cpus_allowed_list in /proc/thread-self/status")
+            .trim();
+        let mut cpus = Vec::new();
+        for part in list.split(',') {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            cpus.extend(a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap());
+        }
+        cpus
+    }
+
     #[test]
-    fn allowed_cpus_is_not_empty() {
-        assert!(!allowed_cpus().is_empty());
+    fn allowed_cpus_matches_the_kernel_and_follows_pinning() {
+        let all = allowed_cpus();
+        assert_eq!(all, proc_allowed_list());
+        // On a thread of its own, so the test threads keep their affinity.
+        let last = *all.last().unwrap();
+        let pinned = std::thread::spawn(move || {
+            pin_to_cpu(last).unwrap();
+            (allowed_cpus(), proc_allowed_list())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(pinned, (vec![last], vec![last]));
     }
 }
