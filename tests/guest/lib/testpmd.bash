@@ -14,6 +14,8 @@
 # Every testpmd runs under `timeout` so a hang fails the check, not the boot.
 #   jv FILE JQ-EXPR                   one value from a JSON report
 #   eq WHAT GOT WANT                  pass if equal, fail otherwise
+#   skip WHY                          a check that cannot run here: the
+#                                     script ends SKIP (exit 77), not PASS
 #
 # Reports land in $W/NAME.{json,err} (W: a scratch dir, copied to
 # $FERRITE_TEST_LOGDIR when the test ends).
@@ -21,9 +23,10 @@
 repo=${FERRITE_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
 TESTPMD=${TESTPMD:-${CARGO_TARGET_DIR:-$repo/target}/release/testpmd}
 W=$(mktemp -d /tmp/testpmd.XXXX)
-fails=0
+fails=0 skips=0
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+skip() { echo "SKIP: $*"; skips=$((skips + 1)); }
 
 [[ -x $TESTPMD ]] || {
     echo "FAIL: $TESTPMD is missing: run \`cargo build --release -p ferrite-apps --bins\` on the host"
@@ -41,8 +44,9 @@ POLL=()
 # Keep the reports next to the test's log on the host.
 finish() {
     [[ -n ${FERRITE_TEST_LOGDIR:-} ]] && cp -r "$W" "$FERRITE_TEST_LOGDIR/${0##*/}.reports" 2>/dev/null
-    echo "$fails failure(s)"
-    [[ $fails == 0 ]]
+    echo "$fails failure(s), $skips skipped check(s)"
+    ((fails == 0)) || return 1
+    ((skips == 0)) || return 77
 }
 
 jv() { jq -r "$2" "$1" 2>/dev/null; }

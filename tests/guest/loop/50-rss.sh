@@ -35,7 +35,11 @@ rss_run() {
     rx_start "$name.rx" --rxq "$nq" --rss-types ip,udp --telemetry-dir "$W/tel.$name"
     local sock
     sock=$(ls "$W/tel.$name"/*.sock 2>/dev/null | head -1)
-    if [[ -n $sock ]] && command -v socat >/dev/null; then
+    if ! command -v socat >/dev/null; then
+        skip "$name: no socat in the guest (scripts/setup-host installs it): /port/rss not read"
+    elif [[ -z $sock ]]; then
+        fail "$name: no telemetry socket in $W/tel.$name"
+    else
         printf '/port/rss,0\n' | socat -t 2 - "UNIX-CONNECT:$sock" | tail -1 >"$W/$name.rss.json"
     fi
     send "$name.tx" "$mode" "$@"
@@ -45,8 +49,6 @@ rss_run() {
     local rx=$W/$name.rx.json
     eq "$name: frames received" "$(jv "$rx" '.ports[0].rx_packets')" "$COUNT"
     eq "$name: queues configured" "$(jv "$rx" '.ports[0].queues | length')" "$nq"
-    eq "$name: per-queue rx sums to the port's" "$(jv "$rx" '[.ports[0].queues[].rx_packets] | add')" \
-        "$(jv "$rx" '.ports[0].rx_packets')"
     eq "$name: accounting_ok" "$(jv "$rx" .accounting_ok)" true
     echo "$name: per-queue split $(split "$rx")"
 }
@@ -55,12 +57,10 @@ for nq in 2 4; do
     rss_run "flows$nq" "$nq" flowgen --flowgen-flows 256
     eq "rxq $nq: every queue got traffic" \
         "$(jv "$W/flows$nq.rx.json" '[.ports[0].queues[].rx_packets | select(. > 0)] | length')" "$nq"
-    if [[ -s $W/flows$nq.rss.json ]]; then
+    if command -v socat >/dev/null; then
         eq "rxq $nq: /port/rss enabled, 128 entries, hash types" \
             "$(jq -r '.["/port/rss"] | "\(.enabled)/\(.reta | length)/\(.hash_types)"' "$W/flows$nq.rss.json")" \
             "true/128/ipv4,ipv4-udp,ipv6,ipv6-udp"
-    else
-        echo "note: no socat in the guest, /port/rss not checked"
     fi
 done
 
