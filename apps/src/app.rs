@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use ferrite_hugepages::{DmaOptions, Fallback, IovaMode, PageSize};
 use ferrite_pmd::port::{MacAddr, PortError, RxMode};
 use ferrite_pmd::{lcore, Mempool, MempoolConfig, NetDevice, PortConfig, Queues, RxQueue, TxQueue, MAX_BURST};
+use ferrite_vfio::EventFd;
 
 use crate::cli::{Args, Topology};
+use crate::event::Epoll;
 use crate::fwd::pkt::FrameSpec;
 use crate::fwd::{self, EngineConfig, ForwardMode, NoQueue, Stream, StreamId, TxGenConfig};
 use crate::report::{CoreSleep, PoolReport, PortReport, Report, StreamReport};
@@ -210,7 +212,29 @@ fn default_peer(p: usize) -> MacAddr {
 struct Running {
     handles: Vec<std::thread::JoinHandle<fwd::CoreExit>>,
     stop: Arc<AtomicBool>,
+    /// Rung after `stop` is set, to wake cores asleep on rx interrupts.
+    stop_bell: Option<Arc<EventFd>>,
 }
+
+impl Running {
+    /// Tells every forwarding core to stop, waking those asleep.
+    fn stop(&self) {
+        self.stop.store(true, Relaxed);
+        if let Some(bell) = &self.stop_bell {
+            let _ = bell.write(1);
+        }
+    }
+}
+
+/// Longest sleep of a forwarding core waiting for rx interrupts when the
+/// stop bell can wake it: only a safety net against an interrupt the device
+/// lost, so one wake-up a second.
+const CORE_RECHECK: Duration = Duration::from_secs(1);
+
+/// The main thread's timer while it must poll: no eventfd to sleep on, or
+/// waiting for `--tx-count` (the generating cores never sleep then, so
+/// there is no idle CPU to save).
+const MAIN_POLL: Duration = Duration::from_millis(20);
 
 /// Runs testpmd with checked arguments; returns the final report.
 pub fn run(args: &Args) -> Result<Report, AppError> {
@@ -426,14 +450,19 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
     for (i, s) in streams.into_iter().enumerate() {
         per_core[core_of[i]].push(s);
     }
-    let mut running = Running { handles: Vec::with_capacity(cores), stop: Arc::clone(&stop) };
+    let stop_bell = EventFd::new().ok().map(Arc::new);
+    let mut running = Running { handles: Vec::with_capacity(cores), stop: Arc::clone(&stop), stop_bell };
     let started = Instant::now();
     for (c, ss) in per_core.into_iter().enumerate() {
-        let wait = fwd::RxWait { mode: args.rx_mode, idle_polls: args.idle_polls, ..fwd::RxWait::default() };
-        match fwd::spawn_core_with(c, Some(plan.fwd_cpus[c]), ss, pools.clone(), Arc::clone(&stop), wait) {
+        let mut wait = fwd::RxWait { mode: args.rx_mode, idle_polls: args.idle_polls, ..fwd::RxWait::default() };
+        if running.stop_bell.is_some() {
+            wait.max_sleep = CORE_RECHECK;
+        }
+        let bell = running.stop_bell.clone();
+        match fwd::spawn_core_woken(c, Some(plan.fwd_cpus[c]), ss, pools.clone(), Arc::clone(&stop), wait, bell) {
             Ok(h) => running.handles.push(h),
             Err(e) => {
-                stop.store(true, Relaxed);
+                running.stop();
                 for h in running.handles.drain(..) {
                     let _ = h.join();
                 }
@@ -442,13 +471,17 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
         }
     }
 
-    // Main loop: rates, stop conditions.
+    // Main loop: rates, stop conditions, link events, telemetry. Between
+    // rounds it sleeps until the next stats line or --duration's end, or
+    // until a signal, a telemetry request or a link event wakes it.
     let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
     let period = args.stats_period.map(Duration::from_secs_f64);
     let mut next_stats = period.map(|p| started + p);
     let mut last = (started, snapshot_ports(&ports));
     let telemetry = start_telemetry(&con, args);
     let tctx = crate::telemetry::Context { mode: mode.name(), cores, streams: &counters };
+    let wake = MainWake::new(&link_events, telemetry.as_ref());
+    let counting = mode.generates() && args.tx_count.is_some();
     loop {
         let now = Instant::now();
         if signal::requested() {
@@ -458,7 +491,7 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
         if deadline.is_some_and(|d| now >= d) {
             break;
         }
-        if mode.generates() && args.tx_count.is_some() && counters.iter().all(|(_, c)| c.is_done()) {
+        if counting && counters.iter().all(|(_, c)| c.is_done()) {
             con.say("All frames sent (--tx-count reached), stopping forwarding...");
             break;
         }
@@ -475,15 +508,12 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
         if let Some(t) = &telemetry {
             t.serve(&ports, &tctx);
         }
-        let mut nap = Duration::from_millis(20);
-        if let Some(d) = deadline {
-            nap = nap.min(d.saturating_duration_since(now));
-        }
-        std::thread::sleep(nap);
+        wake.sleep(nap(now, [deadline, next_stats], counting));
     }
     let duration = started.elapsed().as_secs_f64();
+    drop(wake);
     drop(telemetry);
-    running.stop.store(true, Relaxed);
+    running.stop();
     let mut exits = Vec::with_capacity(cores);
     let mut panicked = 0;
     for h in running.handles.drain(..) {
@@ -601,6 +631,56 @@ fn napi_settings(con: &Console, args: &Args, what: &str, port: &mut dyn NetDevic
         }
     }
     Ok(())
+}
+
+/// How long the main thread may sleep: until the first of `timers` (the
+/// end of --duration, the next stats line), or until an event if there is
+/// none; at most [`MAIN_POLL`] when it must `poll`.
+fn nap(now: Instant, timers: [Option<Instant>; 2], poll: bool) -> Option<Duration> {
+    let timer = timers.into_iter().flatten().min().map(|t| t.saturating_duration_since(now));
+    match (timer, poll) {
+        (Some(t), true) => Some(t.min(MAIN_POLL)),
+        (None, true) => Some(MAIN_POLL),
+        (t, false) => t,
+    }
+}
+
+/// What wakes the main thread before its timer: the signal handler's
+/// eventfd, the telemetry request bell and each port's link-event bell, in
+/// one epoll set (level-triggered: serving requests and draining link
+/// events resets those bells; the signal's stays rung, and the loop stops).
+struct MainWake {
+    ep: Option<Epoll>,
+    /// Every source is watched; if not, sleeps are capped at [`MAIN_POLL`]
+    /// so an unwatched one is still noticed.
+    complete: bool,
+}
+
+impl MainWake {
+    fn new(links: &[ferrite_pmd::port::LinkEvents], telemetry: Option<&crate::telemetry::Telemetry>) -> MainWake {
+        use std::os::fd::AsRawFd;
+        let Ok(ep) = Epoll::new() else { return MainWake { ep: None, complete: false } };
+        let mut complete = signal::wake_fd().is_none_or(|fd| ep.add(fd, 0));
+        if let Some(t) = telemetry {
+            complete &= ep.add(t.wake_fd().as_raw_fd(), 0);
+        }
+        for ev in links {
+            complete &= ev.wake_fd().is_some_and(|fd| ep.add(fd.as_raw_fd(), 0));
+        }
+        MainWake { ep: Some(ep), complete }
+    }
+
+    /// Sleeps up to `timeout` (`None`: until woken).
+    fn sleep(&self, timeout: Option<Duration>) {
+        let timeout = if self.complete { timeout } else { Some(timeout.map_or(MAIN_POLL, |t| t.min(MAIN_POLL))) };
+        match &self.ep {
+            Some(ep) => {
+                let mut events = [libc::epoll_event { events: 0, u64: 0 }; 8];
+                ep.wait(&mut events, timeout);
+            }
+            None => std::thread::sleep(timeout.unwrap_or(MAIN_POLL)),
+        }
+    }
 }
 
 /// Prints link changes as testpmd users know them: `Port 0: link down`,
@@ -743,4 +823,20 @@ fn start_capture(
     }
     cap.start().map_err(|e| AppError::Usage(format!("cannot write the capture: {e}")))?;
     Ok(Some((cap, taps)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_main_thread_sleeps_until_its_first_timer_or_an_event() {
+        let now = Instant::now();
+        let (a, b) = (now + Duration::from_secs(3), now + Duration::from_secs(1));
+        assert_eq!(nap(now, [None, None], false), None, "nothing timed: sleep until an event");
+        assert_eq!(nap(now, [Some(a), Some(b)], false), Some(Duration::from_secs(1)));
+        assert_eq!(nap(now, [Some(now), None], false), Some(Duration::ZERO), "a timer due now");
+        assert_eq!(nap(now, [None, None], true), Some(MAIN_POLL), "--tx-count polls");
+        assert_eq!(nap(now, [Some(a), None], true), Some(MAIN_POLL));
+    }
 }

@@ -10,6 +10,7 @@
 pub mod app;
 pub mod capture;
 pub mod cli;
+mod event;
 pub mod fwd;
 pub mod json;
 pub mod pmdstat;

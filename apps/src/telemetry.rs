@@ -17,12 +17,16 @@
 //!
 //! Threads: a listener thread accepts connections and one small thread per
 //! client reads its requests. Port state is read by the main thread, which
-//! owns the ports: requests reach it over a channel and it answers between
-//! its naps ([`Telemetry::serve`], every ~20 ms). The forwarding cores are
+//! owns the ports: requests reach it over a channel, and an eventfd rung
+//! with each ([`Telemetry::wake_fd`]) wakes it from its `epoll` sleep to
+//! answer ([`Telemetry::serve`]). Every thread sleeps in `poll` until a
+//! connection, a request or the stop eventfd (rung by `drop`) arrives, so
+//! an idle server costs nothing and stops at once. The forwarding cores are
 //! never involved: every counter is a single-writer atomic read without a
 //! lock, so reading stats does not slow the datapath.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -33,7 +37,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ferrite_pmd::NetDevice;
+use ferrite_vfio::EventFd;
 
+use crate::event;
 use crate::fwd::{StreamCounters, StreamId};
 use crate::json::JsonWriter;
 
@@ -79,10 +85,34 @@ struct Request {
 /// The running server. Dropping it stops the threads and removes the socket.
 pub struct Telemetry {
     path: PathBuf,
-    stop: Arc<AtomicBool>,
+    shared: Shared,
     listener: Option<JoinHandle<()>>,
     requests: Receiver<Request>,
     started: Instant,
+}
+
+/// What the server's threads share.
+#[derive(Clone)]
+struct Shared {
+    /// Requests for the main thread.
+    requests: Sender<Request>,
+    /// Rung after each request is sent, to wake the main thread.
+    bell: Arc<EventFd>,
+    /// Set, then `stop_bell` rung, when the server stops.
+    stop: Arc<AtomicBool>,
+    /// Never reset: once rung, every thread's `poll` returns at once.
+    stop_bell: Arc<EventFd>,
+}
+
+impl Shared {
+    fn stopping(&self) -> bool {
+        self.stop.load(Relaxed)
+    }
+
+    /// Sleeps until `fd` is readable or the server stops; whether `fd` is.
+    fn wait_readable(&self, fd: &impl AsRawFd) -> bool {
+        event::wait_readable(fd.as_raw_fd(), self.stop_bell.as_raw_fd(), None)
+    }
 }
 
 /// What the main thread shares with answers besides the ports.
@@ -146,13 +176,20 @@ impl Telemetry {
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        // Non-blocking: a connection `poll` announced may be gone (reset)
+        // by the time `accept` runs, and the thread must not block there.
         listener.set_nonblocking(true)?;
-        let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
-        let thread_stop = Arc::clone(&stop);
+        let shared = Shared {
+            requests: tx,
+            bell: Arc::new(EventFd::new()?),
+            stop: Arc::new(AtomicBool::new(false)),
+            stop_bell: Arc::new(EventFd::new()?),
+        };
+        let for_thread = shared.clone();
         let handle =
-            std::thread::Builder::new().name("telemetry".into()).spawn(move || listen(listener, tx, thread_stop))?;
-        Ok(Telemetry { path, stop, listener: Some(handle), requests: rx, started: Instant::now() })
+            std::thread::Builder::new().name("telemetry".into()).spawn(move || listen(listener, for_thread))?;
+        Ok(Telemetry { path, shared, listener: Some(handle), requests: rx, started: Instant::now() })
     }
 
     /// The socket's path.
@@ -160,9 +197,18 @@ impl Telemetry {
         &self.path
     }
 
+    /// Readable while a request may be waiting: sleep on it (`epoll`), then
+    /// call [`serve`](Self::serve), which resets it.
+    pub fn wake_fd(&self) -> BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&*self.shared.bell)
+    }
+
     /// Answers every request waiting (call from the thread owning the ports;
     /// never blocks).
     pub fn serve(&self, ports: &[Box<dyn NetDevice>], ctx: &Context<'_>) {
+        // Reset the bell before emptying the channel: a request sent after
+        // the reset rings it again, one sent before is answered now.
+        let _ = self.shared.bell.read();
         while let Ok(req) = self.requests.try_recv() {
             let _ = req.reply.try_send(answer(&req.line, ports, ctx, self.started));
         }
@@ -171,7 +217,9 @@ impl Telemetry {
 
 impl Drop for Telemetry {
     fn drop(&mut self) {
-        self.stop.store(true, Relaxed);
+        self.shared.stop.store(true, Relaxed);
+        // Wakes the listener (joined here, at once) and every client thread.
+        let _ = self.shared.stop_bell.write(1);
         if let Some(h) = self.listener.take() {
             let _ = h.join();
         }
@@ -179,23 +227,31 @@ impl Drop for Telemetry {
     }
 }
 
-fn listen(listener: UnixListener, tx: Sender<Request>, stop: Arc<AtomicBool>) {
-    while !stop.load(Relaxed) {
+/// Accepts connections until the server stops, asleep in between.
+fn listen(listener: UnixListener, shared: Shared) {
+    while !shared.stopping() {
+        if !shared.wait_readable(&listener) {
+            continue;
+        }
         match listener.accept() {
             Ok((stream, _)) => {
-                let (tx, stop) = (tx.clone(), Arc::clone(&stop));
+                let shared = shared.clone();
                 let _ = std::thread::Builder::new().name("telemetry-client".into()).spawn(move || {
-                    let _ = client(stream, tx, stop);
+                    let _ = client(stream, shared);
                 });
             }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            // Out of descriptors, say: the connection stays queued and
+            // `poll` would return at once, so back off instead of spinning.
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
 }
 
-fn client(stream: UnixStream, tx: Sender<Request>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+/// Serves one connection: greeting, then a reply per request line, until
+/// the client hangs up or the server stops.
+fn client(stream: UnixStream, shared: Shared) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_millis(200)))?;
     let mut out = stream.try_clone()?;
     let greeting = {
         let mut w = JsonWriter::new();
@@ -206,7 +262,15 @@ fn client(stream: UnixStream, tx: Sender<Request>, stop: Arc<AtomicBool>) -> std
     writeln!(out, "{greeting}")?;
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
-    while !stop.load(Relaxed) {
+    while !shared.stopping() {
+        // Sleep until the client writes (or hangs up) or the server stops,
+        // unless requests sent back to back left a whole line buffered. (A
+        // client that stalls mid-line keeps its thread in `read_line`, as
+        // any blocking reader; it holds no lock and stops with the process.)
+        let buffered = reader.buffer().contains(&b'\n');
+        if !buffered && !shared.wait_readable(reader.get_ref()) {
+            continue;
+        }
         match reader.read_line(&mut line) {
             Ok(0) => return Ok(()),
             Ok(_) => {
@@ -216,15 +280,16 @@ fn client(stream: UnixStream, tx: Sender<Request>, stop: Arc<AtomicBool>) -> std
                     continue;
                 }
                 let (rtx, rrx) = mpsc::sync_channel(1);
-                if tx.send(Request { line: req, reply: rtx }).is_err() {
+                if shared.requests.send(Request { line: req, reply: rtx }).is_err() {
                     return Ok(());
                 }
+                let _ = shared.bell.write(1);
                 let reply = rrx
                     .recv_timeout(Duration::from_secs(5))
                     .unwrap_or_else(|_| r#"{"error":"testpmd is not answering (stopping?)"}"#.to_string());
                 writeln!(out, "{reply}")?;
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }

@@ -13,6 +13,7 @@
 
 pub mod pkt;
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -21,8 +22,10 @@ use std::time::{Duration, Instant};
 use ferrite_pmd::lcore;
 use ferrite_pmd::port::{Counter, MacAddr};
 use ferrite_pmd::{MbufBatch, Mempool, RxQueue, TxQueue, MAX_BURST};
+use ferrite_vfio::EventFd;
 
 use crate::capture::StreamTaps;
+use crate::event::Epoll;
 use pkt::{FrameSpec, Template, Verdict, MAX_SENDERS};
 
 /// The forwarding engines (`--forward-mode`).
@@ -241,7 +244,9 @@ pub struct RxWait {
     pub mode: RxWaitMode,
     /// Empty rounds before an adaptive core sleeps.
     pub idle_polls: u32,
-    /// Longest sleep (the stop flag is checked at least this often).
+    /// Longest sleep. Without a stop bell (see [`run_core_napi_woken`])
+    /// the stop flag is checked this often; with one it is only a safety
+    /// net for an rx interrupt lost by the device, and can be long.
     pub max_sleep: std::time::Duration,
 }
 
@@ -699,41 +704,6 @@ pub fn run_core(streams: &mut [Stream], stop: &AtomicBool) {
     }
 }
 
-/// An epoll instance over the streams' rx interrupt descriptors.
-struct Epoll(std::os::fd::OwnedFd);
-
-impl Epoll {
-    fn new() -> std::io::Result<Epoll> {
-        use std::os::fd::FromRawFd;
-        // SAFETY: epoll_create1 takes flags and returns a new fd or -1.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: a fresh descriptor nobody else owns.
-        Ok(Epoll(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
-    }
-
-    /// Watches `fd` for readability, tagged `tag`. A descriptor already
-    /// watched (queues sharing a vector) is fine.
-    fn add(&self, fd: std::os::fd::RawFd, tag: u64) -> bool {
-        use std::os::fd::AsRawFd;
-        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: tag };
-        // SAFETY: `ev` is a live local; the kernel copies it.
-        let r = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
-        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EEXIST)
-    }
-
-    /// Waits up to `timeout`; returns the tags of the ready descriptors.
-    fn wait<'a>(&self, events: &'a mut [libc::epoll_event], timeout: std::time::Duration) -> &'a [libc::epoll_event] {
-        use std::os::fd::AsRawFd;
-        let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-        // SAFETY: `events` is a live buffer of `events.len()` entries.
-        let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), events.as_mut_ptr(), events.len() as libc::c_int, ms) };
-        &events[..n.max(0) as usize]
-    }
-}
-
 /// Arms every stream's rx interrupt. Returns false (with nothing left
 /// armed) if some queue cannot interrupt, e.g. a generator's placeholder.
 fn arm_all(streams: &mut [Stream], ep: &Epoll, watched: &mut [bool]) -> bool {
@@ -759,6 +729,21 @@ fn arm_all(streams: &mut [Stream], ep: &Epoll, watched: &mut [bool]) -> bool {
 /// that cannot interrupt (generators, null ports) keep the core polling.
 /// Costs, per empty poll, one counter. Returns the time spent asleep.
 pub fn run_core_napi(streams: &mut [Stream], stop: &AtomicBool, wait: &RxWait) -> std::time::Duration {
+    run_core_napi_woken(streams, stop, wait, None)
+}
+
+/// Tag of the stop bell among the epoll tags (stream indexes).
+const STOP_TAG: u64 = u64::MAX;
+
+/// As [`run_core_napi`], and `stop_bell`, rung (and never reset) after
+/// `stop` is set, ends a sleep at once: an idle core then sleeps until
+/// traffic or the stop, not `max_sleep` at a time.
+pub fn run_core_napi_woken(
+    streams: &mut [Stream],
+    stop: &AtomicBool,
+    wait: &RxWait,
+    stop_bell: Option<&EventFd>,
+) -> std::time::Duration {
     let mut slept = std::time::Duration::ZERO;
     let ep = match Epoll::new() {
         Ok(ep) => ep,
@@ -767,6 +752,12 @@ pub fn run_core_napi(streams: &mut [Stream], stop: &AtomicBool, wait: &RxWait) -
             return slept;
         }
     };
+    // Level-triggered and never read here: once rung it keeps every later
+    // wait short, and the loop sees `stop`. (If it cannot be watched, the
+    // loop still checks `stop` every `max_sleep`.)
+    if let Some(bell) = stop_bell {
+        ep.add(bell.as_raw_fd(), STOP_TAG);
+    }
     let threshold = if wait.mode == RxWaitMode::Interrupt { 1 } else { wait.idle_polls.max(1) };
     let mut watched = vec![false; streams.len()];
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
@@ -802,7 +793,7 @@ pub fn run_core_napi(streams: &mut [Stream], stop: &AtomicBool, wait: &RxWait) -
             s.counters.sleeps.add(1);
         }
         let t = Instant::now();
-        for ev in ep.wait(&mut events, wait.max_sleep) {
+        for ev in ep.wait(&mut events, Some(wait.max_sleep)) {
             if let Some(s) = streams.get(ev.u64 as usize) {
                 s.counters.interrupts.add(1);
             }
@@ -851,10 +842,24 @@ pub fn spawn_core(
 pub fn spawn_core_with(
     index: usize,
     cpu: Option<usize>,
+    streams: Vec<Stream>,
+    pools: Vec<Mempool>,
+    stop: Arc<AtomicBool>,
+    wait: RxWait,
+) -> std::io::Result<JoinHandle<CoreExit>> {
+    spawn_core_woken(index, cpu, streams, pools, stop, wait, None)
+}
+
+/// As [`spawn_core_with`]; a sleeping core also wakes when `stop_bell` is
+/// rung (after `stop` is set), see [`run_core_napi_woken`].
+pub fn spawn_core_woken(
+    index: usize,
+    cpu: Option<usize>,
     mut streams: Vec<Stream>,
     pools: Vec<Mempool>,
     stop: Arc<AtomicBool>,
     wait: RxWait,
+    stop_bell: Option<Arc<EventFd>>,
 ) -> std::io::Result<JoinHandle<CoreExit>> {
     std::thread::Builder::new().name(format!("fwd-core-{index}")).spawn(move || {
         let mut warnings = Vec::new();
@@ -879,7 +884,7 @@ pub fn spawn_core_with(
                 run_core(&mut streams, &stop);
                 std::time::Duration::ZERO
             }
-            _ => run_core_napi(&mut streams, &stop, &wait),
+            _ => run_core_napi_woken(&mut streams, &stop, &wait, stop_bell.as_deref()),
         };
         let ran = started.elapsed();
         // Frames a generator still holds go back before the cache flush.

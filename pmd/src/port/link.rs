@@ -5,12 +5,19 @@
 //! [`LinkEvents`]. This is control-plane traffic, so a bounded
 //! `crossbeam_queue::ArrayQueue` per subscriber serves well here; a full
 //! queue drops the oldest event, since only the latest state matters.
+//!
+//! Each subscription also has an eventfd, its doorbell: the notifier rings
+//! it after queueing an event, so a subscriber can sleep in `poll`/`epoll`
+//! ([`LinkEvents::wake_fd`]) or [`LinkEvents::wait`] until something
+//! happens instead of checking on a timer.
 
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Arc, Mutex};
 
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
+use ferrite_vfio::EventFd;
 
 use super::LinkStatus;
 
@@ -27,55 +34,92 @@ pub struct LinkEvent {
 
 const EVENTS_PER_SUBSCRIBER: usize = 64;
 
+/// What the notifier and one subscriber share.
+#[derive(Debug)]
+struct Subscription {
+    queue: ArrayQueue<LinkEvent>,
+    /// Rung after every push; `None` if the process is out of descriptors
+    /// (then [`LinkEvents::wait`] falls back to polling).
+    bell: Option<EventFd>,
+}
+
 /// The receiving end of a subscription.
 #[derive(Debug)]
 pub struct LinkEvents {
-    queue: Arc<ArrayQueue<LinkEvent>>,
+    sub: Arc<Subscription>,
 }
 
 impl LinkEvents {
     /// The next event, if one is waiting.
+    ///
+    /// When none is, the doorbell is reset (so a level-triggered `epoll`
+    /// on [`wake_fd`](Self::wake_fd) sleeps again) and the queue checked
+    /// once more: an event queued before the reset is seen now, one queued
+    /// after it rings the bell anew, so none is ever left unannounced.
     pub fn try_next(&self) -> Option<LinkEvent> {
-        self.queue.pop()
+        if let Some(e) = self.sub.queue.pop() {
+            return Some(e);
+        }
+        let bell = self.sub.bell.as_ref()?;
+        let _ = bell.read();
+        self.sub.queue.pop()
     }
 
-    /// Waits up to `timeout` for an event (polling every millisecond: link
-    /// changes are rare and slow, so a sleep loop is the simple right tool).
+    /// Waits up to `timeout` for an event, asleep on the doorbell.
     pub fn wait(&self, timeout: Duration) -> Option<LinkEvent> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(e) = self.queue.pop() {
+            if let Some(e) = self.sub.queue.pop() {
                 return Some(e);
             }
-            if Instant::now() >= deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 return None;
             }
-            std::thread::sleep(Duration::from_millis(1));
+            // The bell may still count events already taken: then this
+            // returns at once and the loop finds the queue empty, once.
+            match &self.sub.bell {
+                Some(bell) if bell.wait(left).is_ok() => {}
+                // No eventfd (or it failed): link changes are rare and
+                // slow, a millisecond poll is good enough.
+                _ => std::thread::sleep(left.min(Duration::from_millis(1))),
+            }
         }
+    }
+
+    /// A descriptor that becomes readable when an event is queued, for
+    /// `poll`/`epoll`; reset by [`try_next`](Self::try_next) finding the
+    /// queue empty. `None` if no eventfd could be created.
+    pub fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.sub.bell.as_ref().map(|b| b.as_fd())
     }
 }
 
 /// The sending end, kept by the driver.
 #[derive(Debug, Default)]
 pub struct LinkNotifier {
-    subscribers: Mutex<Vec<Arc<ArrayQueue<LinkEvent>>>>,
+    subscribers: Mutex<Vec<Arc<Subscription>>>,
 }
 
 impl LinkNotifier {
     /// A new subscription; it sees events from now on.
     pub fn subscribe(&self) -> LinkEvents {
-        let queue = Arc::new(ArrayQueue::new(EVENTS_PER_SUBSCRIBER));
-        self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::clone(&queue));
-        LinkEvents { queue }
+        let sub = Arc::new(Subscription { queue: ArrayQueue::new(EVENTS_PER_SUBSCRIBER), bell: EventFd::new().ok() });
+        self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::clone(&sub));
+        LinkEvents { sub }
     }
 
-    /// Tells every live subscriber; forgets those that hung up.
+    /// Tells every live subscriber (queue, then ring); forgets those that
+    /// hung up.
     pub fn notify(&self, port: &Arc<str>, status: LinkStatus) {
         let event = LinkEvent { port: Arc::clone(port), status, at: Instant::now() };
         let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-        subs.retain(|q| Arc::strong_count(q) > 1);
-        for q in subs.iter() {
-            q.force_push(event.clone());
+        subs.retain(|s| Arc::strong_count(s) > 1);
+        for s in subs.iter() {
+            s.queue.force_push(event.clone());
+            if let Some(bell) = &s.bell {
+                let _ = bell.write(1);
+            }
         }
     }
 }
@@ -98,6 +142,24 @@ mod tests {
         assert!(a.try_next().is_none());
         assert_eq!(b.wait(Duration::from_millis(10)).unwrap().status, up);
         assert!(b.wait(Duration::from_millis(5)).is_none());
+    }
+
+    #[test]
+    fn the_doorbell_rings_while_an_event_waits() {
+        let n = LinkNotifier::default();
+        let a = n.subscribe();
+        let readable = |e: &LinkEvents| {
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&e.wake_fd().expect("an eventfd"));
+            let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: polls one live local pollfd, without waiting.
+            unsafe { libc::poll(&mut pfd, 1, 0) == 1 }
+        };
+        assert!(!readable(&a));
+        n.notify(&"p0".into(), LinkStatus::DOWN);
+        assert!(readable(&a));
+        assert!(a.try_next().is_some());
+        assert!(a.try_next().is_none());
+        assert!(!readable(&a), "an empty queue resets the bell");
     }
 
     #[test]

@@ -9,14 +9,16 @@
 //! other vector does too (as in Linux), and the LSC thread re-enables it
 //! after reading ICR.
 //!
-//! The LSC thread blocks on vector 0's eventfd (and re-reads STATUS every
-//! 100 ms in case an interrupt was lost or MSI-X is unavailable), turns
+//! The LSC thread blocks on vector 0's eventfd and its own stop eventfd
+//! (re-reading STATUS every [`LINK_RECHECK`] in case an interrupt was lost
+//! or MSI-X is unavailable: an idle port costs one wake-up a second), turns
 //! STATUS.LU/speed/duplex into link events, and publishes the carrier to the
 //! transmit queues as one atomic word: `generation << 1 | up`. A queue sees
 //! a new generation with one relaxed load per burst; on "up" it rewrites its
 //! own TDT (QEMU only resumes a ring on a TDT write, see the module docs),
 //! on "down" it drops and counts (`tx_link_down_drops`).
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -40,6 +42,11 @@ pub fn rx_vector(q: u16) -> u32 {
 pub fn vectors_for(rx_queues: u16) -> u32 {
     1 + u32::from(rx_queues).min(MSIX_VECTORS - 1)
 }
+
+/// How often the LSC thread reads STATUS with no interrupt: the delay of a
+/// link change whose interrupt was lost, or of every change without MSI-X.
+/// Seconds, not milliseconds: each check wakes the (otherwise idle) thread.
+pub const LINK_RECHECK: Duration = Duration::from_secs(1);
 
 /// Default transmit watchdog timeout (Linux igb's `watchdog_timeo`).
 pub const DEFAULT_TX_TIMEOUT_MS: u64 = 5_000;
@@ -152,6 +159,8 @@ pub struct RxIrq {
 /// The running LSC thread.
 pub struct LinkThread {
     stop: Arc<AtomicBool>,
+    /// Rung by `drop` so the thread leaves its wait at once.
+    wake: Arc<EventFd>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -160,16 +169,11 @@ impl LinkThread {
     /// acknowledge, re-enables the vector, and notes STATUS.
     pub fn spawn(hw: Arc<Hw>, link: Arc<LinkShared>, other: Option<Arc<EventFd>>) -> std::io::Result<LinkThread> {
         let stop = Arc::new(AtomicBool::new(false));
-        let quit = Arc::clone(&stop);
+        let wake = Arc::new(EventFd::new()?);
+        let (quit, bell) = (Arc::clone(&stop), Arc::clone(&wake));
         let handle = std::thread::Builder::new().name(format!("igb-link-{}", link.name)).spawn(move || {
             while !quit.load(Ordering::Acquire) {
-                let fired = match &other {
-                    Some(e) => matches!(e.wait(Duration::from_millis(100)), Ok(Some(_))),
-                    None => {
-                        std::thread::sleep(Duration::from_millis(100));
-                        false
-                    }
-                };
+                let fired = wait_irq(other.as_deref(), &bell, LINK_RECHECK);
                 if quit.load(Ordering::Acquire) {
                     break;
                 }
@@ -182,13 +186,29 @@ impl LinkThread {
                 link.note(link.read(&hw));
             }
         })?;
-        Ok(LinkThread { stop, handle: Some(handle) })
+        Ok(LinkThread { stop, wake, handle: Some(handle) })
     }
+}
+
+/// Sleeps until the interrupt `irq` fires (then resets it and returns
+/// true), `stop` is rung, or `timeout` passes. `stop` is never reset: once
+/// rung, every later wait returns at once.
+fn wait_irq(irq: Option<&EventFd>, stop: &EventFd, timeout: Duration) -> bool {
+    let mut fds = [stop.as_raw_fd(), irq.map_or(-1, |e| e.as_raw_fd())].map(|fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: polls a live local array of two pollfds (poll skips fd -1).
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    n > 0 && fds[1].revents & libc::POLLIN != 0 && irq.is_some_and(|e| matches!(e.read(), Ok(Some(_))))
 }
 
 impl Drop for LinkThread {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
+        let _ = self.wake.write(1);
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
