@@ -87,6 +87,9 @@ for want in "byte-identical" "did not land in mapped memory" "Msix vector 0 trig
 done
 iova=$(sed -n 's/.*frame for unmapped iova \(0x[0-9a-f]*\) did not land.*/\1/p' <<<"$out")
 if [[ -n $iova ]]; then
+    # QEMU's VT-d records a device's first such fault and compresses
+    # repeats of it within one boot: this check holds once per boot (the
+    # runner runs this script once per boot).
     if dmesg 2>/dev/null | grep -q "fault addr $iova "; then
         pass "dmesg: the IOMMU faulted the DMA write to unmapped iova $iova: $(dmesg | grep -m1 "fault addr $iova ")"
     else
