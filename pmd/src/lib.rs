@@ -7,10 +7,12 @@
 //!   [`EthtoolOps`] (after `ethtool_ops`), owned per-core [`RxQueue`] /
 //!   [`TxQueue`] handles.
 //! * [`rss`]: receive-side scaling (Toeplitz hash, key, redirection table).
+//! * [`ether`]: Ethernet framing sizes (header, VLAN tags, the MTU's limit).
 //! * [`drivers`]: the virtual ports (`loop`, `pair`, `null`) and hardware
 //!   drivers.
 
 pub mod drivers;
+pub mod ether;
 pub mod mem;
 pub mod port;
 pub mod rss;

@@ -135,8 +135,8 @@ pub trait NetDevice: EthtoolOps + Send {
         Err(PortError::NotSupported("set_mac_address"))
     }
 
-    /// Current MTU (L3 payload bytes; a frame may be MTU + 14 header bytes,
-    /// + 4 with a VLAN tag).
+    /// Current MTU (L3 payload bytes; a frame may be MTU + 14 header bytes
+    /// + 4 per VLAN tag, up to two: [`crate::ether::max_frame_len`]).
     fn mtu(&self) -> u16;
 
     /// Changes the MTU (`ndo_change_mtu`).

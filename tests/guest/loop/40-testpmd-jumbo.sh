@@ -3,8 +3,9 @@
 #   * txonly igb0 -> rxonly igb1, both --mtu 9000 --mbuf-size 9216: 4,000
 #     frames of 9014 B arrive, exactly and intact, counters agreeing;
 #   * a frame over the receiver's MTU is not delivered: rxonly on igb1 at
-#     MTU 1500 gets none of 1,000 frames of 1515 B (sent by igb0 at MTU 1501),
-#     then all of 1,000 frames of 1514 B. The 1515 B frames are counted:
+#     MTU 1500 takes frames up to 1522 B (header + two VLAN tags, as Linux's
+#     igb), so it gets none of 1,000 frames of 1523 B (sent by igb0 at MTU
+#     1509), then all of 1,000 frames of 1522 B. The 1523 B frames are counted:
 #     RLPML holds the buffer size (QEMU's igb drops frames over RLPML without
 #     counting them unless VMDq is on: hw/net/igb_core.c, igb_receive_assign),
 #     so the hardware accepts them (GPRC 2000) and the driver's receive path
@@ -22,17 +23,17 @@ txrx jumbo 9014 4000 10000 --mtu 9000 --mbuf-size 9216
 
 # Over the MTU: one rxonly at MTU 1500, two senders.
 rx_start over.rx
-tx_run over.tx --mtu 1501 --txpkts 1515 --tx-count 1000 --tx-rate 20000
+tx_run over.tx --mtu 1509 --txpkts 1523 --tx-count 1000 --tx-rate 20000
 eq "over-MTU: txonly exit status" "$TX_RC" 0
-eq "over-MTU: 1000 x 1515 B sent (igb0 GPTC)" "$(jv "$W/over.tx.json" '.ports[0].xstats.tx_packets')" 1000
+eq "over-MTU: 1000 x 1523 B sent (igb0 GPTC)" "$(jv "$W/over.tx.json" '.ports[0].xstats.tx_packets')" 1000
 sleep 1
-tx_run fit.tx --txpkts 1514 --tx-count 1000 --tx-rate 20000
+tx_run fit.tx --mtu 1508 --txpkts 1522 --tx-count 1000 --tx-rate 20000
 eq "then: txonly exit status" "$TX_RC" 0
 rx_stop over.rx 1000
 r=$W/over.rx.json
 eq "over-MTU: rxonly exit status" "$RX_RC" 0
-eq "over-MTU: none of the 1515 B frames delivered, all 1000 x 1514 B after them" \
-    "$(jv "$r" '.ports[0].rx_packets'),$(jv "$r" '.ports[0].rx_bytes')" "1000,$((1000 * 1514))"
+eq "over-MTU: none of the 1523 B frames delivered, all 1000 x 1522 B after them" \
+    "$(jv "$r" '.ports[0].rx_packets'),$(jv "$r" '.ports[0].rx_bytes')" "1000,$((1000 * 1522))"
 eq "over-MTU: delivered frames intact and in order" \
     "$(jv "$r" '.streams[0] | "\(.bad_payload)/\(.out_of_order)/\(.seq_gaps)"')" 0/0/0
 eq "over-MTU: igb1 hardware accepted all 2000 frames (GPRC)" "$(jv "$r" '.ports[0].xstats.rx_packets')" 2000

@@ -65,6 +65,7 @@ use rx::{IgbRxQueue, RxSetup};
 use stats::HwStats;
 use tx::{IgbTxQueue, TxSetup, TxWatch};
 
+use crate::ether::max_frame_len;
 use crate::mem::Mempool;
 use crate::port::{
     per_queue_stat_rows, Channels, Coalesce, Counter, DeviceCaps, DrvInfo, EthtoolOps, LinkEvents, LinkSettings,
@@ -174,7 +175,8 @@ pub struct IgbPort {
     mapper: Option<Arc<dyn DmaMapper>>,
     mac: MacAddr,
     mtu: u16,
-    /// Longest frame the receive path accepts (MTU + 14, CRC stripped),
+    /// Longest frame the receive path accepts (MTU + header + two VLAN
+    /// tags, CRC stripped: [`max_frame_len`]),
     /// read by the queues once per burst so an MTU change applies live.
     rx_max_len: Arc<AtomicU32>,
     rx_mode: RxMode,
@@ -265,7 +267,7 @@ impl IgbPort {
             mapper,
             mac,
             mtu: 1500,
-            rx_max_len: Arc::new(AtomicU32::new(Self::frame_len(1500) - CRC_LEN)),
+            rx_max_len: Arc::new(AtomicU32::new(max_frame_len(1500) as u32)),
             rx_mode: RxMode::default(),
             qstats: QueueStatsSet::new(conf.rx_queues, conf.tx_queues),
             conf,
@@ -288,9 +290,10 @@ impl IgbPort {
         self.device_id
     }
 
-    /// Largest frame for an MTU, CRC included (what RLPML holds).
+    /// Largest frame for an MTU as it reaches the buffer, CRC included:
+    /// header, up to two VLAN tags, payload, CRC (see [`crate::ether`]).
     fn frame_len(mtu: u16) -> u32 {
-        mtu as u32 + ETH_OVERHEAD
+        max_frame_len(mtu) as u32 + CRC_LEN
     }
 
     /// The receive buffer size the hardware uses for a pool: its data room
@@ -675,7 +678,7 @@ impl NetDevice for IgbPort {
             Self::check_buffers(mtu, pool)?;
         }
         self.mtu = mtu;
-        self.rx_max_len.store(Self::frame_len(mtu) - CRC_LEN, Ordering::Relaxed);
+        self.rx_max_len.store(max_frame_len(mtu) as u32, Ordering::Relaxed);
         Ok(())
     }
 
@@ -1017,6 +1020,34 @@ mod tests {
         assert_eq!(rx_bytes() - start, 68 * LANDED.get() as u64, "octets lost by the periodic reads");
     }
 
+    /// Regression: the receive limit was MTU + 14, so a full-size frame
+    /// with a VLAN tag (1518 B at MTU 1500) was dropped as oversize and TCP
+    /// over a VLAN stalled. One tag and two (QinQ) fit; one byte more not.
+    #[test]
+    fn tagged_full_size_frames_fit_a_1500_mtu() {
+        let (mut port, hw) = fake_port();
+        let pool = pool(256);
+        let conf = PortConfig { rx_ring_size: 64, tx_ring_size: 64, ..PortConfig::default() };
+        port.configure(&conf, &pool).unwrap();
+        let mut q = port.open().unwrap();
+        for (i, len) in [1514u32, 1518, 1522, 1523].into_iter().enumerate() {
+            let d = desc(&hw, rdbal(0), rdbah(0), i);
+            // SAFETY: the ring is live DMA memory of 64 descriptors.
+            unsafe {
+                d.add(3).write_volatile(len);
+                d.add(2).write_volatile(desc::RXD_STAT_DD | desc::RXD_STAT_EOP);
+            }
+        }
+        let mut batch = MbufBatch::new();
+        q.rx[0].rx_burst(&mut batch, 32);
+        let lens: Vec<usize> = batch.iter().map(|m| m.len()).collect();
+        assert_eq!(lens, [1514, 1518, 1522], "untagged, 802.1Q and QinQ full-size frames are delivered");
+        assert_eq!(sw_stat(&port, "rx_mtu_oversize_drops"), 1, "1523 B is over the limit");
+        drop((batch, q));
+        port.stop().unwrap();
+        assert_eq!(pool.available(), pool.capacity());
+    }
+
     #[test]
     fn probe_reads_mac_and_link() {
         let (port, _) = fake_port();
@@ -1044,7 +1075,7 @@ mod tests {
 
         // The "device" receives 40 frames of 100 bytes, then one with a
         // frame error, one longer than the buffer, and one that fits the
-        // buffer but is one byte over the MTU (1500 + 14).
+        // buffer but is one byte over the MTU's limit (1500 + 22).
         for i in 0..43 {
             let d = desc(&hw, rdbal(0), rdbah(0), i);
             let status = match i {
@@ -1053,7 +1084,7 @@ mod tests {
             };
             let len = match i {
                 41 => 4000,
-                42 => 1515,
+                42 => 1523,
                 _ => 100,
             };
             // SAFETY: the ring is live DMA memory of 64 descriptors.
@@ -1170,8 +1201,9 @@ mod tests {
         port.configure(&PortConfig { rx_ring_size: 64, tx_ring_size: 64, ..PortConfig::default() }, &pool).unwrap();
         let e = port.change_mtu(9000).unwrap_err().to_string();
         assert!(e.contains("--mbuf-size 9216"), "{e}");
-        assert!(port.change_mtu(2030).is_ok());
-        assert!(port.change_mtu(2031).is_err());
+        // A 2048-byte buffer holds MTU + 14 header + 8 (two tags) + 4 CRC.
+        assert!(port.change_mtu(2022).is_ok());
+        assert!(port.change_mtu(2023).is_err());
     }
 
     #[test]

@@ -576,8 +576,6 @@ pub const MAX_RING: u16 = 4096;
 pub const RING_ALIGN: u16 = 8;
 /// Largest frame the 82576 accepts or sends (jumbo limit, CRC included).
 pub const MAX_FRAME: u32 = 9728;
-/// Ethernet header + CRC: frame size = MTU + this.
-pub const ETH_OVERHEAD: u32 = 18;
 /// The Ethernet CRC, stripped by the hardware (RCTL.SECRC) on receive.
 pub const CRC_LEN: u32 = 4;
 /// Largest MTU offered (9000-byte jumbo frames).

@@ -24,11 +24,8 @@ pub(crate) const MAX_RING: u16 = 4096;
 pub(crate) const DEFAULT_MTU: u16 = 1500;
 /// Transmit watchdog timeout of a fresh port (Linux igb's `watchdog_timeo`).
 pub(crate) const DEFAULT_TX_TIMEOUT_MS: u64 = 5_000;
-/// What a frame may add to the MTU: a 14-byte Ethernet header plus one
-/// 4-byte VLAN tag.
-pub(crate) const L2_OVERHEAD: usize = 18;
 /// An Ethernet header: shorter frames have no destination to filter on.
-pub(crate) const ETH_HLEN: usize = 14;
+pub(crate) use crate::ether::ETH_HLEN;
 
 /// The limits every virtual port enforces.
 pub(crate) fn caps() -> DeviceCaps {
@@ -75,7 +72,7 @@ pub(crate) struct RxCounters {
 pub(crate) struct TxCounters {
     /// Packets, bytes, drops (link down), errors (oversize).
     pub stats: QueueCounters,
-    /// Frames longer than MTU + 18 (`tx_oversize_errors`).
+    /// Frames longer than MTU + 22 (`tx_oversize_errors`).
     pub oversize: Counter,
     /// Frames dropped because the carrier was off (`tx_link_down_drops`).
     pub link_down: Counter,
@@ -138,10 +135,11 @@ impl End {
         end
     }
 
-    /// Longest frame transmit accepts: MTU + header + one VLAN tag.
+    /// Longest frame transmit accepts: MTU + header + two VLAN tags, the
+    /// same limit as igb's receive path ([`crate::ether::max_frame_len`]).
     #[inline(always)]
     pub fn frame_limit(&self) -> usize {
-        self.tunables.mtu.load(Relaxed) as usize + L2_OVERHEAD
+        crate::ether::max_frame_len(self.tunables.mtu.load(Relaxed))
     }
 
     /// Current MTU.
@@ -387,7 +385,7 @@ mod tests {
         assert_eq!(e.rx_mode(), RxMode { promiscuous: false, all_multicast: true });
         assert!(!e.promiscuous());
         e.set_mtu(9000);
-        assert_eq!(e.frame_limit(), 9018);
+        assert_eq!(e.frame_limit(), 9022);
         let names: Vec<String> = e.stat_rows(&e.stats(&PortConfig::default())).into_iter().map(|r| r.0).collect();
         assert_eq!(names[..3], ["rx_packets", "rx_bytes", "rx_dropped"]);
         assert_eq!(names[9], "tx_link_down_drops");

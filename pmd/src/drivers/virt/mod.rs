@@ -21,8 +21,9 @@
 //! * **Filtering.** Promiscuous by default (free); otherwise a frame must be
 //!   addressed to the port, to broadcast, or (with all-multicast) to any
 //!   group, else it is freed and counted (`rx_filtered_drops`).
-//! * **MTU.** Transmit frees and counts frames longer than MTU + 18 bytes
-//!   (`tx_oversize_errors`). MTU and filter changes apply on the next burst.
+//! * **MTU.** Transmit frees and counts frames longer than MTU + 22 bytes
+//!   (header and up to two VLAN tags, [`crate::ether`];
+//!   `tx_oversize_errors`). MTU and filter changes apply on the next burst.
 //! * **Stop.** Queue handles still held become inert and every frame still
 //!   on a wire goes back to its pool.
 //!

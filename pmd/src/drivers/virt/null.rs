@@ -206,8 +206,8 @@ mod tests {
     fn oversize_and_filtered_frames_are_counted_here_too() {
         let p = pool(256);
         let (mut port, mut q) = open(64, 1, &p);
-        let mut b = frames(&p, 0..10, 1519);
-        b.push(crate::drivers::virt::testutil::frame(&p, crate::port::MacAddr::BROADCAST, 10, 1518)).unwrap();
+        let mut b = frames(&p, 0..10, 1523);
+        b.push(crate::drivers::virt::testutil::frame(&p, crate::port::MacAddr::BROADCAST, 10, 1522)).unwrap();
         assert_eq!(q.tx[0].tx_burst(&mut b), 11);
         let s = port.stats64().tx_total();
         assert_eq!((s.packets, s.errors), (1, 10));
