@@ -551,6 +551,9 @@ fn forward(
 ) -> usize {
     let n = rx.rx_burst(batch, burst);
     if n == 0 {
+        // Nothing to send, so no tx_burst to reclaim completions in: do it
+        // here, or a ring that holds the pool starves the receive refill.
+        tx.tx_done_cleanup();
         return 0;
     }
     if let Some(t) = cap.and_then(|c| c.rx.as_ref()) {
@@ -589,10 +592,13 @@ fn rx_only(
             Verdict::Foreign => {}
             Verdict::Bad => bad += 1,
             Verdict::Good { sender, seq } => {
+                // `seq` is whatever the peer wrote, up to u64::MAX: saturate
+                // rather than overflow. After u64::MAX (2^64 frames, never
+                // reached by a real sender) the expectation stays there.
                 let e = &mut v.expected[sender as usize % MAX_SENDERS];
                 if seq >= *e {
-                    gaps += seq - *e;
-                    *e = seq + 1;
+                    gaps = gaps.saturating_add(seq - *e);
+                    *e = seq.saturating_add(1);
                 } else {
                     ooo += 1;
                 }
@@ -646,6 +652,9 @@ fn tx_gen(
         }
         let n = n as usize;
         if !g.pool.alloc_bulk(batch, n) {
+            // The pool may be empty because the ring holds it: completions
+            // come back only if someone reclaims them.
+            tx.tx_done_cleanup();
             return 0;
         }
         let len = g.tmpl.len();
@@ -997,6 +1006,38 @@ mod tests {
     }
 
     #[test]
+    fn rxonly_survives_the_last_sequence_numbers() {
+        // Sequence numbers come off the wire: a peer can send any value,
+        // u64::MAX included, and the verifier must count, not overflow.
+        let pool = small_pool("fwd-seq-max", 64);
+        let first = Template::new(&spec());
+        let mut other = spec();
+        other.sender = pkt::sender_id(1, 0);
+        let second = Template::new(&other);
+        let mut frames = Vec::new();
+        for (t, seq) in [(&first, 0), (&first, u64::MAX), (&first, 5), (&second, u64::MAX)] {
+            let mut m = pool.alloc().unwrap();
+            assert!(m.set_len(t.len()));
+            t.write(m.data_mut(), seq);
+            frames.push(m);
+        }
+        let id = StreamId { rx_port: 0, rx_queue: 0, tx_port: 0, tx_queue: 0 };
+        // One burst: the per-burst gap sum must not overflow either.
+        let mut s = Stream::new(id, Box::new(FakeRx(frames)), Box::new(NoQueue), 8, EngineConfig::RxOnly).unwrap();
+        while s.poll() > 0 {}
+        let st = s.counters().snapshot();
+        assert_eq!((st.rx, st.bad_payload), (4, 0), "{st:?}");
+        // First sender: 0, then a jump to the top (u64::MAX - 1 missing),
+        // then 5, which is behind it.
+        assert_eq!(st.out_of_order, 1, "{st:?}");
+        // The second sender alone claims u64::MAX missing frames: the total
+        // saturates instead of wrapping to a small, plausible number.
+        assert_eq!(st.seq_gaps, u64::MAX, "{st:?}");
+        drop(s);
+        assert_eq!(pool.available(), 64);
+    }
+
+    #[test]
     fn generator_honours_count_and_keeps_unsent_frames() {
         let pool = small_pool("fwd-gen", 256);
         let id = StreamId { rx_port: 0, rx_queue: 0, tx_port: 0, tx_queue: 0 };
@@ -1030,5 +1071,109 @@ mod tests {
         assert!(sent >= 32, "the bucket still lets a burst through ({sent})");
         drop(s);
         assert_eq!(pool.available(), 1024);
+    }
+
+    /// A transmit queue on a device that completes late, as igb on real
+    /// hardware: a frame it takes is written back by the device, but the
+    /// driver only frees what it finds done when it looks (in `tx_burst` or
+    /// `tx_done_cleanup`), and a frame is found done only `delay` looks
+    /// after it was queued.
+    struct LazyTx {
+        parked: std::collections::VecDeque<(u64, Mbuf)>,
+        looks: u64,
+        delay: u64,
+        ring: usize,
+    }
+
+    impl LazyTx {
+        fn new(ring: usize) -> LazyTx {
+            LazyTx { parked: Default::default(), looks: 0, delay: 2, ring }
+        }
+        fn reclaim(&mut self) -> usize {
+            self.looks += 1;
+            let mut freed = 0;
+            while self.parked.front().is_some_and(|(at, _)| self.looks >= at + self.delay) {
+                self.parked.pop_front();
+                freed += 1;
+            }
+            freed
+        }
+    }
+
+    impl TxQueue for LazyTx {
+        fn tx_burst(&mut self, batch: &mut MbufBatch) -> usize {
+            self.reclaim();
+            let n = batch.len().min(self.ring - self.parked.len());
+            for m in batch.drain_front(n) {
+                self.parked.push_back((self.looks, m));
+            }
+            n
+        }
+        fn tx_done_cleanup(&mut self) -> usize {
+            self.reclaim()
+        }
+        fn queue_id(&self) -> u16 {
+            0
+        }
+    }
+
+    /// A receive queue on a device that fills a whole burst whenever the
+    /// pool has the buffers for it (and nothing when it has not).
+    struct PoolRx(Mempool);
+
+    impl RxQueue for PoolRx {
+        fn rx_burst(&mut self, batch: &mut MbufBatch, budget: usize) -> usize {
+            if !self.0.alloc_bulk(batch, budget) {
+                return 0;
+            }
+            for m in batch.iter_mut() {
+                assert!(m.set_len(64));
+            }
+            budget
+        }
+        fn queue_id(&self) -> u16 {
+            0
+        }
+    }
+
+    /// Regression: txonly returned before `tx_burst` when it could not
+    /// allocate a burst, so once the ring held the whole pool nobody
+    /// reclaimed completions and the generator stopped for good.
+    #[test]
+    fn txonly_keeps_sending_when_the_ring_holds_the_pool() {
+        let pool = small_pool("fwd-lazy-gen", 64);
+        let id = StreamId { rx_port: 0, rx_queue: 0, tx_port: 0, tx_queue: 0 };
+        let gen = TxGenConfig { pool: pool.clone(), spec: spec(), flows: 1, rate_pps: None, count: Some(2000) };
+        let mut s =
+            Stream::new(id, Box::new(NoQueue), Box::new(LazyTx::new(128)), 32, EngineConfig::TxGen(gen)).unwrap();
+        for _ in 0..20_000 {
+            if s.is_done() {
+                break;
+            }
+            s.poll();
+        }
+        let st = s.counters().snapshot();
+        assert_eq!((st.generated, st.tx), (2000, 2000), "the generator stalled: {st:?}");
+        drop(s);
+        assert_eq!(pool.available(), 64);
+    }
+
+    /// Regression: io forwarding skipped `tx_burst` when nothing arrived,
+    /// so once the transmit ring held the pool the receive side could not
+    /// refill, nothing arrived again, and forwarding stopped for good.
+    #[test]
+    fn io_keeps_forwarding_when_the_ring_holds_the_pool() {
+        let pool = small_pool("fwd-lazy-io", 64);
+        let id = StreamId { rx_port: 0, rx_queue: 0, tx_port: 0, tx_queue: 0 };
+        let rx = Box::new(PoolRx(pool.clone()));
+        let mut s = Stream::new(id, rx, Box::new(LazyTx::new(128)), 32, EngineConfig::Io).unwrap();
+        for _ in 0..2000 {
+            s.poll();
+        }
+        let st = s.counters().snapshot();
+        assert!(st.rx >= 2000, "forwarding stalled after {} frames: {st:?}", st.rx);
+        assert_eq!((st.tx, st.fwd_drops), (st.rx, 0), "{st:?}");
+        drop(s);
+        assert_eq!(pool.available(), 64);
     }
 }

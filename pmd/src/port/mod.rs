@@ -78,6 +78,21 @@ pub trait TxQueue: Send {
     /// ring is full): the caller may retry or drop them.
     fn tx_burst(&mut self, batch: &mut MbufBatch) -> usize;
 
+    /// Returns to their pools the frames the device has finished sending
+    /// but the driver still holds, and says how many (DPDK's
+    /// `rte_eth_tx_done_cleanup`, Linux's NAPI TX clean).
+    ///
+    /// A driver may reclaim completions only inside `tx_burst`, and a
+    /// device may write them back late. A loop that skips `tx_burst` when it
+    /// has nothing to send (nothing received, or no buffer to build a frame
+    /// in) must call this instead, or buffers parked in the ring never come
+    /// back once the ring holds the pool, and the loop stalls for good.
+    /// Cheap when there is nothing to reclaim. Drivers that free frames as
+    /// they take them keep the default (nothing held, returns 0).
+    fn tx_done_cleanup(&mut self) -> usize {
+        0
+    }
+
     /// This queue's index on its port.
     fn queue_id(&self) -> u16;
 }

@@ -189,8 +189,10 @@ impl IgbTxQueue {
     }
 
     /// Frees every group whose RS descriptor the device has written back.
-    fn reclaim(&mut self) {
+    /// Returns how many frames it freed.
+    fn reclaim(&mut self) -> usize {
         let n = self.ring.count();
+        let mut freed = 0;
         while self.in_flight >= self.rs_thresh {
             let last = self.clean + self.rs_thresh - 1;
             if self.ring.tx_status(last) & TXD_STAT_DD == 0 {
@@ -214,7 +216,9 @@ impl IgbTxQueue {
             self.free.clear();
             self.clean = if last + 1 == n { 0 } else { last + 1 };
             self.in_flight -= self.rs_thresh;
+            freed += got;
         }
+        freed
     }
 }
 
@@ -270,6 +274,16 @@ impl TxQueue for IgbTxQueue {
             self.counters.add_drops(dropped);
         }
         take
+    }
+
+    fn tx_done_cleanup(&mut self) -> usize {
+        // A stopped port's queue is inert (its drop frees the ring). Only
+        // groups the device marked done are freed, so this is safe while the
+        // link is down too.
+        if !self.live.load(Ordering::Relaxed) {
+            return 0;
+        }
+        self.reclaim()
     }
 
     fn queue_id(&self) -> u16 {
