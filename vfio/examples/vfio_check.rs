@@ -225,6 +225,15 @@ fn check_device(c: &mut Checks, t: &Target) -> Result<(Arc<VfioDevice>, Bar), Vf
         if dev.can_reset() { "supported" } else { "unsupported" }
     ));
 
+    // One driver per device: the same NIC again, even written without its
+    // domain, must be refused while the first handle lives.
+    let short = a.strip_prefix("0000:").unwrap_or(&a);
+    match VfioDevice::open(short, IommuMode::Type1) {
+        Err(e @ VfioError::AlreadyOpen { .. }) => c.ok(format!("{a}: a second open in this process is refused: {e}")),
+        Err(e) => c.fail(format!("{a}: a second open failed, but not as AlreadyOpen: {e}")),
+        Ok(_) => c.fail(format!("{a}: opened a second time as {short}: two drivers could program it")),
+    }
+
     let (v, d) = dev.vendor_device()?;
     c.check(
         (v, d) == (VENDOR_INTEL, DEVICE_82576),

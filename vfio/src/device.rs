@@ -75,7 +75,8 @@ impl VfioDevice {
     /// `iommu_group` link, opens `/dev/vfio/N` (`/dev/vfio/noiommu-N` in
     /// [`IommuMode::NoIommu`]), checks the group is viable, attaches it to
     /// the global [`Container`] (setting the IOMMU on the first group) and
-    /// gets the device fd.
+    /// gets the device fd. A device this process already has open is
+    /// refused ([`VfioError::AlreadyOpen`]) until that handle is dropped.
     pub fn open(pci_addr: &str, mode: IommuMode) -> Result<Arc<VfioDevice>, VfioError> {
         Self::open_in(&Paths::default(), pci_addr, mode)
     }
@@ -85,18 +86,14 @@ impl VfioDevice {
         let addr = info.addr;
         let container = Container::global_in(paths, mode)?;
         let group = container.attach_group(paths, &addr, group_no)?;
-        let fd = File::from(group.device_fd(&addr)?);
-
-        let mut dinfo = vfio_device_info { argsz: size_of::<vfio_device_info>() as u32, ..Default::default() };
-        // SAFETY: GET_INFO writes at most `argsz` bytes into `dinfo`, a live
-        // struct of that size.
-        if unsafe { libc::ioctl(fd.as_raw_fd(), VFIO_DEVICE_GET_INFO, &mut dinfo) } < 0 {
-            return Err(VfioError::ioctl("VFIO_DEVICE_GET_INFO", addr, io::Error::last_os_error()));
-        }
-        if dinfo.flags & VFIO_DEVICE_FLAGS_PCI == 0 {
-            return Err(VfioError::BadRegion { addr, index: 0, why: "belongs to a device VFIO does not call PCI" });
-        }
-        let config = region_info_raw(&fd, &addr, VFIO_PCI_CONFIG_REGION_INDEX)?;
+        let fd = File::from(group.claim_device(&addr)?);
+        let (dinfo, config) = match describe(&fd, &addr) {
+            Ok(d) => d,
+            Err(e) => {
+                group.release(&addr);
+                return Err(e);
+            }
+        };
         Ok(Arc::new(VfioDevice {
             fd,
             addr,
@@ -359,6 +356,33 @@ impl VfioDevice {
         self.set_irqs(IrqKind::Intx, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK, 0, 1, &[])
             .map_err(|e| VfioError::ioctl("VFIO_DEVICE_SET_IRQS (unmask)", format!("{} INTx", self.addr), e))
     }
+}
+
+impl Drop for VfioDevice {
+    fn drop(&mut self) {
+        // The fd closes right after this (fields drop next); from then on
+        // this process may open the device again.
+        self.group.release(&self.addr);
+    }
+}
+
+/// What the kernel says about a device fd: its info and config region.
+fn describe(fd: &File, addr: &str) -> Result<(vfio_device_info, RegionInfo), VfioError> {
+    let mut dinfo = vfio_device_info { argsz: size_of::<vfio_device_info>() as u32, ..Default::default() };
+    // SAFETY: GET_INFO writes at most `argsz` bytes into `dinfo`, a live
+    // struct of that size.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), VFIO_DEVICE_GET_INFO, &mut dinfo) } < 0 {
+        return Err(VfioError::ioctl("VFIO_DEVICE_GET_INFO", addr, io::Error::last_os_error()));
+    }
+    if dinfo.flags & VFIO_DEVICE_FLAGS_PCI == 0 {
+        return Err(VfioError::BadRegion {
+            addr: addr.into(),
+            index: 0,
+            why: "belongs to a device VFIO does not call PCI",
+        });
+    }
+    let config = region_info_raw(fd, addr, VFIO_PCI_CONFIG_REGION_INDEX)?;
+    Ok((dinfo, config))
 }
 
 fn region_info_raw(fd: &File, addr: &str, index: u32) -> Result<RegionInfo, VfioError> {

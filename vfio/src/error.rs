@@ -35,6 +35,9 @@ pub enum VfioError {
     WrongGroupKind { addr: String, group: u32, wanted: IommuMode },
     /// Another process (or this one, through another container) holds the group.
     GroupBusy { group: u32 },
+    /// This process already has the device open (through another driver
+    /// instance, or the same address written another way).
+    AlreadyOpen { addr: String },
     /// Some device of the group is bound to a host driver.
     GroupNotViable { group: u32, addr: String, others: Vec<GroupMember> },
     /// The kernel speaks another VFIO API version.
@@ -128,6 +131,11 @@ impl fmt::Display for VfioError {
                 f,
                 "IOMMU group {group} is already in use by another process: stop it (find it with \
                  `sudo fuser -v /dev/vfio/{group}`)"
+            ),
+            VfioError::AlreadyOpen { addr } => write!(
+                f,
+                "{addr} is already open in this process: a device can have one driver at a time \
+                 (was the same address given twice, e.g. as 01:00.0 and 0000:01:00.0?)"
             ),
             VfioError::GroupNotViable { group, addr, others } => {
                 write!(f, "IOMMU group {group} of {addr} is not viable: every device in it must be bound to vfio-pci or to no driver, but ")?;
@@ -235,6 +243,7 @@ mod tests {
             (VfioError::IommuUnsupported { mode: IommuMode::Type1 }, "intel_iommu=on"),
             (VfioError::IommuUnsupported { mode: IommuMode::NoIommu }, "enable_unsafe_noiommu_mode=1"),
             (VfioError::GroupBusy { group: 3 }, "fuser -v /dev/vfio/3"),
+            (VfioError::AlreadyOpen { addr: "0000:01:00.0".into() }, "given twice"),
             (VfioError::NoInterruptRemapping, "allow_unsafe_interrupts=1"),
         ];
         for (e, want) in cases {

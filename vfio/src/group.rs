@@ -4,12 +4,18 @@
 //! Several devices may share one IOMMU group; the group node can be opened
 //! only once per process, so the container keeps one [`Group`] per number
 //! and devices share it through an `Arc`.
+//!
+//! The kernel hands out a second fd for a device already open in the group,
+//! so two drivers in one process could program the same NIC. The group
+//! therefore records which of its devices are open and refuses a second
+//! claim ([`VfioError::AlreadyOpen`]).
 
+use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use vfio_bindings::bindings::vfio::{vfio_group_status, VFIO_GROUP_FLAGS_VIABLE};
 
@@ -24,6 +30,8 @@ pub(crate) struct Group {
     fd: Option<OwnedFd>,
     number: u32,
     container: Arc<Container>,
+    /// Canonical addresses of this group's devices open in this process.
+    claimed: Mutex<HashSet<String>>,
 }
 
 impl Group {
@@ -75,15 +83,33 @@ impl Group {
         if ret < 0 {
             return Err(VfioError::ioctl("VFIO_GROUP_SET_CONTAINER", target, io::Error::last_os_error()));
         }
-        Ok(Group { fd: Some(fd), number, container: Arc::clone(container) })
+        Ok(Group { fd: Some(fd), number, container: Arc::clone(container), claimed: Mutex::default() })
     }
 
     pub(crate) fn number(&self) -> u32 {
         self.number
     }
 
+    /// Claims `addr` (canonical form) for one driver in this process and
+    /// gets its device fd (`VFIO_GROUP_GET_DEVICE_FD`). Refused while an
+    /// earlier claim is held; [`Group::release`] ends a claim.
+    pub(crate) fn claim_device(&self, addr: &str) -> Result<OwnedFd, VfioError> {
+        let mut claimed = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
+        if claimed.contains(addr) {
+            return Err(VfioError::AlreadyOpen { addr: addr.into() });
+        }
+        let fd = self.device_fd(addr)?;
+        claimed.insert(addr.to_string());
+        Ok(fd)
+    }
+
+    /// Ends the claim [`Group::claim_device`] made for `addr`.
+    pub(crate) fn release(&self, addr: &str) {
+        self.claimed.lock().unwrap_or_else(|p| p.into_inner()).remove(addr);
+    }
+
     /// `VFIO_GROUP_GET_DEVICE_FD` for `addr` (canonical form).
-    pub(crate) fn device_fd(&self, addr: &str) -> Result<OwnedFd, VfioError> {
+    fn device_fd(&self, addr: &str) -> Result<OwnedFd, VfioError> {
         let Some(fd) = &self.fd else { unreachable!("group fd is only taken in drop") };
         let name = std::ffi::CString::new(addr).map_err(|_| VfioError::InvalidAddress { input: addr.into() })?;
         // SAFETY: GET_DEVICE_FD reads a NUL-terminated string through the

@@ -6,7 +6,8 @@
 #   * runs vfio_check on both: config space ids, BAR0 MAC vs FERRITE_IGB*_MAC,
 #     IOVA ranges, MSI-X trigger -> eventfd, and the DMA round trip igb0 TX ->
 #     igb1 RX through one hugepage mapped in the shared container, plus the
-#     unmapped-IOVA negative case (and its DMAR fault in dmesg);
+#     unmapped-IOVA negative case (and its DMAR fault in dmesg), and that a
+#     second open of an open device (written without its domain) is refused;
 #   * bad input: nonexistent address, malformed address, a device bound to
 #     another driver, an unprivileged user, a wrong expected MAC — each must
 #     exit non-zero with a message saying what to run, and never panic.
@@ -82,7 +83,8 @@ if ((rc == 0)) && grep -q '^PASS vfio_check' <<<"$out" && ! grep -q panicked <<<
 else
     fail "vfio_check on both NICs (exit $rc)"
 fi
-for want in "byte-identical" "did not land in mapped memory" "Msix vector 0 triggered" "IOVA ranges ["; do
+for want in "byte-identical" "did not land in mapped memory" "Msix vector 0 triggered" "IOVA ranges [" \
+    "a second open in this process is refused"; do
     grep -qF "$want" <<<"$out" || fail "vfio_check output lacks '$want'"
 done
 iova=$(sed -n 's/.*frame for unmapped iova \(0x[0-9a-f]*\) did not land.*/\1/p' <<<"$out")
