@@ -28,11 +28,13 @@
 
 #![allow(dead_code)]
 
+use std::ptr::NonNull;
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 
 use ferrite_hugepages::{DmaOptions, DmaRegion};
 
+use crate::mem::MbufHeader;
 use crate::port::PortError;
 
 /// Bytes per descriptor (both directions, advanced format).
@@ -103,6 +105,20 @@ pub struct DescRing {
 // SAFETY: the ring is plain DMA memory owned (through `mem`) by this value;
 // it is only accessed through the queue that owns the ring.
 unsafe impl Send for DescRing {}
+
+/// For a queue the device would not confirm stopped: it may still read the
+/// ring and write into the buffers parked there, so none of that memory may
+/// go back to anyone. The parked mbufs are forgotten, not freed (a pool with
+/// buffers out outlives its last handle, see `Mempool`), and the ring's
+/// memory stays allocated and mapped for the rest of the process. Returns
+/// how many buffers were left to the device.
+#[cold]
+pub fn abandon_to_device(ring: &DescRing, bufs: &mut [Option<NonNull<MbufHeader>>]) -> u64 {
+    std::mem::forget(Arc::clone(&ring.mem));
+    // Taking a raw pointer out of its slot without `Mbuf::from_raw` is
+    // exactly the leak wanted: nothing will ever free it.
+    bufs.iter_mut().filter_map(Option::take).count() as u64
+}
 
 /// Allocates DMA memory for a set of rings and hands them out in order.
 /// No ring straddles a page boundary (pages are not physically contiguous

@@ -16,18 +16,21 @@
 //! transmit queues as one atomic word: `generation << 1 | up`. A queue sees
 //! a new generation with one relaxed load per burst; on "up" it rewrites its
 //! own TDT (QEMU only resumes a ring on a TDT write, see the module docs),
-//! on "down" it drops and counts (`tx_link_down_drops`).
+//! on "down" it drops and counts (`tx_link_down_drops`). The same thread
+//! folds the 32-bit hardware counters into their totals every
+//! [`super::stats::STATS_PERIOD`] (see `stats.rs`).
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferrite_vfio::EventFd;
 
 use super::mac::Hw;
 use super::regs::*;
+use super::stats::HwStats;
 use crate::port::{LinkNotifier, LinkStatus};
 
 /// Vector of the "other causes" (LSC).
@@ -166,14 +169,24 @@ pub struct LinkThread {
 
 impl LinkThread {
     /// Starts the thread: waits on `other` (vector 0), reads ICR to
-    /// acknowledge, re-enables the vector, and notes STATUS.
-    pub fn spawn(hw: Arc<Hw>, link: Arc<LinkShared>, other: Option<Arc<EventFd>>) -> std::io::Result<LinkThread> {
+    /// acknowledge, re-enables the vector, and notes STATUS. Every
+    /// `stats_every` it also folds the 32-bit hardware counters into
+    /// `stats`, so they cannot run out between two reads (Linux igb's
+    /// watchdog does the same).
+    pub fn spawn(
+        hw: Arc<Hw>,
+        link: Arc<LinkShared>,
+        other: Option<Arc<EventFd>>,
+        stats: Arc<HwStats>,
+        stats_every: Duration,
+    ) -> std::io::Result<LinkThread> {
         let stop = Arc::new(AtomicBool::new(false));
         let wake = Arc::new(EventFd::new()?);
         let (quit, bell) = (Arc::clone(&stop), Arc::clone(&wake));
         let handle = std::thread::Builder::new().name(format!("igb-link-{}", link.name)).spawn(move || {
+            let mut folded = Instant::now();
             while !quit.load(Ordering::Acquire) {
-                let fired = wait_irq(other.as_deref(), &bell, LINK_RECHECK);
+                let fired = wait_irq(other.as_deref(), &bell, LINK_RECHECK.min(stats_every));
                 if quit.load(Ordering::Acquire) {
                     break;
                 }
@@ -184,6 +197,10 @@ impl LinkThread {
                     hw.write(EIMS, 1 << OTHER_VECTOR);
                 }
                 link.note(link.read(&hw));
+                if folded.elapsed() >= stats_every {
+                    stats.update_counts(&hw);
+                    folded = Instant::now();
+                }
             }
         })?;
         Ok(LinkThread { stop, wake, handle: Some(handle) })

@@ -149,6 +149,10 @@ struct QueueStatsSet {
     tx: Vec<Arc<QueueCounters>>,
     tx_link_down: Vec<Arc<Counter>>,
     tx_timeouts: Vec<Arc<Counter>>,
+    /// Buffers left to the device by queues it would not stop. Not reset
+    /// by `reset_stats`: it counts memory gone for good, not events.
+    rx_abandoned: Vec<Arc<Counter>>,
+    tx_abandoned: Vec<Arc<Counter>>,
 }
 
 impl QueueStatsSet {
@@ -160,6 +164,8 @@ impl QueueStatsSet {
             tx: (0..tx).map(|_| Arc::default()).collect(),
             tx_link_down: (0..tx).map(|_| Arc::default()).collect(),
             tx_timeouts: (0..tx).map(|_| Arc::default()).collect(),
+            rx_abandoned: (0..rx).map(|_| Arc::default()).collect(),
+            tx_abandoned: (0..tx).map(|_| Arc::default()).collect(),
         }
     }
 }
@@ -184,7 +190,8 @@ pub struct IgbPort {
     configured: bool,
     pool: Option<Mempool>,
     qstats: QueueStatsSet,
-    hw_stats: HwStats,
+    /// Shared with the link thread, which folds the 32-bit counters in.
+    hw_stats: Arc<HwStats>,
     /// Shared with the queues of the current open; cleared by stop.
     live: Option<Arc<AtomicBool>>,
     admin_up: bool,
@@ -251,7 +258,7 @@ impl IgbPort {
         // Tell manageability firmware a driver owns the port.
         hw.set_bits(CTRL_EXT, CTRL_EXT_DRV_LOAD);
         hw.setup_link_autoneg()?;
-        let hw_stats = HwStats::default();
+        let hw_stats = Arc::new(HwStats::default());
         hw_stats.clear(&hw);
         let fw_version = match hw.eeprom_read(NVM_WORD_VERSION) {
             Some(w) if w != 0 && w != 0xFFFF => format!("{}.{}", w >> 12, (w >> 4) & 0xFF),
@@ -423,6 +430,7 @@ impl IgbPort {
                 counters: Arc::clone(&self.qstats.rx[q as usize]),
                 alloc_failed: Arc::clone(&self.qstats.rx_alloc_failed[q as usize]),
                 oversize: Arc::clone(&self.qstats.rx_oversize[q as usize]),
+                abandoned: Arc::clone(&self.qstats.rx_abandoned[q as usize]),
                 max_len: Arc::clone(&self.rx_max_len),
                 live: Arc::clone(live),
                 irq: self.irqs.as_ref().map(|(_, rx)| RxIrq {
@@ -478,6 +486,7 @@ impl IgbPort {
                     link: Arc::clone(&self.link),
                     link_down: Arc::clone(&self.qstats.tx_link_down[q as usize]),
                     timeouts: Arc::clone(&self.qstats.tx_timeouts[q as usize]),
+                    abandoned: Arc::clone(&self.qstats.tx_abandoned[q as usize]),
                     txdctl: TXDCTL_THRESH,
                 },
             })));
@@ -493,7 +502,8 @@ impl IgbPort {
         hw.flush();
         if self.dev.is_some() {
             let other = self.irqs.as_ref().map(|(o, _)| Arc::clone(o));
-            match LinkThread::spawn(Arc::clone(&hw), Arc::clone(&self.link), other) {
+            let stats = Arc::clone(&self.hw_stats);
+            match LinkThread::spawn(Arc::clone(&hw), Arc::clone(&self.link), other, stats, stats::STATS_PERIOD) {
                 Ok(t) => self.link_thread = Some(t),
                 Err(e) => eprintln!("ferrite igb: {}: no link thread ({e}); link changes need link_update", self.name),
             }
@@ -546,6 +556,10 @@ impl IgbPort {
             ("tx_link_down_drops".to_string(), self.qstats.tx_link_down.iter().map(|c| c.get()).sum()),
             ("tx_timeout_count".to_string(), self.qstats.tx_timeouts.iter().map(|c| c.get()).sum()),
             ("lsc_interrupts".to_string(), self.link.lsc_irqs.load(Ordering::Relaxed)),
+            (
+                "mbufs_left_to_device".to_string(),
+                self.qstats.rx_abandoned.iter().chain(&self.qstats.tx_abandoned).map(|c| c.get()).sum(),
+            ),
         ];
         rows.extend(per_queue_stat_rows(&stats));
         rows
@@ -698,6 +712,8 @@ impl NetDevice for IgbPort {
         self.qstats.rx_alloc_failed.iter().for_each(|c| c.reset());
         self.qstats.tx_link_down.iter().for_each(|c| c.reset());
         self.qstats.tx_timeouts.iter().for_each(|c| c.reset());
+        self.qstats.rx_oversize.iter().for_each(|c| c.reset());
+        self.link.lsc_irqs.store(0, Ordering::Relaxed);
         self.hw_stats.clear(&self.hw);
         Ok(())
     }
@@ -945,11 +961,19 @@ mod tests {
     /// once; reading the high half of an octet pair clears both halves (as
     /// on QEMU). While [`TRAFFIC`] is set on the reading thread, a 68-byte
     /// frame lands right after every register read (counted in [`LANDED`]).
-    struct FakeRegs(Mutex<HashMap<u32, u32>>);
+    struct FakeRegs(RegMap);
+
+    /// The fake's registers, shared with the test.
+    type RegMap = Arc<Mutex<HashMap<u32, u32>>>;
+
+    /// The statistics registers (§8.19), all clear-on-read.
+    const STATS_RANGE: std::ops::RangeInclusive<u32> = 0x4000..=0x40FF;
 
     thread_local! {
         static TRAFFIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
         static LANDED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+        /// While set (on the writing thread), queue 0 ignores being disabled.
+        static STUCK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
 
     impl RegisterIo for FakeRegs {
@@ -959,6 +983,8 @@ mod tests {
             if matches!(off, GORCH | GOTCH | TORH | TOTH) {
                 m.insert(off, 0);
                 m.insert(off - 4, 0);
+            } else if STATS_RANGE.contains(&off) && !matches!(off, GORCL | GOTCL | TORL | TOTL) {
+                m.insert(off, 0);
             }
             if TRAFFIC.get() {
                 *m.entry(GORCL).or_default() += 68;
@@ -972,6 +998,7 @@ mod tests {
                 CTRL => val & !CTRL_RST,
                 MDIC => (val & !MDIC_DATA_MASK) | MDIC_READY | if val & MDIC_OP_READ != 0 { 0x1140 } else { 0 },
                 EERD => EERD_DONE | (0x2010 << EERD_DATA_SHIFT),
+                _ if STUCK.get() && (off == rxdctl(0) || off == txdctl(0)) => val | DCTL_ENABLE,
                 _ => val,
             };
             m.insert(off, val);
@@ -979,15 +1006,52 @@ mod tests {
     }
 
     fn fake_port() -> (IgbPort, Arc<Hw>) {
-        let regs = FakeRegs(Mutex::new(HashMap::from([
+        let (port, hw, _) = fake_port_and_regs();
+        (port, hw)
+    }
+
+    /// A port on the fake, and the fake's registers to look at without
+    /// the side effects of a read.
+    fn fake_port_and_regs() -> (IgbPort, Arc<Hw>, RegMap) {
+        let map = Arc::new(Mutex::new(HashMap::from([
             (STATUS, STATUS_LU | STATUS_FD | (2 << STATUS_SPEED_SHIFT)),
             (ral(0), 0x0000_5452),
             (rah(0), RAH_AV | 0x001b),
             (EECD, EECD_AUTO_RD),
         ])));
+        let regs = FakeRegs(Arc::clone(&map));
         let port = IgbPort::probe("fake", Hw::new(Box::new(regs), Media::Copper), 0x10C9, IovaMode::Va, None).unwrap();
         let hw = Arc::clone(&port.hw);
-        (port, hw)
+        (port, hw, map)
+    }
+
+    /// Regression: the 32-bit hardware counters were read only when someone
+    /// asked, so between two reads far apart they could run out (2^32
+    /// frames take under 50 minutes at line rate). The link thread now
+    /// folds them in every period, and leaves the octet pairs alone.
+    #[test]
+    fn link_thread_folds_the_32_bit_counters_in_on_its_own() {
+        let (port, hw, regs) = fake_port_and_regs();
+        let period = std::time::Duration::from_millis(10);
+        let thread =
+            LinkThread::spawn(Arc::clone(&hw), Arc::clone(&port.link), None, Arc::clone(&port.hw_stats), period)
+                .unwrap();
+        let device_has = |off: u32| regs.lock().unwrap().get(&off).copied().unwrap_or(0);
+        regs.lock().unwrap().insert(GORCL, 5);
+        // Two periods' worth of frames, 3e9 each: 6e9 in all, over 2^32.
+        for _ in 0..2 {
+            regs.lock().unwrap().insert(GPRC, 3_000_000_000);
+            let start = std::time::Instant::now();
+            while device_has(GPRC) != 0 {
+                assert!(start.elapsed().as_secs() < 30, "the link thread never read GPRC");
+                std::thread::sleep(period);
+            }
+        }
+        assert_eq!(device_has(GORCL), 5, "the periodic read must not touch the octet pairs");
+        drop(thread);
+        let stat = |name: &str| port.named_stats().into_iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(stat("rx_packets"), 6_000_000_000);
+        assert_eq!(stat("rx_bytes"), 5);
     }
 
     fn pool(n: usize) -> Mempool {
@@ -1043,9 +1107,37 @@ mod tests {
         let lens: Vec<usize> = batch.iter().map(|m| m.len()).collect();
         assert_eq!(lens, [1514, 1518, 1522], "untagged, 802.1Q and QinQ full-size frames are delivered");
         assert_eq!(sw_stat(&port, "rx_mtu_oversize_drops"), 1, "1523 B is over the limit");
+        // Regression: reset_stats once left this counter (and lsc_interrupts).
+        port.reset_stats().unwrap();
+        assert_eq!(sw_stat(&port, "rx_mtu_oversize_drops"), 0, "reset_stats clears every counter");
         drop((batch, q));
         port.stop().unwrap();
         assert_eq!(pool.available(), pool.capacity());
+    }
+
+    /// Regression: when a queue would not stop, its buffers went back to
+    /// the pool while the device could still DMA into them. Now they are
+    /// left to the device, counted, and never handed out again.
+    #[test]
+    fn buffers_of_a_queue_that_will_not_stop_are_never_reused() {
+        let (mut port, _hw) = fake_port();
+        let pool = pool(256);
+        let conf = PortConfig { rx_ring_size: 64, tx_ring_size: 64, ..PortConfig::default() };
+        port.configure(&conf, &pool).unwrap();
+        let mut q = port.open().unwrap();
+        let mut batch = MbufBatch::new();
+        assert!(pool.alloc_bulk(&mut batch, 10));
+        batch.iter_mut().for_each(|m| assert!(m.set_len(60)));
+        assert_eq!(q.tx[0].tx_burst(&mut batch), 10);
+        let out = pool.capacity() - pool.available();
+        assert_eq!(out, 64 + 10, "the receive ring's buffers and the frames in flight");
+        STUCK.set(true);
+        drop(q);
+        STUCK.set(false);
+        assert_eq!(sw_stat(&port, "mbufs_left_to_device"), out as u64);
+        assert_eq!(pool.capacity() - pool.available(), out, "none went back to the pool");
+        port.stop().unwrap();
+        assert_eq!(pool.capacity() - pool.available(), out, "nor after stop");
     }
 
     /// Regression (with the engines' part in apps' fwd tests): completions

@@ -53,6 +53,8 @@ pub struct IgbRxQueue {
     alloc_failed: Arc<Counter>,
     /// Frames over the MTU, dropped here.
     oversize: Arc<Counter>,
+    /// Buffers left to a device that would not stop (see `Drop`).
+    abandoned: Arc<Counter>,
     /// Longest frame accepted (MTU + Ethernet header), set by the port.
     max_len: Arc<AtomicU32>,
     /// Cleared by the port's stop: the queue then never touches the device.
@@ -75,6 +77,7 @@ pub struct RxSetup {
     pub counters: Arc<QueueCounters>,
     pub alloc_failed: Arc<Counter>,
     pub oversize: Arc<Counter>,
+    pub abandoned: Arc<Counter>,
     pub max_len: Arc<AtomicU32>,
     pub live: Arc<AtomicBool>,
     pub irq: Option<RxIrq>,
@@ -101,6 +104,7 @@ impl IgbRxQueue {
             counters: s.counters,
             alloc_failed: s.alloc_failed,
             oversize: s.oversize,
+            abandoned: s.abandoned,
             max_len: s.max_len,
             live: s.live,
             irq: s.irq,
@@ -298,7 +302,15 @@ impl Drop for IgbRxQueue {
         // hardware queue may belong to a newer open: hands off.
         if self.live.load(Ordering::Acquire) {
             if let Err(e) = self.hw.disable_queue(rxdctl(self.qid as u32)) {
-                eprintln!("ferrite igb: rx queue {}: {e}", self.qid);
+                // Still running: it may write into any armed buffer.
+                let n = super::desc::abandon_to_device(&self.ring, &mut self.bufs);
+                self.abandoned.add(n);
+                eprintln!(
+                    "ferrite igb: rx queue {}: {e}; its {n} buffers and ring stay with the device, never \
+                     reused (mbufs_left_to_device)",
+                    self.qid
+                );
+                return;
             }
         }
         for slot in self.bufs.iter_mut() {

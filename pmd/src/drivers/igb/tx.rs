@@ -39,6 +39,8 @@ pub struct TxWatch {
     pub link_down: Arc<Counter>,
     /// `tx_timeout_count`.
     pub timeouts: Arc<Counter>,
+    /// Buffers left to a device that would not stop (`mbufs_left_to_device`).
+    pub abandoned: Arc<Counter>,
     /// TXDCTL value (thresholds) to re-enable the queue with after a reset.
     pub txdctl: u32,
 }
@@ -168,7 +170,12 @@ impl IgbTxQueue {
     fn reset(&mut self) {
         let q = self.qid as u32;
         if let Err(e) = self.hw.disable_queue(txdctl(q)) {
-            eprintln!("ferrite igb: tx queue {q} watchdog reset: {e}");
+            // Still running: it may yet read the ring and the parked frames.
+            // Leave both to it; the watchdog tries again after the timeout.
+            self.abandon(&e);
+            self.stall = None;
+            self.watch.timeouts.add(1);
+            return;
         }
         for slot in self.bufs.iter_mut() {
             if let Some(raw) = slot.take() {
@@ -186,6 +193,19 @@ impl IgbTxQueue {
         self.stall = None;
         self.full_bursts = 0;
         self.watch.timeouts.add(1);
+    }
+
+    /// The device would not stop the queue: its parked frames and ring are
+    /// never handed back (see [`super::desc::abandon_to_device`]).
+    #[cold]
+    fn abandon(&mut self, why: &crate::port::PortError) {
+        let n = super::desc::abandon_to_device(&self.ring, &mut self.bufs);
+        self.watch.abandoned.add(n);
+        eprintln!(
+            "ferrite igb: tx queue {}: {why}; its {n} parked frames and ring stay with the device, never \
+             reused (mbufs_left_to_device)",
+            self.qid
+        );
     }
 
     /// Frees every group whose RS descriptor the device has written back.
@@ -297,7 +317,8 @@ impl Drop for IgbTxQueue {
         // receive queue's drop for why only while live).
         if self.live.load(Ordering::Acquire) {
             if let Err(e) = self.hw.disable_queue(txdctl(self.qid as u32)) {
-                eprintln!("ferrite igb: tx queue {}: {e}", self.qid);
+                self.abandon(&e);
+                return;
             }
         }
         for slot in self.bufs.iter_mut() {
