@@ -19,13 +19,19 @@ use crate::fwd::{self, EngineConfig, ForwardMode, NoQueue, Stream, StreamId, TxG
 use crate::report::{CoreSleep, PoolReport, PortReport, Report, StreamReport};
 use crate::signal;
 
-/// Why a run failed, and so the exit code.
+/// Why a run failed, and so the exit code (3, accounting, is not an error
+/// here: the run completed and its report says what did not add up).
 #[derive(Debug)]
 pub enum AppError {
-    /// Bad input (exit 2).
+    /// Bad input (exit 2): the command line asks for something impossible.
     Usage(String),
-    /// The environment failed us (exit 1): no hugepages, thread spawn, ...
+    /// The host failed us (exit 1): no hugepages, thread spawn, ...
     Runtime(String),
+    /// A device failed (exit 4): a PCI port could not be opened (missing,
+    /// not bound to vfio-pci, busy) or did not behave (a reset that never
+    /// completes, an error from the hardware). Retrying the same command
+    /// line may work once the device is sorted out, unlike exit 2.
+    Device(String),
 }
 
 impl AppError {
@@ -34,6 +40,7 @@ impl AppError {
         match self {
             AppError::Usage(_) => 2,
             AppError::Runtime(_) => 1,
+            AppError::Device(_) => 4,
         }
     }
 }
@@ -41,7 +48,7 @@ impl AppError {
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            AppError::Usage(s) | AppError::Runtime(s) => f.write_str(s),
+            AppError::Usage(s) | AppError::Runtime(s) | AppError::Device(s) => f.write_str(s),
         }
     }
 }
@@ -50,14 +57,16 @@ fn usage<T>(s: impl Into<String>) -> Result<T, AppError> {
     Err(AppError::Usage(s.into()))
 }
 
-/// A port error as exit 2 (the user asked for something the port refuses)
-/// or exit 1 (the environment failed).
+/// A port error as exit 2 (the user asked for something the port refuses),
+/// 4 (the device failed or could not be had) or 1 (the host failed).
 fn port_err(what: String, e: PortError) -> AppError {
     match e {
         PortError::InvalidConfig(_) | PortError::NotSupported(_) | PortError::InvalidState(_) => {
             AppError::Usage(format!("{what}: {e}"))
         }
-        _ => AppError::Runtime(format!("{what}: {e}")),
+        PortError::NoMemory(_) => AppError::Runtime(format!("{what}: {e}")),
+        // Device and Timeout, and whatever a driver may report later.
+        _ => AppError::Device(format!("{what}: {e}")),
     }
 }
 
@@ -174,11 +183,12 @@ fn check_args(args: &Args) -> Result<(), AppError> {
 }
 
 fn open_ports(args: &Args) -> Result<Vec<Box<dyn NetDevice>>, AppError> {
+    check_distinct_pci(&args.allow)?;
     let mut ports = Vec::new();
     for addr in &args.allow {
         match ferrite_pmd::drivers::open_pci(addr, args.iova_mode) {
             Ok(p) => ports.push(p),
-            Err(e) => return usage(format!("cannot open PCI port {addr}: {e}")),
+            Err(e) => return Err(port_err(format!("cannot open PCI port {addr}"), e)),
         }
     }
     if !args.vdev.is_empty() {
@@ -191,6 +201,21 @@ fn open_ports(args: &Args) -> Result<Vec<Box<dyn NetDevice>>, AppError> {
         }
     }
     Ok(ports)
+}
+
+/// One driver per device: the same NIC given twice (perhaps written two
+/// ways, `01:00.0` and `0000:01:00.0`) is bad input. (VFIO would refuse the
+/// second open too, as a device error; this names the flags.)
+fn check_distinct_pci(allow: &[String]) -> Result<(), AppError> {
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    for given in allow {
+        let Ok(addr) = ferrite_vfio::normalize_pci_addr(given) else { continue };
+        if let Some((_, first)) = seen.iter().find(|(a, _)| *a == addr) {
+            return usage(format!("-a {first} and -a {given} are the same device ({addr}): give each NIC once"));
+        }
+        seen.push((addr, given));
+    }
+    Ok(())
 }
 
 /// Buffers per port pool, as testpmd sizes them: every ring a buffer of this
@@ -246,6 +271,11 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
         con.warn(&format!("--tx-rate and --tx-count only apply to txonly and flowgen, not {mode}; ignored"));
     }
 
+    // Declared before the ports so that, on every path out of here, ports
+    // are stopped (their drop quiets the device) before the pools they
+    // received into go: locals drop in reverse order, and the normal path
+    // stops the ports explicitly first too.
+    let mut pools: Vec<Mempool> = Vec::new();
     let mut ports = open_ports(args)?;
     let n = ports.len();
     if args.port_topology == Topology::Paired && n % 2 == 1 {
@@ -278,7 +308,7 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
     let mapper = ports.iter().find_map(|p| p.dma_mapper());
     let hardware = !args.allow.is_empty();
     let capacity = args.total_num_mbufs.unwrap_or_else(|| pool_size(args, nstreams, cores));
-    let mut pools = Vec::with_capacity(n);
+    pools.reserve(n);
     for (i, port) in ports.iter().enumerate() {
         let cfg = MempoolConfig {
             name: format!("mb_pool_{i}"),
@@ -828,6 +858,19 @@ fn start_capture(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_failures_have_their_own_exit_code() {
+        let code = |e: PortError| port_err("port 0".into(), e).exit_code();
+        // A NIC that does not answer (reset never completes) or misbehaves.
+        assert_eq!(code(PortError::Timeout("CTRL.RST did not clear".into())), 4);
+        assert_eq!(code(PortError::Device("MDIC error".into())), 4);
+        // The host, not the device: no hugepages.
+        assert_eq!(code(PortError::NoMemory("no hugepages".into())), 1);
+        // The user asked for something the port refuses.
+        assert_eq!(code(PortError::InvalidConfig("ring size".into())), 2);
+        assert_eq!(code(PortError::NotSupported("rss")), 2);
+    }
 
     #[test]
     fn the_main_thread_sleeps_until_its_first_timer_or_an_event() {

@@ -250,8 +250,9 @@ pub fn parse_lcores(s: &str) -> Result<Vec<usize>, String> {
     about = "ferrite testpmd: forward packets between ports, in the manner of dpdk-testpmd",
     after_help = "Virtual ports: loopN (tx comes back on its own rx), pairN (wired to the next pair in order \
                   of appearance), nullN (rx makes frames, tx frees them). Stop with Ctrl-C, SIGTERM, \
-                  --duration or (txonly) --tx-count. Exit codes: 0 ok, 1 runtime failure, 2 bad input, \
-                  3 accounting failure (buffers leaked or packets unaccounted for)."
+                  --duration or (txonly) --tx-count. Exit codes: 0 ok, 1 runtime failure (hugepages, threads), \
+                  2 bad input, 3 accounting failure (buffers leaked or packets unaccounted for), \
+                  4 device failure (a PCI port could not be opened or stopped responding)."
 )]
 pub struct Args {
     /// CPUs to use (e.g. 0-1 or 0,2): the first runs the main (stats)
@@ -402,8 +403,10 @@ pub struct Args {
     #[arg(long = "rss-types", value_name = "LIST", value_parser = parse_rss_types)]
     pub rss_types: Option<ferrite_pmd::rss::RssHashTypes>,
 
-    /// Directory of the telemetry socket testpmd.PID.sock [default: /run/ferrite as root, else
-    /// $XDG_RUNTIME_DIR/ferrite or /tmp/ferrite-UID]
+    /// Directory of the telemetry socket testpmd.PID.sock, created 0700 if missing; an existing
+    /// one is never changed, and refused if someone else could replace the socket there (owned by
+    /// another user, or writable by others without the sticky bit) [default: /run/ferrite as
+    /// root, else $XDG_RUNTIME_DIR/ferrite or /tmp/ferrite-UID]
     #[arg(long = "telemetry-dir", value_name = "DIR")]
     pub telemetry_dir: Option<std::path::PathBuf>,
 

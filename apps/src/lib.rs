@@ -22,8 +22,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// The whole `testpmd` program: parse, run, report, exit code
-/// (0 ok, 1 runtime failure, 2 bad input, 3 accounting failure).
+/// The whole `testpmd` program: parse, run, report, exit code (0 ok,
+/// 1 runtime failure, 2 bad input, 3 accounting failure, 4 device failure;
+/// see [`app::AppError`]).
 pub fn testpmd_main() -> ExitCode {
     // dpdk-testpmd separates EAL and application options with `--`; here
     // they are one set, so a lone `--` is skipped.

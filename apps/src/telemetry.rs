@@ -1,10 +1,15 @@
 //! Telemetry: a running testpmd answers JSON requests on a Unix-domain
 //! socket, in the manner of DPDK's telemetry (`dpdk-telemetry.py`).
 //!
-//! * One socket per process: `DIR/testpmd.PID.sock` (DIR `/run/ferrite` by
-//!   default), the directory mode 0700 and the socket 0600: only the owner
-//!   may read the counters. Sockets of processes that died are removed when
+//! * One socket per process: `DIR/testpmd.PID.sock` (DIR from
+//!   [`default_dir`] unless `--telemetry-dir` names one), the socket 0600:
+//!   only the owner may read the counters. A missing directory is created
+//!   0700; an existing one is never changed, only checked (see
+//!   [`Telemetry::start`]). Sockets of processes that died are removed when
 //!   the next one starts; [`list_sockets`] finds the live ones.
+//! * Limits: a request line is at most [`MAX_REQUEST_LINE`] bytes and at
+//!   most [`MAX_CLIENTS`] clients are served at once, so a local client can
+//!   neither grow testpmd's heap nor its thread count without end.
 //! * Protocol: on connect the server sends one greeting line
 //!   (`{"version":…,"pid":…,"app":"testpmd"}`); then each request line
 //!   (`/ports`, `/port/stats,0`) gets one reply line, a JSON object keyed by
@@ -25,12 +30,13 @@
 //! never involved: every counter is a single-writer atomic read without a
 //! lock, so reading stats does not slow the datapath.
 
-use std::io::{BufRead, BufReader, Write};
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -47,18 +53,139 @@ use crate::json::JsonWriter;
 pub const DEFAULT_DIR: &str = "/run/ferrite";
 
 /// The default socket directory, as DPDK picks its runtime directory:
-/// `/run/ferrite` for root, else `$XDG_RUNTIME_DIR/ferrite`, else
-/// `/tmp/ferrite-UID`.
+/// `/run/ferrite` for root; else `$XDG_RUNTIME_DIR/ferrite` when that
+/// directory really is the user's own private one; else `/tmp/ferrite-UID`.
+/// testpmd binds there and pmdstat looks there, both through this function.
 pub fn default_dir() -> PathBuf {
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
+    default_dir_for(euid(), std::env::var_os("XDG_RUNTIME_DIR").as_deref())
+}
+
+fn default_dir_for(uid: u32, xdg: Option<&OsStr>) -> PathBuf {
     if uid == 0 {
         return PathBuf::from(DEFAULT_DIR);
     }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d).join("ferrite"),
-        _ => PathBuf::from(format!("/tmp/ferrite-{uid}")),
+    // The XDG spec promises an absolute path to a directory owned by the
+    // user with mode 0700, but the variable is only a hint that may be
+    // stale (inherited through su or sudo -E): check the promise.
+    if let Some(x) = xdg.map(Path::new) {
+        let private = std::fs::symlink_metadata(x).is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o077 == 0);
+        if x.is_absolute() && private {
+            return x.join("ferrite");
+        }
     }
+    tmp_fallback(uid)
+}
+
+/// A non-root user's last resort: a predictable name in a directory
+/// everyone may write to, so another user can create it first. It is held
+/// to [`Trust::Private`].
+fn tmp_fallback(uid: u32) -> PathBuf {
+    PathBuf::from(format!("/tmp/ferrite-{uid}"))
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// How much an existing socket directory must be ours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trust {
+    /// `/tmp/ferrite-UID`: it must look exactly as testpmd creates it, the
+    /// user's own with no access for anyone else. Whoever made it before us
+    /// could otherwise swap the socket.
+    Private,
+    /// Any other directory (root's `/run/ferrite`, `$XDG_RUNTIME_DIR/ferrite`
+    /// inside a directory checked to be private, one the user named): owned
+    /// by the user or by root (who can do anything anyway), and writable by
+    /// nobody else unless the sticky bit stops them from removing or
+    /// renaming our socket (as in `/tmp`).
+    Named,
+}
+
+impl Trust {
+    fn of(dir: &Path) -> Trust {
+        let me = euid();
+        if me != 0 && dir == tmp_fallback(me) {
+            Trust::Private
+        } else {
+            Trust::Named
+        }
+    }
+}
+
+fn refuse(msg: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::PermissionDenied, msg)
+}
+
+/// Checks that the existing `dir` is safe to bind a socket in (or, for
+/// pmdstat, to trust the sockets found there), without changing it.
+pub fn check_dir(dir: &Path) -> std::io::Result<()> {
+    check_dir_as(dir, Trust::of(dir))
+}
+
+fn check_dir_as(dir: &Path, trust: Trust) -> std::io::Result<()> {
+    let d = dir.display();
+    // lstat: a symbolic link could be re-pointed after the check.
+    let meta = std::fs::symlink_metadata(dir)?;
+    if meta.file_type().is_symlink() {
+        return Err(refuse(format!(
+            "{d} is a symbolic link, which could be re-pointed elsewhere: name the directory itself"
+        )));
+    }
+    if !meta.is_dir() {
+        return Err(refuse(format!("{d} is not a directory")));
+    }
+    let (owner, mode, me) = (meta.uid(), meta.mode() & 0o7777, euid());
+    match trust {
+        Trust::Private => {
+            if owner != me {
+                return Err(refuse(format!(
+                    "{d} belongs to uid {owner}, not to you (uid {me}): someone else created it, and could \
+                     replace the socket; remove it, or give --telemetry-dir a directory of yours"
+                )));
+            }
+            if mode & 0o077 != 0 {
+                return Err(refuse(format!(
+                    "{d} has mode {mode:04o}, but testpmd's own directory must be private: \
+                     `chmod 0700 {d}` (or remove it and testpmd creates it 0700)"
+                )));
+            }
+        }
+        Trust::Named => {
+            if owner != me && owner != 0 {
+                return Err(refuse(format!(
+                    "{d} belongs to uid {owner}, neither you (uid {me}) nor root, and its owner could \
+                     replace the socket; use a directory of yours (testpmd creates a missing one with mode 0700)"
+                )));
+            }
+            if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+                let who = if mode & 0o002 != 0 { "everyone" } else { "its group" };
+                return Err(refuse(format!(
+                    "{d} is writable by {who} (mode {mode:04o}) without the sticky bit, so they could \
+                     replace the socket; use a directory only you can write to (testpmd creates a missing \
+                     one with mode 0700)"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates `dir` (and missing parents) with mode 0700 if it does not exist,
+/// then checks it. An existing directory is never changed: `--telemetry-dir
+/// /tmp` as root must not take `/tmp` away from everyone else.
+fn prepare_dir(dir: &Path, trust: Trust) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // `recursive` also succeeds if someone else creates it between
+            // the lstat and here; the check below then judges theirs.
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        }
+        Err(e) => return Err(e),
+        Ok(_) => {}
+    }
+    check_dir_as(dir, trust)
 }
 /// Version of the protocol, in the greeting.
 pub const VERSION: &str = "ferrite-telemetry/1";
@@ -75,6 +202,19 @@ pub const COMMANDS: [&str; 10] = [
     "/streams",
     "/help",
 ];
+
+/// Longest request line, newline included. Commands are a few dozen bytes;
+/// the cap keeps one client from growing testpmd's heap without end.
+pub const MAX_REQUEST_LINE: usize = 4096;
+/// Clients served at once; more are refused with an error line.
+pub const MAX_CLIENTS: usize = 16;
+/// How long a client may stall in the middle of a request line, or leave a
+/// reply unread, before it is dropped and its slot freed.
+const CLIENT_STALL: Duration = Duration::from_secs(10);
+/// Longest reply [`Client`] reads: far above any real one (a port with
+/// 1024 queue pairs answers `/port/xstats` in well under 1 MiB), and a
+/// bound against a server that never ends its line.
+const MAX_REPLY_LINE: usize = 16 << 20;
 
 /// A request waiting for the main thread.
 struct Request {
@@ -141,16 +281,23 @@ fn alive(pid: u32) -> bool {
 }
 
 /// Live sockets in `dir`, `(pid, path)` by pid; stale ones (their process
-/// is gone) are left out (and removed when `clean` is set).
+/// is gone) are left out, and removed when `clean` is set if they are ours:
+/// in a shared directory such as `/tmp`, a root testpmd must not delete
+/// other users' files.
 pub fn list_sockets(dir: &Path, clean: bool) -> Vec<(u32, PathBuf)> {
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir(dir) else { return out };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
         let Some(pid) = pid_of(&name) else { continue };
+        // Not followed: a symbolic link or a plain file is no server.
+        let Ok(meta) = std::fs::symlink_metadata(e.path()) else { continue };
+        if !meta.file_type().is_socket() {
+            continue;
+        }
         if alive(pid) {
             out.push((pid, e.path()));
-        } else if clean {
+        } else if clean && meta.uid() == euid() {
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -161,16 +308,14 @@ pub fn list_sockets(dir: &Path, clean: bool) -> Vec<(u32, PathBuf)> {
 impl Telemetry {
     /// Creates `dir` (0700) if needed, binds `testpmd.PID.sock` (0600) and
     /// starts listening.
+    ///
+    /// An existing `dir` is left as it is, and refused (with a message that
+    /// says why and what to do) unless it is safe: the default directory
+    /// ([`default_dir`]) must be the user's own with mode 0700; a directory
+    /// given by the user must belong to the user or root and be writable by
+    /// no one else, unless it has the sticky bit (as `/tmp`).
     pub fn start(dir: &Path) -> std::io::Result<Telemetry> {
-        if !dir.exists() {
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        }
-        let meta = std::fs::metadata(dir)?;
-        // SAFETY: geteuid has no preconditions.
-        let me = unsafe { libc::geteuid() };
-        if std::os::unix::fs::MetadataExt::uid(&meta) == me {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        }
+        prepare_dir(dir, Trust::of(dir))?;
         list_sockets(dir, true);
         let path = socket_path(dir, std::process::id());
         let _ = std::fs::remove_file(&path);
@@ -227,16 +372,44 @@ impl Drop for Telemetry {
     }
 }
 
+/// One client thread's claim on [`MAX_CLIENTS`]; dropping it (the thread
+/// ends, however it ends, or was never spawned) gives the slot back.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Tells a client there is no room for it, without ever blocking the
+/// listener, and closes the connection.
+fn turn_away(stream: UnixStream) {
+    let _ = stream.set_nonblocking(true);
+    let msg = format!("too many telemetry clients ({MAX_CLIENTS} connected): close one and try again");
+    let _ = writeln!(&stream, "{}", error(&msg));
+}
+
 /// Accepts connections until the server stops, asleep in between.
 fn listen(listener: UnixListener, shared: Shared) {
+    // Only this thread adds to it, so checking then adding cannot overshoot.
+    let clients = Arc::new(AtomicUsize::new(0));
     while !shared.stopping() {
         if !shared.wait_readable(&listener) {
             continue;
         }
         match listener.accept() {
             Ok((stream, _)) => {
+                if clients.load(Relaxed) >= MAX_CLIENTS {
+                    turn_away(stream);
+                    continue;
+                }
+                clients.fetch_add(1, Relaxed);
+                let slot = Slot(clients.clone());
                 let shared = shared.clone();
+                // If the spawn fails, the closure and its slot are dropped.
                 let _ = std::thread::Builder::new().name("telemetry-client".into()).spawn(move || {
+                    let _slot = slot;
                     let _ = client(stream, shared);
                 });
             }
@@ -252,6 +425,11 @@ fn listen(listener: UnixListener, shared: Shared) {
 /// the client hangs up or the server stops.
 fn client(stream: UnixStream, shared: Shared) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
+    // Reads start only once `poll` saw data, so the read timeout bounds a
+    // stall mid-line; the write timeout bounds a client that never reads
+    // its replies. Either way the thread ends and its slot frees.
+    stream.set_read_timeout(Some(CLIENT_STALL))?;
+    stream.set_write_timeout(Some(CLIENT_STALL))?;
     let mut out = stream.try_clone()?;
     let greeting = {
         let mut w = JsonWriter::new();
@@ -261,21 +439,31 @@ fn client(stream: UnixStream, shared: Shared) -> std::io::Result<()> {
     };
     writeln!(out, "{greeting}")?;
     let mut reader = BufReader::new(stream);
-    let mut line = String::new();
+    let mut line = Vec::new();
     while !shared.stopping() {
         // Sleep until the client writes (or hangs up) or the server stops,
         // unless requests sent back to back left a whole line buffered. (A
-        // client that stalls mid-line keeps its thread in `read_line`, as
-        // any blocking reader; it holds no lock and stops with the process.)
+        // client that stalls mid-line then blocks this thread in the read,
+        // for CLIENT_STALL at most.)
         let buffered = reader.buffer().contains(&b'\n');
         if !buffered && !shared.wait_readable(reader.get_ref()) {
             continue;
         }
-        match reader.read_line(&mut line) {
+        line.clear();
+        // At most MAX_REQUEST_LINE bytes, newline included.
+        match (&mut reader).take(MAX_REQUEST_LINE as u64).read_until(b'\n', &mut line) {
             Ok(0) => return Ok(()),
+            Ok(n) if n == MAX_REQUEST_LINE && line.last() != Some(&b'\n') => {
+                // Whatever follows is the same runaway line: answer and
+                // hang up rather than resynchronise on a later newline.
+                let msg = format!("request line longer than {MAX_REQUEST_LINE} bytes: closing the connection");
+                writeln!(out, "{}", error(&msg))?;
+                return Ok(());
+            }
             Ok(_) => {
-                let req = line.trim().to_string();
-                line.clear();
+                // Not UTF-8: the replacement characters make it an unknown
+                // command, answered as any other.
+                let req = String::from_utf8_lossy(&line).trim().to_string();
                 if req.is_empty() {
                     continue;
                 }
@@ -447,24 +635,297 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects and reads the greeting.
+    /// Connects and reads the greeting; a server with no room for another
+    /// client says so instead, and that is an error.
     pub fn connect(path: &Path) -> std::io::Result<Client> {
         let s = UnixStream::connect(path)?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
         let out = s.try_clone()?;
-        let mut reader = BufReader::new(s);
-        let mut greeting = String::new();
-        reader.read_line(&mut greeting)?;
-        Ok(Client { reader, out, greeting: greeting.trim().to_string() })
+        let mut c = Client { reader: BufReader::new(s), out, greeting: String::new() };
+        let greeting = c.read_reply()?;
+        if let Ok(v) = crate::pmdstat::Json::parse(&greeting) {
+            if let crate::pmdstat::Json::Str(e) = v.get("error") {
+                return Err(std::io::Error::other(format!("testpmd refused the connection: {e}")));
+            }
+        }
+        c.greeting = greeting;
+        Ok(c)
     }
 
     /// Sends one request, returns the reply line.
     pub fn request(&mut self, cmd: &str) -> std::io::Result<String> {
         writeln!(self.out, "{cmd}")?;
-        let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
+        self.read_reply()
+    }
+
+    /// One line from the server, at most [`MAX_REPLY_LINE`] bytes.
+    fn read_reply(&mut self) -> std::io::Result<String> {
+        let mut line = Vec::new();
+        let n = (&mut self.reader).take(MAX_REPLY_LINE as u64).read_until(b'\n', &mut line)?;
+        if n == 0 {
             return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "testpmd closed the connection"));
         }
-        Ok(line.trim().to_string())
+        if n == MAX_REPLY_LINE && line.last() != Some(&b'\n') {
+            let msg = format!("reply longer than {MAX_REPLY_LINE} bytes: not a ferrite telemetry server?");
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, msg));
+        }
+        String::from_utf8(line)
+            .map(|l| l.trim().to_string())
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "reply is not UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::net::UnixStream;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A fresh path under the temp directory (nothing there yet).
+    fn scratch(tag: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("ferrite-telemetry-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    /// Creates `p` with exactly `mode` (the umask would mask some bits).
+    fn make_dir(p: &Path, mode: u32) {
+        std::fs::create_dir(p).unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().mode() & 0o7777
+    }
+
+    fn is_root() -> bool {
+        euid() == 0
+    }
+
+    fn chown(p: &Path, uid: u32) {
+        std::os::unix::fs::chown(p, Some(uid), None).unwrap();
+    }
+
+    /// The start error, which must be there (`Telemetry` is not `Debug`).
+    fn refusal(dir: &Path) -> String {
+        match Telemetry::start(dir) {
+            Ok(t) => panic!("{} was accepted (socket {})", dir.display(), t.path().display()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn an_existing_directory_keeps_its_mode() {
+        // /tmp-like (sticky, world-writable), a plain 0755 directory and a
+        // private one: all safe to bind in, none ours to change.
+        for m in [0o1777, 0o755, 0o700] {
+            let d = scratch(&format!("keep-{m:o}"));
+            make_dir(&d, m);
+            let t = Telemetry::start(&d).unwrap_or_else(|e| panic!("mode {m:04o} refused: {e}"));
+            assert!(t.path().starts_with(&d));
+            assert_eq!(mode(&d), m, "testpmd changed the mode of a directory it did not create");
+            drop(t);
+            assert_eq!(mode(&d), m);
+            std::fs::remove_dir_all(&d).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_directory_others_may_write_is_refused_and_left_alone() {
+        for m in [0o777, 0o770, 0o702] {
+            let d = scratch(&format!("unsafe-{m:o}"));
+            make_dir(&d, m);
+            let e = refusal(&d);
+            assert!(e.contains(&format!("{m:04o}")) && e.contains("sticky"), "mode {m:04o}: {e}");
+            assert_eq!(mode(&d), m, "a refused directory is not changed");
+            assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0, "nothing created in {}", d.display());
+            std::fs::remove_dir_all(&d).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_directory_of_another_user_is_refused() {
+        if !is_root() {
+            eprintln!("skipped: only root can give a directory to another user");
+            return;
+        }
+        let d = scratch("theirs");
+        make_dir(&d, 0o700);
+        chown(&d, 65534);
+        let e = refusal(&d);
+        assert!(e.contains("uid 65534"), "{e}");
+        assert_eq!(mode(&d), 0o700);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_symlink_or_a_file_is_refused() {
+        let real = scratch("link-target");
+        make_dir(&real, 0o700);
+        let link = scratch("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let e = refusal(&link);
+        assert!(e.contains("symbolic link"), "{e}");
+        std::fs::remove_file(&link).unwrap();
+        std::fs::remove_dir_all(&real).unwrap();
+
+        let file = scratch("file");
+        std::fs::write(&file, b"").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = refusal(&file);
+        assert!(e.contains("not a directory"), "{e}");
+        assert_eq!(mode(&file), 0o644, "a refused file is not changed");
+        std::fs::remove_file(&file).unwrap();
+    }
+
+    #[test]
+    fn a_missing_directory_is_created_private() {
+        let top = scratch("new");
+        let d = top.join("a/b");
+        let t = Telemetry::start(&d).expect("create");
+        assert_eq!(mode(&d), 0o700);
+        assert_eq!(mode(t.path()) & 0o777, 0o600);
+        drop(t);
+        std::fs::remove_dir_all(&top).unwrap();
+    }
+
+    #[test]
+    fn the_tmp_fallback_must_be_ours_and_private() {
+        let me = euid();
+        let want = if me == 0 { Trust::Named } else { Trust::Private };
+        assert_eq!(Trust::of(&PathBuf::from(format!("/tmp/ferrite-{me}"))), want);
+        assert_eq!(Trust::of(Path::new(DEFAULT_DIR)), Trust::Named, "only root writes in /run");
+        // What `/tmp/ferrite-UID` is held to, tried on a stand-in: testpmd
+        // creates it 0700, so anything else there was made by someone
+        // else, or loosened since.
+        let d = scratch("private");
+        prepare_dir(&d, Trust::Private).expect("created");
+        assert_eq!(mode(&d), 0o700);
+        prepare_dir(&d, Trust::Private).expect("ours and 0700: used as it is");
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = prepare_dir(&d, Trust::Private).unwrap_err().to_string();
+        assert!(e.contains("mode 0755") && e.contains("chmod 0700"), "{e}");
+        assert_eq!(mode(&d), 0o755, "refused, not repaired");
+        // The same 0755 directory is fine when the user names it.
+        prepare_dir(&d, Trust::Named).expect("named 0755");
+        if is_root() {
+            // Another user got there first (here: made it for uid 65534).
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+            chown(&d, 65534);
+            let e = prepare_dir(&d, Trust::Private).unwrap_err().to_string();
+            assert!(e.contains("belongs to uid 65534") && e.contains("remove it"), "{e}");
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A connection's first line (greeting or refusal), or why none came.
+    fn first_line(path: &Path) -> (UnixStream, std::io::Result<String>) {
+        let s = UnixStream::connect(path).unwrap();
+        // Only a guard against hanging the test: a server that never
+        // answers fails it instead.
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut line = String::new();
+        let res = r.read_line(&mut line).map(|_| line);
+        (s, res)
+    }
+
+    #[test]
+    fn an_overlong_request_line_gets_an_error_and_the_connection_closes() {
+        let d = scratch("long-line");
+        let t = Telemetry::start(&d).unwrap();
+        let (mut s, greeting) = first_line(t.path());
+        assert!(greeting.unwrap().contains("\"version\""));
+        // No newline: a server that waits for one buffers it all.
+        let _ = s.write_all(&vec![b'x'; 2 * MAX_REQUEST_LINE]);
+        let mut r = BufReader::new(s);
+        let mut reply = String::new();
+        r.read_line(&mut reply).expect("an error line");
+        assert!(reply.starts_with("{\"error\":") && reply.contains(&MAX_REQUEST_LINE.to_string()), "{reply}");
+        // Then the server hangs up: end of stream, or a reset because it
+        // left some of our bytes unread. A timeout means it kept reading.
+        let mut more = String::new();
+        match r.read_line(&mut more) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("the connection stayed open: {other:?} {more:?}"),
+        }
+        drop(t);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn clients_beyond_the_limit_are_refused_and_a_slot_frees_on_hangup() {
+        let d = scratch("clients");
+        let t = Telemetry::start(&d).unwrap();
+        let mut held = Vec::new();
+        for i in 0..MAX_CLIENTS {
+            let (s, g) = first_line(t.path());
+            let g = g.unwrap_or_else(|e| panic!("client {i}: {e}"));
+            assert!(g.contains("\"version\""), "client {i}: {g}");
+            held.push(s);
+        }
+        let (_extra, g) = first_line(t.path());
+        let g = g.expect("a refusal line");
+        assert!(g.contains("\"error\"") && g.contains("too many"), "client {MAX_CLIENTS} got: {g}");
+        // Client::connect (pmdstat) reports the refusal as an error.
+        let e = Client::connect(t.path()).err().expect("refused").to_string();
+        assert!(e.contains("too many"), "{e}");
+        // Once one client hangs up, its slot is free again. The server
+        // notices the hangup asynchronously, so poll for it (no deadline
+        // assertion beyond "eventually", with a generous bound).
+        drop(held.pop());
+        let mut tries = 0;
+        loop {
+            let (_s, g) = first_line(t.path());
+            if g.as_deref().is_ok_and(|g| g.contains("\"version\"")) {
+                break;
+            }
+            tries += 1;
+            assert!(tries < 500, "the freed slot never came back: {g:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(held);
+        drop(t);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn xdg_runtime_dir_is_used_only_when_it_is_the_users_and_private() {
+        let xdg = scratch("xdg");
+        make_dir(&xdg, 0o700);
+        // The check is about the owner matching the user: as root, play a
+        // user by giving the directory to uid 65534.
+        let uid = if is_root() { 65534 } else { euid() };
+        if is_root() {
+            chown(&xdg, uid);
+        }
+        let fallback = PathBuf::from(format!("/tmp/ferrite-{uid}"));
+        assert_eq!(default_dir_for(uid, Some(xdg.as_os_str())), xdg.join("ferrite"));
+        assert_eq!(default_dir_for(uid, None), fallback);
+        assert_eq!(default_dir_for(uid, Some("".as_ref())), fallback);
+        // The same private directory, named relative to the working
+        // directory: it would move with every `cd`, so it is not used.
+        let up: PathBuf = std::env::current_dir().unwrap().components().skip(1).map(|_| "..").collect();
+        let relative = up.join(xdg.strip_prefix("/").unwrap());
+        assert!(relative.is_relative() && relative.is_dir(), "{}", relative.display());
+        assert_eq!(default_dir_for(uid, Some(relative.as_os_str())), fallback, "not absolute");
+        assert_eq!(default_dir_for(0, Some(xdg.as_os_str())), PathBuf::from(DEFAULT_DIR), "root");
+        std::fs::set_permissions(&xdg, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(default_dir_for(uid, Some(xdg.as_os_str())), fallback, "XDG_RUNTIME_DIR open to others");
+        std::fs::set_permissions(&xdg, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert_eq!(
+            default_dir_for(uid + 1, Some(xdg.as_os_str())),
+            PathBuf::from(format!("/tmp/ferrite-{}", uid + 1)),
+            "another user's"
+        );
+        let missing = xdg.join("gone");
+        assert_eq!(default_dir_for(uid, Some(missing.as_os_str())), fallback, "missing");
+        std::fs::remove_dir_all(&xdg).unwrap();
     }
 }

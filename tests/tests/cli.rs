@@ -1,4 +1,5 @@
-//! The `testpmd` binary end to end: bad input exits 2 with one clear line;
+//! The `testpmd` binary end to end: bad input exits 2 and a device that
+//! cannot be opened exits 4, each with one clear line;
 //! real runs print sane, self-consistent reports.
 
 use std::io::{BufRead, BufReader, Read};
@@ -48,10 +49,16 @@ fn run(args: &[&str]) -> Output {
 
 /// Runs with bad input: exit code 2, one line on stderr naming the problem.
 fn bad(args: &[&str], expect: &[&str]) {
+    fails(args, 2, expect);
+}
+
+/// Runs and fails with exit code `code` and one line on stderr naming the
+/// problem.
+fn fails(args: &[&str], code: i32, expect: &[&str]) {
     let out = run(args);
     let err = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("ferrite: warning")).collect();
-    assert_eq!(out.status.code(), Some(2), "args {args:?}: stderr {err}");
+    assert_eq!(out.status.code(), Some(code), "args {args:?}: stderr {err}");
     assert_eq!(lines.len(), 1, "args {args:?}: want one line, got:\n{err}");
     assert!(lines[0].starts_with("testpmd: "), "{}", lines[0]);
     for e in expect {
@@ -113,9 +120,20 @@ fn more_cores_than_lcores() {
     bad(&["-l", "0-1023", "--vdev", "null0,null1"], &["is not available"]);
 }
 
+/// Regression: the same NIC given twice, written two ways, was opened twice
+/// and programmed by two drivers. It is refused before anything is opened
+/// (the guest suite checks the VFIO-level refusal on a real device).
+#[test]
+fn same_pci_device_twice() {
+    bad(&["-a", "01:00.0", "-a", "0000:01:00.0"], &["-a 01:00.0 and -a 0000:01:00.0 are the same device"]);
+    bad(&["-a", "0000:02:00.0", "-a", "0000:02:00.0"], &["same device (0000:02:00.0)"]);
+}
+
 #[test]
 fn pci_port_that_fails_to_open() {
-    bad(&["-a", "0000:ff:1f.7"], &["cannot open PCI port 0000:ff:1f.7"]);
+    // A well-formed address naming no device is not a usage error: the
+    // device could not be had, which has its own exit status (4).
+    fails(&["-a", "0000:ff:1f.7"], 4, &["cannot open PCI port 0000:ff:1f.7"]);
 }
 
 #[test]
@@ -140,6 +158,10 @@ fn help_exits_zero() {
     let text = String::from_utf8_lossy(&out.stdout);
     for flag in ["--forward-mode", "--port-topology", "--vdev", "--tx-rate", "--eth-peer", "--json"] {
         assert!(text.contains(flag), "--help lacks {flag}");
+    }
+    // Scripts branch on the exit status: --help is where it is documented.
+    for code in ["0 ok", "1 runtime failure", "2 bad input", "3 accounting failure", "4 device failure"] {
+        assert!(text.contains(code), "--help does not document exit status '{code}'");
     }
 }
 

@@ -1,7 +1,9 @@
 //! Telemetry and pmdstat against a running testpmd: 2 cores × 2 queues on a
 //! pair of virtual ports for 12 s; pmdstat, another process, sees non-zero,
 //! increasing per-queue rates; its numbers agree with the final report;
-//! the socket is owner-only; and with no process pmdstat says so.
+//! the socket is owner-only; and with no process pmdstat says so. Also:
+//! `--telemetry-dir` never changes an existing directory and refuses an
+//! unsafe one; pmdstat rejects periods that are not seconds.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -182,6 +184,74 @@ fn telemetry_answers_port_info_link_and_rss() {
     assert!(get(&mut c, "/port/stats,7").get("error").str().contains("no port 7"));
     assert!(get(&mut c, "/bogus").get("error").str().contains("unknown command"));
     drop(c);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// testpmd on null ports for `secs`, its telemetry socket in `dir`.
+fn testpmd_in(dir: &Path, secs: &str) -> std::process::Child {
+    Command::new(TESTPMD)
+        .args(["--vdev", "null0,null1", "--duration", secs, "--telemetry-dir"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start testpmd")
+}
+
+fn make_dir(dir: &Path, mode: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    // Exactly `mode`: create_dir is subject to the umask.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn telemetry_dir_keeps_an_existing_directorys_mode_and_refuses_an_unsafe_one() {
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    // A shared directory like /tmp (world-writable, sticky): safe to bind
+    // in, not ours to change. As root, chmod-ing /tmp to 0700 would lock
+    // every other user out of it.
+    let shared = temp_dir("telemetry-shared");
+    make_dir(&shared, 0o1777);
+    let child = testpmd_in(&shared, "3");
+    let sock = wait_for_socket(&shared, Duration::from_secs(60));
+    assert_eq!(mode(&shared), 0o1777, "testpmd changed the mode of {}", shared.display());
+    let list = pmdstat(&shared, &["--list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&child.id().to_string()), "{list:?}");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!sock.exists());
+    assert_eq!(mode(&shared), 0o1777);
+    std::fs::remove_dir_all(&shared).unwrap();
+
+    // World-writable without the sticky bit: anyone could replace the
+    // socket. testpmd forwards anyway, without telemetry, and says why.
+    let open = temp_dir("telemetry-open");
+    make_dir(&open, 0o777);
+    let out = testpmd_in(&open, "0.5").wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("warning") && err.contains("0777") && err.contains("sticky"), "{err}");
+    assert_eq!(std::fs::read_dir(&open).unwrap().count(), 0, "no socket in an unsafe directory");
+    assert_eq!(mode(&open), 0o777, "a refused directory is left as it was");
+    std::fs::remove_dir_all(&open).unwrap();
+}
+
+#[test]
+fn pmdstat_rejects_watch_periods_that_are_not_seconds() {
+    // With a live process, so the bad value would reach the sleep.
+    let dir = temp_dir("telemetry-watch");
+    let child = testpmd_in(&dir, "3");
+    wait_for_socket(&dir, Duration::from_secs(60));
+    for bad in ["nan", "inf", "-1", "1e300", "0"] {
+        let out = pmdstat(&dir, &[&format!("--watch={bad}"), "--count", "1"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "--watch {bad}: {err}");
+        assert_eq!(out.status.code(), Some(2), "--watch {bad}: {err}");
+        assert_eq!(err.lines().count(), 1, "--watch {bad}: one line: {err}");
+        assert!(err.starts_with("pmdstat: ") && err.contains("--watch") && err.contains("seconds"), "{err}");
+    }
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let _ = std::fs::remove_dir_all(&dir);

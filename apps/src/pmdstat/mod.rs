@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::json::JsonWriter;
-use crate::telemetry::{default_dir, list_sockets, Client};
+use crate::telemetry::{check_dir, default_dir, list_sockets, Client};
 
 /// Command line.
 #[derive(Parser, Debug)]
@@ -22,17 +22,18 @@ pub struct Args {
     /// List the live telemetry sockets and exit
     #[arg(long = "list")]
     pub list: bool,
-    /// Directory of the telemetry sockets [default: as testpmd's, /run/ferrite for root]
+    /// Directory of the telemetry sockets [default: as testpmd's: /run/ferrite for root, else
+    /// $XDG_RUNTIME_DIR/ferrite or /tmp/ferrite-UID]
     #[arg(long = "dir", value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Which process, when several run
     #[arg(short = 'p', long = "pid", value_name = "PID")]
     pub pid: Option<u32>,
-    /// Seconds between the two samples rates are computed from
-    #[arg(short = 'i', long = "interval", value_name = "SECS", default_value_t = 1.0)]
+    /// Seconds between the two samples rates are computed from (0.1..=86400)
+    #[arg(short = 'i', long = "interval", value_name = "SECS", default_value_t = 1.0, value_parser = parse_period)]
     pub interval: f64,
-    /// Refresh every SECS like top, until Ctrl-C (or --count)
-    #[arg(short = 'w', long = "watch", value_name = "SECS")]
+    /// Refresh every SECS (0.1..=86400) like top, until Ctrl-C (or --count)
+    #[arg(short = 'w', long = "watch", value_name = "SECS", value_parser = parse_period)]
     pub watch: Option<f64>,
     /// With --watch: stop after N refreshes
     #[arg(short = 'c', long = "count", value_name = "N")]
@@ -48,6 +49,23 @@ pub struct Args {
     pub prometheus: bool,
 }
 
+/// Shortest period: every sample makes testpmd's main thread read each
+/// port's counters (some 70 device registers on igb), so pmdstat must not
+/// spin on it.
+pub const MIN_PERIOD: f64 = 0.1;
+/// Longest period, a day: anything longer is surely a typo.
+pub const MAX_PERIOD: f64 = 86400.0;
+
+/// `--interval` / `--watch`: seconds, checked here so that the sleep later
+/// (`Duration::from_secs_f64`, which panics on NaN, infinity or a negative
+/// number) only ever sees a sane value.
+fn parse_period(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (MIN_PERIOD..=MAX_PERIOD).contains(&x) => Ok(x),
+        _ => Err(format!("want a number of seconds from {MIN_PERIOD} to {MAX_PERIOD}")),
+    }
+}
+
 /// A parsed JSON value (enough for telemetry replies).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Json {
@@ -55,27 +73,22 @@ pub enum Json {
     Null,
     /// true/false
     Bool(bool),
-    /// a number
+    /// a number (an f64: whole numbers above 2^53 are rounded)
     Num(f64),
     /// a string
     Str(String),
     /// an array
     Arr(Vec<Json>),
-    /// an object, in order
+    /// an object, in order (`-S` prints the driver's rows as it sent them)
     Obj(Vec<(String, Json)>),
 }
 
 impl Json {
-    /// Parses one JSON text.
+    /// Parses one JSON text. serde_json does the parsing: it refuses
+    /// nesting deeper than 128 levels, so a hostile or broken server cannot
+    /// exhaust pmdstat's stack.
     pub fn parse(s: &str) -> Result<Json, String> {
-        let b = s.as_bytes();
-        let mut i = 0;
-        let v = value(b, &mut i)?;
-        ws(b, &mut i);
-        if i != b.len() {
-            return Err(format!("trailing characters at {i}"));
-        }
-        Ok(v)
+        serde_json::from_str(s).map_err(|e| e.to_string())
     }
 
     /// Member `k` of an object (`Null` if absent).
@@ -94,7 +107,7 @@ impl Json {
         }
     }
 
-    /// A number as u64 (0 otherwise).
+    /// A number as u64, truncated and clamped (0 otherwise).
     pub fn u64(&self) -> u64 {
         match self {
             Json::Num(n) => *n as u64,
@@ -119,120 +132,65 @@ impl Json {
     }
 }
 
-fn ws(b: &[u8], i: &mut usize) {
-    while *i < b.len() && b[*i].is_ascii_whitespace() {
-        *i += 1;
+/// Builds [`Json`] straight from serde_json's parser (no `serde_json::Value`
+/// in between, whose maps would lose the members' order).
+impl<'de> serde::Deserialize<'de> for Json {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Json, D::Error> {
+        d.deserialize_any(JsonVisitor)
     }
 }
 
-fn value(b: &[u8], i: &mut usize) -> Result<Json, String> {
-    ws(b, i);
-    match b.get(*i) {
-        None => Err("unexpected end".into()),
-        Some(b'{') => {
-            *i += 1;
-            let mut m = Vec::new();
-            ws(b, i);
-            if b.get(*i) == Some(&b'}') {
-                *i += 1;
-                return Ok(Json::Obj(m));
-            }
-            loop {
-                ws(b, i);
-                let Json::Str(k) = value(b, i)? else { return Err(format!("key expected at {i}")) };
-                ws(b, i);
-                if b.get(*i) != Some(&b':') {
-                    return Err(format!("':' expected at {i}"));
-                }
-                *i += 1;
-                m.push((k, value(b, i)?));
-                ws(b, i);
-                match b.get(*i) {
-                    Some(b',') => *i += 1,
-                    Some(b'}') => {
-                        *i += 1;
-                        return Ok(Json::Obj(m));
-                    }
-                    _ => return Err(format!("',' or '}}' expected at {i}")),
-                }
-            }
+struct JsonVisitor;
+
+impl<'de> serde::de::Visitor<'de> for JsonVisitor {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Json, E> {
+        Ok(Json::Bool(b))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Json, E> {
+        Ok(Json::Num(n as f64))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Json, E> {
+        Ok(Json::Num(n as f64))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Json, E> {
+        Ok(Json::Num(n))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Json, E> {
+        Ok(Json::Str(s.to_string()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Json, E> {
+        Ok(Json::Str(s))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut v = Vec::new();
+        while let Some(x) = seq.next_element()? {
+            v.push(x);
         }
-        Some(b'[') => {
-            *i += 1;
-            let mut a = Vec::new();
-            ws(b, i);
-            if b.get(*i) == Some(&b']') {
-                *i += 1;
-                return Ok(Json::Arr(a));
-            }
-            loop {
-                a.push(value(b, i)?);
-                ws(b, i);
-                match b.get(*i) {
-                    Some(b',') => *i += 1,
-                    Some(b']') => {
-                        *i += 1;
-                        return Ok(Json::Arr(a));
-                    }
-                    _ => return Err(format!("',' or ']' expected at {i}")),
-                }
-            }
+        Ok(Json::Arr(v))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut m = Vec::new();
+        while let Some((k, v)) = map.next_entry()? {
+            m.push((k, v));
         }
-        Some(b'"') => {
-            *i += 1;
-            let mut out = Vec::new();
-            while let Some(&c) = b.get(*i) {
-                *i += 1;
-                match c {
-                    b'"' => return String::from_utf8(out).map(Json::Str).map_err(|e| e.to_string()),
-                    b'\\' => {
-                        let e = *b.get(*i).ok_or("bad escape")?;
-                        *i += 1;
-                        match e {
-                            b'n' => out.push(b'\n'),
-                            b't' => out.push(b'\t'),
-                            b'r' => out.push(b'\r'),
-                            b'u' => {
-                                let h = std::str::from_utf8(b.get(*i..*i + 4).ok_or("bad \\u")?)
-                                    .map_err(|e| e.to_string())?;
-                                let c = u32::from_str_radix(h, 16).map_err(|e| e.to_string())?;
-                                *i += 4;
-                                let mut tmp = [0u8; 4];
-                                out.extend_from_slice(
-                                    char::from_u32(c).unwrap_or('?').encode_utf8(&mut tmp).as_bytes(),
-                                );
-                            }
-                            other => out.push(other),
-                        }
-                    }
-                    _ => out.push(c),
-                }
-            }
-            Err("unterminated string".into())
-        }
-        Some(b't') if b[*i..].starts_with(b"true") => {
-            *i += 4;
-            Ok(Json::Bool(true))
-        }
-        Some(b'f') if b[*i..].starts_with(b"false") => {
-            *i += 5;
-            Ok(Json::Bool(false))
-        }
-        Some(b'n') if b[*i..].starts_with(b"null") => {
-            *i += 4;
-            Ok(Json::Null)
-        }
-        Some(_) => {
-            let start = *i;
-            while *i < b.len() && matches!(b[*i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
-                *i += 1;
-            }
-            std::str::from_utf8(&b[start..*i])
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .map(Json::Num)
-                .ok_or_else(|| format!("bad value at {start}"))
-        }
+        Ok(Json::Obj(m))
     }
 }
 
@@ -471,6 +429,11 @@ pub fn xstats(c: &mut Client, port: usize) -> Result<String, String> {
 /// Runs pmdstat; returns the exit code.
 pub fn main_with(args: &Args) -> Result<(), String> {
     let dir = args.dir.clone().unwrap_or_else(default_dir);
+    // Sockets are trusted only where testpmd itself would bind one: in a
+    // directory someone else controls, anyone could pose as testpmd.
+    if std::fs::symlink_metadata(&dir).is_ok() {
+        check_dir(&dir).map_err(|e| e.to_string())?;
+    }
     if args.list {
         let live = list_sockets(&dir, false);
         if live.is_empty() {
@@ -481,9 +444,6 @@ pub fn main_with(args: &Args) -> Result<(), String> {
             println!("{pid}\t{}\t{app}", path.display());
         }
         return Ok(());
-    }
-    if !(args.interval > 0.0 && args.interval < 1e6) {
-        return Err(format!("--interval {}: want a positive number of seconds", args.interval));
     }
     let (pid, path) = pick_socket(&dir, args.pid)?;
     let mut c = Client::connect(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -535,5 +495,62 @@ pub fn pmdstat_main() -> std::process::ExitCode {
             eprintln!("pmdstat: {e}");
             std::process::ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_args(args: &[&str]) -> Result<Args, String> {
+        Args::try_parse_from(std::iter::once("pmdstat").chain(args.iter().copied()))
+            .map_err(|e| crate::cli::one_line(&e))
+    }
+
+    #[test]
+    fn watch_and_interval_take_only_a_sane_number_of_seconds() {
+        for bad in ["nan", "NaN", "inf", "-inf", "-1", "0", "1e300", "soon"] {
+            for flag in ["--watch", "--interval"] {
+                let e =
+                    parse_args(&[&format!("{flag}={bad}")]).err().unwrap_or_else(|| panic!("{flag} {bad} accepted"));
+                assert!(e.contains(flag) && e.contains("seconds"), "{flag} {bad}: {e}");
+            }
+        }
+        let a = parse_args(&["--watch", "0.5", "--interval", "2"]).unwrap();
+        assert_eq!((a.watch, a.interval), (Some(0.5), 2.0));
+    }
+
+    #[test]
+    fn json_values_read_as_written_and_members_keep_their_order() {
+        let v = Json::parse(r#"{"z":4294967296,"a":[-3,2.5,"x\u0041",true,null],"m":1e3}"#).unwrap();
+        assert_eq!((v.get("z").u64(), v.get("m").u64()), (1 << 32, 1000));
+        // In the order sent: `pmdstat -S` prints the driver's rows so.
+        let Json::Obj(members) = &v else { panic!("{v:?}") };
+        assert_eq!(members.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["z", "a", "m"]);
+        let a = v.get("a").arr();
+        assert_eq!((a[0].u64(), a[0].f64(), a[1].f64(), a[2].str()), (0, -3.0, 2.5, "xA"));
+        assert_eq!((&a[3], &a[4]), (&Json::Bool(true), &Json::Null));
+        for bad in ["", "{", "[1,]", "{\"a\" 1}", "[1] x", "nan", "\"\\q\""] {
+            assert!(Json::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn json_nesting_is_bounded() {
+        // Telemetry replies nest three or four levels; a hostile or broken
+        // server must not be able to exhaust pmdstat's stack.
+        let ok = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        assert!(Json::parse(&ok).is_ok());
+        let deep = format!("{}1{}", "[".repeat(1000), "]".repeat(1000));
+        let e = Json::parse(&deep).expect_err("1000 levels accepted");
+        assert!(e.contains("recursion limit"), "{e}");
+        let objs = format!("{}1{}", "{\"a\":".repeat(1000), "}".repeat(1000));
+        assert!(Json::parse(&objs).is_err());
+    }
+
+    #[test]
+    fn a_megabyte_of_open_brackets_is_an_error_not_a_crash() {
+        assert!(Json::parse(&"[".repeat(1 << 20)).is_err());
+        assert!(Json::parse(&"{\"a\":".repeat(1 << 18)).is_err());
     }
 }
