@@ -714,11 +714,19 @@ impl MainWake {
 }
 
 /// Prints link changes as testpmd users know them: `Port 0: link down`,
-/// `Port 0: link up 1000 Mbps full-duplex`.
+/// `Port 0: link up 1000 Mbps full-duplex`, and dpdk-testpmd's words for a
+/// device that is gone: `Port 1: device removal event`.
 fn log_link_events(con: &Console, events: &[ferrite_pmd::port::LinkEvents]) {
     for (i, ev) in events.iter().enumerate() {
         while let Some(e) = ev.try_next() {
-            con.say(&format!("Port {i}: link {}", e.status));
+            if e.removed {
+                con.say(&format!(
+                    "Port {i}: device removal event ({}): the port is gone; frames for it are dropped and counted",
+                    e.port
+                ));
+            } else {
+                con.say(&format!("Port {i}: link {}", e.status));
+            }
         }
     }
 }

@@ -92,6 +92,35 @@ impl Bar {
     }
 }
 
+impl Bar {
+    /// Gives the BAR back without invalidating this handle: the device
+    /// mapping is replaced, in place and at once, by ordinary zeroed memory
+    /// (`mmap` with `MAP_FIXED`). Other threads that still read or write
+    /// registers through this handle touch that memory instead of the
+    /// device, and the mapping's hold on the device file is dropped, so the
+    /// kernel can finish removing the device once its fd is closed too
+    /// ([`VfioDevice::revoke`]). Reads afterwards return 0.
+    pub fn revoke(&self) -> std::io::Result<()> {
+        // SAFETY: the range is exactly the mapping this value owns. MAP_FIXED
+        // swaps its pages for anonymous ones without a gap, so every address
+        // another thread may use through `reg` stays mapped and writable.
+        let p = unsafe {
+            libc::mmap(
+                self.ptr.as_ptr().cast(),
+                self.len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Bar {
     fn drop(&mut self) {
         // SAFETY: ptr/len are exactly the mapping made by `map_bar`, owned by

@@ -1,6 +1,6 @@
 //! A PCI device claimed through VFIO: config space, BARs, reset, interrupts.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
@@ -105,6 +105,26 @@ impl VfioDevice {
             group,
             container,
         }))
+    }
+
+    /// Lets go of the device while handles to it remain: the device fd is
+    /// replaced in place by `/dev/null` (`dup2`), which closes the kernel's
+    /// file for it. With every BAR mapping revoked ([`Bar::revoke`]) that
+    /// completes a removal the kernel asked for ([`IrqKind::Req`]). Later
+    /// calls on this handle fail instead of reaching the device.
+    pub fn revoke(&self) -> Result<(), VfioError> {
+        let null = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(|e| VfioError::Io { what: "opening /dev/null to revoke a device fd".into(), source: e })?;
+        // SAFETY: both are open fds this process owns; dup2 atomically makes
+        // `self.fd`'s number refer to /dev/null (closing the device file),
+        // and `self.fd` still owns that number and closes it on drop.
+        if unsafe { libc::dup2(null.as_raw_fd(), self.fd.as_raw_fd()) } < 0 {
+            return Err(VfioError::ioctl("dup2 (revoke)", self.addr.clone(), io::Error::last_os_error()));
+        }
+        Ok(())
     }
 
     /// Canonical PCI address, `0000:01:00.0`.

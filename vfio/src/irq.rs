@@ -4,7 +4,9 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use vfio_bindings::bindings::vfio::{VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX};
+use vfio_bindings::bindings::vfio::{
+    VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX, VFIO_PCI_REQ_IRQ_INDEX,
+};
 
 /// A PCI interrupt mechanism.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -16,6 +18,10 @@ pub enum IrqKind {
     Msi,
     /// MSI-X (the 82576 offers ten vectors to the PF).
     Msix,
+    /// Not a device interrupt: the kernel asks the user to release the
+    /// device (it is being unbound from vfio-pci or hot-unplugged), and
+    /// blocks that removal until every device fd and mapping is gone.
+    Req,
 }
 
 impl IrqKind {
@@ -25,6 +31,7 @@ impl IrqKind {
             IrqKind::Intx => VFIO_PCI_INTX_IRQ_INDEX,
             IrqKind::Msi => VFIO_PCI_MSI_IRQ_INDEX,
             IrqKind::Msix => VFIO_PCI_MSIX_IRQ_INDEX,
+            IrqKind::Req => VFIO_PCI_REQ_IRQ_INDEX,
         }
     }
 }

@@ -28,6 +28,10 @@ pub struct LinkEvent {
     pub port: Arc<str>,
     /// The new state.
     pub status: LinkStatus,
+    /// The device is gone for good (unplugged, or handed back to the
+    /// kernel at its request): DPDK's `RTE_ETH_EVENT_INTR_RMV`. The port
+    /// stays down; its queues drop and count what they are given.
+    pub removed: bool,
     /// When the driver saw it.
     pub at: Instant,
 }
@@ -112,7 +116,15 @@ impl LinkNotifier {
     /// Tells every live subscriber (queue, then ring); forgets those that
     /// hung up.
     pub fn notify(&self, port: &Arc<str>, status: LinkStatus) {
-        let event = LinkEvent { port: Arc::clone(port), status, at: Instant::now() };
+        self.send(LinkEvent { port: Arc::clone(port), status, removed: false, at: Instant::now() });
+    }
+
+    /// Tells every subscriber that the port's device is gone for good.
+    pub fn notify_removed(&self, port: &Arc<str>) {
+        self.send(LinkEvent { port: Arc::clone(port), status: LinkStatus::DOWN, removed: true, at: Instant::now() });
+    }
+
+    fn send(&self, event: LinkEvent) {
         let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         subs.retain(|s| Arc::strong_count(s) > 1);
         for s in subs.iter() {

@@ -71,6 +71,8 @@ pub struct LinkShared {
     pub lsc_irqs: AtomicU64,
     /// Transmit watchdog timeout, ms.
     pub tx_timeout_ms: AtomicU64,
+    /// The device is gone (see [`LinkShared::note_removed`]).
+    removed: AtomicBool,
 }
 
 impl LinkShared {
@@ -85,7 +87,24 @@ impl LinkShared {
             admin_up: AtomicBool::new(true),
             lsc_irqs: AtomicU64::new(0),
             tx_timeout_ms: AtomicU64::new(DEFAULT_TX_TIMEOUT_MS),
+            removed: AtomicBool::new(false),
         }
+    }
+
+    /// The device is gone for good: the carrier goes down (so transmit
+    /// queues drop and count instead of touching the device) and
+    /// subscribers hear a removal event, once.
+    pub fn note_removed(&self) {
+        if self.removed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.note(LinkStatus::DOWN);
+        self.notifier.notify_removed(&self.name);
+    }
+
+    /// Whether [`LinkShared::note_removed`] happened.
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
     }
 
     /// Reads the carrier from STATUS (down while administratively down).
@@ -173,12 +192,18 @@ impl LinkThread {
     /// `stats_every` it also folds the 32-bit hardware counters into
     /// `stats`, so they cannot run out between two reads (Linux igb's
     /// watchdog does the same).
+    ///
+    /// With `removal` (VFIO's request eventfd and the device), it also
+    /// hands the device back when the kernel asks for it (see
+    /// [`super::release_on_request`]), and it reports the port removed once
+    /// the device is gone, by request or because it stopped answering.
     pub fn spawn(
         hw: Arc<Hw>,
         link: Arc<LinkShared>,
         other: Option<Arc<EventFd>>,
         stats: Arc<HwStats>,
         stats_every: Duration,
+        removal: Option<Removal>,
     ) -> std::io::Result<LinkThread> {
         let stop = Arc::new(AtomicBool::new(false));
         let wake = Arc::new(EventFd::new()?);
@@ -186,11 +211,19 @@ impl LinkThread {
         let handle = std::thread::Builder::new().name(format!("igb-link-{}", link.name)).spawn(move || {
             let mut folded = Instant::now();
             while !quit.load(Ordering::Acquire) {
-                let fired = wait_irq(other.as_deref(), &bell, LINK_RECHECK.min(stats_every));
+                let req = removal.as_ref().filter(|_| !link.is_removed()).map(|r| &*r.request);
+                let [lsc, asked] = wait_any(&bell, [other.as_deref(), req], LINK_RECHECK.min(stats_every));
                 if quit.load(Ordering::Acquire) {
                     break;
                 }
-                if fired {
+                if let (true, Some(r)) = (asked, &removal) {
+                    super::release_on_request(&hw, &r.device);
+                }
+                if hw.is_gone() {
+                    link.note_removed();
+                    continue;
+                }
+                if lsc {
                     link.lsc_irqs.fetch_add(1, Ordering::Relaxed);
                     let _ = hw.read(ICR);
                     hw.write(EICR, 1 << OTHER_VECTOR);
@@ -207,19 +240,27 @@ impl LinkThread {
     }
 }
 
-/// Sleeps until the interrupt `irq` fires (then resets it and returns
-/// true), `stop` is rung, or `timeout` passes. `stop` is never reset: once
-/// rung, every later wait returns at once.
-fn wait_irq(irq: Option<&EventFd>, stop: &EventFd, timeout: Duration) -> bool {
-    let mut fds = [stop.as_raw_fd(), irq.map_or(-1, |e| e.as_raw_fd())].map(|fd| libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    });
+/// What the link thread needs to hand a device back when the kernel asks.
+pub struct Removal {
+    /// VFIO's request interrupt ([`ferrite_vfio::IrqKind::Req`]).
+    pub request: Arc<EventFd>,
+    /// The device to quiet and release.
+    pub device: Arc<ferrite_vfio::VfioDevice>,
+}
+
+/// Sleeps until one of `irqs` fires, `stop` is rung, or `timeout` passes.
+/// Returns which of `irqs` fired (each such eventfd is reset). `stop` is
+/// never reset: once rung, every later wait returns at once.
+fn wait_any(stop: &EventFd, irqs: [Option<&EventFd>; 2], timeout: Duration) -> [bool; 2] {
+    let fd = |e: Option<&EventFd>| e.map_or(-1, |e| e.as_raw_fd());
+    let mut fds =
+        [stop.as_raw_fd(), fd(irqs[0]), fd(irqs[1])].map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
     let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-    // SAFETY: polls a live local array of two pollfds (poll skips fd -1).
+    // SAFETY: polls a live local array of three pollfds (poll skips fd -1).
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-    n > 0 && fds[1].revents & libc::POLLIN != 0 && irq.is_some_and(|e| matches!(e.read(), Ok(Some(_))))
+    std::array::from_fn(|i| {
+        n > 0 && fds[i + 1].revents & libc::POLLIN != 0 && irqs[i].is_some_and(|e| matches!(e.read(), Ok(Some(_))))
+    })
 }
 
 impl Drop for LinkThread {

@@ -4,6 +4,7 @@
 //! Everything here runs on the control path and may sleep; nothing here is
 //! called per packet except [`Hw::write`] for doorbells.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,12 @@ pub trait RegisterIo: Send + Sync {
     fn read32(&self, off: u32) -> u32;
     /// Volatile 32-bit write at byte offset `off`.
     fn write32(&self, off: u32, val: u32);
+    /// Gives the window back so the device can be removed; accesses after
+    /// this reach no device. The default (a register file) has nothing to
+    /// give back.
+    fn revoke(&self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What the port talks through: the 82576's media decides link setup.
@@ -39,9 +46,16 @@ impl Media {
 }
 
 /// The device's registers plus the procedures of the datasheet's chapter 4.
+///
+/// A device that is unplugged, or whose PCIe link is lost, answers every
+/// read with all ones. As Linux's `igb_rd32`, a read of all ones is checked
+/// against CTRL (which has reserved bits, so is never all ones): if CTRL
+/// reads all ones too, the device is gone. From then on reads return all
+/// ones and writes are dropped without touching the device.
 pub struct Hw {
     io: Box<dyn RegisterIo>,
     media: Media,
+    gone: AtomicBool,
 }
 
 /// How long hardware gets for things that take microseconds in practice.
@@ -56,7 +70,39 @@ const MASTER_TIMEOUT: Duration = Duration::from_millis(80);
 impl Hw {
     /// Wraps a register window.
     pub fn new(io: Box<dyn RegisterIo>, media: Media) -> Hw {
-        Hw { io, media }
+        Hw { io, media, gone: AtomicBool::new(false) }
+    }
+
+    /// Whether the device is gone (see the type's docs).
+    pub fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Relaxed)
+    }
+
+    /// Marks the device gone and says why, once.
+    #[cold]
+    pub fn mark_gone(&self, why: &str) {
+        if !self.gone.swap(true, Ordering::Relaxed) {
+            eprintln!("ferrite igb: {why}");
+        }
+    }
+
+    /// Gives the register window back (see [`RegisterIo::revoke`]); the
+    /// device counts as gone from then on.
+    pub fn revoke(&self) -> std::io::Result<()> {
+        self.gone.store(true, Ordering::Relaxed);
+        self.io.revoke()
+    }
+
+    /// A read returned all ones: is the device still there?
+    #[cold]
+    #[inline(never)]
+    fn check_all_ones(&self, off: u32) {
+        if off == CTRL || self.io.read32(CTRL) == u32::MAX {
+            self.mark_gone(&format!(
+                "the device answers register reads with all ones (read {off:#x}, then CTRL): it was removed or \
+                 its PCIe link is down; the port stops using it"
+            ));
+        }
     }
 
     /// The media type.
@@ -67,13 +113,22 @@ impl Hw {
     /// Reads a register.
     #[inline(always)]
     pub fn read(&self, off: u32) -> u32 {
-        self.io.read32(off)
+        if self.is_gone() {
+            return u32::MAX;
+        }
+        let v = self.io.read32(off);
+        if v == u32::MAX {
+            self.check_all_ones(off);
+        }
+        v
     }
 
     /// Writes a register.
     #[inline(always)]
     pub fn write(&self, off: u32, val: u32) {
-        self.io.write32(off, val)
+        if !self.is_gone() {
+            self.io.write32(off, val)
+        }
     }
 
     /// Sets bits (read-modify-write).
@@ -307,6 +362,9 @@ impl Hw {
 
     /// Carrier, speed and duplex as the MAC sees them (STATUS, §8.2.2).
     pub fn link_status(&self) -> LinkStatus {
+        if self.is_gone() {
+            return LinkStatus::DOWN;
+        }
         let status = self.read(STATUS);
         if status & STATUS_LU == 0 {
             return LinkStatus::DOWN;
@@ -345,6 +403,11 @@ impl Hw {
     /// Clears a queue's enable bit and waits until the hardware confirms
     /// the queue stopped (RXDCTL/TXDCTL.ENABLE reads 0).
     pub fn disable_queue(&self, ctl_reg: u32) -> Result<(), PortError> {
+        if self.is_gone() {
+            // Removed: no queue runs, and waiting for one to say so would
+            // only time out.
+            return Ok(());
+        }
         self.clear_bits(ctl_reg, DCTL_ENABLE);
         if !self.wait(ctl_reg, DCTL_ENABLE, 0, ENABLE_TIMEOUT) {
             return Err(PortError::Timeout(format!("queue control register {ctl_reg:#x} kept its enable bit")));

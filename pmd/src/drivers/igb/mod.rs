@@ -132,6 +132,55 @@ impl RegisterIo for BarIo {
     fn write32(&self, off: u32, val: u32) {
         self.0.write32(off as usize, val)
     }
+    fn revoke(&self) -> std::io::Result<()> {
+        self.0.revoke()
+    }
+}
+
+/// Brings a device to rest: no interrupts, no receive, no queue running
+/// (confirmed), no transmit, no DMA (bus mastering off, through `dev`).
+/// Safe to call repeatedly; on a device that is gone, only bookkeeping.
+fn quiesce(hw: &Hw, dev: Option<&VfioDevice>) -> Result<(), PortError> {
+    hw.mask_irqs();
+    hw.clear_bits(RCTL, RCTL_EN);
+    let mut first_err = None;
+    for q in 0..MAX_QUEUES as u32 {
+        if let Err(e) = hw.disable_queue(rxdctl(q)) {
+            first_err.get_or_insert(e);
+        }
+    }
+    for q in 0..MAX_QUEUES as u32 {
+        if let Err(e) = hw.disable_queue(txdctl(q)) {
+            first_err.get_or_insert(e);
+        }
+    }
+    hw.clear_bits(TCTL, TCTL_EN);
+    hw.flush();
+    if let Some(dev) = dev.filter(|_| !hw.is_gone()) {
+        dev.disable_bus_master()?;
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// The kernel asked for the device back (VFIO's request interrupt: it is
+/// being unbound from vfio-pci or hot-unplugged) and waits until this
+/// process lets go. Quiet it while it still answers, then give back the
+/// register mapping and the device fd, leaving every handle in place but
+/// inert. Called by the link thread.
+pub(crate) fn release_on_request(hw: &Hw, dev: &VfioDevice) {
+    if let Err(e) = quiesce(hw, Some(dev)) {
+        eprintln!("ferrite igb: {}: quiescing before release: {e}", dev.pci_addr());
+    }
+    hw.mark_gone(&format!(
+        "{}: the kernel asked for the device back (unbind or hot-unplug): releasing it; the port is gone",
+        dev.pci_addr()
+    ));
+    if let Err(e) = hw.revoke() {
+        eprintln!("ferrite igb: {}: unmapping BAR 0: {e}", dev.pci_addr());
+    }
+    if let Err(e) = dev.revoke() {
+        eprintln!("ferrite igb: {}: closing the device: {e}", dev.pci_addr());
+    }
 }
 
 /// Prefetch/host/write-back thresholds for RXDCTL (DPDK's igb defaults;
@@ -176,6 +225,8 @@ pub struct IgbPort {
     hw: Arc<Hw>,
     /// Keeps the VFIO device (and so the BAR and the group) open.
     dev: Option<Arc<VfioDevice>>,
+    /// VFIO's request interrupt: the kernel wants the device back.
+    removal_request: Option<Arc<EventFd>>,
     device_id: u16,
     iova_mode: IovaMode,
     mapper: Option<Arc<dyn DmaMapper>>,
@@ -230,6 +281,12 @@ impl IgbPort {
         let hw = Hw::new(Box::new(BarIo(bar)), Media::of(device));
         let name = dev.pci_addr().to_string();
         let mut port = IgbPort::probe(&name, hw, device, iova_mode, mapper)?;
+        // Without the request channel an unbind or hot-unplug waits until
+        // this process exits; with it, the link thread releases the device.
+        match dev.enable_irqs(IrqKind::Req, 1) {
+            Ok(mut fds) => port.removal_request = fds.pop().map(Arc::new),
+            Err(e) => eprintln!("ferrite igb: {name}: no device-removal requests ({e}); unbinding waits for exit"),
+        }
         port.dev = Some(dev);
         Ok(port)
     }
@@ -269,6 +326,7 @@ impl IgbPort {
             name: name.into(),
             hw: Arc::new(hw),
             dev: None,
+            removal_request: None,
             device_id,
             iova_mode,
             mapper,
@@ -361,6 +419,9 @@ impl IgbPort {
     }
 
     fn set_bus_master(&self, on: bool) -> Result<(), PortError> {
+        if self.hw.is_gone() {
+            return Ok(());
+        }
         if let Some(dev) = &self.dev {
             if on {
                 dev.enable_bus_master()?;
@@ -371,27 +432,9 @@ impl IgbPort {
         Ok(())
     }
 
-    /// Brings the device to rest: no interrupts, no receive, no queue
-    /// running (confirmed), no transmit, no DMA. Safe to call repeatedly.
+    /// Brings the device to rest (see [`quiesce`]).
     fn quiesce(&self) -> Result<(), PortError> {
-        let hw = &self.hw;
-        hw.mask_irqs();
-        hw.clear_bits(RCTL, RCTL_EN);
-        let mut first_err = None;
-        for q in 0..MAX_QUEUES as u32 {
-            if let Err(e) = hw.disable_queue(rxdctl(q)) {
-                first_err.get_or_insert(e);
-            }
-        }
-        for q in 0..MAX_QUEUES as u32 {
-            if let Err(e) = hw.disable_queue(txdctl(q)) {
-                first_err.get_or_insert(e);
-            }
-        }
-        hw.clear_bits(TCTL, TCTL_EN);
-        hw.flush();
-        self.set_bus_master(false)?;
-        first_err.map_or(Ok(()), Err)
+        quiesce(&self.hw, self.dev.as_deref())
     }
 
     fn start(&mut self, live: &Arc<AtomicBool>) -> Result<Queues, PortError> {
@@ -503,7 +546,13 @@ impl IgbPort {
         if self.dev.is_some() {
             let other = self.irqs.as_ref().map(|(o, _)| Arc::clone(o));
             let stats = Arc::clone(&self.hw_stats);
-            match LinkThread::spawn(Arc::clone(&hw), Arc::clone(&self.link), other, stats, stats::STATS_PERIOD) {
+            let removal = self
+                .dev
+                .as_ref()
+                .zip(self.removal_request.as_ref())
+                .map(|(d, r)| link::Removal { request: Arc::clone(r), device: Arc::clone(d) });
+            match LinkThread::spawn(Arc::clone(&hw), Arc::clone(&self.link), other, stats, stats::STATS_PERIOD, removal)
+            {
                 Ok(t) => self.link_thread = Some(t),
                 Err(e) => eprintln!("ferrite igb: {}: no link thread ({e}); link changes need link_update", self.name),
             }
@@ -968,6 +1017,9 @@ mod tests {
 
     /// The statistics registers (§8.19), all clear-on-read.
     const STATS_RANGE: std::ops::RangeInclusive<u32> = 0x4000..=0x40FF;
+    /// A key no register has: while it is in the map, the device is
+    /// unplugged (every read returns all ones, writes go nowhere).
+    const UNPLUGGED: u32 = u32::MAX;
 
     thread_local! {
         static TRAFFIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -979,6 +1031,9 @@ mod tests {
     impl RegisterIo for FakeRegs {
         fn read32(&self, off: u32) -> u32 {
             let mut m = self.0.lock().unwrap();
+            if m.contains_key(&UNPLUGGED) {
+                return u32::MAX;
+            }
             let val = *m.get(&off).unwrap_or(&0);
             if matches!(off, GORCH | GOTCH | TORH | TOTH) {
                 m.insert(off, 0);
@@ -994,6 +1049,9 @@ mod tests {
         }
         fn write32(&self, off: u32, val: u32) {
             let mut m = self.0.lock().unwrap();
+            if m.contains_key(&UNPLUGGED) {
+                return;
+            }
             let val = match off {
                 CTRL => val & !CTRL_RST,
                 MDIC => (val & !MDIC_DATA_MASK) | MDIC_READY | if val & MDIC_OP_READ != 0 { 0x1140 } else { 0 },
@@ -1034,7 +1092,7 @@ mod tests {
         let (port, hw, regs) = fake_port_and_regs();
         let period = std::time::Duration::from_millis(10);
         let thread =
-            LinkThread::spawn(Arc::clone(&hw), Arc::clone(&port.link), None, Arc::clone(&port.hw_stats), period)
+            LinkThread::spawn(Arc::clone(&hw), Arc::clone(&port.link), None, Arc::clone(&port.hw_stats), period, None)
                 .unwrap();
         let device_has = |off: u32| regs.lock().unwrap().get(&off).copied().unwrap_or(0);
         regs.lock().unwrap().insert(GORCL, 5);
@@ -1112,6 +1170,49 @@ mod tests {
         assert_eq!(sw_stat(&port, "rx_mtu_oversize_drops"), 0, "reset_stats clears every counter");
         drop((batch, q));
         port.stop().unwrap();
+        assert_eq!(pool.available(), pool.capacity());
+    }
+
+    /// Regression: an unplugged device answers every read with all ones,
+    /// which read as "link up 1000/full" and wild counters. Now the port
+    /// notices, reports itself removed, drops and counts what it is given,
+    /// and stops without errors or timeouts.
+    #[test]
+    fn a_device_that_answers_all_ones_is_reported_removed() {
+        let (mut port, hw, regs) = fake_port_and_regs();
+        let pool = pool(256);
+        let conf = PortConfig { rx_ring_size: 64, tx_ring_size: 64, ..PortConfig::default() };
+        port.configure(&conf, &pool).unwrap();
+        let mut q = port.open().unwrap();
+        let events = port.link_events();
+        let period = std::time::Duration::from_millis(10);
+        let thread =
+            LinkThread::spawn(Arc::clone(&hw), Arc::clone(&port.link), None, Arc::clone(&port.hw_stats), period, None)
+                .unwrap();
+        let crc_before = sw_stat(&port, "rx_crc_errors");
+
+        regs.lock().unwrap().insert(UNPLUGGED, 1);
+        let start = std::time::Instant::now();
+        let removal = loop {
+            match events.try_next() {
+                Some(e) if e.removed => break e,
+                Some(_) => {}
+                None => {
+                    assert!(start.elapsed().as_secs() < 30, "no removal event");
+                    std::thread::sleep(period);
+                }
+            }
+        };
+        assert!(!removal.status.up);
+        assert!(!port.link_status().up, "all ones must not read as a link that is up");
+        assert_eq!(sw_stat(&port, "rx_crc_errors"), crc_before, "all ones are not counts");
+        let mut batch = MbufBatch::new();
+        assert!(pool.alloc_bulk(&mut batch, 8));
+        batch.iter_mut().for_each(|m| assert!(m.set_len(60)));
+        assert_eq!(q.tx[0].tx_burst(&mut batch), 8, "taken...");
+        assert_eq!(sw_stat(&port, "tx_link_down_drops"), 8, "...dropped and counted");
+        drop((q, thread));
+        port.stop().expect("stopping a removed port is not an error");
         assert_eq!(pool.available(), pool.capacity());
     }
 

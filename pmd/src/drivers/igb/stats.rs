@@ -131,6 +131,10 @@ impl HwStats {
     }
 
     fn fold(&self, hw: &Hw, octets: bool) {
+        if hw.is_gone() {
+            // All ones from a removed device are not counts: keep the totals.
+            return;
+        }
         let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
         if totals.is_empty() {
             totals.resize(HW_STATS.len() + 1, 0);
@@ -160,7 +164,9 @@ impl HwStats {
         if totals.is_empty() {
             totals.resize(HW_STATS.len() + 1, 0);
         }
-        totals[i] = totals[i].wrapping_add(hw.read(HW_STATS[i].lo) as u64);
+        if !hw.is_gone() {
+            totals[i] = totals[i].wrapping_add(hw.read(HW_STATS[i].lo) as u64);
+        }
         totals[i]
     }
 
