@@ -1119,6 +1119,20 @@ mod tests {
         Mempool::new(&cfg).unwrap()
     }
 
+    /// Configures `port` on `pool` (64 receive descriptors, `tx_ring`
+    /// transmit descriptors, one queue each) and opens it.
+    fn open_on(port: &mut IgbPort, pool: &Mempool, tx_ring: u16) -> Queues {
+        let conf = PortConfig { rx_ring_size: 64, tx_ring_size: tx_ring, ..PortConfig::default() };
+        port.configure(&conf, pool).unwrap();
+        port.open().unwrap()
+    }
+
+    /// Appends `n` 60-byte frames from `pool` to `batch`.
+    fn fill(pool: &Mempool, batch: &mut MbufBatch, n: usize) {
+        assert!(pool.alloc_bulk(batch, n));
+        batch.iter_mut().for_each(|m| assert!(m.set_len(60)));
+    }
+
     /// Pointer to descriptor `i` of a ring whose IOVA (= VA here) is in `bal`/`bah`.
     fn desc(hw: &Hw, bal: u32, bah: u32, i: usize) -> *mut u32 {
         let base = hw.read(bal) as u64 | (hw.read(bah) as u64) << 32;
@@ -1149,9 +1163,7 @@ mod tests {
     fn tagged_full_size_frames_fit_a_1500_mtu() {
         let (mut port, hw) = fake_port();
         let pool = pool(256);
-        let conf = PortConfig { rx_ring_size: 64, tx_ring_size: 64, ..PortConfig::default() };
-        port.configure(&conf, &pool).unwrap();
-        let mut q = port.open().unwrap();
+        let mut q = open_on(&mut port, &pool, 64);
         for (i, len) in [1514u32, 1518, 1522, 1523].into_iter().enumerate() {
             let d = desc(&hw, rdbal(0), rdbah(0), i);
             // SAFETY: the ring is live DMA memory of 64 descriptors.
@@ -1181,9 +1193,7 @@ mod tests {
     fn a_device_that_answers_all_ones_is_reported_removed() {
         let (mut port, hw, regs) = fake_port_and_regs();
         let pool = pool(256);
-        let conf = PortConfig { rx_ring_size: 64, tx_ring_size: 64, ..PortConfig::default() };
-        port.configure(&conf, &pool).unwrap();
-        let mut q = port.open().unwrap();
+        let mut q = open_on(&mut port, &pool, 64);
         let events = port.link_events();
         let period = std::time::Duration::from_millis(10);
         let thread =
@@ -1207,8 +1217,7 @@ mod tests {
         assert!(!port.link_status().up, "all ones must not read as a link that is up");
         assert_eq!(sw_stat(&port, "rx_crc_errors"), crc_before, "all ones are not counts");
         let mut batch = MbufBatch::new();
-        assert!(pool.alloc_bulk(&mut batch, 8));
-        batch.iter_mut().for_each(|m| assert!(m.set_len(60)));
+        fill(&pool, &mut batch, 8);
         assert_eq!(q.tx[0].tx_burst(&mut batch), 8, "taken...");
         assert_eq!(sw_stat(&port, "tx_link_down_drops"), 8, "...dropped and counted");
         drop((q, thread));
@@ -1223,12 +1232,9 @@ mod tests {
     fn buffers_of_a_queue_that_will_not_stop_are_never_reused() {
         let (mut port, _hw) = fake_port();
         let pool = pool(256);
-        let conf = PortConfig { rx_ring_size: 64, tx_ring_size: 64, ..PortConfig::default() };
-        port.configure(&conf, &pool).unwrap();
-        let mut q = port.open().unwrap();
+        let mut q = open_on(&mut port, &pool, 64);
         let mut batch = MbufBatch::new();
-        assert!(pool.alloc_bulk(&mut batch, 10));
-        batch.iter_mut().for_each(|m| assert!(m.set_len(60)));
+        fill(&pool, &mut batch, 10);
         assert_eq!(q.tx[0].tx_burst(&mut batch), 10);
         let out = pool.capacity() - pool.available();
         assert_eq!(out, 64 + 10, "the receive ring's buffers and the frames in flight");
@@ -1249,13 +1255,10 @@ mod tests {
     fn tx_done_cleanup_frees_what_the_device_finished_late() {
         let (mut port, hw) = fake_port();
         let pool = pool(256);
-        let conf = PortConfig { rx_ring_size: 64, tx_ring_size: 128, ..PortConfig::default() };
-        port.configure(&conf, &pool).unwrap();
-        let mut q = port.open().unwrap();
+        let mut q = open_on(&mut port, &pool, 128);
         let mut batch = MbufBatch::new();
         for _ in 0..2 {
-            assert!(pool.alloc_bulk(&mut batch, 32));
-            batch.iter_mut().for_each(|m| assert!(m.set_len(60)));
+            fill(&pool, &mut batch, 32);
             assert_eq!(q.tx[0].tx_burst(&mut batch), 32);
         }
         let parked = pool.available();
@@ -1286,9 +1289,7 @@ mod tests {
     fn open_programs_rings_then_rx_tx_and_stop_release_everything() {
         let (mut port, hw) = fake_port();
         let pool = pool(1024);
-        let conf = PortConfig { rx_ring_size: 64, tx_ring_size: 64, ..PortConfig::default() };
-        port.configure(&conf, &pool).unwrap();
-        let mut q = port.open().unwrap();
+        let mut q = open_on(&mut port, &pool, 64);
         assert_eq!(hw.read(rdlen(0)), 64 * 16);
         assert_eq!(hw.read(rdt(0)), 63);
         assert_eq!(hw.read(srrctl(0)), 2 | SRRCTL_DESCTYPE_ADV_ONEBUF | SRRCTL_DROP_EN);
