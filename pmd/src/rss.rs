@@ -389,6 +389,9 @@ impl RssEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::sync::OnceLock;
 
     #[test]
     fn table_equals_bitwise() {
@@ -424,5 +427,245 @@ mod tests {
         assert!(c.check(4).is_ok());
         assert!(c.check(3).is_err());
         assert_eq!(&c.reta[..5], &[0, 1, 2, 3, 0]);
+    }
+
+    /// Bit `k` of the key, bit 0 being the first byte's most significant;
+    /// zero past the end.
+    fn key_bit(key: &[u8; RSS_KEY_LEN], k: usize) -> u32 {
+        key.get(k / 8).map_or(0, |&b| u32::from(b >> (7 - k % 8) & 1))
+    }
+
+    /// The Toeplitz hash as the specification words it, one bit at a time:
+    /// for every input bit that is set (most significant first), XOR in
+    /// the 32 key bits that start at the same position.
+    fn reference_hash(key: &[u8; RSS_KEY_LEN], input: &[u8]) -> u32 {
+        let mut hash = 0u32;
+        for i in 0..input.len() * 8 {
+            if input[i / 8] >> (7 - i % 8) & 1 == 1 {
+                hash ^= (0..32).fold(0u32, |w, j| w << 1 | key_bit(key, i + j));
+            }
+        }
+        hash
+    }
+
+    fn v4(a: &str) -> Vec<u8> {
+        a.parse::<Ipv4Addr>().unwrap().octets().to_vec()
+    }
+
+    fn v6(a: &str) -> Vec<u8> {
+        a.parse::<Ipv6Addr>().unwrap().octets().to_vec()
+    }
+
+    /// The reference must itself be right before it judges anything: two
+    /// rows of Microsoft's verification suite, addresses then ports.
+    #[test]
+    fn reference_hash_gives_the_published_vectors() {
+        let rows = [
+            ([v4("66.9.149.187"), v4("161.142.100.80")].concat(), 2794u16, 1766u16, 0x323e8fc2, 0x51ccc178),
+            ([v6("3ffe:2501:200:1fff::7"), v6("3ffe:2501:200:3::1")].concat(), 2794, 1766, 0x2cc18cd5, 0x40207d3d),
+        ];
+        for (addrs, sport, dport, ip_hash, l4_hash) in rows {
+            assert_eq!(reference_hash(&MS_RSS_KEY, &addrs), ip_hash);
+            let with_ports = [&addrs[..], &sport.to_be_bytes(), &dport.to_be_bytes()].concat();
+            assert_eq!(reference_hash(&MS_RSS_KEY, &with_ports), l4_hash);
+        }
+    }
+
+    fn tables(key: &[u8; RSS_KEY_LEN]) -> &'static Toeplitz {
+        // Building the tables takes a while in a debug build: once per key.
+        static MS: OnceLock<Toeplitz> = OnceLock::new();
+        static SYMMETRIC: OnceLock<Toeplitz> = OnceLock::new();
+        let cell = if *key == MS_RSS_KEY { &MS } else { &SYMMETRIC };
+        let t = cell.get_or_init(|| Toeplitz::new(key));
+        assert_eq!(t.key(), key, "only the two well-known keys are cached");
+        t
+    }
+
+    /// A TCP or UDP flow over IPv4 or IPv6 and how its frame is dressed.
+    #[derive(Clone, Debug)]
+    struct Flow {
+        v6: bool,
+        src: Vec<u8>,
+        dst: Vec<u8>,
+        sport: u16,
+        dport: u16,
+        udp: bool,
+        /// TPID and TCI of one VLAN tag.
+        tag: Option<(u16, u16)>,
+        /// IPv4 option words (IHL - 5).
+        options: usize,
+        /// IPv4 fragment field (flags and offset) other than DF.
+        fragment: Option<u16>,
+    }
+
+    fn flow() -> impl Strategy<Value = Flow> {
+        let tag = prop_oneof![Just(None), (prop_oneof![Just(0x8100u16), Just(0x88a8)], any::<u16>()).prop_map(Some)];
+        let fragment = prop_oneof![3 => Just(None), 1 => (1..=0x3fffu16).prop_map(Some)];
+        (
+            any::<bool>(),
+            any::<[u8; 16]>(),
+            any::<[u8; 16]>(),
+            any::<u16>(),
+            any::<u16>(),
+            any::<bool>(),
+            tag,
+            0..=10usize,
+            fragment,
+        )
+            .prop_map(|(v6, src, dst, sport, dport, udp, tag, options, fragment)| {
+                let n = if v6 { 16 } else { 4 };
+                Flow {
+                    v6,
+                    src: src[..n].to_vec(),
+                    dst: dst[..n].to_vec(),
+                    sport,
+                    dport,
+                    udp,
+                    tag,
+                    options: if v6 { 0 } else { options },
+                    fragment: if v6 { None } else { fragment },
+                }
+            })
+    }
+
+    impl Flow {
+        fn frame(&self) -> Vec<u8> {
+            let mut f = vec![0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02];
+            if let Some((tpid, tci)) = self.tag {
+                f.extend(tpid.to_be_bytes());
+                f.extend(tci.to_be_bytes());
+            }
+            let proto = if self.udp { 17 } else { 6 };
+            if self.v6 {
+                f.extend([0x86, 0xdd, 0x60, 0, 0, 0, 0, 20, proto, 64]);
+                f.extend(&self.src);
+                f.extend(&self.dst);
+            } else {
+                let ihl = 5 + self.options;
+                let total = (ihl * 4 + 20) as u16;
+                let frag = self.fragment.unwrap_or(0x4000); // DF alone: not a fragment
+                f.extend([0x08, 0x00, 0x40 | ihl as u8, 0]);
+                f.extend(total.to_be_bytes());
+                f.extend([0, 0]);
+                f.extend(frag.to_be_bytes());
+                f.extend([64, proto, 0, 0]);
+                f.extend(&self.src);
+                f.extend(&self.dst);
+                f.extend(vec![0u8; self.options * 4]);
+            }
+            f.extend(self.sport.to_be_bytes());
+            f.extend(self.dport.to_be_bytes());
+            f.extend([0u8; 16]);
+            f
+        }
+
+        fn addresses(&self) -> Vec<u8> {
+            [&self.src[..], &self.dst[..]].concat()
+        }
+
+        fn addresses_and_ports(&self) -> Vec<u8> {
+            [&self.src[..], &self.dst[..], &self.sport.to_be_bytes(), &self.dport.to_be_bytes()].concat()
+        }
+
+        /// The hash types that select this flow's addresses, and its ports.
+        fn types(&self) -> (RssHashTypes, RssHashTypes) {
+            match (self.v6, self.udp) {
+                (false, false) => (RssHashTypes::IPV4, RssHashTypes::TCP_IPV4),
+                (false, true) => (RssHashTypes::IPV4, RssHashTypes::UDP_IPV4),
+                (true, false) => (RssHashTypes::IPV6, RssHashTypes::TCP_IPV6),
+                (true, true) => (RssHashTypes::IPV6, RssHashTypes::UDP_IPV6),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any key, any input up to the longest: the table hash and the
+        /// bitwise one both equal the reference, and the hash is linear
+        /// (hash(a ^ b) = hash(a) ^ hash(b)), as a Toeplitz matrix product is.
+        #[test]
+        fn hashes_equal_the_bitwise_reference_for_any_key(
+            key in prop::array::uniform::<_, RSS_KEY_LEN>(any::<u8>()),
+            pair in (0..=MAX_INPUT).prop_flat_map(|n| {
+                (prop::collection::vec(any::<u8>(), n), prop::collection::vec(any::<u8>(), n))
+            }),
+        ) {
+            let (a, b) = pair;
+            let t = Toeplitz::new(&key);
+            let expected = reference_hash(&key, &a);
+            prop_assert_eq!(t.hash(&a), expected, "table hash");
+            prop_assert_eq!(toeplitz_hash(&key, &a), expected, "bitwise hash");
+            let xor: Vec<u8> = a.iter().zip(&b).map(|(x, y)| x ^ y).collect();
+            prop_assert_eq!(t.hash(&xor), t.hash(&a) ^ t.hash(&b), "linearity");
+        }
+
+        /// A well-formed frame hashes as the reference does over what the
+        /// enabled types select, whatever the VLAN tag and IPv4 options:
+        /// ports when the flow's L4 type is on (addresses only for an IPv4
+        /// fragment), else addresses when its IP type is on, else nothing.
+        #[test]
+        fn frames_hash_over_the_fields_the_types_select(f in flow(), types in 0..=RssHashTypes::ALL.0) {
+            let types = RssHashTypes(types);
+            let (ip, l4) = f.types();
+            let expected = if types.contains(l4) && f.fragment.is_none() {
+                Some(reference_hash(&MS_RSS_KEY, &f.addresses_and_ports()))
+            } else if types.contains(ip) {
+                Some(reference_hash(&MS_RSS_KEY, &f.addresses()))
+            } else {
+                None
+            };
+            prop_assert_eq!(tables(&MS_RSS_KEY).hash_frame(&f.frame(), types), expected);
+        }
+
+        /// Cut a frame anywhere: the parser never panics and never invents
+        /// fields. Growing prefixes go from no hash, to the addresses-only
+        /// hash, to the full hash, never back; the whole frame gets the
+        /// full one.
+        #[test]
+        fn truncated_frames_hash_on_what_is_there(f in flow().prop_filter("not a fragment", |f| f.fragment.is_none())) {
+            let frame = f.frame();
+            let addresses = reference_hash(&MS_RSS_KEY, &f.addresses());
+            let full = reference_hash(&MS_RSS_KEY, &f.addresses_and_ports());
+            let mut stage = 0;
+            for cut in 0..=frame.len() {
+                let now = match tables(&MS_RSS_KEY).hash_frame(&frame[..cut], RssHashTypes::ALL) {
+                    None => 0,
+                    Some(h) if h == full => 2,
+                    Some(h) if h == addresses => 1,
+                    Some(h) => return Err(TestCaseError::fail(format!("{cut} bytes hash to {h:#x}, neither field set"))),
+                };
+                prop_assert!(now >= stage, "{} bytes went back from stage {} to {}", cut, stage, now);
+                stage = now;
+            }
+            prop_assert_eq!(stage, 2, "the whole frame hashes over its ports");
+        }
+
+        /// Arbitrary bytes after an IP-ish ethertype: no panic, whatever
+        /// the types.
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            ethertype in prop_oneof![Just(0x0800u16), Just(0x86dd), Just(0x8100), Just(0x88a8), any::<u16>()],
+            body in prop::collection::vec(any::<u8>(), 0..80),
+            types in 0..=RssHashTypes::ALL.0,
+        ) {
+            let mut frame = vec![0u8; 12];
+            frame.extend(ethertype.to_be_bytes());
+            frame.extend(body);
+            for cut in 0..=frame.len() {
+                let _ = tables(&MS_RSS_KEY).hash_frame(&frame[..cut], RssHashTypes(types));
+            }
+        }
+
+        /// With the symmetric key both directions of a flow hash alike, over
+        /// IPv4 and IPv6, through the table and the reference.
+        #[test]
+        fn symmetric_key_hashes_both_directions_alike(f in flow()) {
+            let forward = f.addresses_and_ports();
+            let back = [&f.dst[..], &f.src[..], &f.dport.to_be_bytes(), &f.sport.to_be_bytes()].concat();
+            let t = tables(&SYMMETRIC_RSS_KEY);
+            prop_assert_eq!(t.hash(&forward), t.hash(&back));
+            prop_assert_eq!(reference_hash(&SYMMETRIC_RSS_KEY, &forward), t.hash(&forward));
+        }
     }
 }

@@ -7,7 +7,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::mbuf::Mbuf;
+use super::mbuf::{Mbuf, MbufHeader};
 use super::mempool::free_bulk;
 
 /// Largest burst (DPDK's testpmd allows 512 too).
@@ -108,10 +108,18 @@ impl MbufBatch {
     /// Removes the first `n` mbufs (fewer if the batch is shorter) and
     /// yields them in order; the rest move to the front when the iterator
     /// is dropped. Mbufs not consumed from the iterator are freed.
+    ///
+    /// If the iterator is leaked (`mem::forget`) instead of dropped, the
+    /// batch is left empty and every mbuf it held that was not taken is
+    /// leaked, never freed: as with `Vec::drain`.
     #[inline]
     pub fn drain_front(&mut self, n: usize) -> DrainFront<'_> {
-        let n = n.min(self.len);
-        DrainFront { batch: self, next: 0, end: n }
+        let len = self.len;
+        // While the iterator lives, the batch owns nothing: the iterator
+        // owns the slots. Then a forgotten iterator can only leak them; the
+        // batch cannot free again the mbufs the iterator already gave out.
+        self.len = 0;
+        DrainFront { batch: self, next: 0, end: n.min(len), len }
     }
 
     /// Keeps only the mbufs for which `keep` returns true; frees the others.
@@ -154,6 +162,16 @@ impl MbufBatch {
     #[inline(always)]
     pub unsafe fn commit_raw(&mut self, n: usize) {
         debug_assert!(n <= self.room());
+        // An address stored as an integer and read back as a pointer has no
+        // provenance: dereferencing it is undefined (Miri stops there). So
+        // rewrite each slot as a pointer carrying the provenance the pool
+        // exposed when it carved the slot; the bits stay the same.
+        for slot in &mut self.bufs[self.len..self.len + n] {
+            let raw = slot.as_mut_ptr().cast::<usize>();
+            // SAFETY: the caller wrote an address into this spare slot
+            // through `spare_raw`; usize and a pointer have the same size.
+            unsafe { raw.cast::<*mut MbufHeader>().write(std::ptr::with_exposed_provenance_mut(raw.read())) };
+        }
         self.len += n;
     }
 }
@@ -171,10 +189,15 @@ impl std::fmt::Debug for MbufBatch {
 }
 
 /// Iterator from [`MbufBatch::drain_front`].
+///
+/// It owns the batch's slots `next..len` (the batch's own length is 0 until
+/// the iterator is dropped): `next..end` are yet to be yielded, `end..len`
+/// stay in the batch.
 pub struct DrainFront<'a> {
     batch: &'a mut MbufBatch,
     next: usize,
     end: usize,
+    len: usize,
 }
 
 impl Iterator for DrainFront<'_> {
@@ -185,7 +208,8 @@ impl Iterator for DrainFront<'_> {
         if self.next == self.end {
             return None;
         }
-        // SAFETY: slots next..end are initialised and each is read once.
+        // SAFETY: slots next..end are initialised and owned by the iterator;
+        // `next` moves past this one, so each is read once.
         let m = unsafe { self.batch.bufs[self.next].assume_init_read() };
         self.next += 1;
         Some(m)
@@ -205,15 +229,17 @@ impl Drop for DrainFront<'_> {
         if self.next < self.end {
             free_bulk(&mut self.batch.bufs[self.next..self.end]);
         }
-        let rest = self.batch.len - self.end;
+        let rest = self.len - self.end;
         if rest > 0 && self.end > 0 {
-            // SAFETY: moving `rest` initialised slots down to the front;
-            // `copy` handles the overlap.
+            // SAFETY: slots end..len are initialised and nobody else reads
+            // them; moving them down to the front (`copy` handles the
+            // overlap) leaves slots rest..len stale, outside the batch.
             unsafe {
                 let base = self.batch.bufs.as_mut_ptr();
                 std::ptr::copy(base.add(self.end), base, rest);
             }
         }
+        // Only now does the batch own mbufs again.
         self.batch.len = rest;
     }
 }
@@ -223,6 +249,8 @@ mod tests {
     use super::*;
     use crate::mem::mempool::{Mempool, MempoolConfig};
     use ferrite_hugepages::Fallback;
+    use proptest::prelude::*;
+    use std::ptr::NonNull;
 
     fn pool(n: usize) -> Mempool {
         let mut cfg = MempoolConfig::new("batch-test", n);
@@ -267,6 +295,52 @@ mod tests {
         assert_eq!(p.available(), 64);
     }
 
+    /// Every buffer `p` will hand out now, checked to be distinct; at most
+    /// `p.capacity()` plus one, so that a pool holding a buffer twice shows.
+    fn take_all(p: &Mempool) -> Vec<Mbuf> {
+        let mut all: Vec<Mbuf> = Vec::new();
+        while let Some(m) = p.alloc() {
+            assert!(
+                all.iter().all(|o| o.addr() != m.addr()),
+                "the pool handed out buffer {:#x} twice: it was freed twice",
+                m.addr()
+            );
+            all.push(m);
+            if all.len() > p.capacity() {
+                break;
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn a_forgotten_drain_never_frees_a_buffer_twice() {
+        let p = pool(20);
+        let mut b = tagged(&p, 10);
+        let addrs: Vec<usize> = b.iter().map(Mbuf::addr).collect();
+        let mut d = b.drain_front(4);
+        let first = d.next().unwrap();
+        // Safe code may skip the iterator's drop.
+        std::mem::forget(d);
+        drop(first);
+        drop(b);
+        let all = take_all(&p);
+        assert!(all.len() <= p.capacity(), "{} buffers out of a pool of {}", all.len(), p.capacity());
+        // The nine the batch still held when the drain was forgotten are
+        // leaked (as `Vec::drain` leaks), never freed: the pool gave out the
+        // other eleven.
+        assert_eq!(all.len(), 11);
+        drop(all);
+        // Nobody owns the leaked nine any more; take them back so the pool
+        // is whole again and can be freed at the end of the test.
+        for &a in &addrs[1..] {
+            // SAFETY: the batch forgot these slots (it is empty) and no other
+            // mbuf refers to them, so this is their only owner.
+            drop(unsafe { Mbuf::from_raw(std::ptr::NonNull::new(a as *mut _).unwrap()) });
+        }
+        assert_eq!(p.available(), p.capacity());
+    }
+
     #[test]
     fn retain_frees_the_rejected() {
         let p = pool(16);
@@ -296,5 +370,126 @@ mod tests {
         }
         b.clear();
         assert_eq!((a.available(), c.available()), (8, 8));
+    }
+
+    /// Room for a full batch and then some, so that both the batch and the
+    /// pool can run out.
+    const POOL: usize = MAX_BURST + 88;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Push,
+        AllocBulk(usize),
+        Pop,
+        /// `drain_front(n)`, take `take` of them, then drop or forget it.
+        Drain {
+            n: usize,
+            take: usize,
+            forget: bool,
+        },
+        /// Keep the mbufs whose tag is not `rest` modulo `modulus`.
+        Retain {
+            modulus: u64,
+            rest: u64,
+        },
+        Clear,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let small_or_full = || prop_oneof![3 => 0..=40usize, 1 => MAX_BURST - 40..=MAX_BURST + 8];
+        prop_oneof![
+            4 => Just(Op::Push),
+            3 => small_or_full().prop_map(Op::AllocBulk),
+            2 => Just(Op::Pop),
+            4 => (small_or_full(), 0..=MAX_BURST, prop::bool::weighted(0.25))
+                .prop_map(|(n, take, forget)| Op::Drain { n, take, forget }),
+            2 => (1..=4u64, 0..4u64).prop_map(|(modulus, rest)| Op::Retain { modulus, rest }),
+            1 => Just(Op::Clear),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// A batch holds what a Vec of the same tags would, and every mbuf
+        /// that leaves it goes back to the pool exactly once; forgetting a
+        /// drain leaks the batch's mbufs and never frees one twice.
+        #[test]
+        #[cfg_attr(miri, ignore = "too slow under Miri")]
+        fn batch_matches_a_vec_and_the_pool_balances(ops in prop::collection::vec(op(), 1..40)) {
+            let p = pool(POOL);
+            let mut b = MbufBatch::new();
+            let mut model: Vec<u64> = Vec::new();
+            let mut tag = 0u64;
+            for op in ops {
+                match op {
+                    Op::Push => {
+                        let mut m = p.alloc().expect("the pool holds more than a full batch");
+                        tag += 1;
+                        m.set_user(tag);
+                        match b.push(m) {
+                            Ok(()) => model.push(tag),
+                            Err(back) => {
+                                prop_assert_eq!(model.len(), MAX_BURST, "push refused below the limit");
+                                prop_assert_eq!(back.user(), tag, "a refused push gives back that mbuf");
+                            }
+                        }
+                    }
+                    Op::AllocBulk(n) => {
+                        let fits = n <= MAX_BURST - model.len() && n <= POOL - model.len();
+                        prop_assert_eq!(p.alloc_bulk(&mut b, n), fits, "alloc_bulk({}) with {} in the batch", n, model.len());
+                        if fits {
+                            let old = model.len();
+                            for m in &mut b.as_mut_slice()[old..] {
+                                prop_assert_eq!((m.len(), m.headroom()), (0, crate::mem::HEADROOM), "allocated mbufs are reset");
+                                tag += 1;
+                                m.set_user(tag);
+                                model.push(tag);
+                            }
+                        }
+                    }
+                    Op::Pop => prop_assert_eq!(b.pop().map(|m| m.user()), model.pop()),
+                    Op::Drain { n, take, forget } => {
+                        let addrs: Vec<usize> = b.iter().map(Mbuf::addr).collect();
+                        let drained = n.min(model.len());
+                        let take = take.min(drained);
+                        let mut d = b.drain_front(n);
+                        prop_assert_eq!(d.len(), drained);
+                        let got: Vec<u64> = d.by_ref().take(take).map(|m| m.user()).collect();
+                        prop_assert_eq!(&got[..], &model[..take], "drained in order from the front");
+                        if forget {
+                            std::mem::forget(d);
+                            prop_assert!(b.is_empty(), "a forgotten drain leaves the batch owning nothing");
+                            for &a in &addrs[take..] {
+                                // SAFETY: the batch gave these slots up and no
+                                // mbuf refers to them: this is their only owner.
+                                drop(unsafe { Mbuf::from_raw(NonNull::new(a as *mut MbufHeader).unwrap()) });
+                            }
+                            model.clear();
+                        } else {
+                            drop(d);
+                            model.drain(..drained);
+                        }
+                    }
+                    Op::Retain { modulus, rest } => {
+                        let before = model.len();
+                        let freed = b.retain(|m| m.user() % modulus != rest);
+                        model.retain(|&t| t % modulus != rest);
+                        prop_assert_eq!(freed, before - model.len());
+                    }
+                    Op::Clear => {
+                        b.clear();
+                        model.clear();
+                    }
+                }
+                let tags: Vec<u64> = b.iter().map(|m| m.user()).collect();
+                prop_assert_eq!(&tags, &model);
+                prop_assert_eq!((b.len(), b.room()), (model.len(), MAX_BURST - model.len()));
+                prop_assert_eq!(p.in_use(), model.len(), "mbufs out of the pool besides the batch's");
+            }
+            drop(b);
+            let all = take_all(&p);
+            prop_assert_eq!(all.len(), POOL, "the pool is whole, without duplicates");
+        }
     }
 }

@@ -158,6 +158,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "reads /proc and sets the CPU affinity")]
     fn allowed_cpus_matches_the_kernel_and_follows_pinning() {
         let all = allowed_cpus();
         assert_eq!(all, proc_allowed_list());

@@ -384,9 +384,9 @@ impl Mbuf {
 impl Drop for Mbuf {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: the pool outlives its mbufs (see `Mempool`'s drop), and we
-        // give the slot back exactly once.
-        unsafe { (*self.pool_ptr()).put_one(self.hdr) }
+        // SAFETY: a pool stays alive while any of its buffers is out (see
+        // `PoolOwner`'s drop), and this slot goes back exactly once.
+        unsafe { PoolShared::put_one(self.pool_ptr(), self.hdr) }
     }
 }
 
