@@ -1225,6 +1225,35 @@ mod tests {
         assert_eq!(pool.available(), pool.capacity());
     }
 
+    /// Regression (found by `scripts/soak --guest`): refill was all or
+    /// nothing per 32-buffer chunk, so with fewer spare buffers than that
+    /// the ring was never re-armed and receive stopped for good. Now it
+    /// re-arms with whatever the pool has.
+    #[test]
+    fn refill_takes_what_a_nearly_empty_pool_has() {
+        let (mut port, hw) = fake_port();
+        let pool = pool(64 + 8);
+        let mut q = open_on(&mut port, &pool, 64);
+        assert_eq!(pool.available(), 8, "the ring holds 64 of 72");
+        for i in 0..32 {
+            let d = desc(&hw, rdbal(0), rdbah(0), i);
+            // SAFETY: the ring is live DMA memory of 64 descriptors.
+            unsafe {
+                d.add(3).write_volatile(60);
+                d.add(2).write_volatile(desc::RXD_STAT_DD | desc::RXD_STAT_EOP);
+            }
+        }
+        let mut held = MbufBatch::new();
+        assert_eq!(q.rx[0].rx_burst(&mut held, 32), 32);
+        // 32 holes, 8 buffers in the pool: those 8 are armed at once.
+        assert_eq!(pool.available(), 0, "the spare buffers went into the ring");
+        assert_eq!(hw.read(rdt(0)), 7, "the device was handed slots 0..=7");
+        assert_eq!(sw_stat(&port, "rx_alloc_failed"), 1, "the short refill is still counted");
+        drop((held, q));
+        port.stop().unwrap();
+        assert_eq!(pool.available(), pool.capacity());
+    }
+
     /// Regression: when a queue would not stop, its buffers went back to
     /// the pool while the device could still DMA into them. Now they are
     /// left to the device, counted, and never handed out again.

@@ -133,19 +133,40 @@ impl IgbRxQueue {
         while self.holes > 0 {
             let want = (self.holes as usize).min(MAX_BURST);
             if !self.pool.alloc_bulk(&mut self.staging, want) {
-                self.alloc_failed.add(1);
-                break;
+                self.take_what_is_left(want);
             }
-            for m in self.staging.drain_front(want) {
+            let got = self.staging.len();
+            for m in self.staging.drain_front(got) {
                 let slot = self.refill;
                 self.ring.rx_arm(slot, m.data_iova());
                 self.bufs[slot as usize] = Some(m.into_raw());
                 self.refill = if slot + 1 == n { 0 } else { slot + 1 };
             }
-            self.holes -= want as u16;
-            filled += want as u16;
+            self.holes -= got as u16;
+            filled += got as u16;
+            if got < want {
+                self.alloc_failed.add(1);
+                break;
+            }
         }
         filled
+    }
+
+    /// The pool could not give a whole chunk: take what it has, one buffer
+    /// at a time (as Linux igb refills), up to `want`. All or nothing here
+    /// once stopped receive for good: with fewer spare buffers than a chunk
+    /// (the rest parked in transmit groups awaiting completion, or in other
+    /// cores' caches) no refill ever succeeded, the ring ran dry, nothing
+    /// was received or sent again, and nothing came back. Cold: only under
+    /// pool pressure.
+    #[cold]
+    #[inline(never)]
+    fn take_what_is_left(&mut self, want: usize) {
+        while self.staging.len() < want {
+            let Some(m) = self.pool.alloc() else { break };
+            // Room was checked: `want` is at most a burst.
+            let _ = self.staging.push(m);
+        }
     }
 
     /// Frees one parked mbuf.
