@@ -1091,9 +1091,7 @@ mod tests {
     fn link_thread_folds_the_32_bit_counters_in_on_its_own() {
         let (port, hw, regs) = fake_port_and_regs();
         let period = std::time::Duration::from_millis(10);
-        let thread =
-            LinkThread::spawn(Arc::clone(&hw), Arc::clone(&port.link), None, Arc::clone(&port.hw_stats), period, None)
-                .unwrap();
+        let thread = spawn_link_thread(&port, &hw, period);
         let device_has = |off: u32| regs.lock().unwrap().get(&off).copied().unwrap_or(0);
         regs.lock().unwrap().insert(GORCL, 5);
         // Two periods' worth of frames, 3e9 each: 6e9 in all, over 2^32.
@@ -1133,6 +1131,26 @@ mod tests {
         batch.iter_mut().for_each(|m| assert!(m.set_len(60)));
     }
 
+    /// Plays the device: writes receive descriptor `slot` of queue 0 back
+    /// with `len` bytes and `status` (DD last, as the device does).
+    fn write_back(hw: &Hw, slot: usize, len: u32, status: u32) {
+        assert!(slot < 64, "the tests' receive rings hold 64 descriptors");
+        let d = desc(hw, rdbal(0), rdbah(0), slot);
+        // SAFETY: `d` is descriptor `slot` of the live 64-descriptor ring
+        // the driver programmed; the driver reads it only volatile.
+        unsafe {
+            d.add(3).write_volatile(len);
+            d.add(2).write_volatile(status);
+        }
+    }
+
+    /// A link thread on the fake port that folds counters every `period`
+    /// and has no removal channel.
+    fn spawn_link_thread(port: &IgbPort, hw: &Arc<Hw>, period: std::time::Duration) -> LinkThread {
+        let stats = Arc::clone(&port.hw_stats);
+        LinkThread::spawn(Arc::clone(hw), Arc::clone(&port.link), None, stats, period, None).unwrap()
+    }
+
     /// Pointer to descriptor `i` of a ring whose IOVA (= VA here) is in `bal`/`bah`.
     fn desc(hw: &Hw, bal: u32, bah: u32, i: usize) -> *mut u32 {
         let base = hw.read(bal) as u64 | (hw.read(bah) as u64) << 32;
@@ -1165,12 +1183,7 @@ mod tests {
         let pool = pool(256);
         let mut q = open_on(&mut port, &pool, 64);
         for (i, len) in [1514u32, 1518, 1522, 1523].into_iter().enumerate() {
-            let d = desc(&hw, rdbal(0), rdbah(0), i);
-            // SAFETY: the ring is live DMA memory of 64 descriptors.
-            unsafe {
-                d.add(3).write_volatile(len);
-                d.add(2).write_volatile(desc::RXD_STAT_DD | desc::RXD_STAT_EOP);
-            }
+            write_back(&hw, i, len, desc::RXD_STAT_DD | desc::RXD_STAT_EOP);
         }
         let mut batch = MbufBatch::new();
         q.rx[0].rx_burst(&mut batch, 32);
@@ -1196,9 +1209,7 @@ mod tests {
         let mut q = open_on(&mut port, &pool, 64);
         let events = port.link_events();
         let period = std::time::Duration::from_millis(10);
-        let thread =
-            LinkThread::spawn(Arc::clone(&hw), Arc::clone(&port.link), None, Arc::clone(&port.hw_stats), period, None)
-                .unwrap();
+        let thread = spawn_link_thread(&port, &hw, period);
         let crc_before = sw_stat(&port, "rx_crc_errors");
 
         regs.lock().unwrap().insert(UNPLUGGED, 1);
@@ -1236,12 +1247,7 @@ mod tests {
         let mut q = open_on(&mut port, &pool, 64);
         assert_eq!(pool.available(), 8, "the ring holds 64 of 72");
         for i in 0..32 {
-            let d = desc(&hw, rdbal(0), rdbah(0), i);
-            // SAFETY: the ring is live DMA memory of 64 descriptors.
-            unsafe {
-                d.add(3).write_volatile(60);
-                d.add(2).write_volatile(desc::RXD_STAT_DD | desc::RXD_STAT_EOP);
-            }
+            write_back(&hw, i, 60, desc::RXD_STAT_DD | desc::RXD_STAT_EOP);
         }
         let mut held = MbufBatch::new();
         assert_eq!(q.rx[0].rx_burst(&mut held, 32), 32);
@@ -1332,7 +1338,6 @@ mod tests {
         // frame error, one longer than the buffer, and one that fits the
         // buffer but is one byte over the MTU's limit (1500 + 22).
         for i in 0..43 {
-            let d = desc(&hw, rdbal(0), rdbah(0), i);
             let status = match i {
                 40 => desc::RXD_STAT_DD | desc::RXD_STAT_EOP | desc::RXD_ERR_RXE,
                 _ => desc::RXD_STAT_DD | desc::RXD_STAT_EOP,
@@ -1342,11 +1347,7 @@ mod tests {
                 42 => 1523,
                 _ => 100,
             };
-            // SAFETY: the ring is live DMA memory of 64 descriptors.
-            unsafe {
-                d.add(3).write_volatile(len);
-                d.add(2).write_volatile(status);
-            }
+            write_back(&hw, i, len, status);
         }
         let mut batch = MbufBatch::new();
         assert_eq!(q.rx[0].rx_burst(&mut batch, 32), 32);
