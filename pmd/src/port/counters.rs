@@ -4,8 +4,17 @@
 //! A queue has exactly one writer, so an increment is a relaxed load plus a
 //! relaxed store: no `lock`-prefixed instruction on the per-packet path. On
 //! x86-64 both compile to plain moves; readers see each counter torn-free.
+//!
+//! Torn-free counters are not enough for a reader that compares them: the
+//! owner adds a burst's packets, then its bytes, and a reader between the two
+//! stores sees 32 frames without their bytes (a pmdstat sample showed exactly
+//! that). So the counters of a queue sit behind a single-writer sequence
+//! counter (a seqlock): the owner makes it odd before an update and even
+//! after; a reader retries until it read the same even value before and after
+//! the counters. The owner never waits, and an update costs two more plain
+//! stores per burst; the fences compile to nothing on x86-64.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{fence, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
 use super::QueueStats;
 
@@ -14,6 +23,8 @@ use super::QueueStats;
 #[derive(Debug, Default)]
 #[repr(align(64))]
 pub struct QueueCounters {
+    /// Odd while the owner is updating; see the module docs.
+    seq: AtomicU64,
     packets: AtomicU64,
     bytes: AtomicU64,
     drops: AtomicU64,
@@ -27,40 +38,67 @@ fn bump(c: &AtomicU64, n: u64) {
 }
 
 impl QueueCounters {
+    /// Runs one update of the counters inside the sequence counter. Owner only.
+    #[inline(always)]
+    fn update(&self, apply: impl FnOnce(&Self)) {
+        let seq = self.seq.load(Relaxed);
+        self.seq.store(seq.wrapping_add(1), Relaxed);
+        // Orders the odd sequence before the counter stores: a reader that
+        // sees any of them also sees the update under way.
+        fence(Release);
+        apply(self);
+        self.seq.store(seq.wrapping_add(2), Release);
+    }
+
     /// Counts `packets` frames of `bytes` bytes in total. Owner only.
     #[inline(always)]
     pub fn add(&self, packets: u64, bytes: u64) {
-        bump(&self.packets, packets);
-        bump(&self.bytes, bytes);
+        self.update(|c| {
+            bump(&c.packets, packets);
+            bump(&c.bytes, bytes);
+        });
     }
 
     /// Counts dropped frames. Owner only.
     #[inline(always)]
     pub fn add_drops(&self, n: u64) {
-        bump(&self.drops, n);
+        self.update(|c| bump(&c.drops, n));
     }
 
     /// Counts frames in error. Owner only.
     #[inline(always)]
     pub fn add_errors(&self, n: u64) {
-        bump(&self.errors, n);
+        self.update(|c| bump(&c.errors, n));
     }
 
-    /// A consistent-enough snapshot for reporting.
+    /// The four counters as of one moment between the owner's updates, so
+    /// `bytes` always belongs to `packets`. Retries while an update is under
+    /// way; the owner spends a few nanoseconds per update, so a retry is rare.
     pub fn snapshot(&self) -> QueueStats {
-        QueueStats {
-            packets: self.packets.load(Relaxed),
-            bytes: self.bytes.load(Relaxed),
-            drops: self.drops.load(Relaxed),
-            errors: self.errors.load(Relaxed),
+        loop {
+            let before = self.seq.load(Acquire);
+            let stats = QueueStats {
+                packets: self.packets.load(Relaxed),
+                bytes: self.bytes.load(Relaxed),
+                drops: self.drops.load(Relaxed),
+                errors: self.errors.load(Relaxed),
+            };
+            // Orders the counter loads before the second sequence load.
+            fence(Acquire);
+            if before & 1 == 0 && self.seq.load(Relaxed) == before {
+                return stats;
+            }
+            std::hint::spin_loop();
         }
     }
 
     /// Zeroes the counters. Only meaningful while the owner is not running.
     pub fn reset(&self) {
-        for c in [&self.packets, &self.bytes, &self.drops, &self.errors] {
-            c.store(0, Relaxed);
-        }
+        self.update(|c| {
+            for n in [&c.packets, &c.bytes, &c.drops, &c.errors] {
+                n.store(0, Relaxed);
+            }
+        });
     }
 }
 
@@ -111,5 +149,33 @@ mod tests {
         std::thread::spawn(move || (0..1000).for_each(|_| w.add(1, 64))).join().unwrap();
         assert_eq!(c.snapshot().packets, 1000);
         assert_eq!(c.snapshot().bytes, 64_000);
+    }
+
+    /// A reader racing the owner never sees a burst's packets without its
+    /// bytes. Before the sequence counter this failed within a few thousand
+    /// snapshots on two cores.
+    #[test]
+    fn a_snapshot_taken_during_updates_keeps_bytes_with_their_packets() {
+        use std::sync::atomic::AtomicBool;
+        let c = Arc::new(QueueCounters::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (w, halt) = (Arc::clone(&c), Arc::clone(&stop));
+        let owner = std::thread::spawn(move || {
+            while !halt.load(Relaxed) {
+                w.add(32, 32 * 64);
+            }
+        });
+        let mut moving = 0;
+        let mut last = 0;
+        for _ in 0..200_000 {
+            let s = c.snapshot();
+            assert_eq!(s.bytes, 64 * s.packets, "{s:?}");
+            moving += usize::from(s.packets != last);
+            last = s.packets;
+        }
+        stop.store(true, Relaxed);
+        owner.join().unwrap();
+        // The check above means something only if the owner was writing.
+        assert!(moving > 0, "the owner never updated during the snapshots");
     }
 }
