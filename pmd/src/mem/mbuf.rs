@@ -66,7 +66,10 @@ impl fmt::Debug for OffloadFlags {
     }
 }
 
-/// The metadata at the start of every slot. One cache line.
+/// The metadata at the start of every slot: two cache lines, like
+/// `rte_mbuf`. The first holds what every received, sent or freed packet
+/// touches; the second what only offload requests and applications read, so
+/// the per-packet path stays on one line.
 #[repr(C, align(64))]
 pub struct MbufHeader {
     /// IOVA of the buffer start (headroom included).
@@ -74,26 +77,60 @@ pub struct MbufHeader {
     /// The pool this slot belongs to.
     pub(super) pool: *const PoolShared,
     ol_flags: u64,
+    /// The next segment of the packet, owned by this one; null on the last
+    /// segment and on every slot in a pool's free store (the invariant that
+    /// lets `from_raw` trust it).
+    pub(super) next: *mut MbufHeader,
     rss_hash: u32,
+    /// Bytes in the whole packet (all segments). Meaningful on the first
+    /// segment only.
+    pub(super) pkt_len: u32,
     /// Offset of the first data byte from the buffer start.
     data_off: u16,
-    /// Bytes of data.
-    data_len: u16,
+    /// Bytes of data in this segment.
+    pub(super) data_len: u16,
     /// Headroom + data room.
     buf_len: u16,
     port: u16,
     queue: u16,
     vlan_tci: u16,
+    /// Segments in the packet. Meaningful on the first segment only.
+    pub(super) nb_segs: u16,
+    _hot_spare: [u8; 10],
+    // -- second cache line: read only when asked for --
+    tx: TxOffload,
+    /// Outer VLAN tag of a double-tagged (QinQ) frame.
+    vlan_tci_outer: u16,
+    _cold_spare: [u8; 6],
     /// Free for applications (sequence numbers, timestamps).
     user: u64,
 }
 
+/// What a transmit offload needs to know about the headers
+/// (`rte_mbuf`'s `l2_len`, `l3_len`, `l4_len`, `tso_segsz`). Set by the
+/// application with the matching `TX_*` flags; drivers read it only then.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct TxOffload {
+    /// Ethernet header bytes, VLAN tags included.
+    pub l2_len: u8,
+    /// TCP header bytes (with options), for TSO.
+    pub l4_len: u8,
+    /// IP header bytes (with options or extension headers).
+    pub l3_len: u16,
+    /// TCP payload bytes per segment, for TSO.
+    pub tso_segsz: u16,
+}
+
 impl MbufHeader {
-    /// Metadata of a fresh allocation: empty, full headroom, no flags.
+    /// Metadata of a fresh allocation: empty, full headroom, no flags, one
+    /// segment. `next` is already null (the free-store invariant).
     #[inline(always)]
     pub(super) fn reset(&mut self) {
         self.data_off = HEADROOM as u16;
         self.data_len = 0;
+        self.pkt_len = 0;
+        self.nb_segs = 1;
         self.ol_flags = 0;
         self.rss_hash = 0;
         self.vlan_tci = 0;
@@ -104,7 +141,8 @@ impl MbufHeader {
 
 /// Size of the header in front of each buffer.
 pub const HEADER_SIZE: usize = std::mem::size_of::<MbufHeader>();
-const _: () = assert!(HEADER_SIZE == 64, "the mbuf header must stay one cache line");
+const _: () = assert!(HEADER_SIZE == 128, "the mbuf header is two cache lines");
+const _: () = assert!(std::mem::offset_of!(MbufHeader, tx) == 64, "the hot fields fit the first cache line");
 
 impl MbufHeader {
     /// Initialises a fresh slot (pool creation only).
@@ -113,13 +151,20 @@ impl MbufHeader {
             buf_iova,
             pool,
             ol_flags: 0,
+            next: std::ptr::null_mut(),
             rss_hash: 0,
+            pkt_len: 0,
             data_off: HEADROOM as u16,
             data_len: 0,
             buf_len,
             port: u16::MAX,
             queue: u16::MAX,
             vlan_tci: 0,
+            nb_segs: 1,
+            _hot_spare: [0; 10],
+            tx: TxOffload::default(),
+            vlan_tci_outer: 0,
+            _cold_spare: [0; 6],
             user: 0,
         };
     }
@@ -158,13 +203,13 @@ impl Mbuf {
     }
 
     #[inline(always)]
-    fn h(&self) -> &MbufHeader {
+    pub(super) fn h(&self) -> &MbufHeader {
         // SAFETY: we own a live slot; the header is initialised at pool creation.
         unsafe { self.hdr.as_ref() }
     }
 
     #[inline(always)]
-    fn hm(&mut self) -> &mut MbufHeader {
+    pub(super) fn hm(&mut self) -> &mut MbufHeader {
         // SAFETY: as above, and `&mut self` makes the access unique.
         unsafe { self.hdr.as_mut() }
     }
@@ -175,9 +220,13 @@ impl Mbuf {
         unsafe { self.hdr.as_ptr().cast::<u8>().add(HEADER_SIZE) }
     }
 
-    /// Resets metadata as a fresh allocation has it (empty, full headroom).
+    /// Resets metadata as a fresh allocation has it (empty, full headroom,
+    /// one segment): any further segments go back to their pools.
     #[inline(always)]
     pub fn reset(&mut self) {
+        if !self.h().next.is_null() {
+            self.free_tail();
+        }
         self.hm().reset();
     }
 
@@ -187,10 +236,10 @@ impl Mbuf {
         self.hdr.as_ptr() as usize
     }
 
-    /// Bytes of packet data.
+    /// Bytes in the whole packet, all segments (`rte_pktmbuf_pkt_len`).
     #[inline(always)]
     pub fn len(&self) -> usize {
-        self.h().data_len as usize
+        self.h().pkt_len as usize
     }
 
     /// Whether the packet has no data.
@@ -199,7 +248,15 @@ impl Mbuf {
         self.len() == 0
     }
 
-    /// The packet data.
+    /// Bytes in the first segment (`rte_pktmbuf_data_len`): all of
+    /// [`Mbuf::len`] unless the packet is chained.
+    #[inline(always)]
+    pub fn data_len(&self) -> usize {
+        self.h().data_len as usize
+    }
+
+    /// The first segment's data: the whole packet unless it is chained (see
+    /// [`Mbuf::segments`] and [`Mbuf::read`] for the rest).
     #[inline(always)]
     pub fn data(&self) -> &[u8] {
         let h = self.h();
@@ -207,7 +264,7 @@ impl Mbuf {
         unsafe { std::slice::from_raw_parts(self.buf_ptr().add(h.data_off as usize), h.data_len as usize) }
     }
 
-    /// The packet data, writable.
+    /// The first segment's data, writable.
     #[inline(always)]
     pub fn data_mut(&mut self) -> &mut [u8] {
         let (off, len) = (self.h().data_off as usize, self.h().data_len as usize);
@@ -215,16 +272,17 @@ impl Mbuf {
         unsafe { std::slice::from_raw_parts_mut(self.buf_ptr().add(off), len) }
     }
 
-    /// Bytes before the data.
+    /// Bytes before the data (in the first segment, where `prepend` writes).
     #[inline(always)]
     pub fn headroom(&self) -> usize {
         self.h().data_off as usize
     }
 
-    /// Bytes after the data.
+    /// Bytes after the data (in the last segment, where `append` writes).
     #[inline(always)]
     pub fn tailroom(&self) -> usize {
-        let h = self.h();
+        // SAFETY: the last segment is part of the chain we own.
+        let h = unsafe { self.last_segment().as_ref() };
         h.buf_len as usize - h.data_off as usize - h.data_len as usize
     }
 
@@ -235,25 +293,35 @@ impl Mbuf {
         h.buf_len as usize - h.data_off as usize
     }
 
-    /// Sets the data length; returns false (and changes nothing) if it does
-    /// not fit the buffer.
+    /// Sets the length of a one-segment packet; returns false (and changes
+    /// nothing) if it does not fit the buffer or the packet is chained (use
+    /// `append`/`trim` there).
     #[inline(always)]
     pub fn set_len(&mut self, len: usize) -> bool {
-        if len > self.capacity() {
+        if len > self.capacity() || !self.h().next.is_null() {
             return false;
         }
-        self.hm().data_len = len as u16;
+        let h = self.hm();
+        h.data_len = len as u16;
+        h.pkt_len = len as u32;
         true
     }
 
-    /// Grows the data at the end by `n` bytes and returns them.
+    /// Grows the data at the end of the last segment by `n` bytes and
+    /// returns them (`rte_pktmbuf_append`).
     pub fn append(&mut self, n: usize) -> Option<&mut [u8]> {
         if n > self.tailroom() {
             return None;
         }
-        let old = self.len();
-        self.hm().data_len += n as u16;
-        Some(&mut self.data_mut()[old..])
+        self.hm().pkt_len += n as u32;
+        // SAFETY: the last segment is ours and distinct from any borrow;
+        // `tailroom` checked that `n` more bytes fit its buffer.
+        unsafe {
+            let last = &mut *self.last_segment().as_ptr();
+            let old = last.data_len as usize;
+            last.data_len += n as u16;
+            Some(&mut segment_data_mut(last)[old..])
+        }
     }
 
     /// Grows the data at the front by `n` bytes (into the headroom) and
@@ -265,26 +333,33 @@ impl Mbuf {
         let h = self.hm();
         h.data_off -= n as u16;
         h.data_len += n as u16;
+        h.pkt_len += n as u32;
         Some(&mut self.data_mut()[..n])
     }
 
-    /// Removes `n` bytes from the front (`rte_pktmbuf_adj`).
+    /// Removes `n` bytes from the front of the first segment
+    /// (`rte_pktmbuf_adj`); false if the first segment has fewer.
     pub fn adj(&mut self, n: usize) -> bool {
-        if n > self.len() {
+        if n > self.data_len() {
             return false;
         }
         let h = self.hm();
         h.data_off += n as u16;
         h.data_len -= n as u16;
+        h.pkt_len -= n as u32;
         true
     }
 
-    /// Removes `n` bytes from the end (`rte_pktmbuf_trim`).
+    /// Removes `n` bytes from the end of the last segment
+    /// (`rte_pktmbuf_trim`); false if the last segment has fewer.
     pub fn trim(&mut self, n: usize) -> bool {
-        if n > self.len() {
+        // SAFETY: the last segment is ours; no other borrow of it is live.
+        let last = unsafe { &mut *self.last_segment().as_ptr() };
+        if n > last.data_len as usize {
             return false;
         }
-        self.hm().data_len -= n as u16;
+        last.data_len -= n as u16;
+        self.hm().pkt_len -= n as u32;
         true
     }
 
@@ -350,6 +425,30 @@ impl Mbuf {
         self.hm().vlan_tci = tci;
     }
 
+    /// Outer VLAN TCI of a double-tagged frame (`vlan_tci_outer`).
+    #[inline(always)]
+    pub fn vlan_tci_outer(&self) -> u16 {
+        self.h().vlan_tci_outer
+    }
+
+    /// Sets the outer VLAN TCI.
+    #[inline(always)]
+    pub fn set_vlan_tci_outer(&mut self, tci: u16) {
+        self.hm().vlan_tci_outer = tci;
+    }
+
+    /// Header lengths and MSS for transmit offloads.
+    #[inline(always)]
+    pub fn tx_offload(&self) -> TxOffload {
+        self.h().tx
+    }
+
+    /// Sets the header lengths and MSS that the `TX_*` offload flags use.
+    #[inline(always)]
+    pub fn set_tx_offload(&mut self, tx: TxOffload) {
+        self.hm().tx = tx;
+    }
+
     /// Offload flags.
     #[inline(always)]
     pub fn ol_flags(&self) -> OffloadFlags {
@@ -384,16 +483,51 @@ impl Mbuf {
 impl Drop for Mbuf {
     #[inline]
     fn drop(&mut self) {
+        if !self.h().next.is_null() {
+            self.free_tail();
+        }
         // SAFETY: a pool stays alive while any of its buffers is out (see
         // `PoolOwner`'s drop), and this slot goes back exactly once.
         unsafe { PoolShared::put_one(self.pool_ptr(), self.hdr) }
     }
 }
 
+/// The data of one segment, writable.
+///
+/// # Safety
+/// `h` must be a segment the caller owns, with no other live view of its data.
+#[inline(always)]
+pub(super) unsafe fn segment_data_mut(h: &mut MbufHeader) -> &mut [u8] {
+    let (off, len) = (h.data_off as usize, h.data_len as usize);
+    // SAFETY: the buffer follows the header in the slot; data_off + data_len
+    // <= buf_len is kept by every setter.
+    unsafe { std::slice::from_raw_parts_mut((h as *mut MbufHeader).cast::<u8>().add(HEADER_SIZE + off), len) }
+}
+
+/// The data of one segment.
+#[inline(always)]
+pub(super) fn segment_data(h: &MbufHeader) -> &[u8] {
+    // SAFETY: as in `segment_data_mut`; a shared view of a segment the
+    // caller holds a shared borrow of.
+    unsafe {
+        std::slice::from_raw_parts(
+            (h as *const MbufHeader).cast::<u8>().add(HEADER_SIZE + h.data_off as usize),
+            h.data_len as usize,
+        )
+    }
+}
+
+/// IOVA of a segment's first data byte.
+#[inline(always)]
+pub(super) fn segment_iova(h: &MbufHeader) -> u64 {
+    h.buf_iova + h.data_off as u64
+}
+
 impl fmt::Debug for Mbuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mbuf")
             .field("len", &self.len())
+            .field("nb_segs", &self.h().nb_segs)
             .field("headroom", &self.headroom())
             .field("port", &self.port())
             .field("queue", &self.queue())

@@ -561,9 +561,12 @@ pub(super) fn free_bulk(mbufs: &mut [std::mem::MaybeUninit<Mbuf>]) {
         let mut n = 0;
         while start + n < mbufs.len() && n < STAGE {
             // SAFETY: as above.
-            let m = unsafe { mbufs[start + n].assume_init_ref() };
+            let m = unsafe { mbufs[start + n].assume_init_mut() };
             if m.pool_ptr() != pool {
                 break;
+            }
+            if !m.is_contiguous() {
+                m.free_tail();
             }
             staged[n] = m.addr();
             n += 1;
@@ -578,7 +581,7 @@ pub(super) fn free_bulk(mbufs: &mut [std::mem::MaybeUninit<Mbuf>]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use ferrite_hugepages::Fallback;
     use proptest::prelude::*;

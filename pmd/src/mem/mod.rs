@@ -2,12 +2,14 @@
 //! that gives each polling thread its private pool cache.
 
 pub mod batch;
+pub mod chain;
 pub mod lcore;
 pub mod mbuf;
 pub mod mempool;
 pub mod ring;
 
 pub use batch::{DrainFront, MbufBatch, MAX_BURST};
-pub use mbuf::{Mbuf, MbufHeader, OffloadFlags, HEADROOM};
+pub use chain::{Segment, Segments, SegmentsMut, MAX_SEGMENTS};
+pub use mbuf::{Mbuf, MbufHeader, OffloadFlags, TxOffload, HEADROOM};
 pub use mempool::{Mempool, MempoolConfig, DEFAULT_CACHE_SIZE, DEFAULT_DATA_ROOM, MAX_CACHE_SIZE};
 pub use ring::BulkRing;
