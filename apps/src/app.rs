@@ -299,7 +299,13 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
 
     // Queue counts and ring sizes against each driver's limits, before any
     // memory is reserved.
-    let conf = PortConfig { rx_queues: args.rxq, tx_queues: args.txq, rx_ring_size: args.rxd, tx_ring_size: args.txd };
+    let conf = PortConfig {
+        rx_queues: args.rxq,
+        tx_queues: args.txq,
+        rx_ring_size: args.rxd,
+        tx_ring_size: args.txd,
+        ..PortConfig::default()
+    };
     for (i, port) in ports.iter().enumerate() {
         conf.check(&port.caps()).map_err(|e| port_err(format!("port {i} ({})", port.name()), e))?;
     }

@@ -11,7 +11,13 @@ use ferrite_pmd::PortConfig;
 use ferrite_tests::{run_cores, virt_ports};
 
 fn run(engine: EngineConfig, queues: u16, target: u64) {
-    let conf = PortConfig { rx_queues: queues, tx_queues: queues, rx_ring_size: 512, tx_ring_size: 512 };
+    let conf = PortConfig {
+        rx_queues: queues,
+        tx_queues: queues,
+        rx_ring_size: 512,
+        tx_ring_size: 512,
+        ..PortConfig::default()
+    };
     let mut setup = virt_ports(&["null0", "null1"], &conf, 8192);
     let mut txs: Vec<Vec<_>> = setup.queues.iter_mut().map(|q| q.tx.drain(..).map(Some).collect()).collect();
     let mut streams = Vec::new();

@@ -12,7 +12,13 @@ const TARGET: u64 = 1_000_000;
 
 /// io streams rx (p, q) → tx (peer(p), q), primed with `prime` bursts each.
 fn forward_a_million(names: &[&str], queues: u16, prime: usize) {
-    let conf = PortConfig { rx_queues: queues, tx_queues: queues, rx_ring_size: 512, tx_ring_size: 512 };
+    let conf = PortConfig {
+        rx_queues: queues,
+        tx_queues: queues,
+        rx_ring_size: 512,
+        tx_ring_size: 512,
+        ..PortConfig::default()
+    };
     let mut setup = virt_ports(names, &conf, 4096);
     let n = names.len();
     let peer = |p: usize| if n == 1 { p } else { p ^ 1 };

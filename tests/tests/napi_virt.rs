@@ -36,7 +36,7 @@ fn thread_state(tid: i64) -> char {
 }
 
 fn conf() -> PortConfig {
-    PortConfig { rx_queues: 1, tx_queues: 1, rx_ring_size: 512, tx_ring_size: 512 }
+    PortConfig { rx_queues: 1, tx_queues: 1, rx_ring_size: 512, tx_ring_size: 512, ..PortConfig::default() }
 }
 
 /// pair0 <-> pair1; the test keeps pair0's queues, a forwarding core runs
@@ -248,7 +248,8 @@ fn stat(port: &dyn NetDevice, name: &str) -> u64 {
 fn tx_watchdog_frees_frames_stuck_on_a_stalled_wire_and_traffic_recovers() {
     let p = pool("napi_watchdog", 2048);
     let (mut a, mut b) = PairPort::new_pair("pair0", "pair1");
-    let small = PortConfig { rx_queues: 1, tx_queues: 1, rx_ring_size: 128, tx_ring_size: 128 };
+    let small =
+        PortConfig { rx_queues: 1, tx_queues: 1, rx_ring_size: 128, tx_ring_size: 128, ..PortConfig::default() };
     a.configure(&small, &p).unwrap();
     b.configure(&small, &p).unwrap();
     a.set_tx_timeout(Duration::from_millis(100)).unwrap();

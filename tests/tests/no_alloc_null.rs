@@ -14,7 +14,7 @@ static A: CountingAlloc = CountingAlloc;
 #[test]
 fn engines_over_null_ports_do_not_allocate() {
     let _lc = lcore::register().expect("lcore");
-    let conf = PortConfig { rx_queues: 4, tx_queues: 4, rx_ring_size: 512, tx_ring_size: 512 };
+    let conf = PortConfig { rx_queues: 4, tx_queues: 4, rx_ring_size: 512, tx_ring_size: 512, ..PortConfig::default() };
     let mut setup = virt_ports(&["null0", "null1"], &conf, 8192);
     let mut rx0: Vec<_> = setup.queues[0].rx.drain(..).collect();
     let mut tx1: Vec<_> = setup.queues[1].tx.drain(..).collect();

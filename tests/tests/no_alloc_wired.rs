@@ -12,7 +12,7 @@ static A: CountingAlloc = CountingAlloc;
 #[test]
 fn io_over_loop_and_pair_does_not_allocate() {
     let _lc = lcore::register().expect("lcore");
-    let conf = PortConfig { rx_queues: 2, tx_queues: 2, rx_ring_size: 256, tx_ring_size: 256 };
+    let conf = PortConfig { rx_queues: 2, tx_queues: 2, rx_ring_size: 256, tx_ring_size: 256, ..PortConfig::default() };
     let mut setup = virt_ports(&["loop0", "pair0", "pair1"], &conf, 8192);
     // loop0 q -> loop0 q; pair0 q -> pair1 q; pair1 q -> pair0 q.
     let peer = [0usize, 2, 1];

@@ -12,7 +12,13 @@ use ferrite_tests::{run_cores, virt_ports};
 /// Sends `per_queue` frames on every (port, queue) of `names` and verifies
 /// them where they come out (loop: the same port; pair: the peer).
 fn integrity(names: &[&str], queues: u16, per_queue: u64, len: usize, flows: u32) {
-    let conf = PortConfig { rx_queues: queues, tx_queues: queues, rx_ring_size: 256, tx_ring_size: 256 };
+    let conf = PortConfig {
+        rx_queues: queues,
+        tx_queues: queues,
+        rx_ring_size: 256,
+        tx_ring_size: 256,
+        ..PortConfig::default()
+    };
     let mut setup = virt_ports(names, &conf, 8192);
     let n = names.len();
     let peer = |p: usize| if n == 1 { p } else { p ^ 1 };

@@ -27,7 +27,8 @@ fn spec() -> FrameSpec {
 
 #[test]
 fn pair_spreads_flows_over_four_queues_and_keeps_each_flow_on_one() {
-    let conf = PortConfig { rx_queues: 4, tx_queues: 4, rx_ring_size: 1024, tx_ring_size: 1024 };
+    let conf =
+        PortConfig { rx_queues: 4, tx_queues: 4, rx_ring_size: 1024, tx_ring_size: 1024, ..PortConfig::default() };
     let mut setup = virt_ports(&["pair0", "pair1"], &conf, 8192);
     // Off by default: queue q feeds queue q.
     assert_eq!(setup.ports[1].rss_hash_types().unwrap(), RssHashTypes::NONE);
@@ -105,7 +106,7 @@ fn pair_spreads_flows_over_four_queues_and_keeps_each_flow_on_one() {
 
 #[test]
 fn two_cores_flowgen_through_rss_keeps_the_books() {
-    let conf = PortConfig { rx_queues: 4, tx_queues: 4, rx_ring_size: 256, tx_ring_size: 256 };
+    let conf = PortConfig { rx_queues: 4, tx_queues: 4, rx_ring_size: 256, tx_ring_size: 256, ..PortConfig::default() };
     let mut setup = virt_ports(&["pair2", "pair3"], &conf, 8192);
     setup.ports[1].set_rss_hash_types(RssHashTypes::ALL).unwrap();
     let per_queue = 20_000u64;

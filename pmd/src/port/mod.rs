@@ -21,11 +21,13 @@
 mod counters;
 mod error;
 mod link;
+mod offloads;
 mod types;
 
 pub use counters::{Counter, QueueCounters};
 pub use error::PortError;
 pub use link::{LinkEvent, LinkEvents, LinkNotifier};
+pub use offloads::{RxOffloads, TxOffloads};
 pub use types::{
     Channels, Coalesce, DeviceCaps, DrvInfo, Duplex, LinkSettings, LinkStatus, MacAddr, PortConfig, PortStats,
     QueueStats, RegDump, RingParams, RxMode,

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::PortError;
+use super::{PortError, RxOffloads, TxOffloads};
 
 /// An Ethernet MAC address.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -76,11 +76,22 @@ pub struct PortConfig {
     pub rx_ring_size: u16,
     /// Descriptors per transmit ring.
     pub tx_ring_size: u16,
+    /// Receive offloads asked for (see [`RxOffloads`]); none by default.
+    pub rx_offloads: RxOffloads,
+    /// Transmit offloads asked for (see [`TxOffloads`]); none by default.
+    pub tx_offloads: TxOffloads,
 }
 
 impl Default for PortConfig {
     fn default() -> Self {
-        PortConfig { rx_queues: 1, tx_queues: 1, rx_ring_size: 512, tx_ring_size: 512 }
+        PortConfig {
+            rx_queues: 1,
+            tx_queues: 1,
+            rx_ring_size: 512,
+            tx_ring_size: 512,
+            rx_offloads: RxOffloads::empty(),
+            tx_offloads: TxOffloads::empty(),
+        }
     }
 }
 
@@ -103,11 +114,21 @@ pub struct DeviceCaps {
     pub min_mtu: u16,
     /// Largest MTU.
     pub max_mtu: u16,
+    /// Receive offloads the port can do.
+    pub rx_offload_capa: RxOffloads,
+    /// Transmit offloads the port can do.
+    pub tx_offload_capa: TxOffloads,
 }
 
 impl PortConfig {
     /// Checks queue counts and ring sizes against what the device can do.
     pub fn check(&self, caps: &DeviceCaps) -> Result<(), PortError> {
+        super::offloads::check_offloads(
+            self.rx_offloads,
+            caps.rx_offload_capa,
+            self.tx_offloads,
+            caps.tx_offload_capa,
+        )?;
         check_queues("rx", self.rx_queues, caps.max_rx_queues)?;
         check_queues("tx", self.tx_queues, caps.max_tx_queues)?;
         check_ring("rx", self.rx_ring_size, caps)?;
@@ -339,8 +360,12 @@ mod tests {
             ring_size_pow2: true,
             min_mtu: 68,
             max_mtu: 9000,
+            rx_offload_capa: RxOffloads::SCATTER,
+            tx_offload_capa: TxOffloads::empty(),
         };
         assert!(PortConfig::default().check(&caps).is_ok());
+        let e = PortConfig { tx_offloads: TxOffloads::TCP_TSO, ..Default::default() }.check(&caps).unwrap_err();
+        assert!(e.to_string().contains("unsupported tx offload tcp_tso"), "{e}");
         let e = PortConfig { rx_queues: 0, ..Default::default() }.check(&caps).unwrap_err();
         assert!(e.to_string().contains("rx queue count 0"), "{e}");
         let e = PortConfig { tx_ring_size: 16, ..Default::default() }.check(&caps).unwrap_err();

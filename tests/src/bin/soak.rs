@@ -842,8 +842,13 @@ fn setup(rng: &mut Rng, alloc_failures: &[Arc<AtomicU64>]) -> Result<Rig, String
     }
     // Subscribed before opening: the first event is the link coming up.
     let events: Vec<LinkEvents> = ports.iter().map(|p| p.link_events()).collect();
-    let conf =
-        PortConfig { rx_queues: QUEUES as u16, tx_queues: QUEUES as u16, rx_ring_size: RING, tx_ring_size: RING };
+    let conf = PortConfig {
+        rx_queues: QUEUES as u16,
+        tx_queues: QUEUES as u16,
+        rx_ring_size: RING,
+        tx_ring_size: RING,
+        ..PortConfig::default()
+    };
     let mut queues: Vec<Queues> = Vec::new();
     for (i, port) in ports.iter_mut().enumerate() {
         let what = format!("port {i} ({})", port.name());

@@ -70,7 +70,7 @@ use crate::mem::Mempool;
 use crate::port::{
     per_queue_stat_rows, Channels, Coalesce, Counter, DeviceCaps, DrvInfo, EthtoolOps, LinkEvents, LinkSettings,
     LinkStatus, MacAddr, NetDevice, PortConfig, PortError, PortStats, QueueCounters, Queues, RegDump, RingParams,
-    RssConfig, RxMode,
+    RssConfig, RxMode, RxOffloads, TxOffloads,
 };
 
 /// The VFIO layer the driver is built on (re-exported for tools such as
@@ -630,6 +630,13 @@ impl NetDevice for IgbPort {
             ring_size_pow2: false,
             min_mtu: MIN_MTU,
             max_mtu: MAX_MTU,
+            // What this driver programs today; each offload joins the list
+            // with the code and the test that make it true.
+            rx_offload_capa: RxOffloads::IPV4_CKSUM
+                | RxOffloads::UDP_CKSUM
+                | RxOffloads::TCP_CKSUM
+                | RxOffloads::RSS_HASH,
+            tx_offload_capa: TxOffloads::empty(),
         }
     }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::mem::{Mbuf, MbufBatch};
 use crate::port::{
     per_queue_stat_rows, Counter, DeviceCaps, LinkNotifier, MacAddr, PortConfig, PortStats, QueueCounters, RxMode,
+    RxOffloads, TxOffloads,
 };
 
 /// Most queues per direction a virtual port offers.
@@ -27,7 +28,11 @@ pub(crate) const DEFAULT_TX_TIMEOUT_MS: u64 = 5_000;
 /// An Ethernet header: shorter frames have no destination to filter on.
 pub(crate) use crate::ether::ETH_HLEN;
 
-/// The limits every virtual port enforces.
+/// The limits every virtual port enforces, and the offloads they really do:
+/// frames travel as mbufs, so chains pass through whole (`multi_segs` out,
+/// `scatter` in), and with several queues the software RSS of `spread.rs`
+/// stores its hash in the mbuf (`rss_hash`). No checksum, VLAN or TSO work
+/// is done in software: those are refused.
 pub(crate) fn caps() -> DeviceCaps {
     DeviceCaps {
         max_rx_queues: MAX_QUEUES as u16,
@@ -38,6 +43,8 @@ pub(crate) fn caps() -> DeviceCaps {
         ring_size_pow2: true,
         min_mtu: 68,
         max_mtu: 9000,
+        rx_offload_capa: RxOffloads::SCATTER | RxOffloads::RSS_HASH,
+        tx_offload_capa: TxOffloads::MULTI_SEGS,
     }
 }
 

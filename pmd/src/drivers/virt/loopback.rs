@@ -39,7 +39,13 @@ mod tests {
 
     fn open(queues: u16, ring: u16, p: &Mempool) -> (LoopPort, Queues) {
         let mut port = LoopPort::new("loop0");
-        let conf = PortConfig { rx_queues: queues, tx_queues: queues, rx_ring_size: ring, tx_ring_size: ring };
+        let conf = PortConfig {
+            rx_queues: queues,
+            tx_queues: queues,
+            rx_ring_size: ring,
+            tx_ring_size: ring,
+            ..PortConfig::default()
+        };
         port.configure(&conf, p).unwrap();
         let q = port.open().unwrap();
         (port, q)

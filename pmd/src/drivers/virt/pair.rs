@@ -45,7 +45,13 @@ mod tests {
     use crate::port::{EthtoolOps, NetDevice, PortConfig, Queues};
 
     fn conf(queues: u16, ring: u16) -> PortConfig {
-        PortConfig { rx_queues: queues, tx_queues: queues, rx_ring_size: ring, tx_ring_size: ring }
+        PortConfig {
+            rx_queues: queues,
+            tx_queues: queues,
+            rx_ring_size: ring,
+            tx_ring_size: ring,
+            ..PortConfig::default()
+        }
     }
 
     fn open_pair(queues: u16, ring: u16, p: &Mempool) -> ((PairPort, Queues), (PairPort, Queues)) {
