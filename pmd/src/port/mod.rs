@@ -20,12 +20,14 @@
 
 mod counters;
 mod error;
+mod features;
 mod link;
 mod offloads;
 mod types;
 
 pub use counters::{Counter, QueueCounters};
 pub use error::PortError;
+pub use features::{features, Feature};
 pub use link::{LinkEvent, LinkEvents, LinkNotifier};
 pub use offloads::{RxOffloads, TxOffloads};
 pub use types::{
@@ -120,9 +122,22 @@ pub trait NetDevice: EthtoolOps + Send {
     /// Limits the driver enforces in `configure` and `change_mtu`.
     fn caps(&self) -> DeviceCaps;
 
-    /// Sets queue counts and ring sizes; `pool` supplies receive buffers.
-    /// Only while stopped.
+    /// Sets queue counts, ring sizes and offloads; `pool` supplies receive
+    /// buffers. Only while stopped.
     fn configure(&mut self, conf: &PortConfig, pool: &Mempool) -> Result<(), PortError>;
+
+    /// The receive and transmit offloads of the last successful
+    /// `configure` (none before the first).
+    fn offloads(&self) -> (RxOffloads, TxOffloads) {
+        (RxOffloads::empty(), TxOffloads::empty())
+    }
+
+    /// `ethtool -k`: the offloads as Linux's feature names, from what the
+    /// port can do and what it was configured with.
+    fn features(&self) -> Vec<Feature> {
+        let caps = self.caps();
+        features((caps.rx_offload_capa, caps.tx_offload_capa), self.offloads())
+    }
 
     /// Brings the port up (`ndo_open`) and hands out its queues.
     fn open(&mut self) -> Result<Queues, PortError>;
@@ -150,6 +165,40 @@ pub trait NetDevice: EthtoolOps + Send {
     fn set_mac_address(&mut self, mac: MacAddr) -> Result<(), PortError> {
         let _ = mac;
         Err(PortError::NotSupported("set_mac_address"))
+    }
+
+    /// Also receives frames sent to `mac` in non-promiscuous mode
+    /// (`rte_eth_dev_mac_addr_add`; Linux's unicast list). Adding an address
+    /// already there is a no-op. Hardware has a fixed number of slots.
+    fn mac_addr_add(&mut self, mac: MacAddr) -> Result<(), PortError> {
+        let _ = mac;
+        Err(PortError::NotSupported("mac_addr_add"))
+    }
+
+    /// Stops receiving frames sent to an address added with
+    /// [`NetDevice::mac_addr_add`] (`rte_eth_dev_mac_addr_remove`).
+    fn mac_addr_remove(&mut self, mac: MacAddr) -> Result<(), PortError> {
+        let _ = mac;
+        Err(PortError::NotSupported("mac_addr_remove"))
+    }
+
+    /// The port's own address first, then the extra unicast addresses.
+    fn mac_addrs(&self) -> Vec<MacAddr> {
+        vec![self.mac_address()]
+    }
+
+    /// Replaces the multicast groups the port receives in non-promiscuous,
+    /// non-all-multicast mode (`rte_eth_dev_set_mc_addr_list`; Linux's
+    /// multicast list). An empty list clears it; a refused list changes
+    /// nothing.
+    fn set_mc_addr_list(&mut self, groups: &[MacAddr]) -> Result<(), PortError> {
+        let _ = groups;
+        Err(PortError::NotSupported("set_mc_addr_list"))
+    }
+
+    /// The multicast groups set with [`NetDevice::set_mc_addr_list`].
+    fn mc_addr_list(&self) -> Vec<MacAddr> {
+        Vec::new()
     }
 
     /// Current MTU (L3 payload bytes; a frame may be MTU + 14 header bytes

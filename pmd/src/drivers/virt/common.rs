@@ -11,6 +11,8 @@
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 
+use super::filter::AddressFilter;
+
 use crate::mem::{Mbuf, MbufBatch};
 use crate::port::{
     per_queue_stat_rows, Counter, DeviceCaps, LinkNotifier, MacAddr, PortConfig, PortStats, QueueCounters, RxMode,
@@ -115,6 +117,8 @@ pub(crate) struct End {
     /// or the port stopped, and freed. Written only under the cable's lock.
     pub flushed: Counter,
     tunables: Tunables,
+    /// Extra unicast addresses and multicast groups (non-promiscuous mode).
+    pub filter: AddressFilter,
     /// Per receive queue, indexed by queue id.
     pub rx: [RxCounters; MAX_QUEUES],
     /// Per transmit queue, indexed by queue id.
@@ -135,6 +139,7 @@ impl End {
                 mac: AtomicU64::new(0),
                 tx_timeout_ms: AtomicU64::new(DEFAULT_TX_TIMEOUT_MS),
             },
+            filter: AddressFilter::default(),
             rx: std::array::from_fn(|_| RxCounters::default()),
             tx: std::array::from_fn(|_| TxCounters::default()),
         };
@@ -331,7 +336,7 @@ fn filter(end: &End, queue: usize, batch: &mut MbufBatch, start: usize) -> u64 {
     let (mac, all_multi) = (end.mac(), end.rx_mode().all_multicast);
     let (mut index, mut refused_bytes) = (0, 0u64);
     let refused = batch.retain(|m| {
-        let keep = index < start || accepts(m.data(), mac, all_multi);
+        let keep = index < start || accepts(&end.filter, m.data(), mac, all_multi);
         index += 1;
         if !keep {
             refused_bytes += m.len() as u64;
@@ -344,14 +349,14 @@ fn filter(end: &End, queue: usize, batch: &mut MbufBatch, start: usize) -> u64 {
     refused_bytes
 }
 
-/// The non-promiscuous receive rule: a whole Ethernet header addressed to
-/// us, to everyone, or (with all-multicast) to any group.
-fn accepts(frame: &[u8], mac: MacAddr, all_multicast: bool) -> bool {
+/// The non-promiscuous receive rule: a whole Ethernet header (in the first
+/// segment), addressed as the port's filter accepts.
+fn accepts(filter: &AddressFilter, frame: &[u8], mac: MacAddr, all_multicast: bool) -> bool {
     if frame.len() < ETH_HLEN {
         return false;
     }
     let dst = MacAddr([frame[0], frame[1], frame[2], frame[3], frame[4], frame[5]]);
-    dst == mac || dst.is_broadcast() || (all_multicast && dst.is_multicast())
+    filter.accepts(dst, mac, all_multicast)
 }
 
 #[cfg(test)]
@@ -371,6 +376,8 @@ mod tests {
     #[test]
     fn filter_rule() {
         let me = MacAddr([2, 0, 0, 1, 0, 0]);
+        let lists = AddressFilter::default();
+        let accepts = |f: &[u8], me, all| accepts(&lists, f, me, all);
         let mut f = [0u8; 60];
         f[..6].copy_from_slice(&me.0);
         assert!(accepts(&f, me, false));

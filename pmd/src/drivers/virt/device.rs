@@ -18,7 +18,7 @@ use super::{null, wire};
 use crate::mem::Mempool;
 use crate::port::{
     Channels, DeviceCaps, DrvInfo, Duplex, EthtoolOps, LinkEvents, LinkSettings, LinkStatus, MacAddr, NetDevice,
-    PortConfig, PortError, PortStats, Queues, RegDump, RingParams, RssConfig, RxMode,
+    PortConfig, PortError, PortStats, Queues, RegDump, RingParams, RssConfig, RxMode, RxOffloads, TxOffloads,
 };
 
 pub(crate) mod sealed {
@@ -271,6 +271,33 @@ impl<K: Kind> NetDevice for VirtPort<K> {
         }
         self.end().set_mac(mac);
         Ok(())
+    }
+
+    fn offloads(&self) -> (RxOffloads, TxOffloads) {
+        let conf = &self.cable.lock().ends[self.me].conf;
+        (conf.rx_offloads, conf.tx_offloads)
+    }
+
+    fn mac_addr_add(&mut self, mac: MacAddr) -> Result<(), PortError> {
+        self.end().filter.add_unicast(self.name(), mac)
+    }
+
+    fn mac_addr_remove(&mut self, mac: MacAddr) -> Result<(), PortError> {
+        self.end().filter.remove_unicast(self.name(), mac)
+    }
+
+    fn mac_addrs(&self) -> Vec<MacAddr> {
+        let mut all = vec![self.end().mac()];
+        all.extend(self.end().filter.unicast());
+        all
+    }
+
+    fn set_mc_addr_list(&mut self, groups: &[MacAddr]) -> Result<(), PortError> {
+        self.end().filter.set_multicast(self.name(), groups)
+    }
+
+    fn mc_addr_list(&self) -> Vec<MacAddr> {
+        self.end().filter.multicast()
     }
 
     fn mtu(&self) -> u16 {

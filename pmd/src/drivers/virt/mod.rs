@@ -19,8 +19,10 @@
 //!   (`tx_link_down_drops`) and receive returns nothing; link events go to
 //!   every end.
 //! * **Filtering.** Promiscuous by default (free); otherwise a frame must be
-//!   addressed to the port, to broadcast, or (with all-multicast) to any
-//!   group, else it is freed and counted (`rx_filtered_drops`).
+//!   addressed to the port, to one of its extra unicast addresses, to
+//!   broadcast, or to a listed multicast group (any group with
+//!   all-multicast), else it is freed and counted (`rx_filtered_drops`).
+//!   The lists live in `filter.rs`.
 //! * **MTU.** Transmit frees and counts frames longer than MTU + 22 bytes
 //!   (header and up to two VLAN tags, [`crate::ether`];
 //!   `tx_oversize_errors`). MTU and filter changes apply on the next burst.
@@ -35,6 +37,7 @@
 mod cable;
 mod common;
 mod device;
+mod filter;
 mod loopback;
 mod null;
 mod pair;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::testutil::{frame, frames, pool, seqs, STRANGER};
+use super::testutil::{frame, frames, pool, seq_of, seqs, STRANGER};
 use super::*;
 use crate::mem::{MbufBatch, Mempool};
 use crate::port::{
@@ -65,6 +65,43 @@ fn without_promiscuous_only_our_broadcast_and_chosen_multicast_pass() {
         assert!(matches!(port.set_mac_address(bad), Err(PortError::InvalidConfig(_))), "{bad}");
     }
     assert_eq!(port.mac_address(), new_mac);
+    drop(q);
+    assert_eq!(p.available(), p.capacity());
+}
+
+#[test]
+fn extra_unicast_addresses_and_a_multicast_list_open_the_filter_exactly() {
+    let p = pool(256);
+    let (mut port, mut q) = open_loop(&p);
+    let me = port.mac_address();
+    let (listed, unlisted) = (MacAddr([0x33, 0x33, 0, 0, 0, 1]), MacAddr([0x33, 0x33, 0, 0, 0, 2]));
+    let alias = MacAddr([0x02, 0, 0, 0, 0, 0x77]);
+    let dsts = [me, alias, listed, unlisted, STRANGER];
+    let received = |q: &mut Queues| {
+        let mut b = MbufBatch::new();
+        for (seq, &dst) in dsts.iter().enumerate() {
+            b.push(frame(&p, dst, seq as u64, 64)).unwrap();
+        }
+        assert_eq!(q.tx[0].tx_burst(&mut b), dsts.len());
+        let mut got = MbufBatch::new();
+        q.rx[0].rx_burst(&mut got, 32);
+        got.iter().map(seq_of).collect::<Vec<_>>()
+    };
+    port.set_rx_mode(RxMode { promiscuous: false, all_multicast: false }).unwrap();
+    assert_eq!(received(&mut q), vec![0], "only our own address without lists");
+
+    port.mac_addr_add(alias).unwrap();
+    port.set_mc_addr_list(&[listed]).unwrap();
+    assert_eq!(port.mac_addrs(), vec![me, alias]);
+    assert_eq!(port.mc_addr_list(), vec![listed]);
+    assert_eq!(received(&mut q), vec![0, 1, 2], "the alias and the listed group, not the unlisted one");
+    assert_eq!(stat(&port, "rx_filtered_drops"), 4 + 2);
+
+    port.mac_addr_remove(alias).unwrap();
+    port.set_mc_addr_list(&[]).unwrap();
+    assert_eq!(received(&mut q), vec![0], "removed again");
+    let e = expect_err(port.set_mc_addr_list(&[alias]), "a unicast address is not a group");
+    assert!(e.to_string().contains("loop0: 02:00:00:00:00:77 is not a multicast group address"), "{e}");
     drop(q);
     assert_eq!(p.available(), p.capacity());
 }
