@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use ferrite_hugepages::{DmaOptions, DmaRegion};
 
-use crate::mem::MbufHeader;
+use crate::mem::{Mbuf, MbufHeader};
 use crate::port::PortError;
 
 /// Bytes per descriptor (both directions, advanced format).
@@ -111,13 +111,25 @@ unsafe impl Send for DescRing {}
 /// go back to anyone. The parked mbufs are forgotten, not freed (a pool with
 /// buffers out outlives its last handle, see `Mempool`), and the ring's
 /// memory stays allocated and mapped for the rest of the process. Returns
-/// how many buffers were left to the device.
+/// how many buffers were left to the device (every segment of a parked
+/// chain counts: each is a buffer the pool never sees again).
 #[cold]
 pub fn abandon_to_device(ring: &DescRing, bufs: &mut [Option<NonNull<MbufHeader>>]) -> u64 {
     std::mem::forget(Arc::clone(&ring.mem));
-    // Taking a raw pointer out of its slot without `Mbuf::from_raw` is
-    // exactly the leak wanted: nothing will ever free it.
-    bufs.iter_mut().filter_map(Option::take).count() as u64
+    // Taking a raw pointer out of its slot and never freeing it is exactly
+    // the leak wanted. Its header is only read, for the segment count.
+    bufs.iter_mut()
+        .filter_map(Option::take)
+        .map(|raw| {
+            // SAFETY: `raw` came from `Mbuf::into_raw` and was parked in this
+            // slot only, which no longer holds it; `into_raw` right after
+            // gives ownership up again, so nothing is freed.
+            let m = unsafe { Mbuf::from_raw(raw) };
+            let segs = m.nb_segs() as u64;
+            let _ = m.into_raw();
+            segs
+        })
+        .sum()
 }
 
 /// Allocates DMA memory for a set of rings and hands them out in order.
@@ -277,11 +289,20 @@ impl DescRing {
     /// frame of `len` bytes at `iova`; `rs` asks for a DD write-back.
     #[inline(always)]
     pub fn tx_fill(&self, i: u16, iova: u64, len: u32, rs: bool) {
-        let mut cmd = len | TXD_DTYP_DATA | TXD_CMD_DEXT | TXD_CMD_IFCS | TXD_CMD_EOP;
-        if rs {
-            cmd |= TXD_CMD_RS;
-        }
-        let olinfo = len << TXD_PAYLEN_SHIFT;
+        let last = if rs { TXD_CMD_EOP | TXD_CMD_RS } else { TXD_CMD_EOP };
+        self.tx_fill_seg(i, iova, len, len, last);
+    }
+
+    /// Fills descriptor `i` as an advanced data descriptor for one segment
+    /// (`len` bytes at `iova`) of a frame of `frame_len` bytes. `last` holds
+    /// the bits only a frame's last descriptor carries (EOP, and RS when a
+    /// write-back is wanted); 0 for the others. PAYLEN is the whole frame on
+    /// every descriptor, as Linux and DPDK write it (the device reads it from
+    /// the first).
+    #[inline(always)]
+    pub fn tx_fill_seg(&self, i: u16, iova: u64, len: u32, frame_len: u32, last: u32) {
+        let cmd = len | TXD_DTYP_DATA | TXD_CMD_DEXT | TXD_CMD_IFCS | last;
+        let olinfo = frame_len << TXD_PAYLEN_SHIFT;
         self.write_u64(i, 0, iova);
         self.write_u64(i, 8, cmd as u64 | (olinfo as u64) << 32);
     }

@@ -26,8 +26,14 @@
 //! best-effort), never counts MPC/RNBC, and counts ROC only in VMDq mode
 //! (a frame over RLPML is dropped uncounted). So RLPML holds the buffer size
 //! and the receive path enforces the MTU itself, counting what it drops in
-//! `rx_mtu_oversize_drops` (and in the queue's drops and errors). After a link comes back up QEMU only resumes transmitting on the
-//! next TDT write, so [`NetDevice::set_link`] rewrites TDT.
+//! `rx_mtu_oversize_drops` (and in the queue's drops and errors). With the
+//! `scatter` receive offload a frame may span buffers, so the buffer no
+//! longer bounds it: RLPML then holds the largest frame the MTU allows, and
+//! a longer frame is dropped by the device (counted in ROC,
+//! `rx_long_length_errors`, by a real 82576; not at all by QEMU's), the
+//! receive path's check staying as a backstop. After a link comes back up
+//! QEMU only resumes transmitting on the next TDT write, so
+//! [`NetDevice::set_link`] rewrites TDT.
 //!
 //! # Not supported here
 //!
@@ -367,21 +373,37 @@ impl IgbPort {
         (pool.data_room() as u32 / 1024).min(SRRCTL_BSIZEPKT_MASK) * 1024
     }
 
-    /// Checks that a whole frame of `mtu` fits one receive buffer.
-    fn check_buffers(mtu: u16, pool: &Mempool) -> Result<(), PortError> {
+    /// Checks that a whole frame of `mtu` fits one receive buffer, unless
+    /// `scatter` lets a frame span several.
+    fn check_buffers(mtu: u16, pool: &Mempool, scatter: bool) -> Result<(), PortError> {
         let need = Self::frame_len(mtu);
         let have = Self::hw_buf_size(pool);
-        if have < need {
+        if have < need && !scatter {
             let want = need.next_multiple_of(1024);
             return Err(PortError::InvalidConfig(format!(
                 "mempool '{}' has {} data bytes per buffer ({have} usable by the 82576, which sizes receive \
                  buffers in 1 KB units); MTU {mtu} needs {need} (frame + CRC): create the pool with \
-                 --mbuf-size {want} or larger",
+                 --mbuf-size {want} or larger, or ask for the scatter receive offload (testpmd \
+                 --rx-offloads scatter) to receive such frames as mbuf chains",
                 pool.name(),
                 pool.data_room()
             )));
         }
         Ok(())
+    }
+
+    /// Whether the port is configured for scattered receive.
+    fn scatter(&self) -> bool {
+        self.conf.rx_offloads.contains(RxOffloads::SCATTER)
+    }
+
+    /// RLPML for the current configuration. Without scatter the buffer
+    /// (QEMU drops frames over RLPML uncounted, so the MTU is checked, and
+    /// counted, in software); with scatter the MTU's largest frame, since
+    /// the buffer no longer bounds a frame.
+    fn rlpml_value(&self, buf_size: u32) -> u32 {
+        let limit = if self.scatter() { Self::frame_len(self.mtu) } else { buf_size + CRC_LEN };
+        limit.min(RLPML_MASK)
     }
 
     fn dma_options(&self) -> DmaOptions {
@@ -439,7 +461,7 @@ impl IgbPort {
 
     fn start(&mut self, live: &Arc<AtomicBool>) -> Result<Queues, PortError> {
         let pool = self.pool.clone().ok_or_else(|| PortError::InvalidState("configure the port first".into()))?;
-        Self::check_buffers(self.mtu, &pool)?;
+        Self::check_buffers(self.mtu, &pool, self.scatter())?;
         let conf = self.conf.clone();
         let hw = Arc::clone(&self.hw);
 
@@ -469,6 +491,7 @@ impl IgbPort {
                 qid: q,
                 ring,
                 buf_size: buf_size.min(u16::MAX as u32) as u16,
+                scatter: self.scatter(),
                 pool: pool.clone(),
                 counters: Arc::clone(&self.qstats.rx[q as usize]),
                 alloc_failed: Arc::clone(&self.qstats.rx_alloc_failed[q as usize]),
@@ -494,10 +517,11 @@ impl IgbPort {
         }
 
         hw.write_mac(self.mac);
-        // The hardware limit is the buffer: QEMU's igb drops frames over
-        // RLPML without counting them (ROC only counts in VMDq mode), so
-        // the MTU itself is enforced, and counted, by the receive path.
-        hw.write(RLPML, (buf_size + CRC_LEN).min(RLPML_MASK));
+        // Without scatter the hardware limit is the buffer: QEMU's igb drops
+        // frames over RLPML without counting them (ROC only counts in VMDq
+        // mode), so the MTU itself is enforced, and counted, by the receive
+        // path. With scatter it is the MTU (see `rlpml_value`).
+        hw.write(RLPML, self.rlpml_value(buf_size));
         rss::program(&hw, &self.rss, conf.rx_queues);
         hw.write(RCTL, self.rctl_value());
         // Head and tail only after the queue (and receiver) are enabled.
@@ -635,8 +659,9 @@ impl NetDevice for IgbPort {
             rx_offload_capa: RxOffloads::IPV4_CKSUM
                 | RxOffloads::UDP_CKSUM
                 | RxOffloads::TCP_CKSUM
+                | RxOffloads::SCATTER
                 | RxOffloads::RSS_HASH,
-            tx_offload_capa: TxOffloads::empty(),
+            tx_offload_capa: TxOffloads::MULTI_SEGS,
         }
     }
 
@@ -662,7 +687,7 @@ impl NetDevice for IgbPort {
                 pool.data_room()
             )));
         }
-        Self::check_buffers(self.mtu, pool)?;
+        Self::check_buffers(self.mtu, pool, conf.rx_offloads.contains(RxOffloads::SCATTER))?;
         if conf.rx_queues != self.conf.rx_queues || conf.tx_queues != self.conf.tx_queues || !self.configured {
             self.qstats = QueueStatsSet::new(conf.rx_queues, conf.tx_queues);
         }
@@ -745,10 +770,17 @@ impl NetDevice for IgbPort {
             return Err(PortError::InvalidConfig(format!("MTU {mtu} is out of range {MIN_MTU}..={MAX_MTU}")));
         }
         if let Some(pool) = &self.pool {
-            Self::check_buffers(mtu, pool)?;
+            Self::check_buffers(mtu, pool, self.scatter())?;
         }
         self.mtu = mtu;
         self.rx_max_len.store(max_frame_len(mtu) as u32, Ordering::Relaxed);
+        if self.live.is_some() && self.scatter() {
+            // RLPML follows the MTU only with scatter (without, it holds
+            // the buffer size, which an MTU change does not touch).
+            if let Some(pool) = &self.pool {
+                self.hw.write(RLPML, self.rlpml_value(Self::hw_buf_size(pool)));
+            }
+        }
         Ok(())
     }
 
@@ -1468,6 +1500,9 @@ mod tests {
         assert!(port.change_mtu(2022).is_ok());
         assert!(port.change_mtu(2023).is_err());
     }
+
+    /// Scattered receive and chained transmit.
+    mod chains;
 
     #[test]
     fn tx_groups_fit_the_ring() {

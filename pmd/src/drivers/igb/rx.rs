@@ -12,6 +12,14 @@
 //!
 //! Slot `next - 1` always holds a fresh buffer the device does not own yet,
 //! which keeps "head == tail" meaning "empty" (the datasheet's rule).
+//!
+//! Scattered receive (the `scatter` offload): a frame longer than one
+//! buffer fills consecutive descriptors, only the last with EOP, and the
+//! device writes the frame's status, errors and RSS hash into that last one.
+//! The queue links the buffers into one mbuf chain as they come
+//! (`pending`), across `rx_burst` calls and the ring's wrap, and delivers it
+//! at EOP. Without the offload the buffers are sized for a whole frame, and
+//! a frame that spans descriptors anyway is dropped.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -44,8 +52,15 @@ pub struct IgbRxQueue {
     refill_thresh: u16,
     /// Bytes each buffer holds (SRRCTL.BSIZEPKT in bytes).
     buf_size: u16,
-    /// Inside a frame that spans descriptors (dropped: buffers are sized to
-    /// hold a whole frame, so this only happens on misconfiguration).
+    /// Frames longer than one buffer are received as chains.
+    scatter: bool,
+    /// Scatter only: the frame under assembly (its first segment owns the
+    /// rest), until its EOP descriptor arrives.
+    pending: Option<Mbuf>,
+    /// Inside a frame being dropped, up to its EOP. Without scatter: a frame
+    /// that spans descriptors (buffers are sized for a whole frame, so only
+    /// on misconfiguration), counted at its EOP. With scatter: a frame
+    /// already counted as dropped (error or over the MTU).
     discarding: bool,
     pool: Mempool,
     staging: Box<MbufBatch>,
@@ -73,6 +88,8 @@ pub struct RxSetup {
     pub qid: u16,
     pub ring: DescRing,
     pub buf_size: u16,
+    /// The `scatter` receive offload was asked for.
+    pub scatter: bool,
     pub pool: Mempool,
     pub counters: Arc<QueueCounters>,
     pub alloc_failed: Arc<Counter>,
@@ -98,6 +115,8 @@ impl IgbRxQueue {
             holes: n,
             refill_thresh: REFILL_THRESH.min(n / 4).max(1),
             buf_size: s.buf_size,
+            scatter: s.scatter,
+            pending: None,
             discarding: false,
             pool: s.pool,
             staging: Box::new(MbufBatch::new()),
@@ -178,107 +197,238 @@ impl IgbRxQueue {
     }
 }
 
+/// What one `rx_burst` saw, added to the counters once at its end.
+#[derive(Default)]
+struct Tally {
+    got: usize,
+    bytes: u64,
+    dropped: u64,
+    errors: u64,
+    oversize: u64,
+}
+
+impl Tally {
+    /// One frame dropped: a drop and an error, plus an over-MTU drop.
+    #[inline(always)]
+    fn drop_frame(&mut self, why: Refused) {
+        self.dropped += 1;
+        self.errors += 1;
+        if why == Refused::Oversize {
+            self.oversize += 1;
+        }
+    }
+}
+
+/// Why a frame is dropped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    /// A receive error, a length the device cannot have written, or a
+    /// chain the mbuf cannot hold.
+    Error,
+    /// Longer than the MTU allows.
+    Oversize,
+}
+
+/// A descriptor the device wrote back, and the buffer it filled (ours now).
+struct Done {
+    slot: u16,
+    status: u32,
+    len: u16,
+    buf: Mbuf,
+}
+
+impl IgbRxQueue {
+    /// Takes the next written-back descriptor and its buffer, leaving a
+    /// hole; `None` if the device has not written it yet, or (a device
+    /// error, counted) wrote back a slot we never armed: we stop there
+    /// rather than walk into slots we do not own.
+    #[inline(always)]
+    fn take_done(&mut self, t: &mut Tally) -> Option<Done> {
+        let i = self.next;
+        let status = self.ring.rx_status(i);
+        if status & RXD_STAT_DD == 0 {
+            return None;
+        }
+        DescRing::after_dd();
+        let len = self.ring.rx_length(i);
+        let Some(raw) = self.bufs[i as usize].take() else {
+            t.errors += 1;
+            return None;
+        };
+        self.next = if i + 1 == self.ring.count() { 0 } else { i + 1 };
+        self.holes += 1;
+        // SAFETY: see `drop_slot`; the slot was just emptied, so ownership
+        // moves here.
+        let buf = unsafe { Mbuf::from_raw(raw) };
+        Some(Done { slot: i, status, len, buf })
+    }
+
+    /// Without scatter: every frame must fit one buffer.
+    #[inline(always)]
+    fn receive_single(&mut self, batch: &mut MbufBatch, max: usize, max_len: u32, t: &mut Tally) {
+        while t.got < max {
+            let Some(Done { slot, status, len, buf }) = self.take_done(t) else { break };
+            if status & RXD_STAT_EOP == 0 {
+                // Part of a frame larger than one buffer: drop all of it.
+                self.discarding = true;
+                drop(buf);
+                continue;
+            }
+            if self.discarding || status & RXD_ERR_FRAME != 0 || len == 0 || len > self.buf_size {
+                self.discarding = false;
+                drop(buf);
+                t.drop_frame(Refused::Error);
+                continue;
+            }
+            if len as u32 > max_len {
+                // Longer than the MTU allows (RLPML only bounds the buffer).
+                drop(buf);
+                t.drop_frame(Refused::Oversize);
+                continue;
+            }
+            let mut m = buf;
+            if !m.set_len(len as usize) {
+                drop(m);
+                t.drop_frame(Refused::Error);
+                continue;
+            }
+            self.set_metadata(&mut m, slot, status);
+            t.bytes += len as u64;
+            t.got += 1;
+            // Room was checked: `max` never exceeds the batch's room.
+            let _ = batch.push(m);
+        }
+    }
+
+    /// With scatter: buffers are linked into the frame under assembly until
+    /// its EOP descriptor, which completes it.
+    fn receive_chains(&mut self, batch: &mut MbufBatch, max: usize, max_len: u32, t: &mut Tally) {
+        while t.got < max {
+            let Some(Done { slot, status, len, buf }) = self.take_done(t) else { break };
+            let eop = status & RXD_STAT_EOP != 0;
+            if self.discarding {
+                // The rest of a frame already dropped and counted.
+                drop(buf);
+                self.discarding = !eop;
+                continue;
+            }
+            if let Err(why) = self.add_segment(buf, status, len, eop, max_len) {
+                // The whole frame goes: every buffer so far back to the pool,
+                // the rest as it arrives; counted once, here.
+                self.pending = None;
+                t.drop_frame(why);
+                self.discarding = !eop;
+                continue;
+            }
+            if !eop {
+                continue;
+            }
+            // `add_segment` succeeded, so a frame is under way.
+            let Some(mut m) = self.pending.take() else { continue };
+            // The device writes status, errors and hash into the last one.
+            self.set_metadata(&mut m, slot, status);
+            t.bytes += m.len() as u64;
+            t.got += 1;
+            // Room was checked: `max` never exceeds the batch's room.
+            let _ = batch.push(m);
+        }
+    }
+
+    /// Appends one filled buffer to the frame under assembly (or starts
+    /// one). On error the buffer is freed; the caller drops the rest.
+    #[inline(always)]
+    fn add_segment(&mut self, mut seg: Mbuf, status: u32, len: u16, eop: bool, max_len: u32) -> Result<(), Refused> {
+        if status & RXD_ERR_FRAME != 0 || len > self.buf_size {
+            return Err(Refused::Error);
+        }
+        if len == 0 {
+            // An empty last buffer adds nothing to a frame under way (the
+            // CRC alone would land there if it were not stripped); any
+            // other empty buffer is a device error.
+            return if eop && self.pending.is_some() { Ok(()) } else { Err(Refused::Error) };
+        }
+        let so_far = self.pending.as_ref().map_or(0, Mbuf::len);
+        if so_far + len as usize > max_len as usize {
+            // Checked as the frame grows, so a runaway frame (no EOP in
+            // sight) never holds more than an MTU's worth of buffers.
+            return Err(Refused::Oversize);
+        }
+        if !seg.set_len(len as usize) {
+            return Err(Refused::Error);
+        }
+        match &mut self.pending {
+            None => self.pending = Some(seg),
+            Some(head) => head.chain(seg).map_err(|_| Refused::Error)?,
+        }
+        Ok(())
+    }
+
+    /// Queue, checksum flags and RSS hash from written-back descriptor `i`.
+    #[inline(always)]
+    fn set_metadata(&self, m: &mut Mbuf, i: u16, status: u32) {
+        m.set_queue(self.qid);
+        let mut flags = OffloadFlags::default();
+        if status & RXD_STAT_IPCS != 0 {
+            flags |=
+                if status & RXD_ERR_IPE != 0 { OffloadFlags::RX_IP_CKSUM_BAD } else { OffloadFlags::RX_IP_CKSUM_GOOD };
+        }
+        if status & RXD_STAT_L4CS != 0 {
+            flags |=
+                if status & RXD_ERR_TCPE != 0 { OffloadFlags::RX_L4_CKSUM_BAD } else { OffloadFlags::RX_L4_CKSUM_GOOD };
+        }
+        m.set_ol_flags(flags);
+        if self.ring.rx_rss_type(i) != 0 {
+            m.set_rss_hash(self.ring.rx_rss(i));
+        }
+    }
+
+    /// Re-arms the holes once there are enough of them, and tells the device.
+    #[inline(always)]
+    fn refill(&mut self) {
+        if self.holes >= self.refill_thresh && self.fill_holes() > 0 {
+            DescRing::before_doorbell();
+            // The last filled slot becomes the tail (the device owns up to
+            // the one before it). With no holes left, refill == next.
+            let tail = if self.refill == 0 { self.ring.count() - 1 } else { self.refill - 1 };
+            self.hw.write(rdt(self.qid as u32), tail as u32);
+        }
+    }
+
+    /// Adds a burst's tally to the counters.
+    #[inline(always)]
+    fn count(&self, t: &Tally) {
+        if t.got > 0 {
+            self.counters.add(t.got as u64, t.bytes);
+        }
+        if t.dropped > 0 {
+            self.counters.add_drops(t.dropped);
+        }
+        if t.errors > 0 {
+            self.counters.add_errors(t.errors);
+        }
+        if t.oversize > 0 {
+            self.oversize.add(t.oversize);
+        }
+    }
+}
+
 impl RxQueue for IgbRxQueue {
     fn rx_burst(&mut self, batch: &mut MbufBatch, budget: usize) -> usize {
         if !self.live.load(Ordering::Relaxed) {
             return 0;
         }
-        let n = self.ring.count();
+        // Frames, not descriptors: a chain takes one place in the batch.
         let max = budget.min(batch.room());
         let max_len = self.max_len.load(Ordering::Relaxed);
-        let (mut got, mut bytes, mut dropped, mut errors, mut oversize) = (0usize, 0u64, 0u64, 0u64, 0u64);
-        while got < max {
-            let i = self.next;
-            let status = self.ring.rx_status(i);
-            if status & RXD_STAT_DD == 0 {
-                break;
-            }
-            DescRing::after_dd();
-            let len = self.ring.rx_length(i);
-            let Some(raw) = self.bufs[i as usize].take() else {
-                // A written-back descriptor we never armed: device error.
-                // Stop here rather than walk into slots we do not own.
-                errors += 1;
-                break;
-            };
-            self.next = if i + 1 == n { 0 } else { i + 1 };
-            self.holes += 1;
-
-            if status & RXD_STAT_EOP == 0 {
-                // Part of a frame larger than one buffer: drop all of it.
-                self.discarding = true;
-                Self::drop_slot(raw);
-                continue;
-            }
-            if self.discarding || status & RXD_ERR_FRAME != 0 || len == 0 || len > self.buf_size {
-                self.discarding = false;
-                Self::drop_slot(raw);
-                errors += 1;
-                dropped += 1;
-                continue;
-            }
-            if len as u32 > max_len {
-                // Longer than the MTU allows (RLPML only bounds the buffer).
-                Self::drop_slot(raw);
-                oversize += 1;
-                errors += 1;
-                dropped += 1;
-                continue;
-            }
-            // SAFETY: see `drop_slot`; ownership moves to the batch.
-            let mut m = unsafe { Mbuf::from_raw(raw) };
-            if !m.set_len(len as usize) {
-                drop(m);
-                errors += 1;
-                dropped += 1;
-                continue;
-            }
-            m.set_queue(self.qid);
-            let mut flags = OffloadFlags::default();
-            if status & RXD_STAT_IPCS != 0 {
-                flags |= if status & RXD_ERR_IPE != 0 {
-                    OffloadFlags::RX_IP_CKSUM_BAD
-                } else {
-                    OffloadFlags::RX_IP_CKSUM_GOOD
-                };
-            }
-            if status & RXD_STAT_L4CS != 0 {
-                flags |= if status & RXD_ERR_TCPE != 0 {
-                    OffloadFlags::RX_L4_CKSUM_BAD
-                } else {
-                    OffloadFlags::RX_L4_CKSUM_GOOD
-                };
-            }
-            m.set_ol_flags(flags);
-            if self.ring.rx_rss_type(i) != 0 {
-                m.set_rss_hash(self.ring.rx_rss(i));
-            }
-            bytes += len as u64;
-            got += 1;
-            // Room was checked: `max` never exceeds the batch's room.
-            let _ = batch.push(m);
+        let mut t = Tally::default();
+        if self.scatter {
+            self.receive_chains(batch, max, max_len, &mut t);
+        } else {
+            self.receive_single(batch, max, max_len, &mut t);
         }
-
-        if self.holes >= self.refill_thresh && self.fill_holes() > 0 {
-            DescRing::before_doorbell();
-            // The last filled slot becomes the tail (the device owns up to
-            // the one before it). With no holes left, refill == next.
-            let tail = if self.refill == 0 { n - 1 } else { self.refill - 1 };
-            self.hw.write(rdt(self.qid as u32), tail as u32);
-        }
-        if got > 0 {
-            self.counters.add(got as u64, bytes);
-        }
-        if dropped > 0 {
-            self.counters.add_drops(dropped);
-        }
-        if errors > 0 {
-            self.counters.add_errors(errors);
-        }
-        if oversize > 0 {
-            self.oversize.add(oversize);
-        }
-        got
+        self.refill();
+        self.count(&t);
+        t.got
     }
 
     fn queue_id(&self) -> u16 {
@@ -318,6 +468,9 @@ impl RxQueue for IgbRxQueue {
 
 impl Drop for IgbRxQueue {
     fn drop(&mut self) {
+        // A frame under assembly was written back (DD) before it was taken:
+        // the device is done with its buffers whatever happens below.
+        self.pending = None;
         // Quiet the queue before its buffers and ring memory go away. After
         // the port's stop (live == false) the port already did this, and the
         // hardware queue may belong to a newer open: hands off.

@@ -1,10 +1,18 @@
-//! The transmit queue: a ring of advanced data descriptors, one per frame.
+//! The transmit queue: a ring of advanced data descriptors, one per
+//! segment (a one-buffer frame takes one, a chain one per segment, EOP on
+//! its last). The software ring parks a frame's mbuf at its last
+//! descriptor, so a chain goes back to its pools once, as a unit.
 //!
-//! Completion is batched: only every `rs_thresh`-th descriptor asks for a
-//! status write-back (RS), at slots `k * rs_thresh - 1`. When that
-//! descriptor shows DD, the device is done with the whole group before it,
-//! and the group's mbufs go back to their pools in one bulk free. On QEMU
-//! this also saves a DMA write per frame.
+//! Completion is batched in groups of `rs_thresh` descriptors, ending at
+//! slots `k * rs_thresh - 1`. The device writes status back (DD) only where
+//! RS is set, and RS belongs on a frame's last descriptor (as Linux and
+//! DPDK put it), so each group's RS goes on the EOP of the frame that
+//! covers the group's last slot: that slot itself for one-buffer frames, a
+//! later one when a chain straddles the boundary (`rs_slot` remembers
+//! which). DD there means the device is done with every descriptor up to
+//! it, so with every frame parked in the group, and the group's mbufs go
+//! back to their pools in one bulk free. On QEMU this also saves a DMA
+//! write per frame.
 //!
 //! `tx_burst` writes the tail register once per call, however many frames
 //! it queued: on QEMU each TDT write makes the device process the ring
@@ -24,11 +32,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::desc::{DescRing, TXD_STAT_DD};
+use super::desc::{DescRing, TXD_CMD_EOP, TXD_CMD_RS, TXD_STAT_DD};
 use super::link::LinkShared;
 use super::mac::Hw;
 use super::regs::{tdh, tdt, txdctl};
-use crate::mem::{MbufBatch, MbufHeader};
+use crate::mem::{Mbuf, MbufBatch, MbufHeader};
 use crate::port::{Counter, QueueCounters, TxQueue};
 
 /// What a transmit queue watches and counts besides packets.
@@ -59,6 +67,15 @@ pub struct IgbTxQueue {
     /// Slots between `clean` and `tail`.
     in_flight: u16,
     rs_thresh: u16,
+    /// Per group (`slot / rs_thresh`), the descriptor carrying its RS: the
+    /// EOP of the frame that covers the group's last slot. Valid for every
+    /// group wholly in flight (that frame went on the ring whole).
+    rs_slot: Box<[u16]>,
+    /// Most descriptors one frame may take: `n - rs_thresh`, what is free
+    /// once the device finished everything (up to `rs_thresh - 1` slots of
+    /// an incomplete group stay unreclaimed until more frames complete it),
+    /// so a frame that passes this check always fits eventually.
+    max_descs: u16,
     /// Largest frame accepted (bytes without CRC).
     max_len: u32,
     free: Box<MbufBatch>,
@@ -100,10 +117,13 @@ impl IgbTxQueue {
     /// An empty queue; the port programs the registers.
     pub fn new(s: TxSetup) -> IgbTxQueue {
         let n = s.ring.count();
+        let rs_thresh = rs_thresh_for(n);
         IgbTxQueue {
             hw: s.hw,
             qid: s.qid,
-            rs_thresh: rs_thresh_for(n),
+            rs_thresh,
+            rs_slot: vec![0; (n / rs_thresh) as usize].into_boxed_slice(),
+            max_descs: n - rs_thresh,
             ring: s.ring,
             bufs: vec![None; n as usize].into_boxed_slice(),
             tail: 0,
@@ -215,7 +235,8 @@ impl IgbTxQueue {
         let mut freed = 0;
         while self.in_flight >= self.rs_thresh {
             let last = self.clean + self.rs_thresh - 1;
-            if self.ring.tx_status(last) & TXD_STAT_DD == 0 {
+            let rs = self.rs_slot[(self.clean / self.rs_thresh) as usize];
+            if self.ring.tx_status(rs) & TXD_STAT_DD == 0 {
                 break;
             }
             DescRing::after_dd();
@@ -240,6 +261,90 @@ impl IgbTxQueue {
         }
         freed
     }
+
+    /// Descriptors `m` needs, or 0 if it is refused: empty, longer than the
+    /// largest frame, or (a chain) with an empty segment or more segments
+    /// than the ring can ever free for one frame.
+    #[inline(always)]
+    fn descriptors_for(&self, m: &Mbuf) -> u16 {
+        let len = m.len();
+        if len == 0 || len > self.max_len as usize {
+            return 0;
+        }
+        if m.is_contiguous() {
+            return 1;
+        }
+        self.chain_descriptors(m)
+    }
+
+    /// One descriptor per segment. A zero-length descriptor may only stand
+    /// alone between frames, with EOP (the e1000 family's rule for null
+    /// descriptors), so a chain with an empty segment is refused rather
+    /// than sent with one in its middle.
+    #[inline(never)]
+    fn chain_descriptors(&self, m: &Mbuf) -> u16 {
+        let mut k = 0u16;
+        for seg in m.segments() {
+            if seg.is_empty() || k == self.max_descs {
+                return 0;
+            }
+            k += 1;
+        }
+        k
+    }
+
+    /// How many frames from the front of `batch` go now: each one whose
+    /// descriptors fit in `room`, up to the first that does not (it and the
+    /// rest stay with the caller, in order). Refused frames take no room.
+    #[inline(always)]
+    fn frames_that_fit(&self, batch: &MbufBatch, room: usize) -> usize {
+        let mut used = 0usize;
+        for (k, m) in batch.iter().enumerate() {
+            used += self.descriptors_for(m) as usize;
+            if used > room {
+                return k;
+            }
+        }
+        batch.len()
+    }
+
+    /// Puts a one-buffer frame at the tail.
+    #[inline(always)]
+    fn put_one(&mut self, m: Mbuf, len: u32) {
+        let i = self.tail;
+        let rs = (i + 1).is_multiple_of(self.rs_thresh);
+        if rs {
+            self.rs_slot[(i / self.rs_thresh) as usize] = i;
+        }
+        self.ring.tx_fill(i, m.data_iova(), len, rs);
+        self.bufs[i as usize] = Some(m.into_raw());
+        self.tail = if i + 1 == self.ring.count() { 0 } else { i + 1 };
+        self.in_flight += 1;
+    }
+
+    /// Puts a chain of `descs` segments at the tail, one descriptor each,
+    /// and parks it at its last descriptor.
+    fn put_chain(&mut self, m: Mbuf, len: u32, descs: u16) {
+        let n = self.ring.count();
+        let first = self.tail;
+        let eop = (first as u32 + descs as u32 - 1) % n as u32;
+        let eop = eop as u16;
+        let mut rs = 0;
+        let mut i = first;
+        for seg in m.segments() {
+            if (i + 1).is_multiple_of(self.rs_thresh) {
+                // This frame covers the group's last slot: its EOP reports.
+                self.rs_slot[(i / self.rs_thresh) as usize] = eop;
+                rs = TXD_CMD_RS;
+            }
+            let last = if i == eop { TXD_CMD_EOP | rs } else { 0 };
+            self.ring.tx_fill_seg(i, seg.data_iova(), seg.len() as u32, len, last);
+            i = if i + 1 == n { 0 } else { i + 1 };
+        }
+        self.bufs[eop as usize] = Some(m.into_raw());
+        self.tail = i;
+        self.in_flight += descs;
+    }
 }
 
 impl TxQueue for IgbTxQueue {
@@ -255,10 +360,9 @@ impl TxQueue for IgbTxQueue {
             return self.drop_link_down(batch);
         }
         self.reclaim();
-        let n = self.ring.count();
         // One slot stays empty so that TDH == TDT means "nothing to send".
-        let room = (n - 1 - self.in_flight) as usize;
-        let take = batch.len().min(room);
+        let room = (self.ring.count() - 1 - self.in_flight) as usize;
+        let take = self.frames_that_fit(batch, room);
         if take == 0 {
             if !batch.is_empty() {
                 self.on_full();
@@ -270,18 +374,18 @@ impl TxQueue for IgbTxQueue {
         }
         let (mut sent, mut bytes, mut dropped) = (0u64, 0u64, 0u64);
         for m in batch.drain_front(take) {
-            let len = m.len() as u32;
-            if len == 0 || len > self.max_len {
+            let descs = self.descriptors_for(&m);
+            if descs == 0 {
                 dropped += 1;
                 drop(m);
                 continue;
             }
-            let i = self.tail;
-            let rs = (i + 1).is_multiple_of(self.rs_thresh);
-            self.ring.tx_fill(i, m.data_iova(), len, rs);
-            self.bufs[i as usize] = Some(m.into_raw());
-            self.tail = if i + 1 == n { 0 } else { i + 1 };
-            self.in_flight += 1;
+            let len = m.len() as u32;
+            if descs == 1 {
+                self.put_one(m, len);
+            } else {
+                self.put_chain(m, len, descs);
+            }
             sent += 1;
             bytes += len as u64;
         }
