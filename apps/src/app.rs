@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrite_hugepages::{DmaOptions, Fallback, IovaMode, PageSize};
-use ferrite_pmd::port::{MacAddr, PortError, RxMode};
+use ferrite_pmd::port::{DeviceCaps, MacAddr, PortError, RxMode, RxOffloads, TxOffloads};
 use ferrite_pmd::{lcore, Mempool, MempoolConfig, NetDevice, PortConfig, Queues, RxQueue, TxQueue, MAX_BURST};
 use ferrite_vfio::EventFd;
 
@@ -167,19 +167,104 @@ fn check_args(args: &Args) -> Result<(), AppError> {
     if let Some(v) = args.vdev.iter().find(|v| v.trim().is_empty()) {
         return usage(format!("--vdev '{v}': empty port name (want loopN, pairN or nullN)"));
     }
-    if matches!(mode, ForwardMode::Io | ForwardMode::Mac | ForwardMode::MacSwap) && args.txq < args.rxq {
+    // The stream of rx queue i transmits on tx queue i: forwarded frames,
+    // and in rxonly mode those of --tx-first.
+    let pairs_queues = matches!(mode, ForwardMode::Io | ForwardMode::Mac | ForwardMode::MacSwap)
+        || (mode == ForwardMode::RxOnly && args.tx_first > 0);
+    if pairs_queues && args.txq < args.rxq {
+        let how = if mode == ForwardMode::RxOnly { "with --tx-first" } else { "forwards" };
         return usage(format!(
-            "--txq {} is less than --rxq {}: in {} mode rx queue i forwards to tx queue i, so give --txq {}",
+            "--txq {} is less than --rxq {}: in {} mode rx queue i's stream {how} to tx queue i, so give --txq {}",
             args.txq, args.rxq, mode, args.rxq
         ));
     }
-    if (mode.generates() || args.tx_first > 0) && args.txpkts > args.mbuf_size {
-        return usage(format!(
-            "--txpkts {} does not fit in --mbuf-size {}: raise --mbuf-size to at least {}",
-            args.txpkts, args.mbuf_size, args.txpkts
-        ));
+    if sends_generated(args) {
+        if let Some(&big) = args.txpkts.segments().iter().find(|&&l| l > args.mbuf_size) {
+            return usage(format!(
+                "--txpkts {}: a {big} B segment does not fit in --mbuf-size {}: raise --mbuf-size to at least \
+                 {big}, or split the frame into segments that fit (--txpkts {})",
+                args.txpkts,
+                args.mbuf_size,
+                split_into(args.txpkts.total(), args.mbuf_size)
+            ));
+        }
     }
     Ok(())
+}
+
+/// Whether streams transmit: every mode but rxonly, and rxonly too when
+/// `--tx-first` primes the ports (as dpdk-testpmd's `start tx_first`).
+fn transmits(args: &Args) -> bool {
+    args.forward_mode.transmits() || args.tx_first > 0
+}
+
+/// Whether generated frames are sent: by txonly/flowgen, or by `--tx-first`.
+fn sends_generated(args: &Args) -> bool {
+    args.forward_mode.generates() || args.tx_first > 0
+}
+
+/// `total` bytes as `--txpkts` segments of at most `room` bytes each.
+fn split_into(total: usize, room: usize) -> String {
+    let room = room.max(1);
+    let full = std::iter::repeat_n(room.to_string(), total / room);
+    let rest = (!total.is_multiple_of(room)).then(|| (total % room).to_string());
+    full.chain(rest).collect::<Vec<_>>().join(",")
+}
+
+/// One port's configuration: queues and rings as asked, the offloads of
+/// `--rx-offloads`/`--tx-offloads`, and `multi_segs` wherever frames sent
+/// may be chains: refused on a port without it when `--txpkts` makes them,
+/// asked for where the port has it when `scatter` may receive them for
+/// forwarding.
+fn port_config(con: &Console, args: &Args, caps: &DeviceCaps, what: &str) -> Result<PortConfig, AppError> {
+    let mut conf = PortConfig {
+        rx_queues: args.rxq,
+        tx_queues: args.txq,
+        rx_ring_size: args.rxd,
+        tx_ring_size: args.txd,
+        rx_offloads: args.rx_offloads,
+        tx_offloads: args.tx_offloads,
+    };
+    let can_chain = caps.tx_offload_capa.contains(TxOffloads::MULTI_SEGS);
+    let mode = args.forward_mode;
+    if sends_generated(args) && args.txpkts.is_multi_seg() {
+        if !can_chain {
+            return usage(format!(
+                "{what}: --txpkts {} sends {}-segment frames, which needs the multi_segs tx offload; the port \
+                 offers: {} (give one --txpkts length that fits --mbuf-size)",
+                args.txpkts,
+                args.txpkts.segments().len(),
+                caps.tx_offload_capa
+            ));
+        }
+        conf.tx_offloads |= TxOffloads::MULTI_SEGS;
+    } else if args.rx_offloads.contains(RxOffloads::SCATTER) && mode.transmits() && !mode.generates() {
+        if can_chain {
+            conf.tx_offloads |= TxOffloads::MULTI_SEGS;
+        } else {
+            con.warn(&format!(
+                "{what}: --rx-offloads scatter may deliver multi-segment frames to forward, but the port cannot \
+                 send them (no multi_segs tx offload)"
+            ));
+        }
+    }
+    Ok(conf)
+}
+
+/// Refuses an MTU whose largest frame (two VLAN tags and the CRC included,
+/// as a NIC writes it) does not fit one mbuf, unless `scatter` lets the
+/// port receive it as a chain (as DPDK's ethdev refuses it).
+fn check_rx_buffers(args: &Args, what: &str, mtu: u16, rx_offloads: RxOffloads) -> Result<(), AppError> {
+    let need = ferrite_pmd::ether::max_frame_len(mtu) + ferrite_pmd::ether::ETH_FCS_LEN;
+    if need <= args.mbuf_size || rx_offloads.contains(RxOffloads::SCATTER) {
+        return Ok(());
+    }
+    usage(format!(
+        "{what}: MTU {mtu} frames take up to {need} B (with two VLAN tags and the CRC), more than one {} B mbuf \
+         holds: give --mbuf-size {} or larger, or --rx-offloads scatter to receive them as mbuf chains",
+        args.mbuf_size,
+        need.next_multiple_of(1024)
+    ))
 }
 
 fn open_ports(args: &Args) -> Result<Vec<Box<dyn NetDevice>>, AppError> {
@@ -297,17 +382,16 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
         con.warn(&format!("only {nstreams} stream(s) for {} forwarding cores: using {cores}", plan.fwd_cpus.len()));
     }
 
-    // Queue counts and ring sizes against each driver's limits, before any
-    // memory is reserved.
-    let conf = PortConfig {
-        rx_queues: args.rxq,
-        tx_queues: args.txq,
-        rx_ring_size: args.rxd,
-        tx_ring_size: args.txd,
-        ..PortConfig::default()
-    };
+    // Queue counts, ring sizes and offloads against each driver's limits,
+    // and the MTU against the buffers, before any memory is reserved.
+    let mut confs = Vec::with_capacity(n);
     for (i, port) in ports.iter().enumerate() {
-        conf.check(&port.caps()).map_err(|e| port_err(format!("port {i} ({})", port.name()), e))?;
+        let what = format!("port {i} ({})", port.name());
+        let caps = port.caps();
+        let conf = port_config(&con, args, &caps, &what)?;
+        conf.check(&caps).map_err(|e| port_err(what.clone(), e))?;
+        check_rx_buffers(args, &what, args.mtu.unwrap_or(port.mtu()), conf.rx_offloads)?;
+        confs.push(conf);
     }
 
     // Pools: hardware ports need memory their IOMMU maps, on huge pages.
@@ -337,16 +421,18 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
     let mut link_events = Vec::with_capacity(n);
     for (i, port) in ports.iter_mut().enumerate() {
         let what = format!("port {i} ({})", port.name());
-        port.configure(&conf, &pools[i]).map_err(|e| port_err(what.clone(), e))?;
+        port.configure(&confs[i], &pools[i]).map_err(|e| port_err(what.clone(), e))?;
         if let Some(mtu) = args.mtu {
             port.change_mtu(mtu).map_err(|e| port_err(format!("{what}: cannot set MTU {mtu}"), e))?;
         }
-        if (mode.generates() || args.tx_first > 0) && args.txpkts > port.mtu() as usize + 14 {
+        let frame = args.txpkts.total();
+        if sends_generated(args) && frame > port.mtu() as usize + 14 {
             return usage(format!(
-                "--txpkts {} is longer than {what} accepts (MTU {} + 14 B header); give --mtu {} or a smaller --txpkts",
+                "--txpkts {} ({frame} B) is longer than {what} accepts (MTU {} + 14 B header); give --mtu {} or a \
+                 smaller --txpkts",
                 args.txpkts,
                 port.mtu(),
-                args.txpkts - 14
+                frame - 14
             ));
         }
         let rx_mode = RxMode { promiscuous: !args.no_promisc, ..port.rx_mode() };
@@ -374,7 +460,8 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
         txq.push(q.tx.into_iter().map(Some).collect());
     }
     let rate = args.tx_rate.map(|r| r as f64 / nstreams as f64);
-    let mut capture = start_capture(args, mode, n, per_port, |p| args.port_topology.peer(p, n))?;
+    let largest_frame = ports.iter().map(|p| ferrite_pmd::ether::max_frame_len(p.mtu())).max().unwrap_or(0);
+    let mut capture = start_capture(args, largest_frame, n, per_port, |p| args.port_topology.peer(p, n))?;
     let mut streams = Vec::with_capacity(nstreams);
     #[allow(clippy::needless_range_loop)] // p indexes several tables
     for p in 0..n {
@@ -387,7 +474,7 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
             } else {
                 Box::new(NoQueue)
             };
-            let tx: Box<dyn TxQueue> = if mode.transmits() {
+            let tx: Box<dyn TxQueue> = if transmits(args) {
                 txq[peer].get_mut(q).and_then(Option::take).ok_or_else(|| missing("tx"))?
             } else {
                 Box::new(NoQueue)
@@ -395,7 +482,7 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
             let txgen = TxGenConfig {
                 pool: pools[peer].clone(),
                 spec: FrameSpec {
-                    len: args.txpkts,
+                    len: args.txpkts.total(),
                     src_mac: macs[peer].0,
                     dst_mac: peer_mac[peer].0,
                     src_ip: [198, 18, p as u8, 1],
@@ -413,6 +500,7 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
                 },
                 rate_pps: rate,
                 count: None,
+                segments: args.txpkts.segments().to_vec(),
             };
             let engine = match mode {
                 ForwardMode::Io => EngineConfig::Io,
@@ -429,7 +517,7 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
             if let Some((_, taps)) = &mut capture {
                 stream.set_capture(taps.remove(&(p, q)).unwrap_or_default());
             }
-            if args.tx_first > 0 && mode.transmits() && !mode.generates() {
+            if args.tx_first > 0 && !mode.generates() {
                 stream.tx_first(&txgen, args.tx_first).map_err(AppError::Usage)?;
             }
             streams.push(stream);
@@ -447,7 +535,7 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
     // Announce, as testpmd does.
     for (i, port) in ports.iter().enumerate() {
         con.say(&format!(
-            "Port {i}: {} ({}) {} link {} mtu {} pool {} x {} B",
+            "Port {i}: {} ({}) {} link {} mtu {} pool {} x {} B rx-offloads {} tx-offloads {}",
             port.name(),
             port.drvinfo().driver,
             macs[i],
@@ -456,7 +544,9 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
             port.link_update(true),
             port.mtu(),
             pools[i].capacity(),
-            pools[i].data_room()
+            pools[i].data_room(),
+            confs[i].rx_offloads,
+            confs[i].tx_offloads
         ));
     }
     con.say(&format!(
@@ -629,6 +719,8 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
             stats: port.stats64(),
             fwd_tx_drops,
             xstats: if args.xstats { port.named_stats() } else { Vec::new() },
+            rx_offloads: confs[i].rx_offloads,
+            tx_offloads: confs[i].tx_offloads,
         });
     }
     let mempools = pools
@@ -841,9 +933,11 @@ type CaptureTaps = std::collections::HashMap<(usize, usize), crate::capture::Str
 
 /// Sets up `--pcap-rx` / `--pcap-tx`: one interface per stream direction
 /// (`port0/rxq1`, `port1/txq1`), the files created and the writer running.
+/// Frames are kept whole up to the largest a port may carry (`largest_frame`),
+/// at least [`crate::capture::SNAPLEN`] bytes.
 fn start_capture(
     args: &Args,
-    mode: ForwardMode,
+    largest_frame: usize,
     n: usize,
     per_port: usize,
     peer: impl Fn(usize) -> usize,
@@ -851,7 +945,8 @@ fn start_capture(
     if args.pcap_rx.is_none() && args.pcap_tx.is_none() {
         return Ok(None);
     }
-    let mut cap = crate::capture::Capture::new();
+    let mode = args.forward_mode;
+    let mut cap = crate::capture::Capture::with_snaplen(largest_frame.max(crate::capture::SNAPLEN));
     let mut taps = CaptureTaps::new();
     for p in 0..n {
         for q in 0..per_port {
@@ -859,7 +954,7 @@ fn start_capture(
             if let (Some(f), true) = (&args.pcap_rx, mode.receives()) {
                 t.rx = Some(cap.add(f, format!("port{p}/rxq{q}")));
             }
-            if let (Some(f), true) = (&args.pcap_tx, mode.transmits()) {
+            if let (Some(f), true) = (&args.pcap_tx, transmits(args)) {
                 t.tx = Some(cap.add(f, format!("port{}/txq{q}", peer(p))));
             }
             taps.insert((p, q), t);
@@ -895,5 +990,63 @@ mod tests {
         assert_eq!(nap(now, [Some(now), None], false), Some(Duration::ZERO), "a timer due now");
         assert_eq!(nap(now, [None, None], true), Some(MAIN_POLL), "--tx-count polls");
         assert_eq!(nap(now, [Some(a), None], true), Some(MAIN_POLL));
+    }
+
+    fn args(extra: &[&str]) -> Args {
+        use clap::Parser;
+        Args::try_parse_from(["testpmd", "--vdev", "null0,null1"].iter().chain(extra)).unwrap()
+    }
+
+    /// A port like igb before it learnt multi-segment transmit.
+    fn caps_without_chains() -> DeviceCaps {
+        DeviceCaps {
+            max_rx_queues: 8,
+            max_tx_queues: 8,
+            min_ring_size: 32,
+            max_ring_size: 4096,
+            ring_size_align: 8,
+            ring_size_pow2: false,
+            min_mtu: 68,
+            max_mtu: 9216,
+            rx_offload_capa: RxOffloads::SCATTER | RxOffloads::VLAN_STRIP,
+            tx_offload_capa: TxOffloads::VLAN_INSERT,
+        }
+    }
+
+    #[test]
+    fn multi_segment_txpkts_asks_for_multi_segs_or_names_it_missing() {
+        let con = Console { json: true };
+        let chains = args(&["--forward-mode", "txonly", "--txpkts", "2048,2048,818", "--rx-offloads", "vlan_strip"]);
+        let e = port_config(&con, &chains, &caps_without_chains(), "port 1 (x)").unwrap_err();
+        let msg = e.to_string();
+        assert_eq!(e.exit_code(), 2);
+        assert!(msg.contains("port 1 (x)") && msg.contains("multi_segs") && msg.contains("3-segment"), "{msg}");
+        let mut capable = caps_without_chains();
+        capable.tx_offload_capa |= TxOffloads::MULTI_SEGS;
+        let conf = port_config(&con, &chains, &capable, "port 1 (x)").unwrap();
+        assert_eq!((conf.rx_offloads, conf.tx_offloads), (RxOffloads::VLAN_STRIP, TxOffloads::MULTI_SEGS));
+        // One segment, or no generated frames: nothing asked for.
+        for one in [args(&["--forward-mode", "txonly", "--txpkts", "1500"]), args(&["--txpkts", "2048,2048"])] {
+            let conf = port_config(&con, &one, &caps_without_chains(), "p").unwrap();
+            assert_eq!(conf.tx_offloads, TxOffloads::empty());
+        }
+    }
+
+    #[test]
+    fn an_mtu_beyond_one_mbuf_needs_bigger_mbufs_or_scatter() {
+        let a = args(&[]);
+        let msg = check_rx_buffers(&a, "port 0 (p)", 9000, RxOffloads::empty()).unwrap_err().to_string();
+        assert!(msg.contains("--mbuf-size 9216") && msg.contains("--rx-offloads scatter"), "{msg}");
+        assert!(check_rx_buffers(&a, "p", 9000, RxOffloads::SCATTER).is_ok());
+        // 2048 B holds MTU 2022's largest frame: 14 + 8 (tags) + 2022 + 4 (CRC).
+        assert!(check_rx_buffers(&a, "p", 2022, RxOffloads::empty()).is_ok());
+        assert!(check_rx_buffers(&a, "p", 2023, RxOffloads::empty()).is_err());
+    }
+
+    #[test]
+    fn frames_split_into_segments_that_fit() {
+        assert_eq!(split_into(3000, 2048), "2048,952");
+        assert_eq!(split_into(4096, 2048), "2048,2048");
+        assert_eq!(split_into(100, 2048), "100");
     }
 }

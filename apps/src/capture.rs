@@ -24,19 +24,28 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ferrite_pmd::Mbuf;
 
-/// Bytes of each frame kept (longer frames are truncated; the original
-/// length is recorded).
+/// Bytes of each frame kept by default, and at least (longer frames are
+/// truncated; the original length is recorded). testpmd raises it to the
+/// largest frame its ports' MTUs allow.
 pub const SNAPLEN: usize = 2048;
-/// Slots per ring (per port/queue/direction).
+/// Slots per ring (per port/queue/direction) at the default snap length;
+/// longer snap lengths get fewer, so a ring's memory stays about the same.
 pub const SLOTS: usize = 2048;
+/// Fewest slots per ring, whatever the snap length.
+const MIN_SLOTS: usize = 256;
 
 const HDR: usize = 16;
-const SLOT: usize = HDR + SNAPLEN;
+/// Memory of one ring at the default snap length.
+const RING_BYTES: usize = SLOTS * (HDR + SNAPLEN);
 
 /// One ring of captured frames: written by one forwarding core, read by the
 /// writer thread.
 pub struct Ring {
     buf: Box<[UnsafeCell<u8>]>,
+    /// Bytes kept of each frame.
+    snaplen: usize,
+    /// Slots in `buf`, each `HDR + snaplen` bytes.
+    slots: usize,
     /// Next slot the writer reads (consumer-owned).
     head: AtomicUsize,
     /// Next slot published (producer-owned).
@@ -53,9 +62,12 @@ unsafe impl Sync for Ring {}
 unsafe impl Send for Ring {}
 
 impl Ring {
-    fn new() -> Ring {
+    fn new(snaplen: usize) -> Ring {
+        let slots = (RING_BYTES / (HDR + snaplen)).clamp(MIN_SLOTS, SLOTS);
         Ring {
-            buf: (0..SLOTS * SLOT).map(|_| UnsafeCell::new(0)).collect(),
+            buf: (0..slots * (HDR + snaplen)).map(|_| UnsafeCell::new(0)).collect(),
+            snaplen,
+            slots,
             head: AtomicUsize::new(0),
             tail: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
@@ -64,7 +76,7 @@ impl Ring {
     }
 
     fn slot(&self, i: usize) -> *mut u8 {
-        self.buf[(i % SLOTS) * SLOT].get()
+        self.buf[(i % self.slots) * (HDR + self.snaplen)].get()
     }
 }
 
@@ -81,23 +93,24 @@ impl Tap {
     pub fn stage(&self, frames: &[Mbuf]) -> usize {
         let r = &*self.ring;
         let tail = r.tail.load(Ordering::Relaxed);
-        let free = SLOTS - (tail - r.head.load(Ordering::Acquire));
+        let free = r.slots - (tail - r.head.load(Ordering::Acquire));
         let n = frames.len().min(free);
         if n == 0 {
             return 0;
         }
         let ts = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         for (i, m) in frames[..n].iter().enumerate() {
-            let data = m.data();
-            let cap = data.len().min(SNAPLEN);
             let p = r.slot(tail + i);
             // SAFETY: slot tail+i is free (see `Ring`'s Sync comment) and
-            // holds SLOT bytes; the header fields are written unaligned.
+            // holds HDR + snaplen bytes, which nothing else views now.
+            let kept = unsafe { std::slice::from_raw_parts_mut(p.add(HDR), r.snaplen) };
+            // The whole frame, every segment of a chain, up to the snap length.
+            let cap = m.read(0, &mut kept[..m.len().min(r.snaplen)]);
+            // SAFETY: as above; the header fields are written unaligned.
             unsafe {
-                p.cast::<u32>().write_unaligned(data.len() as u32);
+                p.cast::<u32>().write_unaligned(m.len() as u32);
                 p.add(4).cast::<u32>().write_unaligned(cap as u32);
                 p.add(8).cast::<u64>().write_unaligned(ts);
-                std::ptr::copy_nonoverlapping(data.as_ptr(), p.add(HDR), cap);
             }
         }
         n
@@ -146,6 +159,7 @@ struct Output {
 
 /// Capture files being written.
 pub struct Capture {
+    snaplen: usize,
     outputs: Vec<Output>,
     stop: Arc<AtomicBool>,
     writer: Option<JoinHandle<std::io::Result<()>>>,
@@ -163,15 +177,30 @@ pub struct FileSummary {
 }
 
 impl Capture {
-    /// No files yet.
+    /// No files yet; frames kept up to [`SNAPLEN`] bytes.
     pub fn new() -> Capture {
-        Capture { outputs: Vec::new(), stop: Arc::new(AtomicBool::new(false)), writer: None }
+        Capture::with_snaplen(SNAPLEN)
+    }
+
+    /// No files yet; frames kept up to `snaplen` bytes (at least 64).
+    pub fn with_snaplen(snaplen: usize) -> Capture {
+        Capture {
+            snaplen: snaplen.clamp(64, u16::MAX as usize),
+            outputs: Vec::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            writer: None,
+        }
+    }
+
+    /// Bytes kept of each frame.
+    pub fn snaplen(&self) -> usize {
+        self.snaplen
     }
 
     /// A new interface `name` (`port0/rxq1`) in file `path`; returns the
     /// forwarding core's tap for it.
     pub fn add(&mut self, path: &Path, name: String) -> Tap {
-        let ring = Arc::new(Ring::new());
+        let ring = Arc::new(Ring::new(self.snaplen));
         let i = match self.outputs.iter().position(|o| o.path == path) {
             Some(i) => i,
             None => {
@@ -192,14 +221,15 @@ impl Capture {
             let mut w = BufWriter::with_capacity(1 << 20, f);
             write_shb(&mut w)?;
             for i in &o.ifaces {
-                write_idb(&mut w, &i.name)?;
+                write_idb(&mut w, &i.name, self.snaplen)?;
             }
             let rings: Vec<Arc<Ring>> = o.ifaces.iter().map(|i| Arc::clone(&i.ring)).collect();
             files.push((w, rings));
         }
         let stop = Arc::clone(&self.stop);
+        let snaplen = self.snaplen;
         self.writer = Some(std::thread::Builder::new().name("pcap-writer".into()).spawn(move || {
-            let mut scratch = vec![0u8; SLOT + 64];
+            let mut scratch = vec![0u8; snaplen];
             loop {
                 let last = stop.load(Ordering::Acquire);
                 let mut moved = 0;
@@ -257,7 +287,7 @@ fn drain(w: &mut impl Write, id: u32, r: &Ring, scratch: &mut [u8]) -> std::io::
         // producer does not touch it until `head` moves past it.
         let (orig, cap, ts) = unsafe {
             let orig = p.cast::<u32>().read_unaligned();
-            let cap = (p.add(4).cast::<u32>().read_unaligned() as usize).min(SNAPLEN);
+            let cap = (p.add(4).cast::<u32>().read_unaligned() as usize).min(r.snaplen).min(scratch.len());
             let ts = p.add(8).cast::<u64>().read_unaligned();
             std::ptr::copy_nonoverlapping(p.add(HDR), scratch.as_mut_ptr(), cap);
             (orig, cap, ts)
@@ -300,11 +330,11 @@ fn write_shb(w: &mut impl Write) -> std::io::Result<()> {
     write_block(w, 0x0A0D_0D0A, &b)
 }
 
-fn write_idb(w: &mut impl Write, name: &str) -> std::io::Result<()> {
+fn write_idb(w: &mut impl Write, name: &str, snaplen: usize) -> std::io::Result<()> {
     let mut b = Vec::new();
     b.extend_from_slice(&1u16.to_le_bytes()); // LINKTYPE_ETHERNET
     b.extend_from_slice(&0u16.to_le_bytes());
-    b.extend_from_slice(&(SNAPLEN as u32).to_le_bytes());
+    b.extend_from_slice(&(snaplen as u32).to_le_bytes());
     write_option(&mut b, 2, name.as_bytes()); // if_name
     write_option(&mut b, 9, &[9]); // if_tsresol: nanoseconds
     write_option(&mut b, 0, &[]);
@@ -325,46 +355,74 @@ fn write_epb(w: &mut impl Write, id: u32, ts: u64, data: &[u8], orig: u32) -> st
     w.write_all(&len.to_le_bytes())
 }
 
-/// Counts the Enhanced Packet Blocks of a pcapng file per interface name
-/// (a tiny reader for tests and tools).
-pub fn count_packets(path: &Path) -> std::io::Result<Vec<(String, u64)>> {
+/// One frame read back from a pcapng file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapturedFrame {
+    /// Index of its interface (Interface Description Block) in the file.
+    pub iface: usize,
+    /// The frame's length on the wire.
+    pub orig_len: u32,
+    /// The bytes kept (all of them unless the frame was longer than the
+    /// snap length).
+    pub data: Vec<u8>,
+}
+
+/// A pcapng file's interface names and frames (a tiny reader for tests and
+/// tools; only what testpmd writes).
+pub fn read_packets(path: &Path) -> std::io::Result<(Vec<String>, Vec<CapturedFrame>)> {
     let b = std::fs::read(path)?;
-    let mut names: Vec<(String, u64)> = Vec::new();
+    let le32 = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let (mut names, mut frames) = (Vec::new(), Vec::new());
     let mut i = 0;
     while i + 12 <= b.len() {
-        let kind = u32::from_le_bytes(b[i..i + 4].try_into().unwrap_or_default());
-        let len = u32::from_le_bytes(b[i + 4..i + 8].try_into().unwrap_or_default()) as usize;
+        let (kind, len) = (le32(i), le32(i + 4) as usize);
         if len < 12 || i + len > b.len() {
             return Err(std::io::Error::other(format!("bad block at offset {i}")));
         }
         match kind {
-            1 => {
-                let mut name = String::new();
-                let mut o = i + 16;
-                while o + 4 <= i + len - 4 {
-                    let code = u16::from_le_bytes([b[o], b[o + 1]]);
-                    let l = u16::from_le_bytes([b[o + 2], b[o + 3]]) as usize;
-                    if code == 0 {
-                        break;
-                    }
-                    if code == 2 {
-                        name = String::from_utf8_lossy(&b[o + 4..o + 4 + l]).to_string();
-                    }
-                    o += 4 + pad4(l);
-                }
-                names.push((name, 0));
-            }
-            6 => {
-                let id = u32::from_le_bytes(b[i + 8..i + 12].try_into().unwrap_or_default()) as usize;
-                if let Some(n) = names.get_mut(id) {
-                    n.1 += 1;
-                }
+            1 => names.push(idb_name(&b[i + 16..i + len - 4])),
+            6 if len >= 32 => {
+                let kept = (le32(i + 20) as usize).min(len - 32);
+                frames.push(CapturedFrame {
+                    iface: le32(i + 8) as usize,
+                    orig_len: le32(i + 24),
+                    data: b[i + 28..i + 28 + kept].to_vec(),
+                });
             }
             _ => {}
         }
         i += len;
     }
-    Ok(names)
+    Ok((names, frames))
+}
+
+/// The `if_name` option among an Interface Description Block's options.
+fn idb_name(options: &[u8]) -> String {
+    let mut o = 0;
+    while o + 4 <= options.len() {
+        let code = u16::from_le_bytes([options[o], options[o + 1]]);
+        let l = u16::from_le_bytes([options[o + 2], options[o + 3]]) as usize;
+        let value = options.get(o + 4..o + 4 + l).unwrap_or_default();
+        match code {
+            0 => break,
+            2 => return String::from_utf8_lossy(value).to_string(),
+            _ => o += 4 + pad4(l),
+        }
+    }
+    String::new()
+}
+
+/// Counts the Enhanced Packet Blocks of a pcapng file per interface name
+/// (a tiny reader for tests and tools).
+pub fn count_packets(path: &Path) -> std::io::Result<Vec<(String, u64)>> {
+    let (names, frames) = read_packets(path)?;
+    let mut counts: Vec<(String, u64)> = names.into_iter().map(|n| (n, 0)).collect();
+    for f in frames {
+        if let Some(c) = counts.get_mut(f.iface) {
+            c.1 += 1;
+        }
+    }
+    Ok(counts)
 }
 
 #[cfg(test)]
@@ -397,6 +455,50 @@ mod tests {
         assert_eq!((sums[0].written, sums[0].dropped), (17, 0));
         let counts = count_packets(&path).unwrap();
         assert_eq!(counts, vec![("port0/rxq0".to_string(), 10), ("port1/txq0".to_string(), 7)]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A chain of `lens` segments whose byte `i` (over the whole frame) is `i * 7 mod 251`.
+    fn patterned_chain(pool: &Mempool, lens: &[usize]) -> (ferrite_pmd::Mbuf, Vec<u8>) {
+        let bytes: Vec<u8> = (0..lens.iter().sum::<usize>()).map(|i| (i * 7 % 251) as u8).collect();
+        let mut head = pool.alloc().unwrap();
+        assert!(head.set_len(lens[0]));
+        for &l in &lens[1..] {
+            let mut seg = pool.alloc().unwrap();
+            assert!(seg.set_len(l));
+            head.chain(seg).unwrap();
+        }
+        let mut at = 0;
+        for seg in head.segments_mut() {
+            seg.copy_from_slice(&bytes[at..at + seg.len()]);
+            at += seg.len();
+        }
+        (head, bytes)
+    }
+
+    #[test]
+    fn a_chained_frame_is_captured_whole_up_to_the_snap_length() {
+        let mut cfg = MempoolConfig::new("cap-chain", 16);
+        cfg.dma.fallback = Fallback::SmallPages;
+        let pool = Mempool::new(&cfg).unwrap();
+        let dir = std::env::temp_dir().join(format!("ferrite-cap-chain-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (m, bytes) = patterned_chain(&pool, &[2048, 2048, 818]);
+        for (snaplen, kept) in [(9022, 4914), (SNAPLEN, SNAPLEN)] {
+            let path = dir.join(format!("chain-{snaplen}.pcapng"));
+            let mut cap = Capture::with_snaplen(snaplen);
+            let tap = cap.add(&path, "port0/rxq0".into());
+            cap.start().unwrap();
+            tap.record(std::slice::from_ref(&m));
+            assert_eq!(cap.finish().unwrap()[0].written, 1);
+            let (names, frames) = read_packets(&path).unwrap();
+            assert_eq!(names, ["port0/rxq0"]);
+            assert_eq!(frames.len(), 1);
+            assert_eq!(frames[0].orig_len, 4914, "snap length {snaplen}");
+            assert_eq!(frames[0].data, bytes[..kept], "snap length {snaplen}: every segment, in order");
+        }
+        drop(m);
+        assert_eq!(pool.available(), 16);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 
 use clap::Parser;
 use ferrite_hugepages::IovaMode;
-use ferrite_pmd::port::MacAddr;
+use ferrite_pmd::port::{MacAddr, PortError, RxOffloads, TxOffloads};
 use ferrite_pmd::MAX_BURST;
 
 use crate::fwd::{ForwardMode, RxWaitMode};
@@ -124,15 +124,91 @@ fn parse_ring(s: &str) -> Result<u16, String> {
     Ok(n as u16)
 }
 
-fn parse_txpkts(s: &str) -> Result<usize, String> {
-    let n: usize =
-        s.parse().map_err(|_| format!("'{s}' is not a frame length (want {MIN_TXPKTS}..={MAX_TXPKTS} bytes)"))?;
-    if !(MIN_TXPKTS..=MAX_TXPKTS).contains(&n) {
+/// `--txpkts X[,Y]*`: the lengths of the segments a generated frame is
+/// built of, as dpdk-testpmd's option; the frame is their sum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxPkts(Vec<usize>);
+
+impl TxPkts {
+    /// The frame length: all segments together.
+    pub fn total(&self) -> usize {
+        self.0.iter().sum()
+    }
+
+    /// Segment lengths, first to last.
+    pub fn segments(&self) -> &[usize] {
+        &self.0
+    }
+
+    /// Whether frames are chains of more than one buffer.
+    pub fn is_multi_seg(&self) -> bool {
+        self.0.len() > 1
+    }
+}
+
+impl fmt::Display for TxPkts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lens: Vec<String> = self.0.iter().map(usize::to_string).collect();
+        f.write_str(&lens.join(","))
+    }
+}
+
+fn parse_txpkts(s: &str) -> Result<TxPkts, String> {
+    let want = format!("want X[,Y]*: segment lengths in bytes summing to {MIN_TXPKTS}..={MAX_TXPKTS}");
+    let mut lens = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        match part.parse::<usize>() {
+            Ok(0) => return Err(format!("segment length 0 in --txpkts '{s}' ({want})")),
+            Ok(n) => lens.push(n),
+            Err(_) => return Err(format!("'{part}' in --txpkts '{s}' is not a length ({want})")),
+        }
+    }
+    let max_segs = crate::fwd::MAX_TX_SEGMENTS;
+    if lens.len() > max_segs {
+        return Err(format!("--txpkts '{s}' has {} segments, more than {max_segs}", lens.len()));
+    }
+    let total = lens.iter().fold(0usize, |t, &n| t.saturating_add(n));
+    if !(MIN_TXPKTS..=MAX_TXPKTS).contains(&total) {
         return Err(format!(
-            "frame length {n} is out of range (want {MIN_TXPKTS}..={MAX_TXPKTS} bytes, Ethernet header included, FCS not)"
+            "frame length {total} is out of range (want {MIN_TXPKTS}..={MAX_TXPKTS} bytes, Ethernet header included, \
+             FCS not)"
         ));
     }
-    Ok(n)
+    Ok(TxPkts(lens))
+}
+
+fn parse_rx_offloads(s: &str) -> Result<RxOffloads, String> {
+    match hex_mask(s)? {
+        Some(bits) => RxOffloads::from_bits(bits).ok_or_else(|| unknown_bits(s, "rx", RxOffloads::all().bits())),
+        None => s.parse::<RxOffloads>().map_err(offload_message),
+    }
+}
+
+fn parse_tx_offloads(s: &str) -> Result<TxOffloads, String> {
+    match hex_mask(s)? {
+        Some(bits) => TxOffloads::from_bits(bits).ok_or_else(|| unknown_bits(s, "tx", TxOffloads::all().bits())),
+        None => s.parse::<TxOffloads>().map_err(offload_message),
+    }
+}
+
+/// dpdk-testpmd's form of an offload list, a hexadecimal bitmask
+/// (`0x2000`), whose bits are DPDK's; `None` for a list of names.
+fn hex_mask(s: &str) -> Result<Option<u64>, String> {
+    let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) else { return Ok(None) };
+    u64::from_str_radix(hex, 16).map(Some).map_err(|_| format!("'{s}' is not a hexadecimal offload mask"))
+}
+
+fn unknown_bits(s: &str, kind: &str, known: u64) -> String {
+    format!("offload mask {s} has bits that name no {kind} offload (the known ones: {known:#x})")
+}
+
+/// The library's words for a bad offload name, without its "invalid
+/// configuration" prefix (clap already says the value is invalid).
+fn offload_message(e: PortError) -> String {
+    match e {
+        PortError::InvalidConfig(msg) => msg,
+        other => other.to_string(),
+    }
 }
 
 fn parse_positive_u64(s: &str) -> Result<u64, String> {
@@ -309,9 +385,21 @@ pub struct Args {
     #[arg(long = "txd", value_name = "N", default_value = "512", value_parser = parse_ring)]
     pub txd: u16,
 
-    /// txonly/flowgen frame length in bytes, Ethernet header included, FCS not (64..=9018)
-    #[arg(long = "txpkts", value_name = "LEN", default_value = "64", value_parser = parse_txpkts)]
-    pub txpkts: usize,
+    /// txonly/flowgen/--tx-first frame: segment lengths X[,Y]* in bytes, each at most --mbuf-size;
+    /// the frame is their sum (64..=9018, Ethernet header included, FCS not), sent as a chain of
+    /// that many mbufs (more than one needs the multi_segs tx offload, asked for automatically)
+    #[arg(long = "txpkts", value_name = "X[,Y]*", default_value = "64", value_parser = parse_txpkts)]
+    pub txpkts: TxPkts,
+
+    /// Receive offloads for every port, a comma list of DPDK's names (scatter, rss_hash,
+    /// vlan_strip, ipv4_cksum, ...), none, or dpdk-testpmd's hexadecimal bitmask (0x2000)
+    #[arg(long = "rx-offloads", value_name = "LIST", default_value = "none", value_parser = parse_rx_offloads)]
+    pub rx_offloads: RxOffloads,
+
+    /// Transmit offloads for every port, a comma list of DPDK's names (multi_segs, ipv4_cksum,
+    /// tcp_tso, ...), none, or dpdk-testpmd's hexadecimal bitmask (0x8000)
+    #[arg(long = "tx-offloads", value_name = "LIST", default_value = "none", value_parser = parse_tx_offloads)]
+    pub tx_offloads: TxOffloads,
 
     /// txonly/flowgen: total transmit rate over all streams, packets per second [default: unpaced]
     #[arg(long = "tx-rate", value_name = "PPS", value_parser = parse_positive_u64)]
@@ -326,7 +414,7 @@ pub struct Args {
     pub flowgen_flows: u64,
 
     /// Before forwarding, each stream sends N bursts of txonly frames
-    /// (testpmd's `start tx_first N`): gives io/mac/macswap traffic on loop and pair ports
+    /// (testpmd's `start tx_first N`): gives io/mac/macswap/rxonly traffic on loop and pair ports
     #[arg(long = "tx-first", value_name = "N", default_value = "0")]
     pub tx_first: usize,
 
@@ -501,5 +589,39 @@ mod tests {
         assert!(!line.contains('\n') && line.contains("unknown forward mode 'bogus'"), "{line}");
         let e = Args::try_parse_from(["testpmd", "--burst", "0"]).unwrap_err();
         assert!(one_line(&e).contains("out of range"));
+    }
+
+    #[test]
+    fn txpkts_is_a_list_of_segment_lengths() {
+        let t = parse_txpkts("2048,2048,818").unwrap();
+        assert_eq!((t.segments(), t.total(), t.is_multi_seg()), (&[2048, 2048, 818][..], 4914, true));
+        assert_eq!(t.to_string(), "2048,2048,818");
+        let one = parse_txpkts("64").unwrap();
+        assert_eq!((one.total(), one.is_multi_seg()), (64, false));
+        assert!(parse_txpkts("40").unwrap_err().contains("frame length 40 is out of range"));
+        assert!(parse_txpkts("9000,100").unwrap_err().contains("frame length 9100"));
+        assert!(parse_txpkts("64,0").unwrap_err().contains("segment length 0"));
+        assert!(parse_txpkts("64,,1").unwrap_err().contains("'' in --txpkts"));
+        let many = vec!["1"; 256].join(",");
+        assert!(parse_txpkts(&many).unwrap_err().contains("256 segments, more than 255"));
+        assert!(parse_txpkts(&format!("{},1", usize::MAX)).unwrap_err().contains("out of range"), "no overflow");
+    }
+
+    #[test]
+    fn offload_lists_parse_with_the_librarys_names() {
+        let a =
+            Args::try_parse_from(["testpmd", "--rx-offloads", "scatter,rss_hash", "--tx-offloads", "none"]).unwrap();
+        assert_eq!((a.rx_offloads, a.tx_offloads), (RxOffloads::SCATTER | RxOffloads::RSS_HASH, TxOffloads::empty()));
+        let a = Args::try_parse_from(["testpmd"]).unwrap();
+        assert_eq!((a.rx_offloads, a.tx_offloads), (RxOffloads::empty(), TxOffloads::empty()), "none by default");
+        let e = one_line(&Args::try_parse_from(["testpmd", "--tx-offloads", "tso"]).unwrap_err());
+        assert!(e.contains("'tso' is not a") && e.contains("tcp_tso"), "{e}");
+        // dpdk-testpmd's hexadecimal masks, DPDK's bits.
+        let a = Args::try_parse_from(["testpmd", "--rx-offloads", "0x2000", "--tx-offloads", "0X8020"]).unwrap();
+        assert_eq!((a.rx_offloads, a.tx_offloads), (RxOffloads::SCATTER, TxOffloads::MULTI_SEGS | TxOffloads::TCP_TSO));
+        let e = one_line(&Args::try_parse_from(["testpmd", "--rx-offloads", "0x4000"]).unwrap_err());
+        assert!(e.contains("offload mask 0x4000 has bits that name no rx offload"), "{e}");
+        let e = one_line(&Args::try_parse_from(["testpmd", "--rx-offloads", "0xzz"]).unwrap_err());
+        assert!(e.contains("'0xzz' is not a hexadecimal offload mask"), "{e}");
     }
 }

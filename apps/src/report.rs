@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use ferrite_pmd::port::{PortStats, QueueStats};
+use ferrite_pmd::port::{PortStats, QueueStats, RxOffloads, TxOffloads};
 
 use crate::fwd::{StreamId, StreamStats};
 use crate::json::JsonWriter;
@@ -31,6 +31,10 @@ pub struct PortReport {
     /// Named (`ethtool -S`) statistics after stop, when `--xstats` asked
     /// for them (empty otherwise).
     pub xstats: Vec<(String, u64)>,
+    /// Receive offloads the port was configured with.
+    pub rx_offloads: RxOffloads,
+    /// Transmit offloads the port was configured with.
+    pub tx_offloads: TxOffloads,
 }
 
 /// One stream's part of the report.
@@ -356,6 +360,16 @@ impl Report {
             j.field_u64("fwd_tx_drops", p.fwd_tx_drops);
             j.field_f64("rx_mpps", mpps(rx.packets, self.duration_s));
             j.field_f64("tx_mpps", mpps(tx.packets, self.duration_s));
+            j.key("rx_offloads").begin_array();
+            for name in p.rx_offloads.names() {
+                j.str(name);
+            }
+            j.end_array();
+            j.key("tx_offloads").begin_array();
+            for name in p.tx_offloads.names() {
+                j.str(name);
+            }
+            j.end_array();
             j.key("queues").begin_array();
             let nq = p.stats.rx_queues.len().max(p.stats.tx_queues.len());
             for q in 0..nq {

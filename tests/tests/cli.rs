@@ -152,6 +152,40 @@ fn other_bad_input() {
 }
 
 #[test]
+fn offload_names_are_checked_against_the_list_and_the_port() {
+    bad(
+        &["--vdev", "null0,null1", "--rx-offloads", "bogus"],
+        &["'bogus' is not a known rx offload", "known: vlan_strip, ipv4_cksum", "scatter", "rss_hash"],
+    );
+    bad(
+        &["--vdev", "null0,null1", "--tx-offloads", "multi_segs,scatter"],
+        &["'scatter' is not a", "known: vlan_insert"],
+    );
+    // A known offload the pair port does not do: the port and the offload
+    // are named, with what the port offers instead.
+    bad(
+        &["--vdev", "pair0,pair1", "--tx-offloads", "tcp_tso"],
+        &["port 0 (pair0)", "unsupported tx offload tcp_tso", "offers: multi_segs"],
+    );
+}
+
+#[test]
+fn segment_lists_and_buffer_sizes() {
+    let txonly = ["--vdev", "null0,null1", "--forward-mode", "txonly"];
+    let with = |extra: &[&'static str]| [&txonly[..], extra].concat();
+    bad(&with(&["--txpkts", "2048,0"]), &["segment length 0 in --txpkts '2048,0'"]);
+    bad(&with(&["--txpkts", "100,abc"]), &["'abc' in --txpkts '100,abc' is not a length"]);
+    bad(&with(&["--txpkts", "30,30"]), &["frame length 60 is out of range"]);
+    bad(&with(&["--txpkts", "3000,100"]), &["a 3000 B segment does not fit in --mbuf-size 2048", "--txpkts 2048,1052"]);
+    // Frames of an MTU larger than one mbuf: refused without scatter,
+    // naming both ways out.
+    bad(
+        &["--vdev", "pair0,pair1", "--mtu", "9000"],
+        &["port 0 (pair0)", "MTU 9000", "--mbuf-size 9216", "--rx-offloads scatter"],
+    );
+}
+
+#[test]
 fn help_exits_zero() {
     let out = run(&["--help"]);
     assert_eq!(out.status.code(), Some(0));

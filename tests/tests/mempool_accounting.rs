@@ -37,6 +37,7 @@ fn forward_a_million(names: &[&str], queues: u16, prime: usize) {
                 flows: 1,
                 rate_pps: None,
                 count: None,
+                segments: Vec::new(),
             };
             assert!(s.tx_first(&prime_cfg, prime).unwrap() > 0);
             streams.push(s);

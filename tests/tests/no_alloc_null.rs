@@ -1,6 +1,6 @@
 //! No heap allocation on the per-packet path: with a counting global
 //! allocator, polling every engine over null ports for many bursts after a
-//! warm-up allocates nothing. (One test in this file: the allocator counts
+//! warm-up allocates nothing, multi-segment generation included. (One test in this file: the allocator counts
 //! per thread, but keeping the file to one test keeps it obvious.)
 
 use ferrite_apps::fwd::{EngineConfig, NoQueue, Stream, StreamId, TxGenConfig};
@@ -20,13 +20,14 @@ fn engines_over_null_ports_do_not_allocate() {
     let mut tx1: Vec<_> = setup.queues[1].tx.drain(..).collect();
     let id = |q: u16| StreamId { rx_port: 0, rx_queue: q, tx_port: 1, tx_queue: q };
     let mac = EngineConfig::Mac { src: MacAddr([2, 0, 0, 0, 0, 1]), dst: MacAddr([2, 0, 0, 0, 0, 2]) };
-    let gen = |flows: u32, rate: Option<f64>| {
+    let gen = |flows: u32, rate: Option<f64>, segments: Vec<usize>| {
         EngineConfig::TxGen(TxGenConfig {
             pool: setup.pools[1].clone(),
-            spec: udp_spec(64),
+            spec: udp_spec(segments.iter().sum::<usize>().max(64)),
             flows,
             rate_pps: rate,
             count: None,
+            segments,
         })
     };
     let mut streams = vec![
@@ -34,10 +35,13 @@ fn engines_over_null_ports_do_not_allocate() {
         Stream::new(id(1), rx0.remove(0), tx1.remove(0), 32, mac).unwrap(),
         Stream::new(id(2), rx0.remove(0), tx1.remove(0), 32, EngineConfig::MacSwap).unwrap(),
         Stream::new(id(3), rx0.remove(0), Box::new(NoQueue), 32, EngineConfig::RxOnly).unwrap(),
-        Stream::new(id(3), Box::new(NoQueue), tx1.remove(0), 64, gen(100, None)).unwrap(),
+        Stream::new(id(3), Box::new(NoQueue), tx1.remove(0), 64, gen(100, None, vec![])).unwrap(),
     ];
     let mut extra_tx: Vec<_> = setup.queues[0].tx.drain(..).collect();
-    streams.push(Stream::new(id(0), Box::new(NoQueue), extra_tx.remove(0), 8, gen(1, Some(1e9))).unwrap());
+    streams.push(Stream::new(id(0), Box::new(NoQueue), extra_tx.remove(0), 8, gen(1, Some(1e9), vec![])).unwrap());
+    // Chains of three segments (`--txpkts 14,50,36`): built from the pool alone.
+    let chained = gen(1, None, vec![14, 50, 36]);
+    streams.push(Stream::new(id(1), Box::new(NoQueue), extra_tx.remove(0), 32, chained).unwrap());
     let (work, allocations) = poll_counting_allocations(&mut streams, 100_000);
     assert_eq!(allocations, 0, "the per-packet path allocated {allocations} times");
     assert!(work > 1_000_000, "engines did work ({work} frames)");

@@ -1,6 +1,6 @@
 //! No heap allocation on the per-packet path of loop and pair ports: io
-//! streams forward primed frames round and round under a counting global
-//! allocator; after a warm-up the count does not move.
+//! streams forward primed frames (on queue 1, mbuf chains) round and round
+//! under a counting global allocator; after a warm-up the count does not move.
 
 use ferrite_apps::fwd::{EngineConfig, Stream, StreamId, TxGenConfig};
 use ferrite_pmd::{lcore, PortConfig};
@@ -29,6 +29,8 @@ fn io_over_loop_and_pair_does_not_allocate() {
                 flows: 1,
                 rate_pps: None,
                 count: None,
+                // Queue 1 circulates two-segment chains.
+                segments: if q == 1 { vec![60, 68] } else { Vec::new() },
             };
             s.tx_first(&prime, 4).unwrap();
             streams.push(s);

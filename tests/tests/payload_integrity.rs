@@ -43,6 +43,7 @@ fn integrity(names: &[&str], queues: u16, per_queue: u64, len: usize, flows: u32
                 flows,
                 rate_pps: None,
                 count: Some(per_queue),
+                segments: Vec::new(),
             };
             streams.push(Stream::new(id, Box::new(NoQueue), tx, 32, EngineConfig::TxGen(cfg)).unwrap());
             let rx = rx_queues[to][q].take().unwrap();

@@ -121,6 +121,7 @@ fn two_cores_flowgen_through_rss_keeps_the_books() {
             flows: 500,
             rate_pps: None,
             count: Some(per_queue),
+            segments: Vec::new(),
         };
         streams.push(Stream::new(id, Box::new(NoQueue), txs.remove(0), 32, EngineConfig::TxGen(cfg)).unwrap());
         let id = StreamId { rx_port: 1, rx_queue: q, tx_port: 1, tx_queue: q };

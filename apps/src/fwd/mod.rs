@@ -7,6 +7,11 @@
 //! two dynamic calls per burst (`rx_burst`, `tx_burst`). Per-stream counters
 //! are single-writer atomics updated once per burst ([`StreamCounters`]).
 //!
+//! Frames may be mbuf chains (`--rx-offloads scatter`, `--txpkts X,Y,...`):
+//! io, mac and macswap forward them whole, editing only the first segment
+//! (which holds the Ethernet header); rxonly verifies them across segments;
+//! generators build them from the pool, never from the heap.
+//!
 //! Every stream keeps the books so that, once stopped and drained,
 //! `rx + generated == tx + fwd_drops + consumed` holds exactly
 //! ([`StreamStats::balanced`]).
@@ -21,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use ferrite_pmd::lcore;
 use ferrite_pmd::port::{Counter, MacAddr};
-use ferrite_pmd::{MbufBatch, Mempool, RxQueue, TxQueue, MAX_BURST};
+use ferrite_pmd::{Mbuf, MbufBatch, Mempool, RxQueue, TxQueue, MAX_BURST};
 use ferrite_vfio::EventFd;
 
 use crate::capture::StreamTaps;
@@ -291,6 +296,74 @@ pub struct TxGenConfig {
     pub rate_pps: Option<f64>,
     /// Frames to send before stopping (`None`: no limit).
     pub count: Option<u64>,
+    /// Lengths of the segments each frame is built of, first to last
+    /// (`--txpkts X,Y,...`), summing to `spec.len`; empty for one segment.
+    pub segments: Vec<usize>,
+}
+
+/// Most segments a generated frame may have (DPDK's `RTE_MAX_SEGS_PER_PKT`).
+pub const MAX_TX_SEGMENTS: usize = 255;
+
+impl TxGenConfig {
+    /// The segment lengths, checked against the frame length and the
+    /// pool's buffers (one segment of `spec.len` when none are given).
+    fn segment_lengths(&self) -> Result<Box<[usize]>, String> {
+        let len = self.spec.len;
+        let room = self.pool.data_room();
+        let min = pkt::PAYLOAD_OFF + pkt::SIG_LEN;
+        let segs: Box<[usize]> = if self.segments.is_empty() { Box::new([len]) } else { self.segments.clone().into() };
+        if len < min {
+            return Err(format!("frame length {len} is less than the {min} B of headers and signature"));
+        }
+        let sum: usize = segs.iter().sum();
+        if sum != len {
+            return Err(format!("segments {segs:?} add up to {sum} B, not the frame length {len}"));
+        }
+        if segs.len() > MAX_TX_SEGMENTS || segs.contains(&0) {
+            return Err(format!("{segs:?}: want 1..={MAX_TX_SEGMENTS} segments per frame, none empty"));
+        }
+        if let Some(big) = segs.iter().find(|&&l| l > room) {
+            return Err(format!("a {big} B segment does not fit the pool's {room} B buffers"));
+        }
+        Ok(segs)
+    }
+}
+
+/// Makes the fresh buffer `m` the first of a chain of `segments` lengths
+/// (each checked against the data room when the stream was built), the
+/// rest taken from `pool`. False if the pool ran short; `m` may then hold
+/// part of the chain, which goes back with it.
+#[inline]
+fn build_chain(m: &mut Mbuf, pool: &Mempool, segments: &[usize]) -> bool {
+    let Some((&first, rest)) = segments.split_first() else { return false };
+    if !m.set_len(first) {
+        return false;
+    }
+    for &len in rest {
+        let Some(mut seg) = pool.alloc() else { return false };
+        if !seg.set_len(len) || m.chain(seg).is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Takes `n` frames from `pool` into the (empty) `batch`, each a chain of
+/// buffers of `segments` lengths, ready for [`Template::write_mbuf`]. All or
+/// nothing: when the pool runs short, what was taken goes back and it
+/// returns false. Pool allocations only, no heap.
+fn alloc_frames(pool: &Mempool, batch: &mut MbufBatch, n: usize, segments: &[usize]) -> bool {
+    debug_assert!(batch.is_empty());
+    if !pool.alloc_bulk(batch, n) {
+        return false;
+    }
+    for m in batch.iter_mut() {
+        if !build_chain(m, pool, segments) {
+            batch.clear();
+            return false;
+        }
+    }
+    true
 }
 
 /// An engine and its settings, to build a [`Stream`].
@@ -322,6 +395,7 @@ struct TxGen {
     stuck_since: Option<Instant>,
     pool: Mempool,
     tmpl: Template,
+    segments: Box<[usize]>,
     flows: u32,
     flow: u32,
     seq: u64,
@@ -373,18 +447,12 @@ impl Stream {
             EngineConfig::MacSwap => Engine::MacSwap,
             EngineConfig::RxOnly => Engine::RxOnly(Verifier { expected: Box::new([0; MAX_SENDERS]) }),
             EngineConfig::TxGen(cfg) => {
+                let segments = cfg.segment_lengths()?;
                 let mut spec = cfg.spec;
-                if spec.len < pkt::PAYLOAD_OFF + pkt::SIG_LEN || spec.len > cfg.pool.data_room() {
-                    return Err(format!(
-                        "frame length {} does not fit: want {}..={} (the pool's data room)",
-                        spec.len,
-                        pkt::PAYLOAD_OFF + pkt::SIG_LEN,
-                        cfg.pool.data_room()
-                    ));
-                }
                 spec.sender = pkt::sender_id(id.tx_port, id.tx_queue);
                 Engine::TxGen(Box::new(TxGen {
                     tmpl: Template::new(&spec),
+                    segments,
                     pool: cfg.pool,
                     flows: cfg.flows.max(1),
                     flow: 0,
@@ -442,6 +510,8 @@ impl Stream {
             Engine::Mac { src, dst } => {
                 let (src, dst) = (*src, *dst);
                 forward(&mut **rx, &mut **tx, batch, burst, counters, cap, |b| {
+                    // The addresses are in the first segment; a frame whose
+                    // first segment is shorter goes out unchanged.
                     for m in b.iter_mut() {
                         if let Some(h) = m.data_mut().get_mut(..12) {
                             h[..6].copy_from_slice(&dst);
@@ -498,25 +568,19 @@ impl Stream {
     /// traffic to forward. Frames the tx queue refuses are freed and counted
     /// as forwarding drops. Returns the frames sent.
     pub fn tx_first(&mut self, cfg: &TxGenConfig, bursts: usize) -> Result<usize, String> {
+        let segments = cfg.segment_lengths().map_err(|e| format!("tx_first: {e}"))?;
         let mut spec = cfg.spec.clone();
-        if spec.len < pkt::PAYLOAD_OFF + pkt::SIG_LEN || spec.len > cfg.pool.data_room() {
-            return Err(format!("tx_first: frame length {} does not fit the pool's buffers", spec.len));
-        }
         spec.sender = pkt::sender_id(self.id.tx_port, self.id.tx_queue);
         let tmpl = Template::new(&spec);
         let mut sent = 0;
         for b in 0..bursts {
-            if !cfg.pool.alloc_bulk(&mut self.batch, self.burst) {
+            if !alloc_frames(&cfg.pool, &mut self.batch, self.burst, &segments) {
                 break;
             }
             for (i, m) in self.batch.iter_mut().enumerate() {
-                let _ = m.set_len(tmpl.len());
                 let seq = (b * self.burst + i) as u64;
-                if cfg.flows > 1 {
-                    tmpl.write_flow(m.data_mut(), seq, (seq % u64::from(cfg.flows)) as u16);
-                } else {
-                    tmpl.write(m.data_mut(), seq);
-                }
+                let flow = (cfg.flows > 1).then(|| (seq % u64::from(cfg.flows)) as u16);
+                tmpl.write_mbuf(m, seq, flow);
             }
             self.counters.generated.add(self.burst as u64);
             let n = tx_captured(&mut *self.tx, &mut self.batch, self.capture.as_deref());
@@ -588,7 +652,7 @@ fn rx_only(
     }
     let (mut bad, mut ooo, mut gaps) = (0u64, 0u64, 0u64);
     for m in batch.iter() {
-        match pkt::parse(m.data()) {
+        match pkt::parse_mbuf(m) {
             Verdict::Foreign => {}
             Verdict::Bad => bad += 1,
             Verdict::Good { sender, seq } => {
@@ -651,24 +715,20 @@ fn tx_gen(
             }
         }
         let n = n as usize;
-        if !g.pool.alloc_bulk(batch, n) {
+        if !alloc_frames(&g.pool, batch, n, &g.segments) {
             // The pool may be empty because the ring holds it: completions
             // come back only if someone reclaims them.
             tx.tx_done_cleanup();
             return 0;
         }
-        let len = g.tmpl.len();
         for m in batch.iter_mut() {
-            let fits = m.set_len(len);
-            debug_assert!(fits, "checked in Stream::new");
-            if g.flows > 1 {
-                g.tmpl.write_flow(m.data_mut(), g.seq, g.flow as u16);
+            let flow = (g.flows > 1).then_some(g.flow as u16);
+            g.tmpl.write_mbuf(m, g.seq, flow);
+            if flow.is_some() {
                 g.flow += 1;
                 if g.flow == g.flows {
                     g.flow = 0;
                 }
-            } else {
-                g.tmpl.write(m.data_mut(), g.seq);
             }
             g.seq += 1;
         }
@@ -1041,7 +1101,14 @@ mod tests {
     fn generator_honours_count_and_keeps_unsent_frames() {
         let pool = small_pool("fwd-gen", 256);
         let id = StreamId { rx_port: 0, rx_queue: 0, tx_port: 0, tx_queue: 0 };
-        let gen = TxGenConfig { pool: pool.clone(), spec: spec(), flows: 1, rate_pps: None, count: Some(100) };
+        let gen = TxGenConfig {
+            pool: pool.clone(),
+            spec: spec(),
+            flows: 1,
+            rate_pps: None,
+            count: Some(100),
+            segments: vec![],
+        };
         let mut s = Stream::new(id, Box::new(NoQueue), Box::new(Takes(5)), 32, EngineConfig::TxGen(gen)).unwrap();
         while !s.is_done() {
             s.poll();
@@ -1057,7 +1124,14 @@ mod tests {
         let pool = small_pool("fwd-pace", 1024);
         let id = StreamId { rx_port: 0, rx_queue: 0, tx_port: 0, tx_queue: 0 };
         // 10,000 pps; a 300 ms stall owes 3,000 frames under "catch up".
-        let gen = TxGenConfig { pool: pool.clone(), spec: spec(), flows: 1, rate_pps: Some(10_000.0), count: None };
+        let gen = TxGenConfig {
+            pool: pool.clone(),
+            spec: spec(),
+            flows: 1,
+            rate_pps: Some(10_000.0),
+            count: None,
+            segments: vec![],
+        };
         let mut s =
             Stream::new(id, Box::new(NoQueue), Box::new(Takes(usize::MAX)), 32, EngineConfig::TxGen(gen)).unwrap();
         s.start_clock();
@@ -1143,7 +1217,14 @@ mod tests {
     fn txonly_keeps_sending_when_the_ring_holds_the_pool() {
         let pool = small_pool("fwd-lazy-gen", 64);
         let id = StreamId { rx_port: 0, rx_queue: 0, tx_port: 0, tx_queue: 0 };
-        let gen = TxGenConfig { pool: pool.clone(), spec: spec(), flows: 1, rate_pps: None, count: Some(2000) };
+        let gen = TxGenConfig {
+            pool: pool.clone(),
+            spec: spec(),
+            flows: 1,
+            rate_pps: None,
+            count: Some(2000),
+            segments: vec![],
+        };
         let mut s =
             Stream::new(id, Box::new(NoQueue), Box::new(LazyTx::new(128)), 32, EngineConfig::TxGen(gen)).unwrap();
         for _ in 0..20_000 {
@@ -1174,6 +1255,138 @@ mod tests {
         assert!(st.rx >= 2000, "forwarding stalled after {} frames: {st:?}", st.rx);
         assert_eq!((st.tx, st.fwd_drops), (st.rx, 0), "{st:?}");
         drop(s);
+        assert_eq!(pool.available(), 64);
+    }
+
+    /// A transmit queue that keeps every frame it takes, for inspection.
+    #[derive(Clone, Default)]
+    struct Keep(Arc<std::sync::Mutex<Vec<Mbuf>>>);
+
+    impl TxQueue for Keep {
+        fn tx_burst(&mut self, batch: &mut MbufBatch) -> usize {
+            let n = batch.len();
+            self.0.lock().unwrap().extend(batch.drain_front(n));
+            n
+        }
+        fn queue_id(&self) -> u16 {
+            0
+        }
+    }
+
+    /// A frame of `lens` segments from `pool`, written from `t` with `seq`.
+    fn chained_frame(pool: &Mempool, t: &Template, lens: &[usize], seq: u64) -> Mbuf {
+        let mut m = pool.alloc().unwrap();
+        assert!(build_chain(&mut m, pool, lens));
+        assert_eq!((m.len(), m.nb_segs() as usize), (lens.iter().sum(), lens.len()));
+        t.write_mbuf(&mut m, seq, None);
+        m
+    }
+
+    fn spec_of(len: usize) -> FrameSpec {
+        FrameSpec { len, ..spec() }
+    }
+
+    #[test]
+    fn rxonly_verifies_chains_and_catches_damage_in_the_last_segment() {
+        let pool = small_pool("fwd-chain-rx", 64);
+        let t = Template::new(&spec_of(4914));
+        let lens = [2048, 2048, 818];
+        let good = chained_frame(&pool, &t, &lens, 0);
+        let mut bad = chained_frame(&pool, &t, &lens, 1);
+        bad.segments_mut().last().unwrap()[700] ^= 0x80;
+        let after = chained_frame(&pool, &t, &lens, 2);
+        let id = StreamId { rx_port: 0, rx_queue: 0, tx_port: 0, tx_queue: 0 };
+        let rx = Box::new(FakeRx(vec![good, bad, after]));
+        let mut s = Stream::new(id, rx, Box::new(NoQueue), 8, EngineConfig::RxOnly).unwrap();
+        while s.poll() > 0 {}
+        let st = s.counters().snapshot();
+        assert_eq!((st.consumed, st.bad_payload), (3, 1), "{st:?}");
+        assert_eq!(st.seq_gaps, 1, "the damaged frame's number is missing: {st:?}");
+        drop(s);
+        assert_eq!(pool.available(), 64, "every segment went back");
+    }
+
+    #[test]
+    fn txonly_sends_chains_of_the_asked_segments_in_sequence() {
+        let pool = small_pool("fwd-chain-tx", 256);
+        let id = StreamId { rx_port: 0, rx_queue: 0, tx_port: 0, tx_queue: 0 };
+        let gen = TxGenConfig {
+            pool: pool.clone(),
+            spec: spec_of(4914),
+            flows: 3,
+            rate_pps: None,
+            count: Some(20),
+            segments: vec![2048, 2048, 818],
+        };
+        let sent = Keep::default();
+        let mut s = Stream::new(id, Box::new(NoQueue), Box::new(sent.clone()), 8, EngineConfig::TxGen(gen)).unwrap();
+        while !s.is_done() {
+            s.poll();
+        }
+        let frames = std::mem::take(&mut *sent.0.lock().unwrap());
+        assert_eq!(frames.len(), 20);
+        for (i, m) in frames.iter().enumerate() {
+            let lens: Vec<usize> = m.segments().map(|seg| seg.len()).collect();
+            assert_eq!((m.len(), lens), (4914, vec![2048, 2048, 818]));
+            let seq = i as u64;
+            assert_eq!(pkt::parse_mbuf(m), Verdict::Good { sender: pkt::sender_id(0, 0), seq });
+        }
+        assert_eq!(pool.in_use(), 60);
+        drop((frames, s));
+        assert_eq!(pool.available(), 256);
+    }
+
+    #[test]
+    fn a_burst_short_of_segments_gives_back_what_it_took_and_retries() {
+        // 40 buffers, 8 frames of 3 segments a burst: the second burst gets
+        // its 8 first segments but not the 16 others while the first is held.
+        let pool = small_pool("fwd-chain-short", 40);
+        let id = StreamId { rx_port: 0, rx_queue: 0, tx_port: 0, tx_queue: 0 };
+        let segments = vec![100, 100, 100];
+        let gen =
+            TxGenConfig { pool: pool.clone(), spec: spec_of(300), flows: 1, rate_pps: None, count: None, segments };
+        let held = Keep::default();
+        let mut s = Stream::new(id, Box::new(NoQueue), Box::new(held.clone()), 8, EngineConfig::TxGen(gen)).unwrap();
+        assert_eq!(s.poll(), 8);
+        assert_eq!(s.poll(), 0, "not enough segments for a second burst");
+        assert_eq!(pool.available(), 16, "the partial burst went back whole");
+        held.0.lock().unwrap().clear();
+        assert_eq!(s.poll(), 8, "and it is built once buffers are back");
+        let st = s.counters().snapshot();
+        assert_eq!((st.generated, st.tx, st.fwd_drops), (16, 16, 0));
+        let seqs: Vec<Verdict> = held.0.lock().unwrap().iter().map(pkt::parse_mbuf).collect();
+        let want: Vec<Verdict> = (8..16).map(|seq| Verdict::Good { sender: pkt::sender_id(0, 0), seq }).collect();
+        assert_eq!(seqs, want, "no sequence number lost to the failed burst");
+        held.0.lock().unwrap().clear();
+        drop(s);
+        assert_eq!(pool.available(), 40);
+    }
+
+    #[test]
+    fn mac_engines_forward_chains_whole_and_skip_short_first_segments() {
+        let pool = small_pool("fwd-chain-mac", 64);
+        let t = Template::new(&spec_of(300));
+        let frames = vec![chained_frame(&pool, &t, &[60, 140, 100], 0), chained_frame(&pool, &t, &[10, 190, 100], 1)];
+        let mut before = [[0u8; 300]; 2];
+        for (b, m) in before.iter_mut().zip(&frames) {
+            assert_eq!(m.read(0, b), 300);
+        }
+        let id = StreamId { rx_port: 0, rx_queue: 0, tx_port: 0, tx_queue: 0 };
+        let out = Keep::default();
+        let mut s = Stream::new(id, Box::new(FakeRx(frames)), Box::new(out.clone()), 8, EngineConfig::MacSwap).unwrap();
+        assert_eq!(s.poll(), 2);
+        let sent = std::mem::take(&mut *out.0.lock().unwrap());
+        let mut after = [[0u8; 300]; 2];
+        for (a, m) in after.iter_mut().zip(&sent) {
+            assert_eq!((m.len(), m.nb_segs()), (300, 3), "forwarded whole");
+            m.read(0, a);
+        }
+        // Swapped where the first segment holds both addresses...
+        assert_eq!((&after[0][..6], &after[0][6..12]), (&before[0][6..12], &before[0][..6]));
+        assert_eq!(after[0][12..], before[0][12..]);
+        // ...and left alone (no panic) where it does not.
+        assert_eq!(after[1], before[1]);
+        drop((sent, s));
         assert_eq!(pool.available(), 64);
     }
 }

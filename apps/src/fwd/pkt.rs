@@ -10,6 +10,16 @@
 //! the Internet checksum (RFC 1071) of the whole payload, so a receiver checks
 //! it by summing the payload and getting 0xffff. The UDP checksum is 0 (allowed
 //! for IPv4); the IPv4 header checksum is real.
+//!
+//! A frame may be spread over several segments (an mbuf chain, `--txpkts
+//! 2048,2048,818`), split anywhere, even inside a header. Every field a
+//! sender patches per frame lies in the first [`HEAD_LEN`] bytes, so both
+//! directions work on a copy of that head: [`Template::write_segments`]
+//! patches the copy and lays head and fill out over the segments, and
+//! [`parse_segments`] gathers the head, checks it, and sums the payload
+//! segment by segment. Contiguous frames keep the direct slice paths.
+
+use ferrite_pmd::Mbuf;
 
 /// Offset of the payload in a frame.
 pub const PAYLOAD_OFF: usize = 14 + 20 + 8;
@@ -19,6 +29,10 @@ pub const SIG_LEN: usize = 16;
 pub const MAGIC: [u8; 4] = *b"FRTE";
 /// Distinct sender ids a verifier tracks.
 pub const MAX_SENDERS: usize = 4096;
+
+/// Headers and signature: every byte a sender patches per frame, and all a
+/// receiver needs to see before it sums the payload.
+pub const HEAD_LEN: usize = PAYLOAD_OFF + SIG_LEN;
 
 const CKSUM_OFF: usize = PAYLOAD_OFF + 6;
 const SEQ_OFF: usize = PAYLOAD_OFF + 8;
@@ -56,6 +70,19 @@ pub fn fold(mut acc: u64) -> u16 {
         acc = (acc & 0xffff) + (acc >> 16);
     }
     acc as u16
+}
+
+/// Adds `data` to a ones'-complement accumulator when it starts at byte
+/// `offset` of the summed range: at an odd offset its bytes sit in the
+/// other halves of the 16-bit words, and in ones' complement that is the
+/// byte-swapped sum (RFC 1071, 2.(B)).
+#[inline]
+fn sum16_at(data: &[u8], offset: usize, acc: u64) -> u64 {
+    if offset.is_multiple_of(2) {
+        sum16(data, acc)
+    } else {
+        acc + fold(sum16(data, 0)).swap_bytes() as u64
+    }
 }
 
 #[inline]
@@ -153,9 +180,7 @@ impl Template {
     pub fn write(&self, out: &mut [u8], seq: u64) {
         let out = &mut out[..self.bytes.len()];
         out.copy_from_slice(&self.bytes);
-        out[SEQ_OFF..SEQ_OFF + 8].copy_from_slice(&seq.to_be_bytes());
-        let ck = !fold(self.payload_base + seq_words(seq));
-        out[CKSUM_OFF..CKSUM_OFF + 2].copy_from_slice(&ck.to_be_bytes());
+        self.patch_seq(out, seq);
     }
 
     /// As [`Template::write`], and makes the frame belong to flow `flow`:
@@ -163,11 +188,68 @@ impl Template {
     #[inline(always)]
     pub fn write_flow(&self, out: &mut [u8], seq: u64, flow: u16) {
         self.write(out, seq);
-        let out = &mut out[..self.bytes.len()];
-        out[IP_OFF + 14..IP_OFF + 16].copy_from_slice(&flow.to_be_bytes());
-        out[IP_OFF + 10..IP_OFF + 12].copy_from_slice(&self.ip_checksum(flow).to_be_bytes());
+        self.patch_flow(out, flow);
+    }
+
+    /// Writes the frame (with `seq`, and flow `flow` if given) over
+    /// segments, first to last, as many bytes into each as it holds. Bytes
+    /// past the frame's end are left alone; segments too short for the
+    /// whole frame get what fits.
+    pub fn write_segments<'a>(&self, segments: impl Iterator<Item = &'a mut [u8]>, seq: u64, flow: Option<u16>) {
+        let mut head = [0u8; HEAD_LEN];
+        head.copy_from_slice(&self.bytes[..HEAD_LEN]);
+        self.patch_seq(&mut head, seq);
+        if let Some(flow) = flow {
+            self.patch_flow(&mut head, flow);
+        }
+        let mut at = 0;
+        for seg in segments {
+            if at == self.bytes.len() {
+                break;
+            }
+            let n = seg.len().min(self.bytes.len() - at);
+            let out = &mut seg[..n];
+            // The part of this segment inside the head comes from the
+            // patched copy, the rest from the template's fill.
+            let from_head = HEAD_LEN.saturating_sub(at).min(n);
+            if from_head > 0 {
+                out[..from_head].copy_from_slice(&head[at..at + from_head]);
+            }
+            out[from_head..].copy_from_slice(&self.bytes[at + from_head..at + n]);
+            at += n;
+        }
+    }
+
+    /// Writes the frame into `m`, which holds exactly `len()` bytes in one
+    /// segment or several.
+    #[inline(always)]
+    pub fn write_mbuf(&self, m: &mut Mbuf, seq: u64, flow: Option<u16>) {
+        if m.is_contiguous() {
+            match flow {
+                Some(flow) => self.write_flow(m.data_mut(), seq, flow),
+                None => self.write(m.data_mut(), seq),
+            }
+        } else {
+            self.write_segments(m.segments_mut(), seq, flow);
+        }
+    }
+
+    /// Sets the sequence number and the payload checksum that covers it.
+    #[inline(always)]
+    fn patch_seq(&self, head: &mut [u8], seq: u64) {
+        head[SEQ_OFF..SEQ_OFF + 8].copy_from_slice(&seq.to_be_bytes());
+        let ck = !fold(self.payload_base + seq_words(seq));
+        head[CKSUM_OFF..CKSUM_OFF + 2].copy_from_slice(&ck.to_be_bytes());
+    }
+
+    /// Sets the flow's source address word, the IPv4 checksum that covers
+    /// it, and its UDP source port.
+    #[inline(always)]
+    fn patch_flow(&self, head: &mut [u8], flow: u16) {
+        head[IP_OFF + 14..IP_OFF + 16].copy_from_slice(&flow.to_be_bytes());
+        head[IP_OFF + 10..IP_OFF + 12].copy_from_slice(&self.ip_checksum(flow).to_be_bytes());
         let sport = 1024u16.wrapping_add(flow);
-        out[34..36].copy_from_slice(&sport.to_be_bytes());
+        head[34..36].copy_from_slice(&sport.to_be_bytes());
     }
 }
 
@@ -190,26 +272,83 @@ pub enum Verdict {
 /// Checks a frame for the ferrite signature and, if present, its integrity.
 #[inline]
 pub fn parse(f: &[u8]) -> Verdict {
-    if f.len() < PAYLOAD_OFF + SIG_LEN
-        || f[12..14] != [0x08, 0x00]
-        || f[IP_OFF] != 0x45
-        || f[IP_OFF + 9] != 17
-        || f[PAYLOAD_OFF..PAYLOAD_OFF + 4] != MAGIC
-    {
+    let Some(head) = f.get(..HEAD_LEN) else { return Verdict::Foreign };
+    match check_head(head, f.len()) {
+        Err(v) => v,
+        Ok((end, good)) if fold(sum16(&f[PAYLOAD_OFF..end], 0)) == 0xffff => good,
+        Ok(_) => Verdict::Bad,
+    }
+}
+
+/// As [`parse`], for a frame spread over segments: `segments()` walks them,
+/// first to last (it is called twice: once for the head, once for the sum).
+pub fn parse_segments<'a, I>(segments: impl Fn() -> I) -> Verdict
+where
+    I: Iterator<Item = &'a [u8]>,
+{
+    let mut head = [0u8; HEAD_LEN];
+    let (mut len, mut got) = (0, 0);
+    for seg in segments() {
+        let n = seg.len().min(HEAD_LEN - got);
+        head[got..got + n].copy_from_slice(&seg[..n]);
+        got += n;
+        len += seg.len();
+    }
+    if got < HEAD_LEN {
         return Verdict::Foreign;
+    }
+    match check_head(&head, len) {
+        Err(v) => v,
+        Ok((end, good)) if fold(sum16_range(segments(), PAYLOAD_OFF, end)) == 0xffff => good,
+        Ok(_) => Verdict::Bad,
+    }
+}
+
+/// Checks a received mbuf, chained or not.
+#[inline]
+pub fn parse_mbuf(m: &Mbuf) -> Verdict {
+    if m.is_contiguous() {
+        parse(m.data())
+    } else {
+        parse_segments(|| m.segments().map(|s| s.data()))
+    }
+}
+
+/// The checks a frame's first [`HEAD_LEN`] bytes allow, for a frame of
+/// `len` bytes: where the payload ends and the verdict if its checksum is
+/// right, or the verdict already.
+#[inline]
+fn check_head(f: &[u8], len: usize) -> Result<(usize, Verdict), Verdict> {
+    if f[12..14] != [0x08, 0x00] || f[IP_OFF] != 0x45 || f[IP_OFF + 9] != 17 || f[PAYLOAD_OFF..PAYLOAD_OFF + 4] != MAGIC
+    {
+        return Err(Verdict::Foreign);
     }
     let ip_len = u16::from_be_bytes([f[IP_OFF + 2], f[IP_OFF + 3]]) as usize;
     let end = IP_OFF + ip_len;
-    if end > f.len() || end < PAYLOAD_OFF + SIG_LEN {
-        return Verdict::Bad;
-    }
-    if fold(sum16(&f[IP_OFF..IP_OFF + 20], 0)) != 0xffff || fold(sum16(&f[PAYLOAD_OFF..end], 0)) != 0xffff {
-        return Verdict::Bad;
+    if end > len || end < HEAD_LEN || fold(sum16(&f[IP_OFF..IP_OFF + 20], 0)) != 0xffff {
+        return Err(Verdict::Bad);
     }
     let sender = u16::from_be_bytes([f[SENDER_OFF], f[SENDER_OFF + 1]]);
     let mut seq = [0u8; 8];
     seq.copy_from_slice(&f[SEQ_OFF..SEQ_OFF + 8]);
-    Verdict::Good { sender, seq: u64::from_be_bytes(seq) }
+    Ok((end, Verdict::Good { sender, seq: u64::from_be_bytes(seq) }))
+}
+
+/// Ones'-complement sum of bytes `from..to` of a frame spread over
+/// `segments`, as [`sum16`] would give over the same bytes in one piece.
+fn sum16_range<'a>(segments: impl Iterator<Item = &'a [u8]>, from: usize, to: usize) -> u64 {
+    let (mut acc, mut at) = (0u64, 0usize);
+    for seg in segments {
+        let (start, end) = (at.max(from), (at + seg.len()).min(to));
+        if start < end {
+            acc = sum16_at(&seg[start - at..end - at], start - from, acc);
+        }
+        at += seg.len();
+        if at >= to {
+            break;
+        }
+    }
+    acc
 }
 
 #[cfg(test)]
@@ -247,6 +386,51 @@ mod tests {
             }
         }
         assert_eq!(parse(&[0u8; 60]), Verdict::Foreign);
+    }
+
+    /// Buffers of `lens` bytes each, zeroed.
+    fn buffers(lens: &[usize]) -> Vec<Vec<u8>> {
+        lens.iter().map(|&l| vec![0u8; l]).collect()
+    }
+
+    #[test]
+    fn a_frame_over_three_segments_verifies_and_damage_in_the_last_is_caught() {
+        let t = Template::new(&spec(4914));
+        let mut segs = buffers(&[2048, 2048, 818]);
+        t.write_segments(segs.iter_mut().map(|s| s.as_mut_slice()), 77, None);
+        let good = Verdict::Good { sender: sender_id(1, 3), seq: 77 };
+        assert_eq!(parse_segments(|| segs.iter().map(|s| s.as_slice())), good);
+        let mut whole = vec![0u8; 4914];
+        t.write(&mut whole, 77);
+        assert_eq!(segs.concat(), whole, "the same bytes as a frame written in one piece");
+        segs[2][500] ^= 0x04;
+        assert_eq!(parse_segments(|| segs.iter().map(|s| s.as_slice())), Verdict::Bad);
+    }
+
+    #[test]
+    fn headers_split_inside_a_field_still_verify() {
+        // Cuts inside the IPv4 header, the signature and the sequence
+        // number, at odd offsets, and an empty segment.
+        let t = Template::new(&spec(200));
+        let mut segs = buffers(&[13, 0, 10, 27, 1, 149]);
+        t.write_segments(segs.iter_mut().map(|s| s.as_mut_slice()), 0x0102_0304_0506_0708, Some(9));
+        let mut whole = vec![0u8; 200];
+        t.write_flow(&mut whole, 0x0102_0304_0506_0708, 9);
+        assert_eq!(segs.concat(), whole);
+        let v = parse_segments(|| segs.iter().map(|s| s.as_slice()));
+        assert_eq!(v, Verdict::Good { sender: sender_id(1, 3), seq: 0x0102_0304_0506_0708 });
+    }
+
+    #[test]
+    fn segments_shorter_than_the_head_are_foreign_not_a_panic() {
+        let segs: [&[u8]; 2] = [&[0u8; 20], &[0u8; 30]];
+        assert_eq!(parse_segments(|| segs.into_iter()), Verdict::Foreign);
+        assert_eq!(parse_segments(std::iter::empty), Verdict::Foreign);
+        // Too little room for the frame: what fits is written, no panic.
+        let t = Template::new(&spec(100));
+        let mut short = buffers(&[30, 30]);
+        t.write_segments(short.iter_mut().map(|s| s.as_mut_slice()), 1, None);
+        assert_eq!(short[0][..6], [2, 0, 0, 0, 0, 2]);
     }
 
     /// Property tests: the frame code against models written from the
@@ -314,6 +498,20 @@ mod tests {
                 None => t.write(&mut f, seq),
             }
             f
+        }
+
+        /// `0..len` cut at the given points (empty pieces included).
+        fn pieces(len: usize, cuts: &[prop::sample::Index]) -> Vec<std::ops::Range<usize>> {
+            let mut at: Vec<usize> = cuts.iter().map(|c| c.index(len + 1)).collect();
+            at.sort_unstable();
+            let mut out = Vec::new();
+            let mut start = 0;
+            for a in at {
+                out.push(start..a);
+                start = a;
+            }
+            out.push(start..len);
+            out
         }
 
         proptest! {
@@ -423,6 +621,35 @@ mod tests {
                 let ck = !oc_sum(&f[14..34]);
                 f[24..26].copy_from_slice(&ck.to_be_bytes());
                 prop_assert_eq!(parse(&f), model_verdict(&f), "IPv4 length {}", ip_len);
+            }
+
+            #[test]
+            fn written_over_any_split_the_bytes_match_one_piece(
+                spec in any_spec(),
+                seq in any::<u64>(),
+                flow in any::<Option<u16>>(),
+                cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+            ) {
+                let whole = written(&spec, seq, flow);
+                let mut segs: Vec<Vec<u8>> = pieces(whole.len(), &cuts).iter().map(|r| vec![0u8; r.len()]).collect();
+                Template::new(&spec).write_segments(segs.iter_mut().map(|s| s.as_mut_slice()), seq, flow);
+                prop_assert_eq!(segs.concat(), whole);
+            }
+
+            #[test]
+            fn any_split_of_any_frame_gets_the_verdict_of_the_whole(
+                spec in any_spec(),
+                seq in any::<u64>(),
+                writes in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+                cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+            ) {
+                let mut f = written(&spec, seq, None);
+                for (at, b) in &writes {
+                    let i = at.index(f.len());
+                    f[i] = *b;
+                }
+                let segs: Vec<&[u8]> = pieces(f.len(), &cuts).into_iter().map(|r| &f[r]).collect();
+                prop_assert_eq!(parse_segments(|| segs.iter().copied()), model_verdict(&f));
             }
 
             #[test]

@@ -155,7 +155,7 @@ macro_rules! named_flags {
                     let Some((_, flag)) = <$t as Named>::NAMES.iter().find(|(n, _)| *n == word) else {
                         let known: Vec<&str> = <$t>::all_names().collect();
                         return Err(PortError::InvalidConfig(format!(
-                            "'{word}' is not an {} offload; known: {}",
+                            "'{word}' is not a known {} offload; known: {}",
                             <$t as Named>::KIND,
                             known.join(", ")
                         )));
@@ -206,7 +206,7 @@ mod tests {
         assert_eq!("none".parse::<TxOffloads>().unwrap(), TxOffloads::empty());
         assert_eq!(TxOffloads::empty().to_string(), "none");
         let e = "tcp_tso".parse::<RxOffloads>().unwrap_err().to_string();
-        assert!(e.contains("'tcp_tso' is not an rx offload") && e.contains("scatter"), "{e}");
+        assert!(e.contains("'tcp_tso' is not a known rx offload") && e.contains("scatter"), "{e}");
     }
 
     #[test]

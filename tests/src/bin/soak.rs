@@ -899,7 +899,14 @@ fn setup(rng: &mut Rng, alloc_failures: &[Arc<AtomicU64>]) -> Result<Rig, String
             dst_port: 1024,
             sender: 0,
         };
-        let cfg = TxGenConfig { pool: pools[p].clone(), spec, flows: FLOWS, rate_pps: GEN_RATE[p], count: None };
+        let cfg = TxGenConfig {
+            pool: pools[p].clone(),
+            spec,
+            flows: FLOWS,
+            rate_pps: GEN_RATE[p],
+            count: None,
+            segments: Vec::new(),
+        };
         cores[0].push(Stream::new(gen, Box::new(NoQueue), tx, BURST, EngineConfig::TxGen(cfg))?);
     }
     Ok(Rig { ports: Arc::new(Mutex::new(ports)), pools, events, cores })
