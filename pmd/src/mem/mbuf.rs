@@ -34,16 +34,52 @@ impl OffloadFlags {
     pub const RX_IP_CKSUM_GOOD: OffloadFlags = OffloadFlags(1 << 2);
     /// The IPv4 header checksum is bad.
     pub const RX_IP_CKSUM_BAD: OffloadFlags = OffloadFlags(1 << 3);
-    /// The TCP/UDP checksum was checked and is good.
+    /// The TCP/UDP (or SCTP) checksum was checked and is good. Neither
+    /// this nor `RX_L4_CKSUM_BAD`: not checked (unknown protocol, fragment,
+    /// offload off), as DPDK's `RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN`.
     pub const RX_L4_CKSUM_GOOD: OffloadFlags = OffloadFlags(1 << 4);
-    /// The TCP/UDP checksum is bad.
+    /// The TCP/UDP (or SCTP) checksum is bad.
     pub const RX_L4_CKSUM_BAD: OffloadFlags = OffloadFlags(1 << 5);
+    /// The frame carried a VLAN tag (stripped or not); `vlan_tci` holds it
+    /// when `RX_VLAN_STRIPPED` is set too.
+    pub const RX_VLAN: OffloadFlags = OffloadFlags(1 << 6);
+    /// Both tags of a double-tagged frame were stripped: the outer into
+    /// `vlan_tci_outer`, the inner into `vlan_tci`.
+    pub const RX_QINQ_STRIPPED: OffloadFlags = OffloadFlags(1 << 7);
+
     /// Insert `vlan_tci` as a VLAN tag on transmit.
     pub const TX_VLAN_INSERT: OffloadFlags = OffloadFlags(1 << 32);
+    /// Compute the IPv4 header checksum (needs `TX_IPV4`, `l2_len`, `l3_len`).
+    pub const TX_IP_CKSUM: OffloadFlags = OffloadFlags(1 << 33);
+    /// Compute the TCP checksum (needs `TX_IPV4` or `TX_IPV6`, `l2_len`,
+    /// `l3_len`).
+    pub const TX_TCP_CKSUM: OffloadFlags = OffloadFlags(1 << 34);
+    /// Compute the UDP checksum (as `TX_TCP_CKSUM`).
+    pub const TX_UDP_CKSUM: OffloadFlags = OffloadFlags(1 << 35);
+    /// Compute the SCTP checksum (CRC32c; as `TX_TCP_CKSUM`).
+    pub const TX_SCTP_CKSUM: OffloadFlags = OffloadFlags(1 << 36);
+    /// Segment this TCP frame (TSO) into `tso_segsz`-byte payloads (needs
+    /// `TX_TCP_CKSUM`'s lengths plus `l4_len`; implies the TCP checksum).
+    pub const TX_TCP_SEG: OffloadFlags = OffloadFlags(1 << 37);
+    /// The frame is IPv4 (for the checksum and TSO offloads).
+    pub const TX_IPV4: OffloadFlags = OffloadFlags(1 << 38);
+    /// The frame is IPv6 (for the checksum and TSO offloads).
+    pub const TX_IPV6: OffloadFlags = OffloadFlags(1 << 39);
+    /// Insert `vlan_tci_outer` as an outer (service) tag too (QinQ).
+    pub const TX_QINQ_INSERT: OffloadFlags = OffloadFlags(1 << 40);
+
+    /// Every transmit request bit: a driver with none of them set in a
+    /// frame's flags takes its plain path.
+    pub const TX_ANY: OffloadFlags = OffloadFlags(0x1ff << 32);
 
     /// Whether all bits of `other` are set.
     pub fn contains(self, other: OffloadFlags) -> bool {
         self.0 & other.0 == other.0
+    }
+
+    /// Whether any bit of `other` is set.
+    pub fn intersects(self, other: OffloadFlags) -> bool {
+        self.0 & other.0 != 0
     }
 }
 

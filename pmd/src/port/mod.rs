@@ -201,6 +201,20 @@ pub trait NetDevice: EthtoolOps + Send {
         Vec::new()
     }
 
+    /// Adds (`on`) or removes a VLAN ID from the receive VLAN filter
+    /// (`rte_eth_dev_vlan_filter`, Linux's `ndo_vlan_rx_add_vid`). With the
+    /// `vlan_filter` receive offload, tagged frames whose ID is not in the
+    /// filter are dropped; untagged frames always pass.
+    fn vlan_filter_set(&mut self, vlan_id: u16, on: bool) -> Result<(), PortError> {
+        let _ = (vlan_id, on);
+        Err(PortError::NotSupported("vlan_filter_set"))
+    }
+
+    /// The VLAN IDs in the receive filter, ascending.
+    fn vlan_filters(&self) -> Vec<u16> {
+        Vec::new()
+    }
+
     /// Current MTU (L3 payload bytes; a frame may be MTU + 14 header bytes
     /// + 4 per VLAN tag, up to two: [`crate::ether::max_frame_len`]).
     fn mtu(&self) -> u16;
