@@ -30,7 +30,8 @@ bitflags! {
     /// Receive offloads (`RTE_ETH_RX_OFFLOAD_*`).
     #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct RxOffloads: u64 {
-        /// Strip the (outer, with `vlan_extend`) VLAN tag into `vlan_tci`.
+        /// Strip a VLAN tag into `vlan_tci`. Of a double-tagged frame
+        /// (`vlan_extend`) the 82576 strips the inner tag.
         const VLAN_STRIP = 1 << 0;
         /// Check IPv4 header checksums.
         const IPV4_CKSUM = 1 << 1;

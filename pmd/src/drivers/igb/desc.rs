@@ -23,7 +23,14 @@
 //! TX data descriptor (driver -> device)  TX write-back (device -> driver)
 //!  0: buffer address (u64)                0: reserved
 //!  8: DTALEN 15:0 | DTYP 23:20 | DCMD     8: reserved
-//! 12: olinfo: PAYLEN 31:14               12: status (u32), DD = bit 0
+//! 12: olinfo: PAYLEN 31:14 | POPTS 13:8  12: status (u32), DD = bit 0
+//!     | IDX 6:4
+//!
+//! TX context descriptor (driver -> device; never written back)
+//!  0: IPLEN 8:0 | MACLEN 15:9 | VLAN 31:16
+//!  4: reserved (IPsec/timing, 0)
+//!  8: TUCMD 19:9 | DTYP 23:20 = 0010 | DEXT
+//! 12: IDX 6:4 | L4LEN 15:8 | MSS 31:16
 //! ```
 
 #![allow(dead_code)]
@@ -91,6 +98,49 @@ pub const TXD_MAX_LEN: u32 = 0xFFFF;
 pub const TXD_PAYLEN_SHIFT: u32 = 14;
 /// TX write-back status: descriptor done.
 pub const TXD_STAT_DD: u32 = 1 << 0;
+
+// TX offloads: data descriptor bits and the advanced context descriptor
+// (82576 datasheet §7.2.2, advanced transmit descriptors; Linux igb's
+// `igb_tx_ctxtdesc`). Bits 3:0 of
+// the context's last word are reserved, so a context slot never reads as
+// DD (the queue only looks at DD on EOP slots anyway).
+/// DCMD.VLE: insert the context's VLAN field as an 802.1Q tag (read from a
+/// frame's first data descriptor).
+pub const TXD_CMD_VLE: u32 = 1 << 30;
+/// DCMD.TSE: TCP segmentation for this frame (on each of its data descriptors).
+pub const TXD_CMD_TSE: u32 = 1 << 31;
+/// olinfo POPTS.IXSM: insert the IPv4 header checksum.
+pub const TXD_POPTS_IXSM: u32 = 1 << 8;
+/// olinfo POPTS.TXSM: insert the L4 (TCP/UDP/SCTP) checksum.
+pub const TXD_POPTS_TXSM: u32 = 1 << 9;
+/// Context slot index, in a data descriptor's olinfo and in a context
+/// descriptor's last word (3 bits; the 82576 has two slots per queue).
+pub const TXD_IDX_SHIFT: u32 = 4;
+/// Largest PAYLEN (18 bits).
+pub const TXD_MAX_PAYLEN: u32 = (1 << 18) - 1;
+/// Descriptor type: advanced context.
+pub const TXCTX_DTYP: u32 = 0b0010 << 20;
+/// Context word 0: IP header length, bits 8:0.
+pub const TXCTX_IPLEN_MAX: u32 = 0x1FF;
+/// Context word 0: MAC header length, bits 15:9 (tags in memory included,
+/// the inserted one not).
+pub const TXCTX_MACLEN_SHIFT: u32 = 9;
+/// Largest MACLEN (7 bits).
+pub const TXCTX_MACLEN_MAX: u32 = 0x7F;
+/// Context word 0: VLAN tag to insert, bits 31:16.
+pub const TXCTX_VLAN_SHIFT: u32 = 16;
+/// TUCMD.IPV4: the frame is IPv4 (clear: IPv6).
+pub const TXCTX_TUCMD_IPV4: u32 = 1 << 10;
+/// TUCMD.L4T = UDP (00b).
+pub const TXCTX_TUCMD_L4T_UDP: u32 = 0;
+/// TUCMD.L4T = TCP (01b).
+pub const TXCTX_TUCMD_L4T_TCP: u32 = 1 << 11;
+/// TUCMD.L4T = SCTP (10b).
+pub const TXCTX_TUCMD_L4T_SCTP: u32 = 1 << 12;
+/// Context word 3: L4 (TCP) header length for TSO, bits 15:8.
+pub const TXCTX_L4LEN_SHIFT: u32 = 8;
+/// Context word 3: MSS for TSO, bits 31:16.
+pub const TXCTX_MSS_SHIFT: u32 = 16;
 
 /// A ring of `count` 16-byte descriptors inside DMA memory shared by all
 /// rings of one port (one huge page serves 32 rings of 4096).
@@ -283,6 +333,13 @@ impl DescRing {
         self.read_u32(i, 0) & 0xF
     }
 
+    /// The whole first write-back word: RSS type (3:0) and packet type
+    /// (16:4, e.g. `regs::RXD_PKTTYPE_SCTP`); valid once DD is seen.
+    #[inline(always)]
+    pub fn rx_pkt_info(&self, i: u16) -> u32 {
+        self.read_u32(i, 0)
+    }
+
     // ----- transmit -----
 
     /// Fills descriptor `i` as an advanced data descriptor for a one-buffer
@@ -301,10 +358,26 @@ impl DescRing {
     /// the first).
     #[inline(always)]
     pub fn tx_fill_seg(&self, i: u16, iova: u64, len: u32, frame_len: u32, last: u32) {
-        let cmd = len | TXD_DTYP_DATA | TXD_CMD_DEXT | TXD_CMD_IFCS | last;
-        let olinfo = frame_len << TXD_PAYLEN_SHIFT;
+        self.tx_fill_data(i, iova, len | last, frame_len << TXD_PAYLEN_SHIFT);
+    }
+
+    /// Fills descriptor `i` as an advanced data descriptor: `len_cmd` holds
+    /// DTALEN and the DCMD bits beyond DEXT and IFCS (EOP, RS, VLE, TSE),
+    /// `olinfo` the PAYLEN, POPTS and context index words.
+    #[inline(always)]
+    pub fn tx_fill_data(&self, i: u16, iova: u64, len_cmd: u32, olinfo: u32) {
+        let cmd = len_cmd | TXD_DTYP_DATA | TXD_CMD_DEXT | TXD_CMD_IFCS;
         self.write_u64(i, 0, iova);
         self.write_u64(i, 8, cmd as u64 | (olinfo as u64) << 32);
+    }
+
+    /// Fills descriptor `i` as an advanced context descriptor from its
+    /// three meaningful words (VLAN/MACLEN/IPLEN, TUCMD with DTYP and DEXT,
+    /// MSS/L4LEN/IDX); the IPsec/launch-time word is 0.
+    #[inline(always)]
+    pub fn tx_context(&self, i: u16, vlan_macip_lens: u32, type_tucmd: u32, mss_l4len_idx: u32) {
+        self.write_u64(i, 0, vlan_macip_lens as u64);
+        self.write_u64(i, 8, type_tucmd as u64 | (mss_l4len_idx as u64) << 32);
     }
 
     /// The write-back status word of a transmit descriptor.

@@ -46,9 +46,12 @@
 //! guess. Also missing: the software/firmware semaphore (SW_FW_SYNC) that
 //! real boards with manageability firmware want around PHY and EEPROM
 //! access, fiber/SerDes PCS link setup (SerDes IDs only get CTRL.SLU), RSS,
-//! VLAN offloads, checksum/TSO transmit offloads and interrupts.
+//! stripping both tags of a QinQ frame (`qinq_strip`), QinQ insertion on
+//! transmit (`ctx.rs` says why) and interrupts.
 
+pub mod ctx;
 pub mod desc;
+pub mod filter;
 pub mod link;
 pub mod mac;
 pub mod regs;
@@ -208,6 +211,8 @@ struct QueueStatsSet {
     /// by `reset_stats`: it counts memory gone for good, not events.
     rx_abandoned: Vec<Arc<Counter>>,
     tx_abandoned: Vec<Arc<Counter>>,
+    /// Transmit offload requests refused (`tx_offload_errors`).
+    tx_offload_errors: Vec<Arc<Counter>>,
 }
 
 impl QueueStatsSet {
@@ -221,6 +226,7 @@ impl QueueStatsSet {
             tx_timeouts: (0..tx).map(|_| Arc::default()).collect(),
             rx_abandoned: (0..rx).map(|_| Arc::default()).collect(),
             tx_abandoned: (0..tx).map(|_| Arc::default()).collect(),
+            tx_offload_errors: (0..tx).map(|_| Arc::default()).collect(),
         }
     }
 }
@@ -262,6 +268,9 @@ pub struct IgbPort {
     itr_usecs: u32,
     /// RSS settings (`ethtool -X`); programmed at open and on change.
     rss: RssConfig,
+    /// Extra unicast addresses, multicast groups and VLAN IDs; written to
+    /// the device when changed, at probe and at every open.
+    filters: filter::RxFilters,
 }
 
 impl IgbPort {
@@ -315,9 +324,9 @@ impl IgbPort {
             PortError::Device(format!("{name}: neither RAL0/RAH0 nor the EEPROM holds a valid MAC address"))
         })?;
         hw.write_mac(mac);
-        for i in 0..MTA_LEN {
-            hw.write(MTA_BASE + 4 * i, 0);
-        }
+        // Empty RAR 1..15, MTA and VFTA: the reset need not clear them.
+        let filters = filter::RxFilters::default();
+        filters.program(&hw);
         // Tell manageability firmware a driver owns the port.
         hw.set_bits(CTRL_EXT, CTRL_EXT_DRV_LOAD);
         hw.setup_link_autoneg()?;
@@ -353,6 +362,7 @@ impl IgbPort {
             link_thread: None,
             itr_usecs: link::DEFAULT_ITR_USECS,
             rss: RssConfig::new(1, rss::DEFAULT_TYPES),
+            filters,
         })
     }
 
@@ -429,6 +439,12 @@ impl IgbPort {
         if self.rx_mode.all_multicast {
             rctl |= RCTL_MPE;
         }
+        // RCTL.MO stays 00: the multicast table hashes bits 47:36
+        // (`filter::mta_bit`). The VLAN table filters with the offload only,
+        // promiscuous or not (as DPDK; Linux opens the table when promiscuous).
+        if self.conf.rx_offloads.contains(RxOffloads::VLAN_FILTER) {
+            rctl |= RCTL_VFE;
+        }
         rctl
     }
 
@@ -492,6 +508,7 @@ impl IgbPort {
                 ring,
                 buf_size: buf_size.min(u16::MAX as u32) as u16,
                 scatter: self.scatter(),
+                offloads: conf.rx_offloads,
                 pool: pool.clone(),
                 counters: Arc::clone(&self.qstats.rx[q as usize]),
                 alloc_failed: Arc::clone(&self.qstats.rx_alloc_failed[q as usize]),
@@ -517,6 +534,11 @@ impl IgbPort {
         }
 
         hw.write_mac(self.mac);
+        // The other address entries, the multicast and VLAN tables from the
+        // port's lists, so they survive stop/start and resets; then the
+        // receive offload switches (RXCSUM before `rss::program` adds PCSD).
+        self.filters.program(&hw);
+        rx::program_offloads(&hw, conf.rx_offloads);
         // Without scatter the hardware limit is the buffer: QEMU's igb drops
         // frames over RLPML without counting them (ROC only counts in VMDq
         // mode), so the MTU itself is enforced, and counted, by the receive
@@ -554,6 +576,7 @@ impl IgbPort {
                     link_down: Arc::clone(&self.qstats.tx_link_down[q as usize]),
                     timeouts: Arc::clone(&self.qstats.tx_timeouts[q as usize]),
                     abandoned: Arc::clone(&self.qstats.tx_abandoned[q as usize]),
+                    offload_errors: Arc::clone(&self.qstats.tx_offload_errors[q as usize]),
                     txdctl: TXDCTL_THRESH,
                 },
             })));
@@ -628,6 +651,7 @@ impl IgbPort {
             ("tx_sw_drops".to_string(), stats.tx_total().drops),
             ("tx_link_down_drops".to_string(), self.qstats.tx_link_down.iter().map(|c| c.get()).sum()),
             ("tx_timeout_count".to_string(), self.qstats.tx_timeouts.iter().map(|c| c.get()).sum()),
+            ("tx_offload_errors".to_string(), self.qstats.tx_offload_errors.iter().map(|c| c.get()).sum()),
             ("lsc_interrupts".to_string(), self.link.lsc_irqs.load(Ordering::Relaxed)),
             (
                 "mbufs_left_to_device".to_string(),
@@ -656,12 +680,26 @@ impl NetDevice for IgbPort {
             max_mtu: MAX_MTU,
             // What this driver programs today; each offload joins the list
             // with the code and the test that make it true.
+            // No qinq_strip: the 82576 strips one tag (the inner one with
+            // vlan_extend), never both (rx.rs).
             rx_offload_capa: RxOffloads::IPV4_CKSUM
                 | RxOffloads::UDP_CKSUM
                 | RxOffloads::TCP_CKSUM
+                | RxOffloads::SCTP_CKSUM
+                | RxOffloads::VLAN_STRIP
+                | RxOffloads::VLAN_FILTER
+                | RxOffloads::VLAN_EXTEND
                 | RxOffloads::SCATTER
                 | RxOffloads::RSS_HASH,
-            tx_offload_capa: TxOffloads::MULTI_SEGS,
+            // Transmit: what `ctx.rs` builds contexts for; no QINQ_INSERT
+            // (one tag per frame on the 82576).
+            tx_offload_capa: TxOffloads::MULTI_SEGS
+                | TxOffloads::VLAN_INSERT
+                | TxOffloads::IPV4_CKSUM
+                | TxOffloads::UDP_CKSUM
+                | TxOffloads::TCP_CKSUM
+                | TxOffloads::SCTP_CKSUM
+                | TxOffloads::TCP_TSO,
         }
     }
 
@@ -761,6 +799,46 @@ impl NetDevice for IgbPort {
         Ok(())
     }
 
+    fn offloads(&self) -> (RxOffloads, TxOffloads) {
+        if self.configured {
+            (self.conf.rx_offloads, self.conf.tx_offloads)
+        } else {
+            (RxOffloads::empty(), TxOffloads::empty())
+        }
+    }
+
+    /// Receive address entries 1..15 (see `filter`).
+    fn mac_addr_add(&mut self, mac: MacAddr) -> Result<(), PortError> {
+        self.filters.add_unicast(&self.hw, &self.name, mac)
+    }
+
+    fn mac_addr_remove(&mut self, mac: MacAddr) -> Result<(), PortError> {
+        self.filters.remove_unicast(&self.hw, &self.name, mac)
+    }
+
+    fn mac_addrs(&self) -> Vec<MacAddr> {
+        std::iter::once(self.mac).chain(self.filters.unicast()).collect()
+    }
+
+    /// The multicast hash table: a listed group is always received, an
+    /// unlisted one sharing its hash bit too (see `filter`).
+    fn set_mc_addr_list(&mut self, groups: &[MacAddr]) -> Result<(), PortError> {
+        self.filters.set_multicast(&self.hw, &self.name, groups)
+    }
+
+    fn mc_addr_list(&self) -> Vec<MacAddr> {
+        self.filters.multicast()
+    }
+
+    /// The VLAN filter table; it filters with the `vlan_filter` offload.
+    fn vlan_filter_set(&mut self, vlan_id: u16, on: bool) -> Result<(), PortError> {
+        self.filters.set_vlan(&self.hw, &self.name, vlan_id, on)
+    }
+
+    fn vlan_filters(&self) -> Vec<u16> {
+        self.filters.vlans()
+    }
+
     fn mtu(&self) -> u16 {
         self.mtu
     }
@@ -800,6 +878,7 @@ impl NetDevice for IgbPort {
         self.qstats.rx_alloc_failed.iter().for_each(|c| c.reset());
         self.qstats.tx_link_down.iter().for_each(|c| c.reset());
         self.qstats.tx_timeouts.iter().for_each(|c| c.reset());
+        self.qstats.tx_offload_errors.iter().for_each(|c| c.reset());
         self.qstats.rx_oversize.iter().for_each(|c| c.reset());
         self.link.lsc_irqs.store(0, Ordering::Relaxed);
         self.hw_stats.clear(&self.hw);
@@ -1503,6 +1582,10 @@ mod tests {
 
     /// Scattered receive and chained transmit.
     mod chains;
+    /// Receive filters and receive offloads.
+    mod rx_offloads;
+    /// Transmit offloads: context descriptors, checksums, TSO, VLAN insertion.
+    mod tx_offloads;
 
     #[test]
     fn tx_groups_fit_the_ring() {

@@ -390,6 +390,36 @@ pub const DCTL_ENABLE: u32 = 1 << 25;
 pub const RXDCTL_SWFLSH: u32 = 1 << 26;
 
 // ---------------------------------------------------------------------------
+// Receive filters and receive offloads (filter.rs, rx.rs): extra unicast
+// addresses (RAR 1..15), the multicast hash table, the VLAN filter table,
+// VLAN stripping, double VLAN, checksum offload enables (§7.1.1, §7.1.2,
+// §7.4, §8.10).
+// ---------------------------------------------------------------------------
+
+/// CTRL_EXT: extended (double) VLAN: every frame carries an outer tag of
+/// ethertype VET.VET_EXT, and stripping and filtering act on the inner one.
+pub const CTRL_EXT_EXT_VLAN: u32 = 1 << 26;
+/// RCTL.MO (13:12): which 12 destination address bits index the MTA;
+/// 00 = bits 47:36.
+pub const RCTL_MO_SHIFT: u32 = 12;
+/// RXCSUM: SCTP CRC32c check (82576 and later; QEMU checks SCTP under
+/// TUOFLD and ignores this bit).
+pub const RXCSUM_CRCOFL: u32 = 1 << 11;
+/// RAH pool select (25:18), bit for pool 0: ignored outside VMDq mode; set
+/// as Linux and DPDK set it for the PF's own pool.
+pub const RAH_POOL_0: u32 = 1 << 18;
+/// Receive address entries in the first bank (RAR0 = the port's own).
+pub const RAR_ENTRIES: u32 = 16;
+/// VLAN Filter Table Array: 128 dwords, one bit per VLAN ID.
+pub const VFTA_BASE: u32 = 0x5600;
+/// Number of VFTA dwords.
+pub const VFTA_LEN: u32 = 128;
+/// VLAN Ether Type: VET (15:0) and VET_EXT (31:16), both 0x8100 after reset.
+pub const VET: u32 = 0x0038;
+/// Advanced receive write-back, first dword: packet type (16:4) says SCTP.
+pub const RXD_PKTTYPE_SCTP: u32 = 1 << 10;
+
+// ---------------------------------------------------------------------------
 // Transmit (§8.12)
 // ---------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@
 //! type on; otherwise `MRQC = 0` and every frame goes to queue 0, as before.
 
 use super::mac::Hw;
-use super::regs::{MRQC, RXCSUM, RXCSUM_IPOFLD, RXCSUM_PCSD, RXCSUM_TUOFLD};
+use super::regs::{MRQC, RXCSUM, RXCSUM_PCSD};
 use crate::rss::{RssConfig, RssHashTypes, RETA_SIZE, RSS_KEY_LEN};
 
 /// Redirection table: 32 registers of four entries.
@@ -70,13 +70,15 @@ pub fn active(conf: &RssConfig, rx_queues: u16) -> bool {
     conf.enabled() && rx_queues > 1
 }
 
-/// Programs key, table, hash types and RXCSUM (RSS on), or turns RSS off
-/// (MRQC = 0, checksum reporting as without RSS). Safe while running: the
-/// device applies each register as it is written.
+/// Programs key, table, hash types and RXCSUM.PCSD (RSS on), or turns RSS
+/// off (MRQC = 0, PCSD clear). RXCSUM's checksum enables are the receive
+/// offloads' (`rx::program_offloads`) and are left as they are. Safe while
+/// running: the device applies each register as it is written.
 pub fn program(hw: &Hw, conf: &RssConfig, rx_queues: u16) {
+    let rxcsum = hw.read(RXCSUM) & !RXCSUM_PCSD;
     if !active(conf, rx_queues) {
         hw.write(MRQC, 0);
-        hw.write(RXCSUM, RXCSUM_IPOFLD | RXCSUM_TUOFLD);
+        hw.write(RXCSUM, rxcsum);
         return;
     }
     for (i, k) in conf.key.chunks_exact(4).enumerate() {
@@ -86,7 +88,7 @@ pub fn program(hw: &Hw, conf: &RssConfig, rx_queues: u16) {
         let b = |q: u16| (q & 0x0F) as u8;
         hw.write(reta(i as u32), u32::from_le_bytes([b(e[0]), b(e[1]), b(e[2]), b(e[3])]));
     }
-    hw.write(RXCSUM, RXCSUM_IPOFLD | RXCSUM_TUOFLD | RXCSUM_PCSD);
+    hw.write(RXCSUM, rxcsum | RXCSUM_PCSD);
     hw.write(MRQC, mrqc_value(conf.hash_types));
 }
 

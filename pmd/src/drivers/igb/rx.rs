@@ -20,21 +20,109 @@
 //! (`pending`), across `rx_burst` calls and the ring's wrap, and delivers it
 //! at EOP. Without the offload the buffers are sized for a whole frame, and
 //! a frame that spans descriptors anyway is dropped.
+//!
+//! # Receive offloads
+//!
+//! [`program_offloads`] sets the device-wide switches from the configured
+//! offloads at open; per frame the queue only translates descriptor bits:
+//!
+//! * **checksums**: RXCSUM enables only the checks asked for, and a flag is
+//!   set only where the descriptor says the device checked (IPCS for the
+//!   IPv4 header, L4CS or UDPCS for TCP, UDP or SCTP): good unless IPE or
+//!   L4E (TCPE) is set, else neither flag ("not checked"). This is DPDK's
+//!   behaviour (its igb programs RXCSUM from the offloads and reports what
+//!   the descriptor says); TCP and UDP share RXCSUM.TUOFLD, so asking for
+//!   either reports both. SCTP (CRC32c) is reported through L4CS/L4E too:
+//!   the 82576 checks it with RXCSUM.CRCOFL, QEMU whenever TUOFLD is set.
+//!   The 82576 may set L4E wrongly on 60-byte SCTP frames (an erratum Linux
+//!   works around); such a frame reads "not checked" instead of bad.
+//! * **VLAN strip** (`vlan_strip`, CTRL.VME): the device removes the tag,
+//!   writes its TCI into the descriptor's VLAN field and sets VP; the frame
+//!   gets `RX_VLAN | RX_VLAN_STRIPPED` and `vlan_tci`. Without strip a
+//!   tagged frame keeps its tag; a descriptor with VP then gives `RX_VLAN`
+//!   alone (a real 82576 may report VP without stripping; QEMU sets VP
+//!   only when it stripped).
+//! * **double VLAN** (`vlan_extend`, CTRL_EXT.EXT_VLAN): a frame counts as
+//!   VLAN-tagged only with an outer tag of ethertype VET_EXT followed by an
+//!   inner one of VET (both 0x8100 after reset; not changed here). Strip and
+//!   the VLAN filter then act on the *inner* tag, which becomes `vlan_tci`;
+//!   the outer tag stays in the frame. The 82576 and QEMU (since its
+//!   "strip the second VLAN tag for extended VLAN" change) agree, and so
+//!   does DPDK's igb. Stripping both tags (`qinq_strip`, `RX_QINQ_STRIPPED`)
+//!   is beyond the 82576, so it is not offered.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use super::desc::{DescRing, RXD_ERR_FRAME, RXD_ERR_IPE, RXD_ERR_TCPE, RXD_STAT_DD, RXD_STAT_EOP};
-use super::desc::{RXD_STAT_IPCS, RXD_STAT_L4CS};
+use super::desc::{RXD_STAT_IPCS, RXD_STAT_L4CS, RXD_STAT_UDPCS, RXD_STAT_VP};
 use super::link::RxIrq;
 use super::mac::Hw;
-use super::regs::{rdt, rxdctl, EICR, EIMC, EIMS};
+use super::regs::{rdt, rxdctl, EICR, EIMC, EIMS, RXD_PKTTYPE_SCTP};
+use super::regs::{CTRL, CTRL_EXT, CTRL_EXT_EXT_VLAN, CTRL_VME, RXCSUM, RXCSUM_CRCOFL, RXCSUM_IPOFLD, RXCSUM_TUOFLD};
 use crate::mem::{Mbuf, MbufBatch, MbufHeader, Mempool, OffloadFlags, MAX_BURST};
-use crate::port::{Counter, QueueCounters, RxQueue};
+use crate::port::{Counter, QueueCounters, RxOffloads, RxQueue};
 
 /// Refill once this many descriptors are empty (capped by ring size / 4).
 const REFILL_THRESH: u16 = 32;
+
+/// Length (CRC stripped) of the SCTP frames whose L4E the 82576 may set
+/// wrongly (Linux `igb_rx_checksum`).
+const SCTP_L4E_ERRATUM_LEN: usize = 60;
+
+/// RXCSUM's check enables for the configured offloads: the device checks,
+/// and reports, only what was asked for (DPDK's igb does the same).
+pub fn rxcsum_bits(rx: RxOffloads) -> u32 {
+    let mut bits = 0;
+    if rx.contains(RxOffloads::IPV4_CKSUM) {
+        bits |= RXCSUM_IPOFLD;
+    }
+    // QEMU checks SCTP under TUOFLD (it ignores CRCOFL), the 82576 under
+    // CRCOFL: SCTP asks for both.
+    if rx.intersects(RxOffloads::TCP_CKSUM | RxOffloads::UDP_CKSUM | RxOffloads::SCTP_CKSUM) {
+        bits |= RXCSUM_TUOFLD;
+    }
+    if rx.contains(RxOffloads::SCTP_CKSUM) {
+        bits |= RXCSUM_CRCOFL;
+    }
+    bits
+}
+
+/// Sets the device-wide receive offload switches at open: VLAN strip
+/// (CTRL.VME, which governs outside VMDq mode; VMOLR.STRVLAN would inside),
+/// double VLAN (CTRL_EXT.EXT_VLAN) and the checksum checks (RXCSUM, leaving
+/// its other bits, PCSD included, to `rss::program`). The VLAN filter enable
+/// is RCTL.VFE, in the port's RCTL value.
+pub fn program_offloads(hw: &Hw, rx: RxOffloads) {
+    let switch = |reg: u32, bit: u32, on: bool| {
+        if on {
+            hw.set_bits(reg, bit);
+        } else {
+            hw.clear_bits(reg, bit);
+        }
+    };
+    switch(CTRL, CTRL_VME, rx.contains(RxOffloads::VLAN_STRIP));
+    switch(CTRL_EXT, CTRL_EXT_EXT_VLAN, rx.contains(RxOffloads::VLAN_EXTEND));
+    let keep = hw.read(RXCSUM) & !(RXCSUM_IPOFLD | RXCSUM_TUOFLD | RXCSUM_CRCOFL);
+    hw.write(RXCSUM, keep | rxcsum_bits(rx));
+}
+
+/// Checksum flags from a written-back status word: a result only where the
+/// device says it checked, good unless the matching error bit is set.
+#[inline(always)]
+pub fn cksum_flags(status: u32) -> OffloadFlags {
+    let mut flags = OffloadFlags::default();
+    if status & RXD_STAT_IPCS != 0 {
+        flags |= if status & RXD_ERR_IPE != 0 { OffloadFlags::RX_IP_CKSUM_BAD } else { OffloadFlags::RX_IP_CKSUM_GOOD };
+    }
+    // UDP sets UDPCS (QEMU sets L4CS with it; Linux accepts either).
+    if status & (RXD_STAT_L4CS | RXD_STAT_UDPCS) != 0 {
+        flags |=
+            if status & RXD_ERR_TCPE != 0 { OffloadFlags::RX_L4_CKSUM_BAD } else { OffloadFlags::RX_L4_CKSUM_GOOD };
+    }
+    flags
+}
 
 /// One receive queue of an igb port.
 pub struct IgbRxQueue {
@@ -54,6 +142,11 @@ pub struct IgbRxQueue {
     buf_size: u16,
     /// Frames longer than one buffer are received as chains.
     scatter: bool,
+    /// The `vlan_strip` offload: the descriptor's VLAN field holds the tag.
+    strip_vlan: bool,
+    /// Flags a frame whose descriptor has VP gets: `RX_VLAN`, and
+    /// `RX_VLAN_STRIPPED` with strip.
+    vlan_flags: OffloadFlags,
     /// Scatter only: the frame under assembly (its first segment owns the
     /// rest), until its EOP descriptor arrives.
     pending: Option<Mbuf>,
@@ -90,6 +183,8 @@ pub struct RxSetup {
     pub buf_size: u16,
     /// The `scatter` receive offload was asked for.
     pub scatter: bool,
+    /// The port's receive offloads (VLAN strip decides the VLAN flags).
+    pub offloads: RxOffloads,
     pub pool: Mempool,
     pub counters: Arc<QueueCounters>,
     pub alloc_failed: Arc<Counter>,
@@ -105,6 +200,9 @@ impl IgbRxQueue {
     /// told nothing yet (the port programs the registers).
     pub fn new(s: RxSetup) -> Result<IgbRxQueue, crate::port::PortError> {
         let n = s.ring.count();
+        let strip_vlan = s.offloads.contains(RxOffloads::VLAN_STRIP);
+        let vlan_flags =
+            if strip_vlan { OffloadFlags::RX_VLAN | OffloadFlags::RX_VLAN_STRIPPED } else { OffloadFlags::RX_VLAN };
         let mut q = IgbRxQueue {
             hw: s.hw,
             qid: s.qid,
@@ -116,6 +214,8 @@ impl IgbRxQueue {
             refill_thresh: REFILL_THRESH.min(n / 4).max(1),
             buf_size: s.buf_size,
             scatter: s.scatter,
+            strip_vlan,
+            vlan_flags,
             pending: None,
             discarding: false,
             pool: s.pool,
@@ -363,23 +463,34 @@ impl IgbRxQueue {
         Ok(())
     }
 
-    /// Queue, checksum flags and RSS hash from written-back descriptor `i`.
+    /// Queue, checksum and VLAN flags, VLAN tag and RSS hash from
+    /// written-back descriptor `i` (descriptor reads only: no allocation).
     #[inline(always)]
     fn set_metadata(&self, m: &mut Mbuf, i: u16, status: u32) {
         m.set_queue(self.qid);
-        let mut flags = OffloadFlags::default();
-        if status & RXD_STAT_IPCS != 0 {
-            flags |=
-                if status & RXD_ERR_IPE != 0 { OffloadFlags::RX_IP_CKSUM_BAD } else { OffloadFlags::RX_IP_CKSUM_GOOD };
+        let mut flags = cksum_flags(status);
+        if flags.contains(OffloadFlags::RX_L4_CKSUM_BAD) && self.sctp_l4e_erratum(i, m.len()) {
+            flags = OffloadFlags(flags.0 & !OffloadFlags::RX_L4_CKSUM_BAD.0);
         }
-        if status & RXD_STAT_L4CS != 0 {
-            flags |=
-                if status & RXD_ERR_TCPE != 0 { OffloadFlags::RX_L4_CKSUM_BAD } else { OffloadFlags::RX_L4_CKSUM_GOOD };
+        if status & RXD_STAT_VP != 0 {
+            flags |= self.vlan_flags;
+            if self.strip_vlan {
+                m.set_vlan_tci(self.ring.rx_vlan(i));
+            }
         }
         m.set_ol_flags(flags);
         if self.ring.rx_rss_type(i) != 0 {
             m.set_rss_hash(self.ring.rx_rss(i));
         }
+    }
+
+    /// Whether an L4 error may be the 82576's SCTP erratum: a 60-byte SCTP
+    /// frame. Its checksum then counts as not checked (Linux leaves such a
+    /// frame to the stack to verify).
+    #[cold]
+    #[inline(never)]
+    fn sctp_l4e_erratum(&self, i: u16, len: usize) -> bool {
+        len == SCTP_L4E_ERRATUM_LEN && self.ring.rx_pkt_info(i) & RXD_PKTTYPE_SCTP != 0
     }
 
     /// Re-arms the holes once there are enough of them, and tells the device.

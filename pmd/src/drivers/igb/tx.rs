@@ -14,6 +14,16 @@
 //! back to their pools in one bulk free. On QEMU this also saves a DMA
 //! write per frame.
 //!
+//! Offloads (see `ctx.rs`): a frame whose flags hold any `TX_*` request
+//! leaves the plain path after one test and is handled out of line. When
+//! it needs a context (VLAN, MAC/IP/L4 header lengths, TUCMD, MSS) other
+//! than the last one written on this ring, a context descriptor goes in
+//! front of its data descriptors, taking a slot of its own: counted in the
+//! frame's descriptors, in its RS group (RS still on the frame's EOP, which
+//! is where the mbuf is parked; a context slot parks nothing), and in what
+//! a frame may take at most (one slot is kept for it). A request the device
+//! cannot carry out is dropped and counted (`tx_offload_errors`).
+//!
 //! `tx_burst` writes the tail register once per call, however many frames
 //! it queued: on QEMU each TDT write makes the device process the ring
 //! synchronously, so doorbells, not frames, are the cost.
@@ -32,11 +42,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::ctx::{self, Context, Plan};
 use super::desc::{DescRing, TXD_CMD_EOP, TXD_CMD_RS, TXD_STAT_DD};
 use super::link::LinkShared;
 use super::mac::Hw;
 use super::regs::{tdh, tdt, txdctl};
-use crate::mem::{Mbuf, MbufBatch, MbufHeader};
+use crate::mem::{Mbuf, MbufBatch, MbufHeader, OffloadFlags};
 use crate::port::{Counter, QueueCounters, TxQueue};
 
 /// What a transmit queue watches and counts besides packets.
@@ -49,6 +60,8 @@ pub struct TxWatch {
     pub timeouts: Arc<Counter>,
     /// Buffers left to a device that would not stop (`mbufs_left_to_device`).
     pub abandoned: Arc<Counter>,
+    /// Frames whose offload request was refused (`tx_offload_errors`).
+    pub offload_errors: Arc<Counter>,
     /// TXDCTL value (thresholds) to re-enable the queue with after a reset.
     pub txdctl: u32,
 }
@@ -88,6 +101,20 @@ pub struct IgbTxQueue {
     stall: Option<(Instant, u32)>,
     /// Bursts that found the ring full since it last had room.
     full_bursts: u32,
+    /// The context last written to the ring (slot 0): the one the device
+    /// applies to the next offloaded frame. `None` until the first, and
+    /// after a reset.
+    ctx_last: Option<Context>,
+}
+
+/// What became of a frame taken by the offload path.
+enum Outcome {
+    /// On the ring, with this many bytes.
+    Sent(u32),
+    /// Refused for its shape (an empty or surplus segment), like a plain frame.
+    Dropped,
+    /// Refused for its offload request.
+    Refused,
 }
 
 // SAFETY: the parked mbuf pointers are owned by this queue (like a
@@ -137,6 +164,7 @@ impl IgbTxQueue {
             watch: s.watch,
             stall: None,
             full_bursts: 0,
+            ctx_last: None,
         }
     }
 
@@ -205,6 +233,9 @@ impl IgbTxQueue {
             }
         }
         (self.tail, self.clean, self.in_flight) = (0, 0, 0);
+        // The device's context slots after a queue restart are not
+        // documented: the next offloaded frame writes its context again.
+        self.ctx_last = None;
         self.hw.write(tdh(q), 0);
         self.hw.write(tdt(q), 0);
         if let Err(e) = self.hw.enable_queue(txdctl(q), self.watch.txdctl) {
@@ -274,18 +305,18 @@ impl IgbTxQueue {
         if m.is_contiguous() {
             return 1;
         }
-        self.chain_descriptors(m)
+        self.chain_descriptors(m, self.max_descs)
     }
 
-    /// One descriptor per segment. A zero-length descriptor may only stand
-    /// alone between frames, with EOP (the e1000 family's rule for null
-    /// descriptors), so a chain with an empty segment is refused rather
-    /// than sent with one in its middle.
+    /// One descriptor per segment, at most `limit`. A zero-length
+    /// descriptor may only stand alone between frames, with EOP (the e1000
+    /// family's rule for null descriptors), so a chain with an empty
+    /// segment is refused rather than sent with one in its middle.
     #[inline(never)]
-    fn chain_descriptors(&self, m: &Mbuf) -> u16 {
+    fn chain_descriptors(&self, m: &Mbuf, limit: u16) -> u16 {
         let mut k = 0u16;
         for seg in m.segments() {
-            if seg.is_empty() || k == self.max_descs {
+            if seg.is_empty() || k == limit {
                 return 0;
             }
             k += 1;
@@ -296,11 +327,18 @@ impl IgbTxQueue {
     /// How many frames from the front of `batch` go now: each one whose
     /// descriptors fit in `room`, up to the first that does not (it and the
     /// rest stay with the caller, in order). Refused frames take no room.
+    /// Offloaded frames count their context descriptor when the one before
+    /// them (on the ring, or earlier in the batch) differs.
     #[inline(always)]
     fn frames_that_fit(&self, batch: &MbufBatch, room: usize) -> usize {
         let mut used = 0usize;
+        let mut ctx = self.ctx_last;
         for (k, m) in batch.iter().enumerate() {
-            used += self.descriptors_for(m) as usize;
+            used += if m.ol_flags().intersects(OffloadFlags::TX_ANY) {
+                self.offload_descriptors(m, &mut ctx)
+            } else {
+                self.descriptors_for(m)
+            } as usize;
             if used > room {
                 return k;
             }
@@ -345,6 +383,98 @@ impl IgbTxQueue {
         self.tail = i;
         self.in_flight += descs;
     }
+
+    /// Descriptors an offloaded frame takes (0: refused), given the context
+    /// written before it, which its own then replaces.
+    #[inline(never)]
+    fn offload_descriptors(&self, m: &Mbuf, last: &mut Option<Context>) -> u16 {
+        let Ok(plan) = ctx::plan(m, self.max_len) else { return 0 };
+        let data = self.offload_data_descriptors(m);
+        if data == 0 {
+            return 0;
+        }
+        let new = plan.ctx.is_some() && plan.ctx != *last;
+        if new {
+            *last = plan.ctx;
+        }
+        data + new as u16
+    }
+
+    /// Data descriptors of an offloaded frame (0: refused, as a plain frame
+    /// would be for its shape). One fewer than a plain frame may take, for
+    /// the context that may go first: whether it does depends on the frames
+    /// before, and a frame that fits once must always fit.
+    fn offload_data_descriptors(&self, m: &Mbuf) -> u16 {
+        match m.is_contiguous() {
+            _ if m.is_empty() => 0,
+            true => 1,
+            false => self.chain_descriptors(m, self.max_descs - 1),
+        }
+    }
+
+    /// The offload path of `tx_burst`, for one frame that `frames_that_fit`
+    /// let through (the same checks decide the same way here).
+    #[inline(never)]
+    fn send_offloaded(&mut self, m: Mbuf) -> Outcome {
+        let Ok(plan) = ctx::plan(&m, self.max_len) else { return Outcome::Refused };
+        let data = self.offload_data_descriptors(&m);
+        if data == 0 {
+            return Outcome::Dropped;
+        }
+        let len = m.len() as u32;
+        self.put_offloaded(m, &plan, data);
+        Outcome::Sent(len)
+    }
+
+    /// Puts an offloaded frame at the tail: its context first when it
+    /// differs from the last one written, then one data descriptor per
+    /// segment with the plan's command and olinfo bits (Linux and DPDK
+    /// repeat them on every descriptor; the device reads VLE, POPTS and
+    /// PAYLEN from the first). The mbuf is parked at the EOP, which carries
+    /// RS if any of the frame's slots, the context's included, ends a group.
+    fn put_offloaded(&mut self, m: Mbuf, plan: &Plan, data: u16) {
+        let n = self.ring.count();
+        let new_ctx = plan.ctx.filter(|c| self.ctx_last != Some(*c));
+        let descs = data + new_ctx.is_some() as u16;
+        let eop = ((self.tail as u32 + descs as u32 - 1) % n as u32) as u16;
+        let (mut i, mut rs) = (self.tail, 0);
+        if let Some(c) = new_ctx {
+            rs |= self.note_rs(i, eop);
+            self.ring.tx_context(i, c.vlan_macip_lens, c.type_tucmd, c.mss_l4len_idx);
+            self.ctx_last = Some(c);
+            i = if i + 1 == n { 0 } else { i + 1 };
+        }
+        for seg in m.segments() {
+            rs |= self.note_rs(i, eop);
+            let last = if i == eop { TXD_CMD_EOP | rs } else { 0 };
+            self.ring.tx_fill_data(i, seg.data_iova(), seg.len() as u32 | plan.cmd | last, plan.olinfo);
+            i = if i + 1 == n { 0 } else { i + 1 };
+        }
+        self.bufs[eop as usize] = Some(m.into_raw());
+        self.tail = i;
+        self.in_flight += descs;
+    }
+
+    /// When slot `i` ends its RS group, the frame ending at `eop` reports
+    /// for the group: records that, and returns the RS bit for its EOP.
+    #[inline(always)]
+    fn note_rs(&mut self, i: u16, eop: u16) -> u32 {
+        if (i + 1).is_multiple_of(self.rs_thresh) {
+            self.rs_slot[(i / self.rs_thresh) as usize] = eop;
+            TXD_CMD_RS
+        } else {
+            0
+        }
+    }
+
+    /// Refused offload requests: dropped (counted by the caller), and
+    /// counted as errors and in `tx_offload_errors`.
+    #[cold]
+    #[inline(never)]
+    fn count_refused(&self, n: u64) {
+        self.counters.add_errors(n);
+        self.watch.offload_errors.add(n);
+    }
 }
 
 impl TxQueue for IgbTxQueue {
@@ -372,8 +502,16 @@ impl TxQueue for IgbTxQueue {
         if self.stall.is_some() {
             (self.stall, self.full_bursts) = (None, 0);
         }
-        let (mut sent, mut bytes, mut dropped) = (0u64, 0u64, 0u64);
+        let (mut sent, mut bytes, mut dropped, mut refused) = (0u64, 0u64, 0u64, 0u64);
         for m in batch.drain_front(take) {
+            if m.ol_flags().intersects(OffloadFlags::TX_ANY) {
+                match self.send_offloaded(m) {
+                    Outcome::Sent(len) => (sent, bytes) = (sent + 1, bytes + len as u64),
+                    Outcome::Dropped => dropped += 1,
+                    Outcome::Refused => (dropped, refused) = (dropped + 1, refused + 1),
+                }
+                continue;
+            }
             let descs = self.descriptors_for(&m);
             if descs == 0 {
                 dropped += 1;
@@ -396,6 +534,9 @@ impl TxQueue for IgbTxQueue {
         }
         if dropped > 0 {
             self.counters.add_drops(dropped);
+        }
+        if refused > 0 {
+            self.count_refused(refused);
         }
         take
     }

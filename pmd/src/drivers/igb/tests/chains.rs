@@ -13,7 +13,7 @@ const BUF: usize = 2048;
 
 /// Configures `port` on `pool` (64 receive descriptors, `tx_ring` transmit
 /// descriptors, one queue each) with the given offloads, and opens it.
-fn open_with(port: &mut IgbPort, pool: &Mempool, rx: RxOffloads, tx: TxOffloads, tx_ring: u16) -> Queues {
+pub(super) fn open_with(port: &mut IgbPort, pool: &Mempool, rx: RxOffloads, tx: TxOffloads, tx_ring: u16) -> Queues {
     let conf = PortConfig {
         rx_ring_size: 64,
         tx_ring_size: tx_ring,
@@ -69,7 +69,7 @@ fn device_rx_frame(hw: &Hw, first: usize, frame: &[u8], status: u32) -> usize {
 }
 
 /// The four words of transmit descriptor `i` of queue 0.
-fn tx_desc(hw: &Hw, i: usize) -> [u32; 4] {
+pub(super) fn tx_desc(hw: &Hw, i: usize) -> [u32; 4] {
     let d = desc(hw, tdbal(0), tdbah(0), i);
     // SAFETY: descriptor `i` of the live transmit ring (the callers stay
     // below its size); read volatile, as the device would.
@@ -79,7 +79,7 @@ fn tx_desc(hw: &Hw, i: usize) -> [u32; 4] {
 /// Plays the device transmitting everything handed to it: every descriptor
 /// from TDH up to TDT is processed, DD written back where RS is set, and
 /// TDH moves to TDT.
-fn device_tx_all(hw: &Hw, ring: usize) {
+pub(super) fn device_tx_all(hw: &Hw, ring: usize) {
     let (mut i, tail) = (hw.read(tdh(0)) as usize, hw.read(tdt(0)) as usize);
     while i != tail {
         let d = desc(hw, tdbal(0), tdbah(0), i);
@@ -114,7 +114,7 @@ fn chain_of(pool: &Mempool, lens: &[usize]) -> Mbuf {
 }
 
 /// A one-buffer frame of `len` bytes.
-fn one(pool: &Mempool, len: usize) -> Mbuf {
+pub(super) fn one(pool: &Mempool, len: usize) -> Mbuf {
     let mut m = pool.alloc().unwrap();
     assert!(m.set_len(len));
     m
@@ -506,7 +506,8 @@ fn every_segment_of_a_chain_left_to_a_stuck_device_is_counted() {
 struct CountingAlloc;
 
 thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    /// Allocations made by this thread (also read by `tx_offloads`).
+    pub(super) static ALLOCS: Cell<u64> = const { Cell::new(0) };
 }
 
 fn count_allocation() {
