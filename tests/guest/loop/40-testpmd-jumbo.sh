@@ -10,8 +10,13 @@
 #     counting them unless VMDq is on: hw/net/igb_core.c, igb_receive_assign),
 #     so the hardware accepts them (GPRC 2000) and the driver's receive path
 #     drops and counts them (rx_mtu_oversize_drops 1000);
-#   * MTU 9000 with the default 2048-byte mbufs is refused (exit 2) with a
-#     message naming --mbuf-size 9216.
+#   * the same 9014 B frames in 2048 B mbufs, as chains: txonly sends
+#     --txpkts 2048,2048,2048,2048,822 (five segments, one descriptor each),
+#     rxonly asks for --rx-offloads scatter and gets each frame back over five
+#     descriptors as one chain: 800 frames (4,000 descriptors: they fit the
+#     receiver's ring), exact, intact, counters agreeing, pools full;
+#   * MTU 9000 with the default 2048-byte mbufs and no scatter is refused
+#     (exit 2) with a message naming --mbuf-size 9216 and --rx-offloads scatter.
 #
 # Build on the host first: cargo build --release -p ferrite-apps --bins
 set -uo pipefail
@@ -20,6 +25,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib/testpmd.bash"
 # 4,000: they fit in the receiver's ring, so a starved receiving vCPU
 # cannot lose any outside ferrite (see 40-testpmd-txrx.sh).
 txrx jumbo 9014 4000 10000 --mtu 9000 --mbuf-size 9216
+
+# Scattered receive and multi-segment transmit: the same frames in 2 KiB mbufs.
+rx_start chain.rx --mtu 9000 --rx-offloads scatter
+tx_run chain.tx --mtu 9000 --txpkts 2048,2048,2048,2048,822 --tx-count 800 --tx-rate 5000
+rx_stop chain.rx 800
+check_exact chain 9014 800
+eq "chain: rxonly port configured with scatter" "$(jv "$W/chain.rx.json" '.ports[0].rx_offloads | index("scatter") != null')" true
+eq "chain: txonly port configured with multi_segs" "$(jv "$W/chain.tx.json" '.ports[0].tx_offloads | index("multi_segs") != null')" true
 
 # Over the MTU: one rxonly at MTU 1500, two senders.
 rx_start over.rx
@@ -45,8 +58,8 @@ eq "over-MTU: mempool full, accounting_ok" "$(jv "$r" '(.mempools[0] | .capacity
 out=$(timeout --foreground -k 5 60 "$TESTPMD" -l 0,1 -a "$FERRITE_IGB1" --port-topology loop --forward-mode rxonly --mtu 9000 --duration 1 2>&1)
 rc=$?
 echo "$out" | tail -1
-[[ $rc == 2 ]] && grep -q -- '--mbuf-size 9216' <<<"$out" &&
-    pass "MTU 9000 with 2048-byte mbufs refused (exit 2), message names --mbuf-size 9216" ||
+[[ $rc == 2 ]] && grep -q -- '--mbuf-size 9216' <<<"$out" && grep -q -- '--rx-offloads scatter' <<<"$out" &&
+    pass "MTU 9000 with 2048-byte mbufs refused (exit 2), message names --mbuf-size 9216 and --rx-offloads scatter" ||
     fail "MTU 9000 with small mbufs was not refused clearly (exit $rc)"
 
 finish
