@@ -14,7 +14,9 @@ use ferrite_vfio::EventFd;
 
 use crate::cli::{Args, Topology};
 use crate::event::Epoll;
+use crate::fwd::csum::CsumConfig;
 use crate::fwd::pkt::FrameSpec;
+use crate::fwd::vlan::TxVlan;
 use crate::fwd::{self, EngineConfig, ForwardMode, NoQueue, Stream, StreamId, TxGenConfig};
 use crate::report::{CoreSleep, PoolReport, PortReport, Report, StreamReport};
 use crate::signal;
@@ -169,8 +171,7 @@ fn check_args(args: &Args) -> Result<(), AppError> {
     }
     // The stream of rx queue i transmits on tx queue i: forwarded frames,
     // and in rxonly mode those of --tx-first.
-    let pairs_queues = matches!(mode, ForwardMode::Io | ForwardMode::Mac | ForwardMode::MacSwap)
-        || (mode == ForwardMode::RxOnly && args.tx_first > 0);
+    let pairs_queues = mode.forwards() || (mode == ForwardMode::RxOnly && args.tx_first > 0);
     if pairs_queues && args.txq < args.rxq {
         let how = if mode == ForwardMode::RxOnly { "with --tx-first" } else { "forwards" };
         return usage(format!(
@@ -215,8 +216,9 @@ fn split_into(total: usize, room: usize) -> String {
 /// `--rx-offloads`/`--tx-offloads`, and `multi_segs` wherever frames sent
 /// may be chains: refused on a port without it when `--txpkts` makes them,
 /// asked for where the port has it when `scatter` may receive them for
-/// forwarding.
-fn port_config(con: &Console, args: &Args, caps: &DeviceCaps, what: &str) -> Result<PortConfig, AppError> {
+/// forwarding; and what the VLAN and TSO flags ask of port `port`
+/// ([`vlan_offloads`]).
+fn port_config(con: &Console, args: &Args, port: usize, caps: &DeviceCaps, what: &str) -> Result<PortConfig, AppError> {
     let mut conf = PortConfig {
         rx_queues: args.rxq,
         tx_queues: args.txq,
@@ -248,7 +250,100 @@ fn port_config(con: &Console, args: &Args, caps: &DeviceCaps, what: &str) -> Res
             ));
         }
     }
+    vlan_offloads(con, args, port, caps, what, &mut conf)?;
     Ok(conf)
+}
+
+/// The offloads the VLAN and TSO flags ask of port `port`, as
+/// dpdk-testpmd's commands turn them on: `vlan_insert` for `--tx-vlan`
+/// and `tcp_tso` for `--tso-segsz` where the port has them (software
+/// tagging, or whole TCP frames, otherwise), `vlan_filter` for
+/// `--vlan-filter`, which no software stands in for: refused without it.
+fn vlan_offloads(
+    con: &Console,
+    args: &Args,
+    port: usize,
+    caps: &DeviceCaps,
+    what: &str,
+    conf: &mut PortConfig,
+) -> Result<(), AppError> {
+    if args.tx_vlan.iter().any(|v| v.port == port) && caps.tx_offload_capa.contains(TxOffloads::VLAN_INSERT) {
+        conf.tx_offloads |= TxOffloads::VLAN_INSERT;
+    }
+    if let Some(f) = args.vlan_filter.iter().find(|f| f.port == port) {
+        if !caps.rx_offload_capa.contains(RxOffloads::VLAN_FILTER) {
+            let ids: Vec<String> = f.ids.iter().map(u16::to_string).collect();
+            return usage(format!(
+                "{what}: --vlan-filter {port},{} needs the vlan_filter rx offload, which this port does not have \
+                 (it offers: {}); drop --vlan-filter for it",
+                ids.join(","),
+                caps.rx_offload_capa
+            ));
+        }
+        conf.rx_offloads |= RxOffloads::VLAN_FILTER;
+    }
+    if args.tso_segsz.is_some() && args.forward_mode == ForwardMode::Csum {
+        if caps.tx_offload_capa.contains(TxOffloads::TCP_TSO) {
+            conf.tx_offloads |= TxOffloads::TCP_TSO;
+        } else {
+            con.warn(&format!(
+                "{what}: no tcp_tso tx offload: TCP frames longer than --tso-segsz leave whole, with their checksum \
+                 (testpmd does not segment in software)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses per-port flags naming a port that does not exist, or given
+/// twice for one port where once is the rule.
+fn check_port_flags(args: &Args, n: usize) -> Result<(), AppError> {
+    let last = n - 1;
+    let named = args
+        .tx_vlan
+        .iter()
+        .map(|v| ("--tx-vlan", v.port))
+        .chain(args.vlan_filter.iter().map(|v| ("--vlan-filter", v.port)))
+        .chain(args.mc_addr.iter().map(|v| ("--mc-addr", v.port)))
+        .chain(args.mac_addr_add.iter().map(|v| ("--mac-addr-add", v.port)));
+    for (flag, port) in named {
+        if port >= n {
+            return usage(format!("{flag} names port {port}, but there are only {n} port(s) (0..={last})"));
+        }
+    }
+    for (i, v) in args.tx_vlan.iter().enumerate() {
+        if let Some(w) = args.tx_vlan[..i].iter().find(|w| w.port == v.port) {
+            return usage(format!(
+                "--tx-vlan {},{} and --tx-vlan {},{}: a port sends one tag; give --tx-vlan once per port",
+                w.port, w.id, v.port, v.id
+            ));
+        }
+    }
+    if args.tso_segsz.is_some() && args.forward_mode != ForwardMode::Csum {
+        return usage(format!(
+            "--tso-segsz is for the csum forwarding engine, not {} (add --forward-mode csum)",
+            args.forward_mode
+        ));
+    }
+    Ok(())
+}
+
+/// The port's receive filters: `--vlan-filter` IDs, `--mac-addr-add`
+/// addresses and the `--mc-addr` multicast list (after `configure`).
+fn receive_filters(args: &Args, port: usize, dev: &mut dyn NetDevice, what: &str) -> Result<(), AppError> {
+    for f in args.vlan_filter.iter().filter(|f| f.port == port) {
+        for &id in &f.ids {
+            dev.vlan_filter_set(id, true).map_err(|e| port_err(format!("{what}: --vlan-filter {port},{id}"), e))?;
+        }
+    }
+    for a in args.mac_addr_add.iter().filter(|a| a.port == port) {
+        dev.mac_addr_add(a.mac).map_err(|e| port_err(format!("{what}: --mac-addr-add {port},{}", a.mac), e))?;
+    }
+    let groups: Vec<MacAddr> = args.mc_addr.iter().filter(|a| a.port == port).map(|a| a.mac).collect();
+    if !groups.is_empty() {
+        dev.set_mc_addr_list(&groups).map_err(|e| port_err(format!("{what}: --mc-addr"), e))?;
+    }
+    Ok(())
 }
 
 /// Refuses an MTU whose largest frame (two VLAN tags and the CRC included,
@@ -265,6 +360,24 @@ fn check_rx_buffers(args: &Args, what: &str, mtu: u16, rx_offloads: RxOffloads) 
         args.mbuf_size,
         need.next_multiple_of(1024)
     ))
+}
+
+/// Destination and source MAC addresses: where a software tag goes after.
+const MAC_HEADER: usize = 12;
+
+/// A tag inserted in software goes after the MAC addresses, which must
+/// then be in a generated frame's first segment (`--txpkts`' first length).
+fn check_software_tag(args: &Args, port: usize, conf: &PortConfig, what: &str) -> Result<(), AppError> {
+    let software = args.tx_vlan.iter().any(|v| v.port == port) && !conf.tx_offloads.contains(TxOffloads::VLAN_INSERT);
+    let first = args.txpkts.segments().first().copied().unwrap_or(0);
+    if software && sends_generated(args) && first < MAC_HEADER {
+        return usage(format!(
+            "{what}: --tx-vlan inserts the tag in software (no vlan_insert tx offload), after the MAC addresses, which \
+             must be in the first segment: make the first --txpkts length at least {MAC_HEADER} (got --txpkts {})",
+            args.txpkts
+        ));
+    }
+    Ok(())
 }
 
 fn open_ports(args: &Args) -> Result<Vec<Box<dyn NetDevice>>, AppError> {
@@ -374,6 +487,7 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
     if let Some(p) = args.eth_peer.iter().find(|p| p.port >= n) {
         return usage(format!("--eth-peer {},{}: there are only {n} port(s) (0..={})", p.port, p.mac, n - 1));
     }
+    check_port_flags(args, n)?;
 
     let per_port = if mode.generates() { args.txq } else { args.rxq } as usize;
     let nstreams = n * per_port;
@@ -388,7 +502,8 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
     for (i, port) in ports.iter().enumerate() {
         let what = format!("port {i} ({})", port.name());
         let caps = port.caps();
-        let conf = port_config(&con, args, &caps, &what)?;
+        let conf = port_config(&con, args, i, &caps, &what)?;
+        check_software_tag(args, i, &conf, &what)?;
         conf.check(&caps).map_err(|e| port_err(what.clone(), e))?;
         check_rx_buffers(args, &what, args.mtu.unwrap_or(port.mtu()), conf.rx_offloads)?;
         confs.push(conf);
@@ -425,6 +540,7 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
         if let Some(mtu) = args.mtu {
             port.change_mtu(mtu).map_err(|e| port_err(format!("{what}: cannot set MTU {mtu}"), e))?;
         }
+        receive_filters(args, i, port.as_mut(), &what)?;
         let frame = args.txpkts.total();
         if sends_generated(args) && frame > port.mtu() as usize + 14 {
             return usage(format!(
@@ -505,6 +621,14 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
             let engine = match mode {
                 ForwardMode::Io => EngineConfig::Io,
                 ForwardMode::Mac => EngineConfig::Mac { src: macs[peer], dst: peer_mac[peer] },
+                ForwardMode::Csum => EngineConfig::Csum(CsumConfig {
+                    src: macs[peer].0,
+                    dst: peer_mac[peer].0,
+                    tx_offloads: confs[peer].tx_offloads,
+                    tso_segsz: args.tso_segsz.unwrap_or(0),
+                }),
+                ForwardMode::IcmpEcho => EngineConfig::IcmpEcho { port_mac: macs[peer] },
+                ForwardMode::FiveTupleSwap => EngineConfig::FiveTupleSwap,
                 ForwardMode::MacSwap => EngineConfig::MacSwap,
                 ForwardMode::RxOnly => EngineConfig::RxOnly,
                 ForwardMode::TxOnly | ForwardMode::FlowGen => {
@@ -516,6 +640,10 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
             let mut stream = Stream::new(id, rx, tx, args.burst, engine).map_err(AppError::Usage)?;
             if let Some((_, taps)) = &mut capture {
                 stream.set_capture(taps.remove(&(p, q)).unwrap_or_default());
+            }
+            if let Some(v) = args.tx_vlan.iter().find(|v| v.port == peer) {
+                let offload = confs[peer].tx_offloads.contains(TxOffloads::VLAN_INSERT);
+                stream.set_tx_vlan(TxVlan { tci: v.id, offload });
             }
             if args.tx_first > 0 && !mode.generates() {
                 stream.tx_first(&txgen, args.tx_first).map_err(AppError::Usage)?;
@@ -548,6 +676,13 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
             confs[i].rx_offloads,
             confs[i].tx_offloads
         ));
+    }
+    for v in &args.tx_vlan {
+        let by = if confs[v.port].tx_offloads.contains(TxOffloads::VLAN_INSERT) { "the NIC" } else { "software" };
+        con.say(&format!("Port {}: every frame sent carries VLAN {} (inserted by {by})", v.port, v.id));
+    }
+    if let (Some(mss), ForwardMode::Csum) = (args.tso_segsz, mode) {
+        con.say(&format!("TSO segment size {mss} for TCP frames on ports with tcp_tso"));
     }
     con.say(&format!(
         "{mode} packet forwarding - ports={n} - cores={cores} - streams={nstreams} - topology={} - burst={}",
@@ -721,6 +856,9 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
             xstats: if args.xstats { port.named_stats() } else { Vec::new() },
             rx_offloads: confs[i].rx_offloads,
             tx_offloads: confs[i].tx_offloads,
+            mac_addrs: port.mac_addrs().iter().map(MacAddr::to_string).collect(),
+            mc_addrs: port.mc_addr_list().iter().map(MacAddr::to_string).collect(),
+            vlan_filters: port.vlan_filters(),
         });
     }
     let mempools = pools
@@ -1017,19 +1155,42 @@ mod tests {
     fn multi_segment_txpkts_asks_for_multi_segs_or_names_it_missing() {
         let con = Console { json: true };
         let chains = args(&["--forward-mode", "txonly", "--txpkts", "2048,2048,818", "--rx-offloads", "vlan_strip"]);
-        let e = port_config(&con, &chains, &caps_without_chains(), "port 1 (x)").unwrap_err();
+        let e = port_config(&con, &chains, 1, &caps_without_chains(), "port 1 (x)").unwrap_err();
         let msg = e.to_string();
         assert_eq!(e.exit_code(), 2);
         assert!(msg.contains("port 1 (x)") && msg.contains("multi_segs") && msg.contains("3-segment"), "{msg}");
         let mut capable = caps_without_chains();
         capable.tx_offload_capa |= TxOffloads::MULTI_SEGS;
-        let conf = port_config(&con, &chains, &capable, "port 1 (x)").unwrap();
+        let conf = port_config(&con, &chains, 1, &capable, "port 1 (x)").unwrap();
         assert_eq!((conf.rx_offloads, conf.tx_offloads), (RxOffloads::VLAN_STRIP, TxOffloads::MULTI_SEGS));
         // One segment, or no generated frames: nothing asked for.
         for one in [args(&["--forward-mode", "txonly", "--txpkts", "1500"]), args(&["--txpkts", "2048,2048"])] {
-            let conf = port_config(&con, &one, &caps_without_chains(), "p").unwrap();
+            let conf = port_config(&con, &one, 0, &caps_without_chains(), "p").unwrap();
             assert_eq!(conf.tx_offloads, TxOffloads::empty());
         }
+    }
+
+    #[test]
+    fn vlan_and_tso_flags_ask_for_the_offloads_the_port_has() {
+        let con = Console { json: true };
+        // This port can insert tags but has no TSO and no VLAN filter.
+        let mut caps = caps_without_chains();
+        let a = args(&["--forward-mode", "csum", "--tx-vlan", "1,5", "--tso-segsz", "1000"]);
+        let c0 = port_config(&con, &a, 0, &caps, "p0").unwrap();
+        assert_eq!(c0.tx_offloads, TxOffloads::empty(), "port 0 sends untagged; tcp_tso is not there to ask for");
+        let c1 = port_config(&con, &a, 1, &caps, "p1").unwrap();
+        assert_eq!(c1.tx_offloads, TxOffloads::VLAN_INSERT, "the NIC inserts port 1's tag");
+        let f = args(&["--vlan-filter", "0,7,8"]);
+        let e = port_config(&con, &f, 0, &caps, "port 0 (x)").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("port 0 (x): --vlan-filter 0,7,8 needs the vlan_filter rx offload"), "{e}");
+        caps.tx_offload_capa |= TxOffloads::TCP_TSO;
+        caps.rx_offload_capa |= RxOffloads::VLAN_FILTER;
+        let b = args(&["--forward-mode", "csum", "--tso-segsz", "1000", "--vlan-filter", "0,7"]);
+        let c = port_config(&con, &b, 0, &caps, "p0").unwrap();
+        assert_eq!((c.rx_offloads, c.tx_offloads), (RxOffloads::VLAN_FILTER, TxOffloads::TCP_TSO));
+        let other = port_config(&con, &b, 1, &caps, "p1").unwrap();
+        assert_eq!(other.rx_offloads, RxOffloads::empty(), "the filter is port 0's only");
     }
 
     #[test]

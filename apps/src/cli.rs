@@ -278,6 +278,107 @@ fn parse_eth_peer(s: &str) -> Result<EthPeer, String> {
     Ok(EthPeer { port, mac })
 }
 
+/// Largest VLAN ID (12 bits).
+pub const MAX_VLAN_ID: u16 = 4095;
+
+/// `PORT,REST`: the port index and the rest, or a message saying what to give.
+fn port_and<'a>(s: &'a str, flag: &str, want: &str) -> Result<(usize, &'a str), String> {
+    let (p, rest) = s.split_once(',').ok_or_else(|| format!("{flag} '{s}' is not {want}"))?;
+    let port = p.trim().parse().map_err(|_| format!("{flag} '{s}': '{p}' is not a port index (want {want})"))?;
+    Ok((port, rest.trim()))
+}
+
+fn parse_vlan_id(id: &str, flag: &str, s: &str, want: &str) -> Result<u16, String> {
+    match id.trim().parse::<u16>() {
+        Ok(v) if v <= MAX_VLAN_ID => Ok(v),
+        _ => Err(format!("{flag} '{s}': '{id}' is not a VLAN ID (want {want}, IDs 0..={MAX_VLAN_ID})")),
+    }
+}
+
+/// A `--tx-vlan PORT,ID` pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxVlanArg {
+    /// Port index.
+    pub port: usize,
+    /// VLAN ID every frame the port sends carries.
+    pub id: u16,
+}
+
+fn parse_tx_vlan(s: &str) -> Result<TxVlanArg, String> {
+    let want = "PORT,ID such as 0,100";
+    let (port, id) = port_and(s, "--tx-vlan", want)?;
+    Ok(TxVlanArg { port, id: parse_vlan_id(id, "--tx-vlan", s, want)? })
+}
+
+/// A `--vlan-filter PORT,ID[,ID...]` list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VlanFilterArg {
+    /// Port index.
+    pub port: usize,
+    /// VLAN IDs the port receives (tagged frames with other IDs are dropped).
+    pub ids: Vec<u16>,
+}
+
+fn parse_vlan_filter(s: &str) -> Result<VlanFilterArg, String> {
+    let want = "PORT,ID[,ID...] such as 0,100,200";
+    let (port, rest) = port_and(s, "--vlan-filter", want)?;
+    let ids = rest.split(',').map(|id| parse_vlan_id(id, "--vlan-filter", s, want)).collect::<Result<_, _>>()?;
+    Ok(VlanFilterArg { port, ids })
+}
+
+/// A `--mc-addr` or `--mac-addr-add` `PORT,MAC` pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortMac {
+    /// Port index.
+    pub port: usize,
+    /// The address.
+    pub mac: MacAddr,
+}
+
+fn parse_port_mac(s: &str, flag: &str, want: &str) -> Result<PortMac, String> {
+    let (port, m) = port_and(s, flag, want)?;
+    let mac = m.parse::<MacAddr>().map_err(|_| format!("{flag} '{s}': '{m}' is not a MAC address (want {want})"))?;
+    Ok(PortMac { port, mac })
+}
+
+fn parse_mc_addr(s: &str) -> Result<PortMac, String> {
+    let want = "PORT,MAC with a multicast group address such as 0,01:00:5e:00:00:01";
+    let pm = parse_port_mac(s, "--mc-addr", want)?;
+    if !pm.mac.is_multicast() || pm.mac.is_broadcast() {
+        return Err(format!(
+            "--mc-addr '{s}': {} is not a multicast group (the group bit, 01:00:00:00:00:00, must be set; broadcast \
+             is always received): want {want}",
+            pm.mac
+        ));
+    }
+    Ok(pm)
+}
+
+fn parse_mac_addr_add(s: &str) -> Result<PortMac, String> {
+    let want = "PORT,MAC with a unicast address such as 0,02:00:00:00:00:09";
+    let pm = parse_port_mac(s, "--mac-addr-add", want)?;
+    if !pm.mac.is_valid_unicast() {
+        return Err(format!(
+            "--mac-addr-add '{s}': {} is not a unicast address (zero, or the group bit set; multicast groups go to \
+             --mc-addr): want {want}",
+            pm.mac
+        ));
+    }
+    Ok(pm)
+}
+
+/// Largest `--tso-segsz`: a jumbo frame's TCP payload.
+pub const MAX_TSO_SEGSZ: u16 = 9000;
+
+fn parse_tso_segsz(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(n) if (1..=MAX_TSO_SEGSZ).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not a TSO segment size (want the TCP payload bytes per segment, 1..={MAX_TSO_SEGSZ})"
+        )),
+    }
+}
+
 /// A parsed `-l` list: sorted CPU numbers, no duplicates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LcoreList(pub Vec<usize>);
@@ -353,7 +454,9 @@ pub struct Args {
     #[arg(long = "iova-mode", value_name = "MODE", default_value = "va", value_parser = parse_iova)]
     pub iova_mode: IovaMode,
 
-    /// Forwarding engine: io, mac, macswap, rxonly, txonly, flowgen
+    /// Forwarding engine: io, mac, macswap, rxonly, txonly, flowgen, csum (as mac, and every
+    /// checksum made right: by the NIC where the tx port offloads it, else in software),
+    /// icmpecho (answer ARP and ping, drop the rest), 5tswap (swap MACs, IPs and L4 ports)
     #[arg(long = "forward-mode", value_name = "MODE", default_value = "io", value_parser = parse_mode)]
     pub forward_mode: ForwardMode,
 
@@ -469,9 +572,34 @@ pub struct Args {
     #[arg(long = "tx-timeout", value_name = "MS", value_parser = parse_positive_u64)]
     pub tx_timeout_ms: Option<u64>,
 
-    /// Destination MAC for frames sent on PORT in mac mode (PORT,MAC); repeatable
+    /// Destination MAC for frames sent on PORT in mac and csum mode (PORT,MAC); repeatable
     #[arg(long = "eth-peer", value_name = "PORT,MAC", value_parser = parse_eth_peer)]
     pub eth_peer: Vec<EthPeer>,
+
+    /// csum: TCP payload bytes per segment for TSO (dpdk-testpmd's `tso set N`): longer TCP
+    /// frames ask the NIC to segment them (the tcp_tso tx offload, turned on where a port has
+    /// it; without it they leave whole, with their checksum)
+    #[arg(long = "tso-segsz", value_name = "N", value_parser = parse_tso_segsz)]
+    pub tso_segsz: Option<u16>,
+
+    /// Every frame PORT sends carries VLAN tag ID, in every forwarding mode (dpdk-testpmd's
+    /// `tx_vlan set`): inserted by the NIC where it has the vlan_insert tx offload, else in
+    /// software; once per port
+    #[arg(long = "tx-vlan", value_name = "PORT,ID", value_parser = parse_tx_vlan)]
+    pub tx_vlan: Vec<TxVlanArg>,
+
+    /// PORT receives only these VLAN IDs among tagged frames (dpdk-testpmd's `rx_vlan add`;
+    /// asks for the vlan_filter rx offload, refused on a port without it); repeatable
+    #[arg(long = "vlan-filter", value_name = "PORT,ID[,ID...]", value_parser = parse_vlan_filter)]
+    pub vlan_filter: Vec<VlanFilterArg>,
+
+    /// Add a multicast group to PORT's list (dpdk-testpmd's `mcast_addr add`); repeatable
+    #[arg(long = "mc-addr", value_name = "PORT,MAC", value_parser = parse_mc_addr)]
+    pub mc_addr: Vec<PortMac>,
+
+    /// PORT also receives frames to this unicast MAC (dpdk-testpmd's `mac_addr add`); repeatable
+    #[arg(long = "mac-addr-add", value_name = "PORT,MAC", value_parser = parse_mac_addr_add)]
+    pub mac_addr_add: Vec<PortMac>,
 
     /// Add every port's named (`ethtool -S`) statistics, hardware counters
     /// included, to the final report (testpmd's `show port xstats`)
@@ -605,6 +733,39 @@ mod tests {
         let many = vec!["1"; 256].join(",");
         assert!(parse_txpkts(&many).unwrap_err().contains("256 segments, more than 255"));
         assert!(parse_txpkts(&format!("{},1", usize::MAX)).unwrap_err().contains("out of range"), "no overflow");
+    }
+
+    #[test]
+    fn port_scoped_flags_parse_and_bad_values_say_what_to_give() {
+        let a = Args::try_parse_from([
+            "testpmd",
+            "--tx-vlan",
+            "1,4095",
+            "--vlan-filter",
+            "0, 1,2",
+            "--mc-addr",
+            "0,01:00:5e:00:00:01",
+            "--mc-addr",
+            "0,33:33:00:00:00:01",
+            "--mac-addr-add",
+            "1,02:00:00:00:00:09",
+            "--tso-segsz",
+            "1460",
+        ])
+        .unwrap();
+        assert_eq!(a.tx_vlan, vec![TxVlanArg { port: 1, id: 4095 }]);
+        assert_eq!(a.vlan_filter, vec![VlanFilterArg { port: 0, ids: vec![1, 2] }]);
+        assert_eq!(
+            a.mc_addr.iter().map(|m| m.mac.to_string()).collect::<Vec<_>>(),
+            ["01:00:5e:00:00:01", "33:33:00:00:00:01"]
+        );
+        assert_eq!((a.mac_addr_add[0].port, a.tso_segsz), (1, Some(1460)));
+        let err = |argv: &[&str]| one_line(&Args::try_parse_from([&["testpmd"][..], argv].concat()).unwrap_err());
+        assert!(err(&["--vlan-filter", "0"]).contains("--vlan-filter '0' is not PORT,ID[,ID...]"));
+        assert!(err(&["--vlan-filter", "0,"]).contains("'' is not a VLAN ID"));
+        assert!(err(&["--tx-vlan", "a,1"]).contains("'a' is not a port index"));
+        assert!(err(&["--mac-addr-add", "0,00:00:00:00:00:00"]).contains("is not a unicast address"));
+        assert!(err(&["--tso-segsz", "9001"]).contains("1..=9000"));
     }
 
     #[test]

@@ -2,14 +2,17 @@
 //! without the command line.
 //!
 //! * [`fwd`]: streams, forwarding engines (io, mac, macswap, rxonly, txonly,
-//!   flowgen) and the per-core polling loop.
+//!   flowgen, csum, icmpecho, 5tswap) and the per-core polling loop.
 //! * [`cli`]: the dpdk-testpmd-like command line.
 //! * [`app`]: a whole run: ports, pools, cores, stats, clean stop.
 //! * [`report`]: the final report, as text or JSON.
+//! * [`devinfo`]: a port's capabilities and offloads (`pmdinfo -k`,
+//!   telemetry's `/ethdev/info`).
 
 pub mod app;
 pub mod capture;
 pub mod cli;
+pub mod devinfo;
 mod event;
 pub mod fwd;
 pub mod json;

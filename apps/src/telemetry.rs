@@ -17,6 +17,9 @@
 //!   `{"error":"…"}`.
 //!
 //! Commands: `/` (the list), `/info`, `/ports`, `/port/info,N`,
+//! `/ethdev/info,N` (capabilities as DPDK's `dev_info`: limits, offload
+//! capabilities and configuration, the `ethtool -k` features, address and
+//! VLAN filters),
 //! `/port/stats,N` (with the per-queue breakdown), `/port/xstats,N` (the
 //! `ethtool -S` rows), `/port/link,N`, `/port/rss,N`, `/streams`.
 //!
@@ -190,11 +193,12 @@ fn prepare_dir(dir: &Path, trust: Trust) -> std::io::Result<()> {
 /// Version of the protocol, in the greeting.
 pub const VERSION: &str = "ferrite-telemetry/1";
 /// Every command the server knows, for `/`.
-pub const COMMANDS: [&str; 10] = [
+pub const COMMANDS: [&str; 11] = [
     "/",
     "/info",
     "/ports",
     "/port/info",
+    "/ethdev/info",
     "/port/stats",
     "/port/xstats",
     "/port/link",
@@ -543,6 +547,10 @@ pub fn answer(line: &str, ports: &[Box<dyn NetDevice>], ctx: &Context<'_>, start
             }
             Err(e) => return error(&e),
         },
+        "/ethdev/info" => match port() {
+            Ok((id, p)) => crate::devinfo::DevInfo::of(p).write_json(&mut w, Some(id)),
+            Err(e) => return error(&e),
+        },
         "/port/stats" => match port() {
             Ok((id, p)) => {
                 let s = p.stats64();
@@ -611,7 +619,11 @@ pub fn answer(line: &str, ports: &[Box<dyn NetDevice>], ctx: &Context<'_>, start
                 w.field_u64("rx_queue", u64::from(id.rx_queue)).field_u64("tx_port", u64::from(id.tx_port));
                 w.field_u64("tx_queue", u64::from(id.tx_queue)).field_u64("rx", s.rx).field_u64("tx", s.tx);
                 w.field_u64("fwd_drops", s.fwd_drops).field_u64("generated", s.generated);
-                w.field_u64("consumed", s.consumed).end_object();
+                w.field_u64("consumed", s.consumed);
+                for (name, v) in s.csum_named() {
+                    w.field_u64(name, v);
+                }
+                w.end_object();
             }
             w.end_array();
         }

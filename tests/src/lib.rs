@@ -1,6 +1,11 @@
 //! Helpers for the workspace-level integration tests in `tests/tests/`:
 //! virtual-port setup for library-level forwarding, a small JSON reader for
-//! `testpmd --json`, and checks shared by several test files.
+//! `testpmd --json`, and checks shared by several test files; hand-built
+//! frames with independent checksum checks ([`frames`]) and scripted
+//! queues ([`scripted`]) for the engines' tests.
+
+pub mod frames;
+pub mod scripted;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};

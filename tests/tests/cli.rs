@@ -416,3 +416,98 @@ fn sigint_stops_cleanly() {
     assert!(conservation_problems(&r).is_empty());
     assert!(r.get("ports").arr()[0].get("rx_packets").u64() > 0);
 }
+
+#[test]
+fn offload_and_filter_flags_refuse_bad_values() {
+    let pair = |extra: &[&'static str]| [&["--vdev", "pair0,pair1"][..], extra].concat();
+    bad(&pair(&["--tx-vlan", "0,4096"]), &["--tx-vlan '0,4096'", "'4096' is not a VLAN ID", "0..=4095"]);
+    bad(&pair(&["--tx-vlan", "x"]), &["--tx-vlan 'x' is not PORT,ID"]);
+    bad(&pair(&["--tx-vlan", "2,5"]), &["--tx-vlan names port 2", "only 2 port(s)"]);
+    bad(&pair(&["--tx-vlan", "0,5", "--tx-vlan", "0,6"]), &["--tx-vlan 0,5 and --tx-vlan 0,6", "once per port"]);
+    // No software stands in for a receive VLAN filter: refused, naming
+    // the port and what it offers.
+    bad(
+        &pair(&["--vlan-filter", "0,10,20"]),
+        &["port 0 (pair0)", "--vlan-filter 0,10,20", "vlan_filter rx offload", "offers: scatter,rss_hash"],
+    );
+    bad(&pair(&["--vlan-filter", "0,1,x"]), &["'x' is not a VLAN ID"]);
+    bad(&pair(&["--mc-addr", "0,02:00:00:00:00:01"]), &["02:00:00:00:00:01 is not a multicast group"]);
+    bad(&pair(&["--mc-addr", "0,ff:ff:ff:ff:ff:ff"]), &["is not a multicast group", "broadcast"]);
+    bad(&pair(&["--mac-addr-add", "1,01:00:5e:00:00:01"]), &["is not a unicast address", "--mc-addr"]);
+    bad(&pair(&["--mac-addr-add", "9,02:00:00:00:00:09"]), &["--mac-addr-add names port 9"]);
+    bad(&pair(&["--tso-segsz", "0"]), &["'0' is not a TSO segment size", "1..=9000"]);
+    bad(&pair(&["--tso-segsz", "1400"]), &["--tso-segsz is for the csum forwarding engine, not io"]);
+    bad(
+        &pair(&["--forward-mode", "txonly", "--txpkts", "10,54", "--tx-vlan", "0,5"]),
+        &["port 0 (pair0)", "in software", "first --txpkts length at least 12"],
+    );
+}
+
+#[test]
+fn csum_icmpecho_and_5tswap_on_pair_ports_keep_the_books() {
+    let l = lcores();
+    let run_mode = |mode: &str| {
+        let args = ["-l", &l, "--vdev", "pair0,pair1", "--forward-mode", mode, "--tx-first", "2", "--duration", "0.5"];
+        json_run(&[&args[..], &["--json"]].concat())
+    };
+    let r = run_mode("csum");
+    assert_eq!(r.get("mode").str(), "csum");
+    for s in r.get("streams").arr() {
+        let g = |k: &str| s.get(k).u64();
+        assert!(g("rx") > 64, "frames went round: {s:?}");
+        // Pair ports offload nothing: every frame forwarded had its IPv4
+        // header checksum made in software (the txonly frames' UDP
+        // checksum is 0, "none", and stays so).
+        assert_eq!(g("tx_cksum_sw") + g("drained"), g("rx"), "{s:?}");
+        assert_eq!((g("tx_cksum_offload"), g("tx_tso"), g("rx_bad_ip_csum"), g("rx_bad_l4_csum")), (0, 0, 0, 0));
+    }
+    // Generated frames are UDP: icmpecho answers none, drops and counts all.
+    let r = run_mode("icmpecho");
+    for s in r.get("streams").arr() {
+        let g = |k: &str| s.get(k).u64();
+        // Sent: only the 64 of --tx-first.
+        assert_eq!((g("rx"), g("tx") - g("generated"), g("consumed") + g("drained")), (64, 0, 64), "{s:?}");
+    }
+    let r = run_mode("5tswap");
+    for s in r.get("streams").arr() {
+        assert!(s.get("rx").u64() > 64 && s.get("fwd_drops").u64() == 0, "{s:?}");
+    }
+}
+
+#[test]
+fn tx_vlan_and_address_flags_reach_the_ports() {
+    let l = lcores();
+    let out = run(&[
+        "-l",
+        &l,
+        "--vdev",
+        "pair0,pair1",
+        "--forward-mode",
+        "rxonly",
+        "--tx-first",
+        "1",
+        "--tx-vlan",
+        "0,100",
+        "--mac-addr-add",
+        "0,02:00:00:00:00:09",
+        "--mc-addr",
+        "1,01:00:5e:00:00:01",
+        "--mc-addr",
+        "1,33:33:00:00:00:01",
+        "--duration",
+        "0.3",
+        "--json",
+    ]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Port 0: every frame sent carries VLAN 100 (inserted by software)"), "{stderr}");
+    let r = Json::parse(stdout.trim()).unwrap();
+    assert!(conservation_problems(&r).is_empty(), "{stdout}");
+    let ports = r.get("ports").arr();
+    let strs = |v: &Json| v.arr().iter().map(|a| a.str().to_string()).collect::<Vec<_>>();
+    assert_eq!(strs(ports[0].get("mac_addrs"))[1..], ["02:00:00:00:00:09".to_string()]);
+    assert_eq!(strs(ports[1].get("mc_addrs")), ["01:00:5e:00:00:01", "33:33:00:00:00:01"]);
+    // One burst each way: port 0's frames 4 bytes longer (the tag).
+    assert_eq!((ports[1].get("rx_packets").u64(), ports[1].get("rx_bytes").u64()), (32, 32 * 68));
+    assert_eq!((ports[0].get("rx_packets").u64(), ports[0].get("rx_bytes").u64()), (32, 32 * 64));
+}

@@ -153,11 +153,12 @@ fn pmdstat_without_a_process_says_so() {
 }
 
 #[test]
-fn telemetry_answers_port_info_link_and_rss() {
+fn telemetry_answers_port_info_link_rss_and_dev_info() {
     use ferrite_apps::telemetry::Client;
     let dir = temp_dir("telemetry-info");
     let child = Command::new(TESTPMD)
         .args(["--vdev", "loop0", "--rxq", "4", "--txq", "4", "--tx-first", "1", "--duration", "4"])
+        .args(["--mac-addr-add", "0,02:00:00:00:00:77"])
         .arg("--telemetry-dir")
         .arg(&dir)
         .stdout(Stdio::null())
@@ -181,6 +182,17 @@ fn telemetry_answers_port_info_link_and_rss() {
     assert!(r.get("key").str().starts_with("6d:5a:56:da"));
     let stats = get(&mut c, "/port/stats,0");
     assert_eq!(stats.get("/port/stats").get("rx_queues").arr().len(), 4);
+    // dev_info as DPDK's telemetry /ethdev/info: limits, offloads, features.
+    let dev = get(&mut c, "/ethdev/info,0");
+    let d = dev.get("/ethdev/info");
+    assert_eq!((d.get("port").u64(), d.get("driver").str(), d.get("nb_rx_queues").u64()), (0, "net_loop", 4));
+    assert_eq!(d.get("max_rx_pktlen").u64(), d.get("max_mtu").u64() + 22, "header and two tags");
+    let names = |v: &Json| v.arr().iter().map(|x| x.str().to_string()).collect::<Vec<_>>();
+    assert_eq!(names(d.get("rx_offload_capa")), ["scatter", "rss_hash"]);
+    assert!(d.get("features").get("tcp-segmentation-offload").get("fixed").bool(), "{d:?}");
+    assert!(d.get("desc_lim").get("power_of_two").bool());
+    assert_eq!(names(d.get("mac_addrs"))[1..], ["02:00:00:00:00:77".to_string()]);
+    assert!(get(&mut c, "/ethdev/info").get("error").str().contains("wants a port id"));
     assert!(get(&mut c, "/port/stats,7").get("error").str().contains("no port 7"));
     assert!(get(&mut c, "/bogus").get("error").str().contains("unknown command"));
     drop(c);

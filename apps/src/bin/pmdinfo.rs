@@ -1,7 +1,8 @@
 //! `pmdinfo`: what ferrite sees of PCI devices through VFIO.
 //!
 //! ```text
-//! pmdinfo [--iova-mode va|pa] PCI_ADDR...
+//! pmdinfo [--iova-mode va|pa] [-k] PCI_ADDR...
+//! pmdinfo --vdev NAME[,NAME...]
 //! ```
 //!
 //! For each address: vendor:device and the driver that would claim it, the
@@ -10,14 +11,21 @@
 //! MAC address and link state read from its registers (read-only: the
 //! device is not reset). Exits non-zero, saying what to run, if any address
 //! cannot be inspected.
+//!
+//! `-k` adds what the driver says of the port, as dpdk-testpmd's `show port
+//! info` and `ethtool -k`: MTU range and largest frame, queue and descriptor
+//! limits, rx/tx offload capabilities, and the features view. That takes
+//! opening the port with its driver, which resets the NIC (so not while
+//! another process uses it). `--vdev` shows the same for virtual ports.
 
 use std::process::ExitCode;
 
 use ferrite_pmd::drivers::igb::{self, vfio};
 use vfio::{IommuMode, IrqKind, VfioDevice};
 
-const USAGE: &str = "usage: pmdinfo [--iova-mode va|pa] PCI_ADDR... (e.g. pmdinfo 0000:01:00.0; \
-                     bind the device first with `sudo scripts/devbind --bind vfio-pci ADDR`)";
+const USAGE: &str = "usage: pmdinfo [--iova-mode va|pa] [-k] PCI_ADDR... | pmdinfo --vdev NAME[,NAME...] \
+                     (e.g. pmdinfo -k 0000:01:00.0, pmdinfo --vdev pair0,pair1; bind a PCI device first with \
+                     `sudo scripts/devbind --bind vfio-pci ADDR`; -k opens the port, which resets the NIC)";
 
 fn human(bytes: u64) -> String {
     match bytes {
@@ -68,38 +76,88 @@ fn inspect(addr: &str, mode: IommuMode) -> Result<(), String> {
     Ok(())
 }
 
-fn main() -> ExitCode {
-    let mut mode = IommuMode::Type1;
-    let mut addrs = Vec::new();
+/// What the command line asks for.
+struct Opts {
+    mode: IommuMode,
+    iova: ferrite_hugepages::IovaMode,
+    /// `-k`: capabilities and features through the driver.
+    dev_info: bool,
+    addrs: Vec<String>,
+    vdevs: Vec<String>,
+}
+
+fn parse_args() -> Result<Option<Opts>, String> {
+    let mut o = Opts {
+        mode: IommuMode::Type1,
+        iova: ferrite_hugepages::IovaMode::Va,
+        dev_info: false,
+        addrs: Vec::new(),
+        vdevs: Vec::new(),
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
+            "-h" | "--help" => return Ok(None),
+            "-k" | "--show-features" => o.dev_info = true,
             "--iova-mode" => match args.next().as_deref() {
-                Some("va") => mode = IommuMode::Type1,
-                Some("pa") => mode = IommuMode::NoIommu,
-                other => {
-                    eprintln!("pmdinfo: --iova-mode wants va or pa, got {other:?}\n{USAGE}");
-                    return ExitCode::from(2);
-                }
+                Some("va") => (o.mode, o.iova) = (IommuMode::Type1, ferrite_hugepages::IovaMode::Va),
+                Some("pa") => (o.mode, o.iova) = (IommuMode::NoIommu, ferrite_hugepages::IovaMode::Pa),
+                other => return Err(format!("--iova-mode wants va or pa, got {other:?}")),
             },
-            s if s.starts_with('-') => {
-                eprintln!("pmdinfo: unknown option {s}\n{USAGE}");
-                return ExitCode::from(2);
-            }
-            _ => addrs.push(a),
+            "--vdev" => match args.next() {
+                Some(v) => o.vdevs.extend(v.split(',').map(|n| n.trim().to_string()).filter(|n| !n.is_empty())),
+                None => return Err("--vdev wants NAME[,NAME...] (loopN, pairN, nullN)".into()),
+            },
+            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            _ => o.addrs.push(a),
         }
     }
-    if addrs.is_empty() {
-        eprintln!("pmdinfo: no PCI address given\n{USAGE}");
-        return ExitCode::from(2);
+    if o.addrs.is_empty() && o.vdevs.is_empty() {
+        return Err("no PCI address or --vdev given".into());
     }
+    Ok(Some(o))
+}
+
+/// `-k` for a PCI port: open it with its driver and show what it says.
+fn show_dev_info(addr: &str, iova: ferrite_hugepages::IovaMode) -> Result<(), String> {
+    let port = ferrite_pmd::drivers::open_pci(addr, iova).map_err(|e| e.to_string())?;
+    println!("  port (through the driver):");
+    print!("{}", ferrite_apps::devinfo::DevInfo::of(&*port).to_text());
+    Ok(())
+}
+
+fn show_vdevs(names: &[String]) -> Result<(), String> {
+    let names: Vec<&str> = names.iter().map(|n| n.strip_prefix("net_").unwrap_or(n)).collect();
+    let ports = ferrite_pmd::drivers::virt::create_ports(&names).map_err(|e| format!("--vdev: {e}"))?;
+    for p in &ports {
+        println!("{}:", p.name());
+        print!("{}", ferrite_apps::devinfo::DevInfo::of(&**p).to_text());
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let o = match parse_args() {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("pmdinfo: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     let mut failed = false;
-    for addr in &addrs {
-        if let Err(e) = inspect(addr, mode) {
+    if !o.vdevs.is_empty() {
+        if let Err(e) = show_vdevs(&o.vdevs) {
+            eprintln!("pmdinfo: {e}");
+            failed = true;
+        }
+    }
+    for addr in &o.addrs {
+        let shown = inspect(addr, o.mode).and_then(|()| if o.dev_info { show_dev_info(addr, o.iova) } else { Ok(()) });
+        if let Err(e) = shown {
             eprintln!("pmdinfo: {addr}: {e}");
             failed = true;
         }

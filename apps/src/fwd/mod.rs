@@ -12,11 +12,25 @@
 //! (which holds the Ethernet header); rxonly verifies them across segments;
 //! generators build them from the pool, never from the heap.
 //!
+//! Offload engines (after dpdk-testpmd's csum, icmpecho and 5tswap) parse
+//! headers in place ([`headers`]), fix checksums ([`checksum`], [`crc32c`])
+//! or answer requests, and `--tx-vlan` tags what a stream sends ([`vlan`]),
+//! each per frame, without allocating.
+//!
 //! Every stream keeps the books so that, once stopped and drained,
 //! `rx + generated == tx + fwd_drops + consumed` holds exactly
 //! ([`StreamStats::balanced`]).
 
+pub mod checksum;
+pub mod crc32c;
+pub mod csum;
+#[cfg(test)]
+mod engines_props;
+pub mod headers;
+pub mod icmpecho;
 pub mod pkt;
+pub mod swap;
+pub mod vlan;
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -31,7 +45,9 @@ use ferrite_vfio::EventFd;
 
 use crate::capture::StreamTaps;
 use crate::event::Epoll;
+use csum::{CsumConfig, CsumTally};
 use pkt::{FrameSpec, Template, Verdict, MAX_SENDERS};
+use vlan::TxVlan;
 
 /// The forwarding engines (`--forward-mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,17 +64,27 @@ pub enum ForwardMode {
     TxOnly,
     /// As txonly, cycling through many UDP flows.
     FlowGen,
+    /// As mac, with every checksum made right (in the NIC where the tx
+    /// port offloads it, else in software) and receive errors counted.
+    Csum,
+    /// Answer ARP and ICMP echo requests, drop the rest.
+    IcmpEcho,
+    /// Swap MAC, IP addresses and TCP/UDP ports, send back.
+    FiveTupleSwap,
 }
 
 impl ForwardMode {
     /// Every mode, in `--help` order.
-    pub const ALL: [ForwardMode; 6] = [
+    pub const ALL: [ForwardMode; 9] = [
         ForwardMode::Io,
         ForwardMode::Mac,
         ForwardMode::MacSwap,
         ForwardMode::RxOnly,
         ForwardMode::TxOnly,
         ForwardMode::FlowGen,
+        ForwardMode::Csum,
+        ForwardMode::IcmpEcho,
+        ForwardMode::FiveTupleSwap,
     ];
 
     /// The name on the command line.
@@ -70,6 +96,9 @@ impl ForwardMode {
             ForwardMode::RxOnly => "rxonly",
             ForwardMode::TxOnly => "txonly",
             ForwardMode::FlowGen => "flowgen",
+            ForwardMode::Csum => "csum",
+            ForwardMode::IcmpEcho => "icmpecho",
+            ForwardMode::FiveTupleSwap => "5tswap",
         }
     }
 
@@ -91,6 +120,12 @@ impl ForwardMode {
     /// Whether the mode receives.
     pub fn receives(self) -> bool {
         !self.generates()
+    }
+
+    /// Whether the mode sends what it receives (rx queue i's stream on tx
+    /// queue i).
+    pub fn forwards(self) -> bool {
+        self.receives() && self.transmits()
     }
 }
 
@@ -126,6 +161,11 @@ pub struct StreamCounters {
     bad_payload: Counter,
     out_of_order: Counter,
     seq_gaps: Counter,
+    rx_bad_ip_csum: Counter,
+    rx_bad_l4_csum: Counter,
+    tx_cksum_offload: Counter,
+    tx_tso: Counter,
+    tx_cksum_sw: Counter,
     polls: Counter,
     empty_polls: Counter,
     interrupts: Counter,
@@ -146,6 +186,11 @@ impl StreamCounters {
             bad_payload: self.bad_payload.get(),
             out_of_order: self.out_of_order.get(),
             seq_gaps: self.seq_gaps.get(),
+            rx_bad_ip_csum: self.rx_bad_ip_csum.get(),
+            rx_bad_l4_csum: self.rx_bad_l4_csum.get(),
+            tx_cksum_offload: self.tx_cksum_offload.get(),
+            tx_tso: self.tx_tso.get(),
+            tx_cksum_sw: self.tx_cksum_sw.get(),
             polls: self.polls.get(),
             empty_polls: self.empty_polls.get(),
             interrupts: self.interrupts.get(),
@@ -156,6 +201,21 @@ impl StreamCounters {
     /// Whether a generating stream has sent all it was asked to.
     pub fn is_done(&self) -> bool {
         self.done.load(Relaxed)
+    }
+
+    /// Adds a burst's csum work (one update per counter that moved).
+    fn add_csum(&self, t: &CsumTally) {
+        for (c, v) in [
+            (&self.rx_bad_ip_csum, t.bad_ip),
+            (&self.rx_bad_l4_csum, t.bad_l4),
+            (&self.tx_cksum_offload, t.offload),
+            (&self.tx_tso, t.tso),
+            (&self.tx_cksum_sw, t.software),
+        ] {
+            if v != 0 {
+                c.add(v);
+            }
+        }
     }
 }
 
@@ -171,7 +231,8 @@ pub struct StreamStats {
     pub fwd_drops: u64,
     /// Frames built by txonly/flowgen.
     pub generated: u64,
-    /// Frames received and freed by rxonly.
+    /// Frames received and freed without being sent: all of rxonly's, and
+    /// those icmpecho does not answer.
     pub consumed: u64,
     /// Frames received at shutdown and freed (part of `rx`).
     pub drained: u64,
@@ -181,6 +242,19 @@ pub struct StreamStats {
     pub out_of_order: u64,
     /// Sequence numbers skipped (frames lost between sender and receiver).
     pub seq_gaps: u64,
+    /// csum: frames received with a bad IPv4 header checksum (the
+    /// driver's `RX_IP_CKSUM_BAD`; DPDK's "Bad-ipcsum").
+    pub rx_bad_ip_csum: u64,
+    /// csum: frames received with a bad L4 checksum (`RX_L4_CKSUM_BAD`;
+    /// DPDK's "Bad-l4csum").
+    pub rx_bad_l4_csum: u64,
+    /// csum: frames handed to the tx queue asking the NIC for a checksum.
+    pub tx_cksum_offload: u64,
+    /// csum: frames handed to the tx queue asking the NIC for TSO.
+    pub tx_tso: u64,
+    /// csum: frames handed to the tx queue with a checksum computed in
+    /// software (a frame may count here and in `tx_cksum_offload`).
+    pub tx_cksum_sw: u64,
     /// Bursts polled (counted in interrupt and adaptive rx modes only).
     pub polls: u64,
     /// Polls that found nothing (interrupt and adaptive rx modes only).
@@ -195,6 +269,17 @@ impl StreamStats {
     /// Packet conservation: `rx + generated == tx + fwd_drops + consumed + drained`.
     pub fn balanced(&self) -> bool {
         self.rx + self.generated == self.tx + self.fwd_drops + self.consumed + self.drained
+    }
+
+    /// The csum engine's counters by name, for reports and telemetry.
+    pub fn csum_named(&self) -> [(&'static str, u64); 5] {
+        [
+            ("rx_bad_ip_csum", self.rx_bad_ip_csum),
+            ("rx_bad_l4_csum", self.rx_bad_l4_csum),
+            ("tx_cksum_offload", self.tx_cksum_offload),
+            ("tx_tso", self.tx_tso),
+            ("tx_cksum_sw", self.tx_cksum_sw),
+        ]
     }
 
     /// The per-queue NAPI statistics by name, for reports and telemetry.
@@ -384,6 +469,15 @@ pub enum EngineConfig {
     RxOnly,
     /// txonly/flowgen
     TxGen(TxGenConfig),
+    /// csum: the tx port's addresses, offloads and `--tso-segsz`.
+    Csum(CsumConfig),
+    /// icmpecho: replies are sent from this address (the tx port's).
+    IcmpEcho {
+        /// The tx port's MAC address.
+        port_mac: MacAddr,
+    },
+    /// 5tswap
+    FiveTupleSwap,
 }
 
 /// How long a generator keeps retrying frames its tx queue refuses before
@@ -413,6 +507,9 @@ enum Engine {
     MacSwap,
     RxOnly(Verifier),
     TxGen(Box<TxGen>),
+    Csum(CsumConfig),
+    IcmpEcho([u8; 6]),
+    FiveTupleSwap,
 }
 
 /// One rx queue → tx queue path, polled by one core.
@@ -426,6 +523,8 @@ pub struct Stream {
     engine: Engine,
     /// Capture points (`--pcap-rx/--pcap-tx`); `None`: one branch per burst.
     capture: Option<Box<StreamTaps>>,
+    /// `--tx-vlan` for the tx port; `None`: one branch per burst.
+    tx_vlan: Option<TxVlan>,
 }
 
 impl Stream {
@@ -446,6 +545,9 @@ impl Stream {
             EngineConfig::Mac { src, dst } => Engine::Mac { src: src.0, dst: dst.0 },
             EngineConfig::MacSwap => Engine::MacSwap,
             EngineConfig::RxOnly => Engine::RxOnly(Verifier { expected: Box::new([0; MAX_SENDERS]) }),
+            EngineConfig::Csum(cfg) => Engine::Csum(cfg),
+            EngineConfig::IcmpEcho { port_mac } => Engine::IcmpEcho(port_mac.0),
+            EngineConfig::FiveTupleSwap => Engine::FiveTupleSwap,
             EngineConfig::TxGen(cfg) => {
                 let segments = cfg.segment_lengths()?;
                 let mut spec = cfg.spec;
@@ -472,6 +574,7 @@ impl Stream {
             counters: Arc::new(StreamCounters::default()),
             engine,
             capture: None,
+            tx_vlan: None,
         })
     }
 
@@ -490,6 +593,12 @@ impl Stream {
         self.capture = (taps.rx.is_some() || taps.tx.is_some()).then(|| Box::new(taps));
     }
 
+    /// Tags every frame this stream sends from now on (`--tx-vlan`),
+    /// generated, forwarded or answered, `--tx-first` frames included.
+    pub fn set_tx_vlan(&mut self, vlan: TxVlan) {
+        self.tx_vlan = Some(vlan);
+    }
+
     /// Restarts a generator's rate clock (call right before forwarding starts).
     pub fn start_clock(&mut self) {
         if let Engine::TxGen(g) = &mut self.engine {
@@ -502,14 +611,15 @@ impl Stream {
     /// One burst's worth of work. Returns frames received or generated.
     #[inline]
     pub fn poll(&mut self) -> usize {
-        let Stream { rx, tx, batch, burst, counters, engine, capture, .. } = self;
-        let burst = *burst;
-        let cap = capture.as_deref();
+        let Stream { rx, tx, batch, burst, counters, engine, capture, tx_vlan, .. } = self;
+        let (burst, c): (usize, &StreamCounters) = (*burst, counters);
+        let out = Egress { cap: capture.as_deref(), vlan: *tx_vlan };
+        let (rx, tx) = (&mut **rx, &mut **tx);
         match engine {
-            Engine::Io => forward(&mut **rx, &mut **tx, batch, burst, counters, cap, |_| {}),
+            Engine::Io => forward(rx, tx, batch, burst, c, out, |_| {}),
             Engine::Mac { src, dst } => {
                 let (src, dst) = (*src, *dst);
-                forward(&mut **rx, &mut **tx, batch, burst, counters, cap, |b| {
+                forward(rx, tx, batch, burst, c, out, |b| {
                     // The addresses are in the first segment; a frame whose
                     // first segment is shorter goes out unchanged.
                     for m in b.iter_mut() {
@@ -520,7 +630,7 @@ impl Stream {
                     }
                 })
             }
-            Engine::MacSwap => forward(&mut **rx, &mut **tx, batch, burst, counters, cap, |b| {
+            Engine::MacSwap => forward(rx, tx, batch, burst, c, out, |b| {
                 for m in b.iter_mut() {
                     if let Some(h) = m.data_mut().get_mut(..12) {
                         let (d, s) = h.split_at_mut(6);
@@ -528,8 +638,26 @@ impl Stream {
                     }
                 }
             }),
-            Engine::RxOnly(v) => rx_only(&mut **rx, batch, burst, counters, v, cap),
-            Engine::TxGen(g) => tx_gen(&mut **tx, batch, burst, counters, g, cap),
+            Engine::Csum(cfg) => forward(rx, tx, batch, burst, c, out, |b| {
+                let mut t = CsumTally::default();
+                for m in b.iter_mut() {
+                    csum::prepare(m, cfg, &mut t);
+                }
+                c.add_csum(&t);
+            }),
+            Engine::IcmpEcho(mac) => forward(rx, tx, batch, burst, c, out, |b| {
+                let dropped = b.retain(|m| icmpecho::answer(m, *mac) != icmpecho::Answer::None);
+                if dropped != 0 {
+                    c.consumed.add(dropped as u64);
+                }
+            }),
+            Engine::FiveTupleSwap => forward(rx, tx, batch, burst, c, out, |b| {
+                for m in b.iter_mut() {
+                    swap::five_tuple_swap(m);
+                }
+            }),
+            Engine::RxOnly(v) => rx_only(rx, batch, burst, c, v, out.cap),
+            Engine::TxGen(g) => tx_gen(tx, batch, burst, c, g, out),
         }
     }
 
@@ -583,6 +711,7 @@ impl Stream {
                 tmpl.write_mbuf(m, seq, flow);
             }
             self.counters.generated.add(self.burst as u64);
+            tag(&mut self.batch, self.tx_vlan, &self.counters);
             let n = tx_captured(&mut *self.tx, &mut self.batch, self.capture.as_deref());
             self.counters.tx.add(n as u64);
             sent += n;
@@ -602,6 +731,25 @@ impl Stream {
     }
 }
 
+/// Where a stream's frames go out: the capture tap and the VLAN tag.
+#[derive(Clone, Copy)]
+struct Egress<'a> {
+    cap: Option<&'a StreamTaps>,
+    vlan: Option<TxVlan>,
+}
+
+/// Tags every frame of `batch` (`--tx-vlan`); a frame that cannot be
+/// tagged is freed and counted as a forwarding drop, never sent untagged.
+#[inline]
+fn tag(batch: &mut MbufBatch, vlan: Option<TxVlan>, c: &StreamCounters) {
+    if let Some(v) = vlan {
+        let dropped = batch.retain(|m| v.apply(m));
+        if dropped != 0 {
+            c.fwd_drops.add(dropped as u64);
+        }
+    }
+}
+
 /// rx burst → edit → tx burst; what tx does not take is freed and counted.
 #[inline(always)]
 fn forward(
@@ -610,7 +758,7 @@ fn forward(
     batch: &mut MbufBatch,
     burst: usize,
     c: &StreamCounters,
-    cap: Option<&StreamTaps>,
+    out: Egress<'_>,
     edit: impl FnOnce(&mut MbufBatch),
 ) -> usize {
     let n = rx.rx_burst(batch, burst);
@@ -620,12 +768,13 @@ fn forward(
         tx.tx_done_cleanup();
         return 0;
     }
-    if let Some(t) = cap.and_then(|c| c.rx.as_ref()) {
+    if let Some(t) = out.cap.and_then(|c| c.rx.as_ref()) {
         t.record(batch.as_slice());
     }
-    edit(batch);
-    let sent = tx_captured(tx, batch, cap);
     c.rx.add(n as u64);
+    edit(batch);
+    tag(batch, out.vlan, c);
+    let sent = tx_captured(tx, batch, out.cap);
     c.tx.add(sent as u64);
     if !batch.is_empty() {
         c.fwd_drops.add(batch.len() as u64);
@@ -687,7 +836,7 @@ fn tx_gen(
     burst: usize,
     c: &StreamCounters,
     g: &mut TxGen,
-    cap: Option<&StreamTaps>,
+    out: Egress<'_>,
 ) -> usize {
     let mut made = 0;
     if batch.is_empty() {
@@ -734,8 +883,10 @@ fn tx_gen(
         }
         c.generated.add(n as u64);
         made = n;
+        // Tagged once, when built: leftovers retried are tagged already.
+        tag(batch, out.vlan, c);
     }
-    let sent = tx_captured(tx, batch, cap);
+    let sent = tx_captured(tx, batch, out.cap);
     c.tx.add(sent as u64);
     if sent == 0 && !batch.is_empty() {
         let since = *g.stuck_since.get_or_insert_with(Instant::now);

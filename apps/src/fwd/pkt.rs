@@ -21,6 +21,11 @@
 
 use ferrite_pmd::Mbuf;
 
+// The RFC 1071 sums live in `checksum.rs`; re-exported here, where the
+// fuzz targets and older callers find them.
+use super::checksum::sum_range as sum16_range;
+pub use super::checksum::{fold, sum16};
+
 /// Offset of the payload in a frame.
 pub const PAYLOAD_OFF: usize = 14 + 20 + 8;
 /// Bytes of ferrite signature at the start of the payload.
@@ -42,47 +47,6 @@ const IP_OFF: usize = 14;
 /// The sender id of transmit queue `queue` on port `port`.
 pub fn sender_id(port: u16, queue: u16) -> u16 {
     ((port & 63) << 6) | (queue & 63)
-}
-
-/// Adds big-endian 16-bit words of `data` to a ones'-complement accumulator
-/// (odd length: the last byte is padded with zero).
-#[inline]
-pub fn sum16(data: &[u8], mut acc: u64) -> u64 {
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        acc += (w >> 48) + ((w >> 32) & 0xffff) + ((w >> 16) & 0xffff) + (w & 0xffff);
-    }
-    let mut rest = chunks.remainder().chunks_exact(2);
-    for c in &mut rest {
-        acc += u16::from_be_bytes([c[0], c[1]]) as u64;
-    }
-    if let [b] = rest.remainder() {
-        acc += (*b as u64) << 8;
-    }
-    acc
-}
-
-/// Folds an accumulator to 16 bits (end-around carry).
-#[inline]
-pub fn fold(mut acc: u64) -> u16 {
-    while acc >> 16 != 0 {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
-}
-
-/// Adds `data` to a ones'-complement accumulator when it starts at byte
-/// `offset` of the summed range: at an odd offset its bytes sit in the
-/// other halves of the 16-bit words, and in ones' complement that is the
-/// byte-swapped sum (RFC 1071, 2.(B)).
-#[inline]
-fn sum16_at(data: &[u8], offset: usize, acc: u64) -> u64 {
-    if offset.is_multiple_of(2) {
-        sum16(data, acc)
-    } else {
-        acc + fold(sum16(data, 0)).swap_bytes() as u64
-    }
 }
 
 #[inline]
@@ -332,23 +296,6 @@ fn check_head(f: &[u8], len: usize) -> Result<(usize, Verdict), Verdict> {
     let mut seq = [0u8; 8];
     seq.copy_from_slice(&f[SEQ_OFF..SEQ_OFF + 8]);
     Ok((end, Verdict::Good { sender, seq: u64::from_be_bytes(seq) }))
-}
-
-/// Ones'-complement sum of bytes `from..to` of a frame spread over
-/// `segments`, as [`sum16`] would give over the same bytes in one piece.
-fn sum16_range<'a>(segments: impl Iterator<Item = &'a [u8]>, from: usize, to: usize) -> u64 {
-    let (mut acc, mut at) = (0u64, 0usize);
-    for seg in segments {
-        let (start, end) = (at.max(from), (at + seg.len()).min(to));
-        if start < end {
-            acc = sum16_at(&seg[start - at..end - at], start - from, acc);
-        }
-        at += seg.len();
-        if at >= to {
-            break;
-        }
-    }
-    acc
 }
 
 #[cfg(test)]
