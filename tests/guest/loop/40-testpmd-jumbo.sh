@@ -11,7 +11,8 @@
 #     so the hardware accepts them (GPRC 2000) and the driver's receive path
 #     drops and counts them (rx_mtu_oversize_drops 1000);
 #   * the same 9014 B frames in 2048 B mbufs, as chains: txonly sends
-#     --txpkts 2048,2048,2048,2048,822 (five segments, one descriptor each),
+#     --txpkts 2048,2048,2048,2048,822 (five segments, one descriptor each;
+#     its port too needs scatter to take MTU 9000 in 2 KiB mbufs),
 #     rxonly asks for --rx-offloads scatter and gets each frame back over five
 #     descriptors as one chain: 800 frames (4,000 descriptors: they fit the
 #     receiver's ring), exact, intact, counters agreeing, pools full;
@@ -28,7 +29,7 @@ txrx jumbo 9014 4000 10000 --mtu 9000 --mbuf-size 9216
 
 # Scattered receive and multi-segment transmit: the same frames in 2 KiB mbufs.
 rx_start chain.rx --mtu 9000 --rx-offloads scatter
-tx_run chain.tx --mtu 9000 --txpkts 2048,2048,2048,2048,822 --tx-count 800 --tx-rate 5000
+tx_run chain.tx --mtu 9000 --rx-offloads scatter --txpkts 2048,2048,2048,2048,822 --tx-count 800 --tx-rate 5000
 rx_stop chain.rx 800
 check_exact chain 9014 800
 eq "chain: rxonly port configured with scatter" "$(jv "$W/chain.rx.json" '.ports[0].rx_offloads | index("scatter") != null')" true
