@@ -72,7 +72,7 @@ thread_local! {
 
 /// Commands that take `,N`.
 fn takes_port(cmd: &str) -> bool {
-    cmd.starts_with("/port/")
+    cmd.starts_with("/port/") || cmd == "/ethdev/info"
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -110,7 +110,7 @@ fn check(line: &str, reply: &str, nports: usize) {
         match (cmd, val) {
             ("/ports", Tree::Arr(a)) => assert_eq!(a.len(), nports, "{reply}"),
             ("/ports", _) => panic!("/ports is not an array: {reply}"),
-            ("/port/stats" | "/port/info" | "/port/rss", v) => match member(v, "port") {
+            ("/port/stats" | "/port/info" | "/port/rss" | "/ethdev/info", v) => match member(v, "port") {
                 Some(Tree::Num(n)) => assert_eq!(n.as_u64().map(|n| n as usize), port, "{reply}"),
                 _ => panic!("{cmd} does not say which port: {reply}"),
             },
