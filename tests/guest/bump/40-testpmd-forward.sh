@@ -80,6 +80,9 @@ if tagged_ifs ns0 "$FERRITE_K0_IF" 1 && tagged_ifs ns1 "$FERRITE_K1_IF" 2; then
 else
     fail "could not create the VLAN interfaces (ip link add ... type vlan)"
 fi
+# Leave the layout as we found it: later scripts in this boot make their own
+# VLAN devices, and 8021q allows one per ID on a parent.
+for ns in ns0 ns1; do ip -n "$ns" link del q300 2>/dev/null; ip -n "$ns" link del s200 2>/dev/null; ip -n "$ns" link del v100 2>/dev/null; done
 
 kill -INT "$fwd"
 wait "$fwd"

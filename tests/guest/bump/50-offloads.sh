@@ -296,6 +296,13 @@ ip -n ns0 link set "$k0" mtu 1500; ip -n ns1 link set "$k1" mtu 1500
 # ---------------------------------------------------------------- 4. VLAN
 echo "== 4. VLAN strip, insert, filter"
 [[ -d /sys/module/8021q ]] || modprobe 8021q || fail "modprobe 8021q failed"
+# An earlier script in this boot may have left VLAN devices behind (8021q
+# allows one per ID on a parent): start from none.
+for ns in ns0 ns1; do
+    for dev in $(ip -n "$ns" -o link show type vlan | awk -F': ' '{print $2}' | cut -d@ -f1); do
+        ip -n "$ns" link del "$dev" 2>/dev/null
+    done
+done
 if ip -n ns0 link add link "$k0" name k0.100 type vlan id 100 && ip -n ns0 addr add 198.18.3.1/24 dev k0.100 &&
     ip -n ns0 link set k0.100 up && ip -n ns1 addr add 198.18.3.2/24 dev "$k1" &&
     ip -n ns0 link add link "$k0" name k0.200 type vlan id 200 && ip -n ns0 addr add 198.18.4.1/24 dev k0.200 &&
