@@ -7,12 +7,18 @@
 //! ordinary memory, where the input plays the device: it writes any words
 //! into any descriptor (armed or not, DD or not, any length, error, VLAN and
 //! RSS fields, frames spread over descriptors without EOP) and calls
-//! `rx_burst` with any budget, and changes the MTU now and then.
+//! `rx_burst` with any budget, and changes the MTU now and then. The first
+//! input byte picks one of two ports: one receiving each frame into one
+//! buffer, one with the `scatter` offload, assembling frames that span
+//! descriptors into mbuf chains (so a chain may be half built when the
+//! port stops).
 //!
 //! Checks, besides "no panic, hang or runaway memory":
-//! * every frame delivered is as long as its write-back said, at least one
-//!   byte and at most the buffer, its bytes readable, and not longer than
-//!   the MTU allows ([`ferrite_pmd::ether::max_frame_len`]);
+//! * every frame delivered is at least one byte, its bytes readable, and
+//!   not longer than the MTU allows ([`ferrite_pmd::ether::max_frame_len`]);
+//!   without scatter it is one segment of at most one buffer; with scatter
+//!   its segments are at most a buffer each, none empty, as many as
+//!   `nb_segs` says, and their lengths add up to the frame's;
 //! * the queue counters agree with what was delivered;
 //! * after the port stops, every mbuf is back in the pool (nothing leaked,
 //!   nothing freed twice).
@@ -32,7 +38,7 @@ use ferrite_pmd::drivers::igb::mac::{Hw, Media, RegisterIo};
 use ferrite_pmd::drivers::igb::regs::*;
 use ferrite_pmd::drivers::igb::IgbPort;
 use ferrite_pmd::ether::max_frame_len;
-use ferrite_pmd::port::{NetDevice, PortConfig};
+use ferrite_pmd::port::{NetDevice, PortConfig, RxOffloads};
 use ferrite_pmd::MbufBatch;
 use libfuzzer_sys::fuzz_target;
 
@@ -67,11 +73,15 @@ fn descriptor(regs: &Mutex<HashMap<u32, u32>>, slot: usize) -> *mut u32 {
     (base as usize + 16 * (slot % RING)) as *mut u32
 }
 
-/// The port, probed and configured once (probe's reset waits ~12 ms);
-/// every input opens it, plays the device, and stops it.
-static PORT: Mutex<Option<(IgbPort, Arc<Mutex<HashMap<u32, u32>>>)>> = Mutex::new(None);
+/// A port and the register file that plays its device.
+type Device = (IgbPort, Arc<Mutex<HashMap<u32, u32>>>);
 
-fn probe() -> (IgbPort, Arc<Mutex<HashMap<u32, u32>>>) {
+/// The two ports (plain, scatter), probed and configured once (probe's
+/// reset waits ~12 ms); every input opens one, plays the device, and stops
+/// it.
+static PORTS: Mutex<Option<[Device; 2]>> = Mutex::new(None);
+
+fn probe(rx_offloads: RxOffloads) -> Device {
     let regs = Arc::new(Mutex::new(HashMap::from([
         (STATUS, STATUS_LU | STATUS_FD | (2 << STATUS_SPEED_SHIFT)),
         (ral(0), 0x0000_5452),
@@ -80,15 +90,17 @@ fn probe() -> (IgbPort, Arc<Mutex<HashMap<u32, u32>>>) {
     ])));
     let hw = Hw::new(Box::new(Registers(Arc::clone(&regs))), Media::Copper);
     let mut port = IgbPort::probe("fuzz", hw, 0x10C9, IovaMode::Va, None).expect("probe on the register file");
-    let conf = PortConfig { rx_ring_size: RING as u16, tx_ring_size: 64, ..PortConfig::default() };
+    let conf = PortConfig { rx_ring_size: RING as u16, tx_ring_size: 64, rx_offloads, ..PortConfig::default() };
     port.configure(&conf, pool()).expect("configure");
     (port, regs)
 }
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input::new(data);
-    let mut guard = PORT.lock().unwrap_or_else(|p| p.into_inner());
-    let (port, regs) = guard.get_or_insert_with(probe);
+    let mut guard = PORTS.lock().unwrap_or_else(|p| p.into_inner());
+    let ports = guard.get_or_insert_with(|| [probe(RxOffloads::empty()), probe(RxOffloads::SCATTER)]);
+    let scatter = input.u8() & 1 == 1;
+    let (port, regs) = &mut ports[usize::from(scatter)];
     port.change_mtu(1500).expect("MTU 1500");
     // The port keeps its counters across stop and open: compare deltas.
     let before = port.stats64().rx_queues[0];
@@ -122,10 +134,22 @@ fuzz_target!(|data: &[u8]| {
                 let limit = max_frame_len(port.mtu());
                 for m in batch.iter() {
                     let len = m.len();
-                    assert!((1..=buf).contains(&len), "a frame of {len} bytes from {buf}-byte buffers");
+                    assert!(len >= 1, "an empty frame");
                     assert!(len <= limit, "a {len}-byte frame passed MTU {} (limit {limit})", port.mtu());
-                    // Every byte must be readable.
-                    std::hint::black_box(m.data().iter().fold(0u8, |a, b| a ^ b));
+                    if !scatter {
+                        assert!(len <= buf, "a frame of {len} bytes from {buf}-byte buffers");
+                        assert_eq!(m.nb_segs(), 1, "a chain without the scatter offload");
+                    }
+                    let (mut segs, mut sum) = (0u16, 0usize);
+                    for seg in m.segments() {
+                        assert!((1..=buf).contains(&seg.len()), "a {}-byte segment of a {len}-byte frame", seg.len());
+                        // Every byte must be readable.
+                        std::hint::black_box(seg.data().iter().fold(0u8, |a, b| a ^ b));
+                        segs += 1;
+                        sum += seg.len();
+                    }
+                    assert_eq!(segs, m.nb_segs(), "segments walked vs nb_segs");
+                    assert_eq!(sum, len, "segment lengths vs the frame's length");
                     bytes += len as u64;
                 }
                 delivered += got as u64;
