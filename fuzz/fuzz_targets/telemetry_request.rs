@@ -49,7 +49,8 @@ impl World {
         let mut queues = Vec::new();
         for (i, p) in ports.iter_mut().enumerate() {
             let q = if i == 0 { 4 } else { 1 };
-            let conf = PortConfig { rx_queues: q, tx_queues: q, rx_ring_size: 64, tx_ring_size: 64, ..PortConfig::default() };
+            let conf =
+                PortConfig { rx_queues: q, tx_queues: q, rx_ring_size: 64, tx_ring_size: 64, ..PortConfig::default() };
             p.configure(&conf, pool()).unwrap_or_else(|e| panic!("fuzz harness: configure {}: {e}", p.name()));
             if i == 0 {
                 p.set_rss_config(&RssConfig::new(4, RssHashTypes::ALL)).expect("fuzz harness: RSS on loop0");
