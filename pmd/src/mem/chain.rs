@@ -12,6 +12,7 @@
 //! always has a null `next`, so a slot taken from a pool never claims
 //! segments it does not own.
 
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use super::mbuf::{segment_data, segment_data_mut, segment_iova, Mbuf, MbufHeader};
@@ -20,29 +21,43 @@ use super::mempool::PoolShared;
 /// Most segments a packet may have (`nb_segs` is 16 bits).
 pub const MAX_SEGMENTS: usize = u16::MAX as usize;
 
+// Segments are reached through raw slot pointers (`Mbuf`'s own, then the
+// `next` links, which were made from such pointers), never through a
+// reference to a header: a segment's data lies beyond its header, and a
+// pointer derived from `&MbufHeader` may not reach past the header's bytes.
+
 /// One segment of a packet, read-only.
 #[derive(Clone, Copy)]
 pub struct Segment<'a> {
-    hdr: &'a MbufHeader,
+    seg: NonNull<MbufHeader>,
+    _packet: PhantomData<&'a Mbuf>,
 }
 
 impl<'a> Segment<'a> {
+    #[inline(always)]
+    fn hdr(&self) -> &'a MbufHeader {
+        // SAFETY: a live segment of the packet borrowed for 'a, which
+        // nobody can change while it is borrowed.
+        unsafe { self.seg.as_ref() }
+    }
+
     /// This segment's bytes.
     #[inline(always)]
     pub fn data(&self) -> &'a [u8] {
-        segment_data(self.hdr)
+        // SAFETY: as in `hdr`: the packet is borrowed shared for 'a.
+        unsafe { segment_data(self.seg) }
     }
 
     /// IOVA of this segment's first byte (for a descriptor).
     #[inline(always)]
     pub fn data_iova(&self) -> u64 {
-        segment_iova(self.hdr)
+        segment_iova(self.hdr())
     }
 
     /// Bytes in this segment.
     #[inline(always)]
     pub fn len(&self) -> usize {
-        self.hdr.data_len as usize
+        self.hdr().data_len as usize
     }
 
     /// Whether this segment holds no bytes.
@@ -54,7 +69,8 @@ impl<'a> Segment<'a> {
 
 /// Iterator over a packet's segments, first to last ([`Mbuf::segments`]).
 pub struct Segments<'a> {
-    next: Option<&'a MbufHeader>,
+    next: Option<NonNull<MbufHeader>>,
+    _packet: PhantomData<&'a Mbuf>,
 }
 
 impl<'a> Iterator for Segments<'a> {
@@ -62,18 +78,18 @@ impl<'a> Iterator for Segments<'a> {
 
     #[inline(always)]
     fn next(&mut self) -> Option<Segment<'a>> {
-        let hdr = self.next?;
+        let seg = self.next?;
         // SAFETY: `next` links are owned by the chain, which the `&Mbuf` this
         // iterator borrows keeps alive and unchanged.
-        self.next = unsafe { hdr.next.as_ref() };
-        Some(Segment { hdr })
+        self.next = NonNull::new(unsafe { (*seg.as_ptr()).next });
+        Some(Segment { seg, _packet: PhantomData })
     }
 }
 
 /// Iterator over a packet's segments' bytes, writable ([`Mbuf::segments_mut`]).
 pub struct SegmentsMut<'a> {
-    next: *mut MbufHeader,
-    _chain: std::marker::PhantomData<&'a mut Mbuf>,
+    next: Option<NonNull<MbufHeader>>,
+    _packet: PhantomData<&'a mut Mbuf>,
 }
 
 impl<'a> Iterator for SegmentsMut<'a> {
@@ -81,12 +97,14 @@ impl<'a> Iterator for SegmentsMut<'a> {
 
     #[inline(always)]
     fn next(&mut self) -> Option<&'a mut [u8]> {
-        // SAFETY: the chain is borrowed mutably for 'a; each segment is a
-        // different slot, yielded once, so the slices never overlap.
-        let hdr = unsafe { self.next.as_mut()? };
-        self.next = hdr.next;
-        // SAFETY: as above: this segment's data has no other view.
-        Some(unsafe { segment_data_mut(hdr) })
+        let seg = self.next?;
+        // SAFETY: the chain is borrowed mutably for 'a, so its links do not
+        // change; each segment is a different slot, yielded once, so the
+        // slices never overlap and nothing else views them during 'a.
+        unsafe {
+            self.next = NonNull::new((*seg.as_ptr()).next);
+            Some(segment_data_mut(seg))
+        }
     }
 }
 
@@ -106,24 +124,26 @@ impl Mbuf {
     /// The packet's segments, first to last.
     #[inline(always)]
     pub fn segments(&self) -> Segments<'_> {
-        Segments { next: Some(self.h()) }
+        Segments { next: Some(self.slot()), _packet: PhantomData }
     }
 
     /// The packet's segments' bytes, writable, first to last.
     #[inline(always)]
     pub fn segments_mut(&mut self) -> SegmentsMut<'_> {
-        SegmentsMut { next: self.hm() as *mut MbufHeader, _chain: std::marker::PhantomData }
+        SegmentsMut { next: Some(self.slot()), _packet: PhantomData }
     }
 
-    /// The last segment (this mbuf when not chained).
+    /// The last segment (this mbuf when not chained), as a slot pointer a
+    /// caller holding `&mut self` may write through.
     #[inline(always)]
     pub(super) fn last_segment(&self) -> NonNull<MbufHeader> {
-        let mut seg = self.h();
-        // SAFETY: `next` links are owned by this chain (see module docs).
-        while let Some(n) = unsafe { seg.next.as_ref() } {
+        let mut seg = self.slot();
+        // SAFETY: `next` links are owned by this chain (see module docs);
+        // reading one through the slot pointer keeps its provenance.
+        while let Some(n) = NonNull::new(unsafe { (*seg.as_ptr()).next }) {
             seg = n;
         }
-        NonNull::from(seg)
+        seg
     }
 
     /// Appends `tail` (itself possibly a chain) after the last segment

@@ -250,6 +250,12 @@ impl Mbuf {
         unsafe { self.hdr.as_mut() }
     }
 
+    /// The slot pointer (the whole slot's provenance: header and buffer).
+    #[inline(always)]
+    pub(super) fn slot(&self) -> NonNull<MbufHeader> {
+        self.hdr
+    }
+
     #[inline(always)]
     fn buf_ptr(&self) -> *mut u8 {
         // SAFETY: the buffer follows the header inside the same slot.
@@ -353,9 +359,9 @@ impl Mbuf {
         // SAFETY: the last segment is ours and distinct from any borrow;
         // `tailroom` checked that `n` more bytes fit its buffer.
         unsafe {
-            let last = &mut *self.last_segment().as_ptr();
-            let old = last.data_len as usize;
-            last.data_len += n as u16;
+            let last = self.last_segment();
+            let old = (*last.as_ptr()).data_len as usize;
+            (*last.as_ptr()).data_len += n as u16;
             Some(&mut segment_data_mut(last)[old..])
         }
     }
@@ -389,7 +395,8 @@ impl Mbuf {
     /// Removes `n` bytes from the end of the last segment
     /// (`rte_pktmbuf_trim`); false if the last segment has fewer.
     pub fn trim(&mut self, n: usize) -> bool {
-        // SAFETY: the last segment is ours; no other borrow of it is live.
+        // SAFETY: the last segment is ours (`&mut self`: no other view of
+        // it is live), reached through slot pointers (see `last_segment`).
         let last = unsafe { &mut *self.last_segment().as_ptr() };
         if n > last.data_len as usize {
             return false;
@@ -528,28 +535,40 @@ impl Drop for Mbuf {
     }
 }
 
-/// The data of one segment, writable.
+/// The data of one segment, writable, for as long as the caller says.
+///
+/// Takes the slot pointer, not a reference to the header: the buffer lies
+/// beyond the header, so the slice must be derived from a pointer that
+/// covers the whole slot (the pool's, or a `next` link made from one), not
+/// from a reference that covers only the header's 128 bytes.
 ///
 /// # Safety
-/// `h` must be a segment the caller owns, with no other live view of its data.
+/// `seg` must be a live segment the caller owns for `'a`, with no other
+/// view of its data during `'a`.
 #[inline(always)]
-pub(super) unsafe fn segment_data_mut(h: &mut MbufHeader) -> &mut [u8] {
-    let (off, len) = (h.data_off as usize, h.data_len as usize);
-    // SAFETY: the buffer follows the header in the slot; data_off + data_len
-    // <= buf_len is kept by every setter.
-    unsafe { std::slice::from_raw_parts_mut((h as *mut MbufHeader).cast::<u8>().add(HEADER_SIZE + off), len) }
+pub(super) unsafe fn segment_data_mut<'a>(seg: NonNull<MbufHeader>) -> &'a mut [u8] {
+    let p = seg.as_ptr();
+    // SAFETY: the caller owns the live slot; reading two header fields
+    // through the slot pointer; data_off + data_len <= buf_len is kept by
+    // every setter, so the slice stays inside the slot's buffer.
+    unsafe {
+        let (off, len) = ((*p).data_off as usize, (*p).data_len as usize);
+        std::slice::from_raw_parts_mut(p.cast::<u8>().add(HEADER_SIZE + off), len)
+    }
 }
 
-/// The data of one segment.
+/// The data of one segment, read-only, for as long as the caller says.
+///
+/// # Safety
+/// `seg` must be a live segment the caller holds (shared) for `'a`, whose
+/// data nobody writes during `'a`.
 #[inline(always)]
-pub(super) fn segment_data(h: &MbufHeader) -> &[u8] {
-    // SAFETY: as in `segment_data_mut`; a shared view of a segment the
-    // caller holds a shared borrow of.
+pub(super) unsafe fn segment_data<'a>(seg: NonNull<MbufHeader>) -> &'a [u8] {
+    let p = seg.as_ptr();
+    // SAFETY: as in `segment_data_mut`, shared.
     unsafe {
-        std::slice::from_raw_parts(
-            (h as *const MbufHeader).cast::<u8>().add(HEADER_SIZE + h.data_off as usize),
-            h.data_len as usize,
-        )
+        let (off, len) = ((*p).data_off as usize, (*p).data_len as usize);
+        std::slice::from_raw_parts(p.cast::<u8>().add(HEADER_SIZE + off).cast_const(), len)
     }
 }
 
