@@ -204,24 +204,65 @@ impl Mbuf {
         done
     }
 
+    /// Keeps the packet's first `len` bytes, across segments: segments
+    /// wholly past `len` go back to their pools, the one `len` ends in is
+    /// shortened (so no segment is left empty unless `len` is 0). False, and
+    /// nothing changes, if the packet is shorter than `len`.
+    pub fn truncate(&mut self, len: usize) -> bool {
+        if len > self.len() {
+            return false;
+        }
+        let (mut seg, mut before, mut segs) = (self.slot(), 0usize, 1u16);
+        // SAFETY: the segments are this chain's (`&mut self`: no other view
+        // of them), reached through slot pointers; the detached rest is
+        // owned by nobody else and goes back to its pools.
+        unsafe {
+            loop {
+                let h = &mut *seg.as_ptr();
+                let end = before + h.data_len as usize;
+                let next = NonNull::new(h.next);
+                if len <= end || next.is_none() {
+                    h.data_len = (len - before) as u16;
+                    free_segments(std::mem::replace(&mut h.next, std::ptr::null_mut()));
+                    break;
+                }
+                (before, segs, seg) = (end, segs + 1, next.unwrap_or(seg));
+            }
+        }
+        let h = self.hm();
+        h.nb_segs = segs;
+        h.pkt_len = len as u32;
+        true
+    }
+
     /// Returns every segment after the first to its pool. Kept out of line:
     /// most packets have one segment.
     #[cold]
     #[inline(never)]
     pub(super) fn free_tail(&mut self) {
-        let mut seg = std::mem::replace(&mut self.hm().next, std::ptr::null_mut());
+        let rest = std::mem::replace(&mut self.hm().next, std::ptr::null_mut());
         let h = self.hm();
         h.nb_segs = 1;
         h.pkt_len = h.data_len as u32;
-        while let Some(s) = NonNull::new(seg) {
-            // SAFETY: the chain owned `s`; we read its link and clear it
-            // (a free slot's `next` must be null) before giving it back, and
-            // its pool is alive while it is out.
-            unsafe {
-                let hdr = &mut *s.as_ptr();
-                seg = std::mem::replace(&mut hdr.next, std::ptr::null_mut());
-                PoolShared::put_one(hdr.pool, s);
-            }
+        // SAFETY: the chain owned the rest, which `next` no longer reaches.
+        unsafe { free_segments(rest) };
+    }
+}
+
+/// Returns the segments from `seg` on to their pools.
+///
+/// # Safety
+/// The caller owns those segments and no longer reaches them otherwise.
+#[cold]
+unsafe fn free_segments(mut seg: *mut MbufHeader) {
+    while let Some(s) = NonNull::new(seg) {
+        // SAFETY: we own `s`; we read its link and clear it (a free slot's
+        // `next` must be null) before giving it back, and its pool is alive
+        // while it is out.
+        unsafe {
+            let hdr = &mut *s.as_ptr();
+            seg = std::mem::replace(&mut hdr.next, std::ptr::null_mut());
+            PoolShared::put_one(hdr.pool, s);
         }
     }
 }
@@ -243,6 +284,34 @@ mod tests {
             head.chain(seg).unwrap();
         }
         head
+    }
+
+    #[test]
+    fn truncate_cuts_across_segments_and_frees_what_it_cuts() {
+        let p = pool(16);
+        let lens = |m: &Mbuf| m.segments().map(|s| s.len()).collect::<Vec<_>>();
+        // Inside the second segment: the third goes home.
+        let mut m = chained(&p, &[2048, 2048, 900]);
+        assert!(m.truncate(2100));
+        assert_eq!((m.len(), m.nb_segs(), lens(&m), p.in_use()), (2100, 2, vec![2048, 52], 2));
+        drop(m);
+        // Exactly at a boundary: no empty segment is left behind.
+        let mut m = chained(&p, &[100, 200, 300]);
+        assert!(m.truncate(300));
+        assert_eq!((m.len(), m.nb_segs(), lens(&m)), (300, 2, vec![100, 200]));
+        // Longer than the packet: refused, unchanged.
+        assert!(!m.truncate(301));
+        assert_eq!((m.len(), m.nb_segs()), (300, 2));
+        // The whole packet, and down to nothing.
+        assert!(m.truncate(300) && m.truncate(0));
+        assert_eq!((m.len(), m.nb_segs(), lens(&m)), (0, 1, vec![0]));
+        let mut bytes = chained(&p, &[10, 20]);
+        assert!(bytes.truncate(15));
+        let mut out = [0u8; 15];
+        assert_eq!(bytes.read(0, &mut out), 15);
+        assert_eq!(out, [[1u8; 10].as_slice(), &[2u8; 5]].concat()[..]);
+        drop((m, bytes));
+        assert_eq!(p.in_use(), 0);
     }
 
     #[test]
