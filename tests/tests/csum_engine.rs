@@ -303,3 +303,44 @@ fn padding_goes_where_the_nic_sums_and_stays_where_software_does() {
     assert_eq!(out.len(), 60, "forwarded as received");
     assert_eq!(l4_sum(&out, 14, 6, 34, 54), 0xffff, "the checksum covers the segment, not the padding");
 }
+
+#[test]
+fn padding_spread_over_segments_is_cut_whole_before_the_nic_sums_or_segments() {
+    let pool = ferrite_tests::pool("csum-pad-chain", 16);
+    // 1054 bytes of TCP over IPv4, then 3942 bytes of trailing junk: the
+    // junk fills the last segment and most of the one before.
+    let frame = v4(plain(), 6, tcp(1, 2, 0, &payload(1000, 9)));
+    let mut padded = frame.clone();
+    padded.extend(std::iter::repeat_n(0xee, 4996 - frame.len()));
+    let chain = || frames::mbuf(&pool, &padded, &[2048, 4096]);
+    let (sent, st) =
+        run(config(TxOffloads::TCP_TSO | TxOffloads::TCP_CKSUM | TxOffloads::IPV4_CKSUM, 500), vec![chain()]);
+    assert_eq!((sent[0].len(), sent[0].nb_segs()), (frame.len(), 1), "the datagram only, no empty segment left");
+    assert!(sent[0].ol_flags().contains(OffloadFlags::TX_TCP_SEG));
+    assert_eq!(&frames::bytes(&sent[0])[54..], &frame[54..], "the payload the NIC segments is the datagram's");
+    assert_eq!(st.tx_tso, 1);
+    drop(sent);
+    // Padding that is exactly the last segment goes with it.
+    let exact = [frame.clone(), vec![0xee; 100]].concat();
+    let (sent, _) = run(config(TxOffloads::TCP_CKSUM, 0), vec![frames::mbuf(&pool, &exact, &[frame.len()])]);
+    assert_eq!((sent[0].len(), sent[0].nb_segs()), (frame.len(), 1));
+    drop(sent);
+    assert_eq!(pool.in_use(), 0, "cut segments went back to the pool");
+}
+
+#[test]
+fn headers_no_nic_can_describe_get_software_checksums() {
+    let pool = ferrite_tests::pool("csum-long-hdr", 8);
+    // IPv6 with a 512-byte destination-options header: 552 bytes of IP
+    // header, more than a context descriptor's 9-bit IPLEN holds.
+    let seg = tcp(1, 2, 0, &payload(3000, 3));
+    let mut ext = vec![6u8, 63];
+    ext.resize(512, 0);
+    let f = [eth([0xff; 6], [0xee; 6], &[], 0x86dd), ipv6(60, A6, B6, &[ext, seg].concat())].concat();
+    let all = TxOffloads::TCP_CKSUM | TxOffloads::TCP_TSO;
+    let (sent, st) = run(config(all, 1000), vec![frames::mbuf(&pool, &f, &[2048])]);
+    let out = frames::bytes(&sent[0]);
+    assert_eq!(sent[0].ol_flags().0 & OffloadFlags::TX_ANY.0, 0, "nothing asked of the NIC");
+    assert_eq!(l4_sum(&out, 14, 6, 14 + 40 + 512, out.len()), 0xffff, "the TCP checksum, in software");
+    assert_eq!((st.tx_cksum_sw, st.tx_cksum_offload, st.tx_tso), (1, 0, 0));
+}

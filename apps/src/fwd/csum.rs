@@ -99,13 +99,15 @@ pub fn prepare(m: &mut Mbuf, cfg: &CsumConfig, t: &mut CsumTally) {
     }
     let Some((ip, l2_len)) = network(m) else { return };
     let l4 = if ip.fragment == Fragment::No { headers::l4(m.data(), &ip) } else { None };
-    let tso = l4.filter(|l4| tso_applies(cfg, &ip, l4, l2_len)).map(|_| cfg.tso_segsz);
+    // Headers a NIC cannot describe get their checksums here instead.
+    let offloads = if l2_len <= MAX_L2_LEN && ip.hdr_len <= MAX_L3_LEN { cfg.tx_offloads } else { TxOffloads::empty() };
+    let tso = l4.filter(|l4| tso_applies(cfg, offloads, m, &ip, l4, l2_len)).map(|_| cfg.tso_segsz);
     let mut plan = Plan::default();
     if ip.kind == L3::Ipv4 {
-        ipv4_header(m, &ip, cfg.tx_offloads.contains(TxOffloads::IPV4_CKSUM) || tso.is_some(), &mut plan);
+        ipv4_header(m, &ip, offloads.contains(TxOffloads::IPV4_CKSUM) || tso.is_some(), &mut plan);
     }
     if let Some(l4) = &l4 {
-        transport(m, &ip, l4, cfg.tx_offloads, tso.is_some(), &mut plan);
+        transport(m, &ip, l4, offloads, tso.is_some(), &mut plan);
     }
     if plan.flags.intersects(CKSUM_REQUESTS) || tso.is_some() {
         plan.flags |= if ip.kind == L3::Ipv4 { OffloadFlags::TX_IPV4 } else { OffloadFlags::TX_IPV6 };
@@ -130,23 +132,38 @@ fn network(m: &Mbuf) -> Option<(Ip, usize)> {
     headers::ip(f, m.len(), &l2).map(|ip| (ip, l2.len))
 }
 
+/// Largest L2 header (MAC addresses, tags, EtherType) and IP header (with
+/// options or IPv6 extension headers) a checksum offload is asked for, and
+/// the most header bytes a TSO frame may have (a tag the NIC inserts
+/// included). These are the 82576's context-descriptor limits (MACLEN is 7
+/// bits, IPLEN 9, and it replays at most 512 header bytes per segment), the
+/// narrowest of ferrite's drivers: beyond them the engine computes the
+/// checksums itself and sends the frame whole, so no port refuses it.
+const MAX_L2_LEN: usize = 127;
+const MAX_L3_LEN: usize = 511;
+const MAX_TSO_HEADERS: usize = 512 - 4;
+
 /// Cuts Ethernet padding after the datagram off a frame whose checksums
 /// the NIC computes: the NIC pads short frames again on the wire, and a
 /// NIC that sums "everything after the IP header" (QEMU's igb does) would
-/// otherwise sum the padding too. Padding spread over segments stays.
+/// otherwise sum the padding too, or cut it into TSO segments. Segments
+/// wholly made of padding go back to their pools.
 fn drop_padding(m: &mut Mbuf, ip_end: usize) {
-    if let Some(pad) = m.len().checked_sub(ip_end).filter(|&p| p > 0) {
-        let _ = m.trim(pad);
+    if ip_end < m.len() {
+        m.truncate(ip_end);
     }
 }
 
 /// Whether `l4` is TCP carrying more than one segment's worth and the
-/// port can cut it (as DPDK: payload beyond `tso_segsz` and `tcp_tso`).
-fn tso_applies(cfg: &CsumConfig, ip: &Ip, l4: &L4, l2_len: usize) -> bool {
+/// port can cut it (as DPDK: payload beyond `tso_segsz` and `tcp_tso`),
+/// with headers a NIC can replay: within [`MAX_TSO_HEADERS`] and all in the
+/// first segment, where a NIC reads them.
+fn tso_applies(cfg: &CsumConfig, offloads: TxOffloads, m: &Mbuf, ip: &Ip, l4: &L4, l2_len: usize) -> bool {
     let headers = l2_len + ip.hdr_len + l4.hdr_len;
     l4.proto == PROTO_TCP
         && cfg.tso_segsz != 0
-        && cfg.tx_offloads.contains(TxOffloads::TCP_TSO)
+        && offloads.contains(TxOffloads::TCP_TSO)
+        && headers <= MAX_TSO_HEADERS.min(m.data_len())
         && ip.end > headers + usize::from(cfg.tso_segsz)
 }
 
