@@ -362,6 +362,26 @@ fn check_rx_buffers(args: &Args, what: &str, mtu: u16, rx_offloads: RxOffloads) 
     ))
 }
 
+/// The smallest IP and TCP headers a TSO segment carries (IPv4, no options).
+const MIN_IP_TCP_HEADERS: u16 = 40;
+
+/// Refuses a TSO segment size whose segments would not fit the port's MTU:
+/// the NIC would send frames the peer must drop (the MTU is the largest
+/// IP datagram, and each segment is `--tso-segsz` payload bytes plus at
+/// least 40 bytes of IPv4 and TCP headers).
+fn check_tso_segsz(args: &Args, what: &str, mtu: u16, tx_offloads: TxOffloads) -> Result<(), AppError> {
+    let Some(segsz) = args.tso_segsz else { return Ok(()) };
+    let most = mtu.saturating_sub(MIN_IP_TCP_HEADERS);
+    if !tx_offloads.contains(TxOffloads::TCP_TSO) || segsz <= most {
+        return Ok(());
+    }
+    usage(format!(
+        "{what}: --tso-segsz {segsz} makes segments of {} B or more (with at least {MIN_IP_TCP_HEADERS} B of IPv4 and \
+         TCP headers), over the port's MTU {mtu}: give --tso-segsz {most} or less, or a larger --mtu",
+        u32::from(segsz) + u32::from(MIN_IP_TCP_HEADERS)
+    ))
+}
+
 /// Destination and source MAC addresses: where a software tag goes after.
 const MAC_HEADER: usize = 12;
 
@@ -506,6 +526,7 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
         check_software_tag(args, i, &conf, &what)?;
         conf.check(&caps).map_err(|e| port_err(what.clone(), e))?;
         check_rx_buffers(args, &what, args.mtu.unwrap_or(port.mtu()), conf.rx_offloads)?;
+        check_tso_segsz(args, &what, args.mtu.unwrap_or(port.mtu()), conf.tx_offloads)?;
         confs.push(conf);
     }
 
@@ -1168,6 +1189,20 @@ mod tests {
             let conf = port_config(&con, &one, 0, &caps_without_chains(), "p").unwrap();
             assert_eq!(conf.tx_offloads, TxOffloads::empty());
         }
+    }
+
+    #[test]
+    fn a_tso_segment_size_over_the_mtu_is_refused_where_the_nic_segments() {
+        let a = args(&["--forward-mode", "csum", "--tso-segsz", "1461"]);
+        let e = check_tso_segsz(&a, "port 1 (x)", 1500, TxOffloads::TCP_TSO).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let msg = e.to_string();
+        assert!(msg.contains("port 1 (x): --tso-segsz 1461 makes segments of 1501 B") && msg.contains("1460"), "{msg}");
+        // Largest that fits; without tcp_tso nothing is segmented; a jumbo MTU.
+        check_tso_segsz(&args(&["--forward-mode", "csum", "--tso-segsz", "1460"]), "p", 1500, TxOffloads::TCP_TSO)
+            .unwrap();
+        check_tso_segsz(&a, "p", 1500, TxOffloads::empty()).unwrap();
+        check_tso_segsz(&a, "p", 9000, TxOffloads::TCP_TSO).unwrap();
     }
 
     #[test]
