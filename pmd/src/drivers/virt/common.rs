@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::filter::AddressFilter;
 
-use crate::mem::{Mbuf, MbufBatch};
+use crate::mem::{Mbuf, MbufBatch, OffloadFlags};
 use crate::port::{
     per_queue_stat_rows, Counter, DeviceCaps, LinkNotifier, MacAddr, PortConfig, PortStats, QueueCounters, RxMode,
     RxOffloads, TxOffloads,
@@ -272,6 +272,19 @@ pub(crate) fn measure(frames: &[Mbuf]) -> (u64, usize) {
     frames.iter().fold((0, 0), |(bytes, longest), m| (bytes + m.len() as u64, longest.max(m.len())))
 }
 
+/// Clears the offload flags of frames going on a wire: what the sender's
+/// mbuf said (a transmit request, or a receive verdict from the port it
+/// came in on) does not travel with the bytes, so the receiver's flags are
+/// only what the receiver found (its RSS hash). A stale `TX_VLAN_INSERT`
+/// would otherwise be carried out by the next hardware port the frame is
+/// forwarded to.
+#[inline(always)]
+pub(crate) fn forget_metadata(frames: &mut [Mbuf]) {
+    for m in frames {
+        m.set_ol_flags(OffloadFlags::default());
+    }
+}
+
 /// Takes every frame longer than `limit` out of the batch, wherever it is
 /// (it could never be sent, so retrying it is pointless), frees it and
 /// counts it as a transmit error. Returns how many it took.
@@ -336,7 +349,7 @@ fn filter(end: &End, queue: usize, batch: &mut MbufBatch, start: usize) -> u64 {
     let (mac, all_multi) = (end.mac(), end.rx_mode().all_multicast);
     let (mut index, mut refused_bytes) = (0, 0u64);
     let refused = batch.retain(|m| {
-        let keep = index < start || accepts(&end.filter, m.data(), mac, all_multi);
+        let keep = index < start || accepts(&end.filter, m, mac, all_multi);
         index += 1;
         if !keep {
             refused_bytes += m.len() as u64;
@@ -349,14 +362,14 @@ fn filter(end: &End, queue: usize, batch: &mut MbufBatch, start: usize) -> u64 {
     refused_bytes
 }
 
-/// The non-promiscuous receive rule: a whole Ethernet header (in the first
-/// segment), addressed as the port's filter accepts.
-fn accepts(filter: &AddressFilter, frame: &[u8], mac: MacAddr, all_multicast: bool) -> bool {
-    if frame.len() < ETH_HLEN {
+/// The non-promiscuous receive rule: a whole Ethernet header (it may span
+/// segments), addressed as the port's filter accepts.
+fn accepts(filter: &AddressFilter, frame: &Mbuf, mac: MacAddr, all_multicast: bool) -> bool {
+    let mut dst = [0u8; 6];
+    if frame.len() < ETH_HLEN || frame.read(0, &mut dst) < dst.len() {
         return false;
     }
-    let dst = MacAddr([frame[0], frame[1], frame[2], frame[3], frame[4], frame[5]]);
-    filter.accepts(dst, mac, all_multicast)
+    filter.accepts(MacAddr(dst), mac, all_multicast)
 }
 
 #[cfg(test)]
@@ -377,13 +390,31 @@ mod tests {
     fn filter_rule() {
         let me = MacAddr([2, 0, 0, 1, 0, 0]);
         let lists = AddressFilter::default();
-        let accepts = |f: &[u8], me, all| accepts(&lists, f, me, all);
+        let pool = super::super::testutil::pool(8);
+        // `bytes` as a packet, its first segment `first` bytes long.
+        let packet = |bytes: &[u8], first: usize| {
+            let mut m = pool.alloc().unwrap();
+            assert!(m.set_len(first.min(bytes.len())));
+            m.data_mut().copy_from_slice(&bytes[..first.min(bytes.len())]);
+            if first < bytes.len() {
+                let mut tail = pool.alloc().unwrap();
+                assert!(tail.set_len(bytes.len() - first));
+                tail.data_mut().copy_from_slice(&bytes[first..]);
+                m.chain(tail).unwrap();
+            }
+            m
+        };
+        let accepts = |f: &[u8], me, all| accepts(&lists, &packet(f, f.len()), me, all);
         let mut f = [0u8; 60];
         f[..6].copy_from_slice(&me.0);
         assert!(accepts(&f, me, false));
         assert!(!accepts(&f[..13], me, false), "shorter than a header");
+        // The header split over two segments (`--txpkts 10,54`): read whole.
+        assert!(super::accepts(&lists, &packet(&f, 4), me, false), "destination across segments");
+        assert!(!super::accepts(&lists, &packet(&f[..13], 4), me, false), "a chain shorter than a header");
         f[..6].copy_from_slice(&[2, 0, 0, 1, 0, 1]);
         assert!(!accepts(&f, me, true), "someone else's unicast");
+        assert!(!super::accepts(&lists, &packet(&f, 4), me, true), "someone else's, across segments");
         f[..6].copy_from_slice(&[0xff; 6]);
         assert!(accepts(&f, me, false), "broadcast");
         f[..6].copy_from_slice(&[1, 0, 0x5e, 0, 0, 1]);

@@ -106,8 +106,27 @@ impl AddressFilter {
                 groups.len()
             )));
         }
-        for (i, e) in self.multicast.iter().enumerate() {
-            e.store(groups.get(i).map_or(0, |&g| pack(g)), Relaxed);
+        // New groups first, into free slots, then the old ones out: a group
+        // in both lists stays listed throughout, so a frame racing the
+        // change is judged by the old list or the new one, never by a list
+        // missing a group both have. (With both lists near full there may
+        // be no free slot: then a slot of an old group is reused early.)
+        for g in groups.iter().map(|&g| pack(g)) {
+            if self.multicast.iter().any(|e| e.load(Relaxed) == g) {
+                continue;
+            }
+            let wanted = |w: u64| groups.iter().any(|&k| pack(k) == w);
+            let slot = self.multicast.iter().find(|e| e.load(Relaxed) & IN_USE == 0);
+            let slot = slot.or_else(|| self.multicast.iter().find(|e| !wanted(e.load(Relaxed))));
+            if let Some(e) = slot {
+                e.store(g, Relaxed);
+            }
+        }
+        for e in &self.multicast {
+            let w = e.load(Relaxed);
+            if w & IN_USE != 0 && !groups.iter().any(|&k| pack(k) == w) {
+                e.store(0, Relaxed);
+            }
         }
         Ok(())
     }
@@ -195,5 +214,41 @@ mod tests {
         assert!(f.set_multicast("p0", &many).unwrap_err().to_string().contains("at most 64"));
         f.set_multicast("p0", &[]).unwrap();
         assert!(f.multicast().is_empty(), "an empty list clears it");
+    }
+
+    #[test]
+    fn a_group_in_both_lists_is_never_missing_while_the_list_changes() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let f = AddressFilter::default();
+        let (a, b, c) = (mac("01:00:5e:00:00:0a"), mac("01:00:5e:00:00:0b"), mac("01:00:5e:00:00:0c"));
+        f.set_multicast("p0", &[a, b]).unwrap();
+        let done = AtomicBool::new(false);
+        let misses = std::thread::scope(|s| {
+            let reader = s.spawn(|| {
+                let mut misses = 0u64;
+                while !done.load(Ordering::Relaxed) {
+                    misses += u64::from(!f.accepts(a, ME, false));
+                }
+                misses
+            });
+            // `a` moves between slots: first in [a, b], second in [c, a].
+            for _ in 0..20_000 {
+                f.set_multicast("p0", &[c, a]).unwrap();
+                f.set_multicast("p0", &[a, b]).unwrap();
+            }
+            done.store(true, Ordering::Relaxed);
+            reader.join().unwrap()
+        });
+        assert_eq!(misses, 0, "a group listed before and after was dropped during a change");
+        let mut now = f.multicast();
+        now.sort_by_key(|m| m.0);
+        assert_eq!(now, [a, b]);
+        // The full table replaced by another full table.
+        let full = |k: u8| (0..MAX_MULTICAST as u8).map(|i| MacAddr([1, 0, 0x5e, k, 0, i])).collect::<Vec<_>>();
+        f.set_multicast("p0", &full(1)).unwrap();
+        f.set_multicast("p0", &full(2)).unwrap();
+        let mut now = f.multicast();
+        now.sort_by_key(|m| m.0);
+        assert_eq!(now, full(2));
     }
 }

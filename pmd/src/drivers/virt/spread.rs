@@ -18,7 +18,7 @@
 
 use super::common::{take_oversize, End, MAX_QUEUES};
 use super::wire::Wire;
-use crate::mem::{MbufBatch, MAX_BURST};
+use crate::mem::{MbufBatch, OffloadFlags, MAX_BURST};
 use crate::rss::RssEngine;
 
 /// Per transmit queue scratch, allocated once at open.
@@ -71,6 +71,7 @@ pub(crate) fn tx_spread(
         if count[dq] == room[dq] {
             break;
         }
+        m.set_ol_flags(OffloadFlags::default());
         if let Some(h) = hash {
             m.set_rss_hash(h);
         }

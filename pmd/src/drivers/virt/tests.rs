@@ -301,3 +301,42 @@ fn create_ports_refuses_bad_lists_helpfully() {
     let m = msg(&["null1", "null01"]);
     assert!(m.contains("same port"), "{m}");
 }
+
+#[test]
+fn offload_flags_do_not_travel_over_the_wire_but_the_receivers_rss_hash_does() {
+    use crate::mem::OffloadFlags;
+    use crate::rss::{RssConfig, RssHashTypes};
+    let p = pool(64);
+    let (mut port, mut q) = open_loop(&p);
+    let stale = OffloadFlags::TX_VLAN_INSERT | OffloadFlags::TX_IP_CKSUM | OffloadFlags::RX_VLAN_STRIPPED;
+    let send = |q: &mut Queues| {
+        let mut b = MbufBatch::new();
+        for seq in 0..4 {
+            let mut m = frame(&p, STRANGER, seq, 64);
+            m.set_ol_flags(stale);
+            m.set_vlan_tci(100);
+            b.push(m).unwrap();
+        }
+        assert_eq!(q.tx[0].tx_burst(&mut b), 4);
+        let mut got = MbufBatch::new();
+        assert_eq!(q.rx[0].rx_burst(&mut got, 32), 4);
+        got.iter().map(|m| m.ol_flags()).collect::<Vec<_>>()
+    };
+    assert_eq!(send(&mut q), vec![OffloadFlags::default(); 4], "one queue: nothing of the sender's");
+    drop(q);
+    port.stop().unwrap();
+    let conf = PortConfig { rx_queues: 2, tx_queues: 2, rx_ring_size: 256, tx_ring_size: 256, ..PortConfig::default() };
+    port.configure(&conf, &p).unwrap();
+    port.set_rss_config(&RssConfig::new(2, RssHashTypes::ALL)).unwrap();
+    let mut q = port.open().unwrap();
+    let mut b = MbufBatch::new();
+    let mut m = frame(&p, STRANGER, 9, 64);
+    m.set_ol_flags(stale);
+    b.push(m).unwrap();
+    assert_eq!(q.tx[0].tx_burst(&mut b), 1);
+    let mut got = MbufBatch::new();
+    let n: usize = q.rx.iter_mut().map(|rx| rx.rx_burst(&mut got, 32)).sum();
+    assert_eq!(n, 1);
+    let flags = got.iter().next().unwrap().ol_flags();
+    assert_eq!(flags.0 & !OffloadFlags::RX_RSS_HASH.0, 0, "with RSS: only the receiver's hash flag, got {flags:?}");
+}

@@ -36,7 +36,7 @@ use std::time::Instant;
 use ferrite_vfio::EventFd;
 
 use super::cable::{Cable, Session, Tap};
-use super::common::{deliver, measure, take_all_link_down, take_oversize, End};
+use super::common::{deliver, forget_metadata, measure, take_all_link_down, take_oversize, End};
 use super::spread::{tx_spread, Spread};
 use crate::mem::{BulkRing, MbufBatch, MAX_BURST};
 use crate::port::{PortConfig, PortError, Queues, RxQueue, TxQueue};
@@ -346,6 +346,7 @@ impl TxQueue for WireTx {
             n = batch.len().min(wire.room());
             bytes = measure(&batch.as_slice()[..n]).0;
         }
+        forget_metadata(&mut batch.as_mut_slice()[..n]);
         if n > 0 && wire.send(batch, n) {
             end.tx[q].stats.add(n as u64, bytes);
             wire.notify();
