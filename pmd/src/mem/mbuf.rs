@@ -160,7 +160,11 @@ pub struct TxOffload {
 
 impl MbufHeader {
     /// Metadata of a fresh allocation: empty, full headroom, no flags, one
-    /// segment. `next` is already null (the free-store invariant).
+    /// segment. `next` is already null (the free-store invariant). The
+    /// second cache line (`tx` lengths, `vlan_tci_outer`) is left as it was,
+    /// so an allocation touches one line: those fields mean something only
+    /// under a flag that says so (`TX_*`, `RX_QINQ_STRIPPED`), and no flag
+    /// survives this reset.
     #[inline(always)]
     pub(super) fn reset(&mut self) {
         self.data_off = HEADROOM as u16;

@@ -264,6 +264,12 @@ fn vlan_extend_is_ext_vlan_and_qinq_strip_is_refused() {
 
 #[test]
 fn rxcsum_enables_only_the_checks_asked_for() {
+    // The 82576's RXCSUM bits, spelled out (datasheet 8.10.9; Linux's
+    // E1000_RXCSUM_*), not the driver's constants: a wrong bit there fails.
+    const RXCSUM_IPOFLD: u32 = 0x100;
+    const RXCSUM_TUOFLD: u32 = 0x200;
+    const RXCSUM_CRCOFL: u32 = 0x800;
+    const RXCSUM_PCSD: u32 = 0x2000;
     let (mut port, _hw, regs) = fake_port_and_regs();
     let pool = pool(256);
     let checks = RXCSUM_IPOFLD | RXCSUM_TUOFLD | RXCSUM_CRCOFL;
@@ -297,10 +303,16 @@ fn rxcsum_enables_only_the_checks_asked_for() {
 
 #[test]
 fn checksum_flags_come_from_the_status_and_error_bits() {
-    use desc::{RXD_ERR_IPE as IPE, RXD_ERR_TCPE as L4E, RXD_STAT_IPCS as IPCS};
-    use desc::{RXD_STAT_L4CS as L4CS, RXD_STAT_UDPCS as UDPCS};
-    const TCP: u32 = 1 << 8; // packet type bits in the first write-back dword
-    const SCTP: u32 = RXD_PKTTYPE_SCTP;
+    // The advanced write-back's bits, spelled out (Linux's
+    // E1000_RXD_STAT_*, E1000_RXDEXT_STATERR_*, E1000_RXDADV_PKTTYPE_*),
+    // not the driver's constants: a wrong bit there fails.
+    const UDPCS: u32 = 0x10;
+    const L4CS: u32 = 0x20;
+    const IPCS: u32 = 0x40;
+    const L4E: u32 = 0x2000_0000;
+    const IPE: u32 = 0x4000_0000;
+    const TCP: u32 = 0x100; // packet type bits in the first write-back dword
+    const SCTP: u32 = 0x400;
     let (ip_ok, ip_bad) = (OffloadFlags::RX_IP_CKSUM_GOOD.0, OffloadFlags::RX_IP_CKSUM_BAD.0);
     let (l4_ok, l4_bad) = (OffloadFlags::RX_L4_CKSUM_GOOD.0, OffloadFlags::RX_L4_CKSUM_BAD.0);
     let cases: [(&str, u32, u16, u32, u64); 12] = [
