@@ -304,6 +304,7 @@ fn check_port_flags(args: &Args, n: usize) -> Result<(), AppError> {
         .iter()
         .map(|v| ("--tx-vlan", v.port))
         .chain(args.vlan_filter.iter().map(|v| ("--vlan-filter", v.port)))
+        .chain(args.vlan_tpid.iter().map(|v| ("--vlan-tpid", v.port)))
         .chain(args.mc_addr.iter().map(|v| ("--mc-addr", v.port)))
         .chain(args.mac_addr_add.iter().map(|v| ("--mac-addr-add", v.port)));
     for (flag, port) in named {
@@ -328,9 +329,14 @@ fn check_port_flags(args: &Args, n: usize) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The port's receive filters: `--vlan-filter` IDs, `--mac-addr-add`
-/// addresses and the `--mc-addr` multicast list (after `configure`).
+/// The port's receive filters: `--vlan-tpid` EtherTypes, `--vlan-filter`
+/// IDs, `--mac-addr-add` addresses and the `--mc-addr` multicast list
+/// (after `configure`).
 fn receive_filters(args: &Args, port: usize, dev: &mut dyn NetDevice, what: &str) -> Result<(), AppError> {
+    for t in args.vlan_tpid.iter().filter(|t| t.port == port) {
+        dev.vlan_tpid_set(t.which, t.tpid)
+            .map_err(|e| port_err(format!("{what}: --vlan-tpid {port},{},{:#06x}", t.which, t.tpid), e))?;
+    }
     for f in args.vlan_filter.iter().filter(|f| f.port == port) {
         for &id in &f.ids {
             dev.vlan_filter_set(id, true).map_err(|e| port_err(format!("{what}: --vlan-filter {port},{id}"), e))?;

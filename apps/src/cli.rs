@@ -6,7 +6,7 @@ use std::fmt;
 
 use clap::Parser;
 use ferrite_hugepages::IovaMode;
-use ferrite_pmd::port::{MacAddr, PortError, RxOffloads, TxOffloads};
+use ferrite_pmd::port::{MacAddr, PortError, RxOffloads, TxOffloads, VlanType, MIN_ETHERTYPE};
 use ferrite_pmd::MAX_BURST;
 
 use crate::fwd::{ForwardMode, RxWaitMode};
@@ -326,6 +326,36 @@ fn parse_vlan_filter(s: &str) -> Result<VlanFilterArg, String> {
     Ok(VlanFilterArg { port, ids })
 }
 
+/// A `--vlan-tpid PORT,inner|outer,TPID` setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VlanTpidArg {
+    /// Port index.
+    pub port: usize,
+    /// Which tag the TPID marks.
+    pub which: VlanType,
+    /// The EtherType (hexadecimal with 0x, or decimal).
+    pub tpid: u16,
+}
+
+fn parse_vlan_tpid(s: &str) -> Result<VlanTpidArg, String> {
+    let want = "PORT,inner|outer,TPID such as 0,outer,0x88a8";
+    let (port, rest) = port_and(s, "--vlan-tpid", want)?;
+    let (which, tpid) = rest.split_once(',').ok_or_else(|| format!("--vlan-tpid '{s}' is not {want}"))?;
+    let which = which.trim().parse::<VlanType>().map_err(|e| format!("--vlan-tpid '{s}': {e}"))?;
+    let t = tpid.trim();
+    let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => t.parse::<u16>(),
+    };
+    let tpid = parsed.map_err(|_| format!("--vlan-tpid '{s}': '{t}' is not a 16-bit EtherType (want {want})"))?;
+    if tpid < MIN_ETHERTYPE {
+        return Err(format!(
+            "--vlan-tpid '{s}': {tpid:#06x} is an 802.3 length, not an EtherType (want {MIN_ETHERTYPE:#06x} or above)"
+        ));
+    }
+    Ok(VlanTpidArg { port, which, tpid })
+}
+
 /// A `--mc-addr` or `--mac-addr-add` `PORT,MAC` pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PortMac {
@@ -592,6 +622,12 @@ pub struct Args {
     /// asks for the vlan_filter rx offload, refused on a port without it); repeatable
     #[arg(long = "vlan-filter", value_name = "PORT,ID[,ID...]", value_parser = parse_vlan_filter)]
     pub vlan_filter: Vec<VlanFilterArg>,
+
+    /// The EtherType that marks PORT's inner (single) or outer VLAN tag (dpdk-testpmd's `vlan set
+    /// inner|outer tpid`): 0x8100 for both by default; 0,outer,0x88a8 for 802.1ad with the
+    /// vlan_extend rx offload; refused on a port that cannot set it; repeatable
+    #[arg(long = "vlan-tpid", value_name = "PORT,inner|outer,TPID", value_parser = parse_vlan_tpid)]
+    pub vlan_tpid: Vec<VlanTpidArg>,
 
     /// Add a multicast group to PORT's list (dpdk-testpmd's `mcast_addr add`); repeatable
     #[arg(long = "mc-addr", value_name = "PORT,MAC", value_parser = parse_mc_addr)]

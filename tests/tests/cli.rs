@@ -435,6 +435,11 @@ fn offload_and_filter_flags_refuse_bad_values() {
     bad(&pair(&["--mc-addr", "0,ff:ff:ff:ff:ff:ff"]), &["is not a multicast group", "broadcast"]);
     bad(&pair(&["--mac-addr-add", "1,01:00:5e:00:00:01"]), &["is not a unicast address", "--mc-addr"]);
     bad(&pair(&["--mac-addr-add", "9,02:00:00:00:00:09"]), &["--mac-addr-add names port 9"]);
+    bad(&pair(&["--vlan-tpid", "0,middle,0x88a8"]), &["'middle' is not a VLAN tag kind (inner or outer)"]);
+    bad(&pair(&["--vlan-tpid", "0,outer,1500"]), &["0x05dc is an 802.3 length, not an EtherType"]);
+    bad(&pair(&["--vlan-tpid", "0,outer,0x1ffff"]), &["'0x1ffff' is not a 16-bit EtherType"]);
+    bad(&pair(&["--vlan-tpid", "3,outer,0x88a8"]), &["--vlan-tpid names port 3"]);
+    bad(&pair(&["--vlan-tpid", "1,outer,0x88a8"]), &["port 1 (pair1): --vlan-tpid 1,outer,0x88a8", "not supported"]);
     bad(&pair(&["--tso-segsz", "0"]), &["'0' is not a TSO segment size", "1..=9000"]);
     bad(&pair(&["--tso-segsz", "1400"]), &["--tso-segsz is for the csum forwarding engine, not io"]);
     bad(

@@ -29,7 +29,7 @@ pub use counters::{Counter, QueueCounters};
 pub use error::PortError;
 pub use features::{features, Feature};
 pub use link::{LinkEvent, LinkEvents, LinkNotifier};
-pub use offloads::{RxOffloads, TxOffloads};
+pub use offloads::{RxOffloads, TxOffloads, VlanType, MIN_ETHERTYPE};
 pub use types::{
     Channels, Coalesce, DeviceCaps, DrvInfo, Duplex, LinkSettings, LinkStatus, MacAddr, PortConfig, PortStats,
     QueueStats, RegDump, RingParams, RxMode,
@@ -213,6 +213,17 @@ pub trait NetDevice: EthtoolOps + Send {
     /// The VLAN IDs in the receive filter, ascending.
     fn vlan_filters(&self) -> Vec<u16> {
         Vec::new()
+    }
+
+    /// Sets the EtherType (TPID) that marks a VLAN tag of kind `which`
+    /// (`rte_eth_dev_set_vlan_ether_type`). Both are 0x8100 by default; an
+    /// IEEE 802.1ad network tags its outer (service) tag 0x88a8, which a
+    /// port with the `vlan_extend` receive offload must be told to strip
+    /// and filter the inner tag under it. A TPID below 0x0600 (a length,
+    /// not an EtherType) is refused.
+    fn vlan_tpid_set(&mut self, which: VlanType, tpid: u16) -> Result<(), PortError> {
+        let _ = (which, tpid);
+        Err(PortError::NotSupported("vlan_tpid_set"))
     }
 
     /// Current MTU (L3 payload bytes; a frame may be MTU + 14 header bytes

@@ -194,6 +194,44 @@ pub(super) fn check_offloads(
     Err(PortError::InvalidConfig(format!("unsupported {}", parts.join("; "))))
 }
 
+/// Which VLAN tag a TPID setting is for (DPDK's `rte_vlan_type`): a
+/// single tag and the inner (customer) tag of a double-tagged frame are
+/// `Inner`; the outer (service) tag, with the `vlan_extend` receive
+/// offload, is `Outer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VlanType {
+    /// A single tag, or the inner one (0x8100 by default).
+    Inner,
+    /// The outer tag of a double-tagged frame (0x8100 by default; 0x88a8
+    /// for IEEE 802.1ad).
+    Outer,
+}
+
+impl std::fmt::Display for VlanType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            VlanType::Inner => "inner",
+            VlanType::Outer => "outer",
+        })
+    }
+}
+
+impl std::str::FromStr for VlanType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "inner" => Ok(VlanType::Inner),
+            "outer" => Ok(VlanType::Outer),
+            _ => Err(format!("'{s}' is not a VLAN tag kind (inner or outer)")),
+        }
+    }
+}
+
+/// The smallest EtherType: below it the field is an 802.3 length, so no
+/// tag can be recognised by it.
+pub const MIN_ETHERTYPE: u16 = 0x0600;
+
 #[cfg(test)]
 mod tests {
     use super::*;

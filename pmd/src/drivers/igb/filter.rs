@@ -1,6 +1,7 @@
 //! Receive filters of the 82576 (datasheet §7.1.1 and §7.4): the extra
 //! unicast addresses in receive address entries 1..15, the multicast hash
-//! table (MTA) and the VLAN filter table (VFTA).
+//! table (MTA), the VLAN filter table (VFTA) and the VLAN EtherTypes it
+//! recognises tags by (VET: inner/single in bits 15:0, outer in 31:16).
 //!
 //! Each list lives in software as well as in the registers. The software
 //! copy answers `mac_addrs`, `mc_addr_list` and `vlan_filters` (the MTA is a
@@ -27,8 +28,8 @@
 //! the frame's (inner, with double VLAN) tag before the address filters.
 
 use super::mac::Hw;
-use super::regs::{rah, ral, MTA_BASE, MTA_LEN, RAH_AV, RAH_POOL_0, RAR_ENTRIES, VFTA_BASE, VFTA_LEN};
-use crate::port::{MacAddr, PortError};
+use super::regs::{rah, ral, MTA_BASE, MTA_LEN, RAH_AV, RAH_POOL_0, RAR_ENTRIES, VET, VFTA_BASE, VFTA_LEN};
+use crate::port::{MacAddr, PortError, VlanType, MIN_ETHERTYPE};
 
 /// Unicast addresses a port accepts besides its own: RAR 1..15.
 pub const EXTRA_UNICAST: usize = RAR_ENTRIES as usize - 1;
@@ -106,11 +107,22 @@ pub struct RxFilters {
     multicast: Vec<MacAddr>,
     /// The VFTA as it should be: bit `id & 31` of word `id >> 5`.
     vfta: [u32; VFTA_LEN as usize],
+    /// VET as it should be: the inner (or single) tag's TPID in 15:0, the
+    /// outer one's (double VLAN) in 31:16.
+    vet: u32,
 }
+
+/// VET after reset: 0x8100 for both tags.
+const VET_DEFAULT: u32 = 0x8100_8100;
 
 impl Default for RxFilters {
     fn default() -> Self {
-        RxFilters { unicast: [None; EXTRA_UNICAST], multicast: Vec::new(), vfta: [0; VFTA_LEN as usize] }
+        RxFilters {
+            unicast: [None; EXTRA_UNICAST],
+            multicast: Vec::new(),
+            vfta: [0; VFTA_LEN as usize],
+            vet: VET_DEFAULT,
+        }
     }
 }
 
@@ -191,9 +203,35 @@ impl RxFilters {
         (0..=MAX_VLAN_ID).filter(|&id| self.vfta[(id >> 5) as usize] & (1 << (id & 31)) != 0).collect()
     }
 
-    /// Writes every table from the software lists: RAR 1..15 (empty ones
-    /// invalid), MTA, VFTA. RAR 0 is the port's own address (`write_mac`).
+    /// Sets the TPID of the inner (or single) or the outer VLAN tag
+    /// (`rte_eth_dev_set_vlan_ether_type`) and programs VET. QEMU's igb
+    /// honours both halves on receive (tag recognition, strip, VFTA); its
+    /// transmit insertion always uses the inner one.
+    pub fn set_tpid(&mut self, hw: &Hw, port: &str, which: VlanType, tpid: u16) -> Result<(), PortError> {
+        if tpid < MIN_ETHERTYPE {
+            return Err(PortError::InvalidConfig(format!(
+                "{port}: VLAN TPID {tpid:#06x} is an 802.3 length, not an EtherType: give {MIN_ETHERTYPE:#06x} or \
+                 above (0x8100 for 802.1Q, 0x88a8 for an 802.1ad outer tag)"
+            )));
+        }
+        self.vet = match which {
+            VlanType::Inner => (self.vet & 0xffff_0000) | u32::from(tpid),
+            VlanType::Outer => (self.vet & 0x0000_ffff) | u32::from(tpid) << 16,
+        };
+        hw.write(VET, self.vet);
+        Ok(())
+    }
+
+    /// The TPIDs (inner, outer) the port recognises tags by.
+    pub fn tpids(&self) -> (u16, u16) {
+        (self.vet as u16, (self.vet >> 16) as u16)
+    }
+
+    /// Writes every table from the software lists: VET, RAR 1..15 (empty
+    /// ones invalid), MTA, VFTA. RAR 0 is the port's own address
+    /// (`write_mac`).
     pub fn program(&self, hw: &Hw) {
+        hw.write(VET, self.vet);
         for (slot, mac) in self.unicast.iter().enumerate() {
             write_rar(hw, slot as u32 + 1, *mac);
         }

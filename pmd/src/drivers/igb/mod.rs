@@ -79,7 +79,7 @@ use crate::mem::Mempool;
 use crate::port::{
     per_queue_stat_rows, Channels, Coalesce, Counter, DeviceCaps, DrvInfo, EthtoolOps, LinkEvents, LinkSettings,
     LinkStatus, MacAddr, NetDevice, PortConfig, PortError, PortStats, QueueCounters, Queues, RegDump, RingParams,
-    RssConfig, RxMode, RxOffloads, TxOffloads,
+    RssConfig, RxMode, RxOffloads, TxOffloads, VlanType,
 };
 
 /// The VFIO layer the driver is built on (re-exported for tools such as
@@ -837,6 +837,11 @@ impl NetDevice for IgbPort {
 
     fn vlan_filters(&self) -> Vec<u16> {
         self.filters.vlans()
+    }
+
+    /// VET: the tag EtherTypes the filter, strip and double VLAN go by.
+    fn vlan_tpid_set(&mut self, which: VlanType, tpid: u16) -> Result<(), PortError> {
+        self.filters.set_tpid(&self.hw, &self.name, which, tpid)
     }
 
     fn mtu(&self) -> u16 {

@@ -44,8 +44,8 @@
 //!   only when it stripped).
 //! * **double VLAN** (`vlan_extend`, CTRL_EXT.EXT_VLAN): a frame counts as
 //!   VLAN-tagged only with an outer tag of ethertype VET_EXT followed by an
-//!   inner one of VET (both 0x8100 after reset; not changed here). Strip and
-//!   the VLAN filter then act on the *inner* tag, which becomes `vlan_tci`;
+//!   inner one of VET (both 0x8100 after reset; `vlan_tpid_set` changes
+//!   them, e.g. 0x88a8 outer for 802.1ad). Strip and the VLAN filter then act on the *inner* tag, which becomes `vlan_tci`;
 //!   the outer tag stays in the frame. The 82576 and QEMU (since its
 //!   "strip the second VLAN tag for extended VLAN" change) agree, and so
 //!   does DPDK's igb. Stripping both tags (`qinq_strip`, `RX_QINQ_STRIPPED`)

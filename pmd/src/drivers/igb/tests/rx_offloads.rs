@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::mem::OffloadFlags;
+use crate::port::VlanType;
 
 /// Configures `port` on `pool` (64 descriptors, one queue each way) with the
 /// receive offloads `rx`, and opens it.
@@ -378,6 +379,27 @@ fn filters_are_written_again_at_every_open() {
     assert_eq!(port.mac_addrs()[1..], [a]);
     assert_eq!(port.mc_addr_list(), [group]);
     assert_eq!(port.vlan_filters(), [100]);
+    drop(q);
+    port.stop().unwrap();
+}
+
+#[test]
+fn vlan_tpids_go_to_vet_and_come_back_after_a_reset() {
+    // VET (0x0038): inner/single TPID in 15:0, outer (double VLAN) in 31:16.
+    const VET_REG: u32 = 0x0038;
+    let (mut port, _hw, regs) = fake_port_and_regs();
+    assert_eq!(reg(&regs, VET_REG), 0x8100_8100, "probe writes the reset value");
+    port.vlan_tpid_set(VlanType::Outer, 0x88a8).unwrap();
+    assert_eq!(reg(&regs, VET_REG), 0x88a8_8100, "the outer half, at once");
+    port.vlan_tpid_set(VlanType::Inner, 0x9100).unwrap();
+    assert_eq!(reg(&regs, VET_REG), 0x88a8_9100);
+    let e = port.vlan_tpid_set(VlanType::Outer, 0x05dc).unwrap_err().to_string();
+    assert!(e.contains("0x05dc is an 802.3 length") && e.contains("0x88a8"), "{e}");
+    assert_eq!(reg(&regs, VET_REG), 0x88a8_9100, "a refused TPID changes nothing");
+    regs.lock().unwrap().insert(VET_REG, 0x8100_8100); // a reset
+    let pool = pool(256);
+    let q = open_rx(&mut port, &pool, RxOffloads::VLAN_EXTEND | RxOffloads::VLAN_STRIP);
+    assert_eq!(reg(&regs, VET_REG), 0x88a8_9100, "open writes the TPIDs again");
     drop(q);
     port.stop().unwrap();
 }
