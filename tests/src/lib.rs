@@ -23,6 +23,17 @@ pub fn pool(name: &str, capacity: usize) -> Mempool {
     Mempool::new(&cfg).expect("mempool")
 }
 
+/// `-l` for runs: the first two CPUs this process may use (main + one
+/// forwarding core).
+pub fn lcores() -> String {
+    let cpus = ferrite_pmd::lcore::allowed_cpus();
+    match cpus.as_slice() {
+        [a, b, ..] => format!("{a},{b}"),
+        [a] => format!("{a}"),
+        [] => "0".into(),
+    }
+}
+
 /// Opened virtual ports, one pool each, and their queues.
 pub struct VirtSetup {
     /// The ports, in the order named.

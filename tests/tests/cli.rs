@@ -6,20 +6,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ferrite_tests::{conservation_problems, Json};
+use ferrite_tests::{conservation_problems, lcores, Json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_testpmd-under-test");
-
-/// `-l` for runs: the first two CPUs this process may use (main + one
-/// forwarding core).
-fn lcores() -> String {
-    let cpus = ferrite_pmd::lcore::allowed_cpus();
-    match cpus.as_slice() {
-        [a, b, ..] => format!("{a},{b}"),
-        [a] => format!("{a}"),
-        [] => "0".into(),
-    }
-}
 
 fn wait(mut child: Child, limit: Duration) -> Output {
     let start = Instant::now();

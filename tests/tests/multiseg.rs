@@ -12,21 +12,14 @@ use ferrite_apps::fwd::pkt::{self, FrameSpec, Verdict};
 use ferrite_apps::fwd::{EngineConfig, NoQueue, Stream, StreamId, TxGenConfig};
 use ferrite_pmd::port::{RxOffloads, TxOffloads};
 use ferrite_pmd::PortConfig;
-use ferrite_tests::{conservation_problems, run_cores, udp_spec, virt_ports, Json};
+use ferrite_tests::{conservation_problems, lcores, run_cores, udp_spec, virt_ports, Json};
 
 const TESTPMD: &str = env!("CARGO_BIN_EXE_testpmd-under-test");
 const SEGMENTS: [usize; 3] = [2048, 2048, 818];
 const FRAME: u64 = 4914;
 
-/// `-l` for runs: the first two CPUs this process may use.
-fn lcores() -> String {
-    let cpus = ferrite_pmd::lcore::allowed_cpus();
-    match cpus.as_slice() {
-        [a, b, ..] => format!("{a},{b}"),
-        [a] => format!("{a}"),
-        [] => "0".into(),
-    }
-}
+/// What makes testpmd send and receive 4914-byte frames as 3-segment chains.
+const CHAINED: [&str; 6] = ["--txpkts", "2048,2048,818", "--mtu", "9000", "--rx-offloads", "scatter"];
 
 /// Runs testpmd, which must exit 0; returns its JSON report and stderr.
 fn testpmd_json(args: &[&str]) -> (Json, String) {
@@ -102,30 +95,9 @@ fn txonly_chains_on_one_pair_port_arrive_verified_on_the_other() {
 fn testpmd_sends_receives_and_captures_chained_frames() {
     let pcap = std::env::temp_dir().join(format!("ferrite-{}-multiseg.pcapng", std::process::id()));
     let l = lcores();
-    let (r, stderr) = testpmd_json(&[
-        "-l",
-        &l,
-        "--vdev",
-        "pair0,pair1",
-        "--forward-mode",
-        "rxonly",
-        "--tx-first",
-        "4",
-        "--burst",
-        "32",
-        "--txpkts",
-        "2048,2048,818",
-        "--mtu",
-        "9000",
-        "--rx-offloads",
-        "scatter",
-        "--duration",
-        "0.5",
-        "--no-telemetry",
-        "--json",
-        "--pcap-rx",
-        pcap.to_str().unwrap(),
-    ]);
+    let run = ["-l", &l, "--vdev", "pair0,pair1", "--forward-mode", "rxonly", "--tx-first", "4", "--burst", "32"];
+    let out = ["--duration", "0.5", "--no-telemetry", "--json", "--pcap-rx", pcap.to_str().unwrap()];
+    let (r, stderr) = testpmd_json(&[&run[..], &CHAINED, &out].concat());
     let problems = conservation_problems(&r);
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(r.get("accounting_ok").bool());
@@ -165,24 +137,9 @@ fn testpmd_sends_receives_and_captures_chained_frames() {
 fn testpmd_generators_send_whole_chains_and_free_every_segment() {
     let l = lcores();
     for mode in ["txonly", "flowgen"] {
-        let (r, _) = testpmd_json(&[
-            "-l",
-            &l,
-            "--vdev",
-            "pair0,pair1",
-            "--forward-mode",
-            mode,
-            "--txpkts",
-            "2048,2048,818",
-            "--mtu",
-            "9000",
-            "--rx-offloads",
-            "scatter",
-            "--tx-count",
-            "2000",
-            "--no-telemetry",
-            "--json",
-        ]);
+        let run = ["-l", &l, "--vdev", "pair0,pair1", "--forward-mode", mode];
+        let out = ["--tx-count", "2000", "--no-telemetry", "--json"];
+        let (r, _) = testpmd_json(&[&run[..], &CHAINED, &out].concat());
         let problems = conservation_problems(&r);
         assert!(problems.is_empty(), "{mode}: {problems:#?}");
         let generated: u64 = r.get("streams").arr().iter().map(|s| s.get("generated").u64()).sum();

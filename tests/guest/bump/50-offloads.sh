@@ -39,6 +39,7 @@
 # Build on the host first: cargo build --release -p ferrite-apps --bins
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/testpmd.bash"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bump-testpmd.bash"
 
 k0=$FERRITE_K0_IF k1=$FERRITE_K1_IF
 k0mac=$FERRITE_K0_MAC k1mac=$FERRITE_K1_MAC
@@ -146,72 +147,8 @@ elif cmd == "raw":   # raw IFACE SRCMAC DSTMAC SRCIP DSTIP NBADL4 NBADIP
         s.send(frame(100 + i, False, True)); time.sleep(0.05)
 EOF
 
-PMD=
-# pmd_start NAME ARGS...: testpmd on both ports in the background.
-pmd_start() {
-    local name=$1
-    shift
-    timeout --foreground -k 5 -s INT 240 "$TESTPMD" -l 0,1 -a "$FERRITE_IGB0" -a "$FERRITE_IGB1" --json --xstats \
-        --stats-period 0.5 "${POLL[@]}" "$@" >"$W/$name.json" 2>"$W/$name.err" &
-    PMD=$!
-    for _ in $(seq 100); do grep -q '^Logical core' "$W/$name.err" && break; kill -0 "$PMD" 2>/dev/null || break; sleep 0.1; done
-    if ! grep -q '^Logical core' "$W/$name.err"; then
-        sed 's/^/    /' "$W/$name.err" | tail -20
-        fail "$name: testpmd did not start ($*)"
-        kill -INT "$PMD" 2>/dev/null
-        wait "$PMD"
-        return 1
-    fi
-    sleep 1.5 # link up (autonegotiation) on both ports
-}
-# pmd_stop NAME: SIGINT, then the checks every run must pass.
-pmd_stop() {
-    local name=$1 j=$W/$1.json rc
-    kill -INT "$PMD" 2>/dev/null
-    wait "$PMD"
-    rc=$?
-    grep -v '^ *port [01] queue\|^Rates' "$W/$name.err" | grep -i 'warn\|error\|bad\|tso\|cksum' | head -20 | sed 's/^/    /'
-    eq "$name: testpmd exit status after SIGINT" "$rc" 0
-    eq "$name: mempools full, accounting_ok" \
-        "$(jv "$j" '([.mempools[] | .capacity == .available] | all) and .accounting_ok')" true
-    for p in 0 1; do
-        echo "  $name port $p: $(jv "$j" ".ports[$p] | \"RX \(.rx_packets) pkts \(.rx_bytes) B, TX \(.tx_packets) pkts \(.tx_bytes) B, drops rx \(.rx_drops) tx \(.tx_drops)\"")"
-    done
-}
-# port_rx NAME P: port P's received frames so far (from the stats rows).
-port_rx() { grep -o "port $2 queue 0: RX [0-9]*" "$W/$1.err" | tail -1 | awk '{print $6}'; }
-port_rx_now() { sleep 1.2; port_rx "$@"; }
-# snmp NS PROTO FIELD: one /proc/net/snmp counter of a namespace.
 sctp_errors() { ip netns exec "$1" awk '$1 == "SctpChecksumErrors" {print $2}' /proc/net/sctp/snmp 2>/dev/null; }
-snmp() {
-    ip netns exec "$1" awk -v p="$2:" -v f="$3" \
-        '$1 == p { if (!c) { for (i = 2; i <= NF; i++) if ($i == f) c = i } else { print $c; exit } }' /proc/net/snmp
-}
 csum_errors() { echo "$(snmp "$1" Ip InHdrErrors)/$(snmp "$1" Tcp InCsumErrors)/$(snmp "$1" Udp InCsumErrors)"; }
-dev_stat() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
-# tcp_xfer WHAT DSTIP PORT MB: MB megabytes ns0 -> ns1 over TCP, SHA-256 compared.
-tcp_xfer() {
-    local what=$1 dst=$2 port=$3 mb=$4 want got srv t0 t1
-    head -c $((mb * 1000000)) /dev/urandom >/tmp/send.bin
-    want=$(sha256sum </tmp/send.bin | cut -d' ' -f1)
-    ip netns exec ns1 timeout -k 5 150 socat -u "TCP-LISTEN:$port,reuseaddr" OPEN:/tmp/recv.bin,creat,trunc &
-    srv=$!
-    sleep 0.5
-    t0=$(date +%s.%N)
-    timeout -k 5 150 ip netns exec ns0 socat -u OPEN:/tmp/send.bin "TCP:$dst:$port,retry=10"
-    wait "$srv"
-    t1=$(date +%s.%N)
-    got=$(sha256sum </tmp/recv.bin | cut -d' ' -f1)
-    echo "  $mb MB in $(echo "$t1 - $t0" | bc) s"
-    [[ $got == "$want" ]] && pass "$what: $mb MB over TCP, SHA-256 identical" ||
-        fail "$what: TCP transfer stalled or corrupted: $(stat -c %s /tmp/recv.bin) of $((mb * 1000000)) bytes"
-    rm -f /tmp/send.bin /tmp/recv.bin
-}
-ping_ok() { # ping_ok WHAT NS DST COUNT
-    local out
-    out=$(ip netns exec "$2" ping -c "$4" -i 0.05 -W 2 "$3" 2>&1)
-    grep -q ' 0% packet loss' <<<"$out" && pass "$1: ping $3 0% loss" || fail "$1: ping $3: $(tail -2 <<<"$out" | tr '\n' ' ')"
-}
 
 peers=(--eth-peer "0,$k0mac" --eth-peer "1,$k1mac")
 cks=ipv4_cksum,udp_cksum,tcp_cksum
@@ -224,7 +161,7 @@ if [[ -d /sys/module/sctp ]] || modprobe sctp 2>/dev/null; then sctp=1; s0=$(sct
     skip "SCTP: no sctp module for kernel $(uname -r) (modprobe sctp failed)"; fi
 if pmd_start csum --forward-mode csum "${peers[@]}" --rx-offloads "$cks,sctp_cksum" --tx-offloads "$cks,sctp_cksum"; then
     ping_ok "csum offload ns0 -> ns1" ns0 "$k1ip" 50
-    tcp_xfer "csum offload" "$k1ip" 5001 32
+    tcp_xfer "csum offload" "TCP:$k1ip:5001" TCP-LISTEN:5001 32
     ip netns exec ns1 timeout -k 5 30 "$py" "$W/h.py" recv 12 "$k1ip" "$k1ip:5005" >"$W/udp.out" &
     r=$!
     for _ in $(seq 50); do grep -q ready "$W/udp.out" && break; sleep 0.1; done
@@ -271,7 +208,7 @@ ip -n ns0 route flush cache 2>/dev/null
 if pmd_start tso --forward-mode csum "${peers[@]}" --mtu 9000 --mbuf-size 9216 --total-num-mbufs 8192 \
     --rx-offloads "$cks" --tx-offloads "$cks,tcp_tso" --tso-segsz 1448; then
     k1rx0=$(dev_stat ns1 "$k1" rx_packets) k1b0=$(dev_stat ns1 "$k1" rx_bytes)
-    tcp_xfer "TSO" "$k1ip" 5002 32
+    tcp_xfer "TSO" "TCP:$k1ip:5002" TCP-LISTEN:5002 32
     k1rx=$(($(dev_stat ns1 "$k1" rx_packets) - k1rx0)) k1b=$(($(dev_stat ns1 "$k1" rx_bytes) - k1b0))
     pmd_stop tso
     j=$W/tso.json
@@ -309,7 +246,7 @@ if ip -n ns0 link add link "$k0" name k0.100 type vlan id 100 && ip -n ns0 addr 
     ip -n ns0 link set k0.200 up && ip -n ns1 addr add 198.18.4.2/24 dev "$k1"; then
     if pmd_start vlan --forward-mode io --rx-offloads vlan_strip,vlan_filter --vlan-filter 0,100 --tx-vlan 0,100; then
         ping_ok "VLAN 100 (stripped by igb0 RX, inserted by igb0 TX)" ns0 198.18.3.2 20
-        tcp_xfer "VLAN 100 <-> untagged" 198.18.3.2 5003 8
+        tcp_xfer "VLAN 100 <-> untagged" TCP:198.18.3.2:5003 TCP-LISTEN:5003 8
         before=$(port_rx_now vlan 0) k1b=$(dev_stat ns1 "$k1" rx_packets) k0t=$(dev_stat ns0 k0.200 tx_packets)
         out=$(ip netns exec ns0 ping -c 4 -i 0.3 -W 1 198.18.4.2 2>&1)
         after=$(port_rx_now vlan 0)

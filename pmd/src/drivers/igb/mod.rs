@@ -1585,6 +1585,24 @@ mod tests {
         assert!(port.change_mtu(2023).is_err());
     }
 
+    /// `bytes` in a chain of segments of `lens` (one mbuf if one length).
+    fn mbuf_of(pool: &Mempool, bytes: &[u8], lens: &[usize]) -> crate::mem::Mbuf {
+        assert_eq!(lens.iter().sum::<usize>(), bytes.len());
+        let mut head: Option<crate::mem::Mbuf> = None;
+        let mut at = 0;
+        for &l in lens {
+            let mut seg = pool.alloc().unwrap();
+            assert!(seg.set_len(l));
+            seg.data_mut().copy_from_slice(&bytes[at..at + l]);
+            at += l;
+            match &mut head {
+                None => head = Some(seg),
+                Some(h) => h.chain(seg).unwrap(),
+            }
+        }
+        head.unwrap()
+    }
+
     /// Scattered receive and chained transmit.
     mod chains;
     /// Receive filters and receive offloads.

@@ -97,20 +97,7 @@ pub(super) fn device_tx_all(hw: &Hw, ring: usize) {
 
 /// A chain of `lens.len()` segments from `pool`, carrying `pattern(total)`.
 fn chain_of(pool: &Mempool, lens: &[usize]) -> Mbuf {
-    let bytes = pattern(lens.iter().sum());
-    let mut at = 0;
-    let mut head: Option<Mbuf> = None;
-    for &l in lens {
-        let mut seg = pool.alloc().unwrap();
-        assert!(seg.set_len(l));
-        seg.data_mut().copy_from_slice(&bytes[at..at + l]);
-        at += l;
-        match &mut head {
-            None => head = Some(seg),
-            Some(h) => h.chain(seg).unwrap(),
-        }
-    }
-    head.unwrap()
+    mbuf_of(pool, &pattern(lens.iter().sum()), lens)
 }
 
 /// A one-buffer frame of `len` bytes.

@@ -76,24 +76,6 @@ fn frame(ip: Ip, proto: u8, l4_len: usize, payload: usize) -> Vec<u8> {
     f
 }
 
-/// `bytes` in a chain of segments of `lens` (one mbuf if one length).
-fn mbuf_of(pool: &Mempool, bytes: &[u8], lens: &[usize]) -> Mbuf {
-    assert_eq!(lens.iter().sum::<usize>(), bytes.len());
-    let mut head: Option<Mbuf> = None;
-    let mut at = 0;
-    for &l in lens {
-        let mut seg = pool.alloc().unwrap();
-        assert!(seg.set_len(l));
-        seg.data_mut().copy_from_slice(&bytes[at..at + l]);
-        at += l;
-        match &mut head {
-            None => head = Some(seg),
-            Some(h) => h.chain(seg).unwrap(),
-        }
-    }
-    head.unwrap()
-}
-
 /// Sets the request: flags and header lengths.
 fn ask(mut m: Mbuf, flags: F, l2: u8, l3: u16, l4: u8, mss: u16) -> Mbuf {
     m.set_ol_flags(flags);

@@ -1,0 +1,81 @@
+# tests/guest/lib/bump-testpmd.bash — helpers of the bump-in-the-wire
+# offload scripts (bump/50-offloads.sh, bump/55-offloads-more.sh): testpmd
+# on igb0/igb1 between the namespaces ns0 and ns1, started and stopped with
+# the checks every run must pass, and the Linux-side probes (counters,
+# pings, TCP transfers). Sourced after lib/testpmd.bash (pass, fail, eq,
+# jv, $W, $TESTPMD, POLL).
+
+PMD=
+# pmd_start NAME ARGS...: testpmd on both ports in the background.
+pmd_start() {
+    local name=$1
+    shift
+    timeout --foreground -k 5 -s INT 240 "$TESTPMD" -l 0,1 -a "$FERRITE_IGB0" -a "$FERRITE_IGB1" --json --xstats \
+        --stats-period 0.5 "${POLL[@]}" "$@" >"$W/$name.json" 2>"$W/$name.err" &
+    PMD=$!
+    for _ in $(seq 100); do grep -q '^Logical core' "$W/$name.err" && break; kill -0 "$PMD" 2>/dev/null || break; sleep 0.1; done
+    if ! grep -q '^Logical core' "$W/$name.err"; then
+        sed 's/^/    /' "$W/$name.err" | tail -20
+        fail "$name: testpmd did not start ($*)"
+        kill -INT "$PMD" 2>/dev/null
+        wait "$PMD"
+        return 1
+    fi
+    sleep 1.5 # link up (autonegotiation) on both ports
+}
+# pmd_stop NAME: SIGINT, then the checks every run must pass.
+pmd_stop() {
+    local name=$1 j=$W/$1.json rc
+    kill -INT "$PMD" 2>/dev/null
+    wait "$PMD"
+    rc=$?
+    grep -v '^ *port [01] queue\|^Rates' "$W/$name.err" | grep -i 'warn\|error\|bad\|tso\|cksum' | head -20 | sed 's/^/    /'
+    eq "$name: testpmd exit status after SIGINT" "$rc" 0
+    eq "$name: mempools full, accounting_ok" \
+        "$(jv "$j" '([.mempools[] | .capacity == .available] | all) and .accounting_ok')" true
+    for p in 0 1; do
+        echo "  $name port $p: $(jv "$j" ".ports[$p] | \"RX \(.rx_packets) pkts \(.rx_bytes) B, TX \(.tx_packets) pkts \(.tx_bytes) B, drops rx \(.rx_drops) tx \(.tx_drops)\"")"
+    done
+}
+# port_rx NAME P: port P's received frames so far (from the stats rows).
+port_rx() { grep -o "port $2 queue 0: RX [0-9]*" "$W/$1.err" | tail -1 | awk '{print $6}'; }
+port_rx_now() { sleep 1.2; port_rx "$@"; }
+# snmp NS PROTO FIELD: one /proc/net/snmp counter of a namespace.
+snmp() {
+    ip netns exec "$1" awk -v p="$2:" -v f="$3" \
+        '$1 == p { if (!c) { for (i = 2; i <= NF; i++) if ($i == f) c = i } else { print $c; exit } }' /proc/net/snmp
+}
+snmp6() { ip netns exec "$1" awk -v f="$2" '$1 == f {print $2}' /proc/net/snmp6; }
+dev_stat() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
+# tcp_xfer WHAT CONNECT LISTEN MB: MB megabytes ns0 -> ns1 over TCP (socat
+# addresses, e.g. TCP6:[fd00::2]:5004 and TCP6-LISTEN:5004), SHA-256 compared.
+tcp_xfer() {
+    local what=$1 conn=$2 listen=$3 mb=$4 want got srv t0 t1
+    head -c $((mb * 1000000)) /dev/urandom >/tmp/send.bin
+    want=$(sha256sum </tmp/send.bin | cut -d' ' -f1)
+    ip netns exec ns1 timeout -k 5 150 socat -u "$listen,reuseaddr" OPEN:/tmp/recv.bin,creat,trunc &
+    srv=$!
+    sleep 0.5
+    t0=$(date +%s.%N)
+    timeout -k 5 150 ip netns exec ns0 socat -u OPEN:/tmp/send.bin "$conn,retry=10"
+    wait "$srv"
+    t1=$(date +%s.%N)
+    got=$(sha256sum </tmp/recv.bin | cut -d' ' -f1)
+    echo "  $mb MB in $(echo "$t1 - $t0" | bc) s"
+    [[ $got == "$want" ]] && pass "$what: $mb MB over TCP, SHA-256 identical" ||
+        fail "$what: TCP transfer stalled or corrupted: $(stat -c %s /tmp/recv.bin) of $((mb * 1000000)) bytes"
+    rm -f /tmp/send.bin /tmp/recv.bin
+}
+ping_ok() { # ping_ok WHAT NS DST COUNT [ping options]
+    local what=$1 ns=$2 dst=$3 n=$4 out
+    shift 4
+    out=$(ip netns exec "$ns" ping "$@" -c "$n" -i 0.05 -W 2 "$dst" 2>&1)
+    grep -q ' 0% packet loss' <<<"$out" && pass "$what: ping $dst 0% loss" || fail "$what: ping $dst: $(tail -2 <<<"$out" | tr '\n' ' ')"
+}
+ping_fails() { # ping_fails WHAT NS DST [ping options]: 3 echo requests, none answered
+    local what=$1 ns=$2 dst=$3 out
+    shift 3
+    out=$(ip netns exec "$ns" ping "$@" -c 3 -i 0.3 -W 1 "$dst" 2>&1)
+    grep -q ' 100% packet loss' <<<"$out" && pass "$what: ping $dst fails" ||
+        fail "$what: ping $dst got through: $(tail -2 <<<"$out" | tr '\n' ' ')"
+}
