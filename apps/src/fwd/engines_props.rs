@@ -2,7 +2,8 @@
 //! software VLAN insertion take any bytes, in one segment or a chain cut
 //! anywhere, without panicking, and never change a frame's length (but
 //! for the tag's 4 bytes, and Ethernet padding csum drops for a NIC that
-//! computes checksums) or lose a segment.
+//! computes checksums, with the segments made only of it) or lose a segment
+//! of the frame.
 //!
 //! Random bytes alone rarely reach past the EtherType, so each frame is
 //! nudged towards a layout: an EtherType from the known ones, an IP
@@ -114,13 +115,16 @@ proptest! {
         for cfg in &cfgs {
             let mut m = chained(&f, &cuts).unwrap();
             csum::prepare(&mut m, cfg, &mut CsumTally::default());
-            prop_assert_eq!(m.nb_segs(), segs);
-            // Only Ethernet padding may go, and only when the NIC sums.
+            // Only Ethernet padding may go (segments made only of it with
+            // it), and only when the NIC sums.
             if cfg.tx_offloads.is_empty() {
-                prop_assert_eq!(m.len(), f.len());
+                prop_assert_eq!((m.nb_segs(), m.len()), (segs, f.len()));
             } else {
-                prop_assert!(m.len() <= f.len());
+                prop_assert!(m.nb_segs() <= segs && m.len() <= f.len());
             }
+            let lens: Vec<usize> = m.segments().map(|s| s.len()).collect();
+            prop_assert_eq!(lens.len(), usize::from(m.nb_segs()));
+            prop_assert_eq!(lens.iter().sum::<usize>(), m.len(), "segments add up to the packet");
         }
         let mut m = chained(&f, &cuts).unwrap();
         if icmpecho::answer(&mut m, [2; 6]) == icmpecho::Answer::None {
