@@ -531,8 +531,9 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
         let conf = port_config(&con, args, i, &caps, &what)?;
         check_software_tag(args, i, &conf, &what)?;
         conf.check(&caps).map_err(|e| port_err(what.clone(), e))?;
-        check_rx_buffers(args, &what, args.mtu.unwrap_or(port.mtu()), conf.rx_offloads)?;
-        check_tso_segsz(args, &what, args.mtu.unwrap_or(port.mtu()), conf.tx_offloads)?;
+        let mtu = args.mtu.unwrap_or(port.mtu());
+        check_rx_buffers(args, &what, mtu, conf.rx_offloads)?;
+        check_tso_segsz(args, &what, mtu, conf.tx_offloads)?;
         confs.push(conf);
     }
 
