@@ -222,11 +222,6 @@ impl RxFilters {
         Ok(())
     }
 
-    /// The TPIDs (inner, outer) the port recognises tags by.
-    pub fn tpids(&self) -> (u16, u16) {
-        (self.vet as u16, (self.vet >> 16) as u16)
-    }
-
     /// Writes every table from the software lists: VET, RAR 1..15 (empty
     /// ones invalid), MTA, VFTA. RAR 0 is the port's own address
     /// (`write_mac`).
