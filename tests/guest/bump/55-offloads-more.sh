@@ -170,27 +170,7 @@ if ((v6)); then
     e0=$(snmp ns0 Tcp InCsumErrors)/$(snmp6 ns0 Ip6InHdrErrors) e1=$(snmp ns1 Tcp InCsumErrors)/$(snmp6 ns1 Ip6InHdrErrors)
     ip -n ns0 link set "$k0" mtu 9000 && ip -n ns1 link set "$k1" mtu 9000 || fail "cannot set MTU 9000 on k0/k1"
     flush6
-    cks=ipv4_cksum,udp_cksum,tcp_cksum
-    if pmd_start tso6 --forward-mode csum --eth-peer "0,$k0mac" --eth-peer "1,$k1mac" --mtu 9000 --mbuf-size 9216 \
-        --total-num-mbufs 8192 --rx-offloads "$cks" --tx-offloads "$cks,tcp_tso" --tso-segsz 1428; then
-        k1rx0=$(dev_stat ns1 "$k1" rx_packets) k1b0=$(dev_stat ns1 "$k1" rx_bytes)
-        tcp_xfer "TSO over IPv6" "TCP6:[fd00::2]:5004" TCP6-LISTEN:5004 32
-        k1rx=$(($(dev_stat ns1 "$k1" rx_packets) - k1rx0)) k1b=$(($(dev_stat ns1 "$k1" rx_bytes) - k1b0))
-        pmd_stop tso6
-        j=$W/tso6.json
-        echo "  streams: $(jv "$j" '[.streams[] | "\(.rx_port)->\(.tx_port): offload \(.tx_cksum_offload) tso \(.tx_tso) sw \(.tx_cksum_sw)"] | join("; ")')"
-        i0=$(jv "$j" '.ports[0].rx_packets') i0b=$(jv "$j" '.ports[0].rx_bytes') t1=$(jv "$j" '.ports[1].tx_packets')
-        echo "  igb0 received $i0 frames (average $((i0b / (i0 ? i0 : 1))) B); igb1 was given $t1; k1 received $k1rx (average $((k1b / (k1rx ? k1rx : 1))) B)"
-        eq "TSO v6: igb0 received frames above 1514 B (k0's 9000 MTU segments)" \
-            "$(jv "$j" '.ports[0].rx_bytes / .ports[0].rx_packets > 3000')" true
-        eq "TSO v6: tx_tso > 0 on the stream 0->1" "$(jv "$j" '[.streams[] | select(.rx_port == 0)][0].tx_tso > 0')" true
-        eq "TSO v6: tx_cksum_sw = 0" "$(jv "$j" '[.streams[].tx_cksum_sw] | add')" 0
-        eq "TSO v6: igb1 hardware tx_tcp_seg_good (TSCTC) = the stream's tx_tso" "$(jv "$j" '.ports[1].xstats.tx_tcp_seg_good')" \
-            "$(jv "$j" '[.streams[] | select(.rx_port == 0)][0].tx_tso')"
-        eq "TSO v6: k1 received more frames than igb1 was given (segmented)" "$((k1rx > t1 + t1 / 2))" 1
-        eq "TSO v6: k1's frames average <= 1514 B (cut to 1428 B of payload)" "$((k1rx > 0 && k1b / k1rx <= 1514))" 1
-        eq "TSO v6: 32 MB needs >= 22409 segments of 1428 B at k1" "$((k1rx >= 22409))" 1
-    fi
+    tso_check "TSO v6" tso6 1428 22409 "TCP6:[fd00::2]:5004" TCP6-LISTEN:5004
     eq "TSO v6: ns1 Tcp InCsumErrors/Ip6InHdrErrors unchanged" "$(snmp ns1 Tcp InCsumErrors)/$(snmp6 ns1 Ip6InHdrErrors)" "$e1"
     eq "TSO v6: ns0 Tcp InCsumErrors/Ip6InHdrErrors unchanged" "$(snmp ns0 Tcp InCsumErrors)/$(snmp6 ns0 Ip6InHdrErrors)" "$e0"
     ip -n ns0 link set "$k0" mtu 1500; ip -n ns1 link set "$k1" mtu 1500

@@ -79,3 +79,33 @@ ping_fails() { # ping_fails WHAT NS DST [ping options]: 3 echo requests, none an
     grep -q ' 100% packet loss' <<<"$out" && pass "$what: ping $dst fails" ||
         fail "$what: ping $dst got through: $(tail -2 <<<"$out" | tr '\n' ' ')"
 }
+# tso_check LABEL NAME MSS MIN_SEGMENTS CONNECT LISTEN: the csum engine with
+# tcp_tso at MTU 9000 (9216 B mbufs) forwards a 32 MB TCP transfer from ns0
+# to ns1 (socat CONNECT and LISTEN addresses). k0's ~9 KB segments must reach
+# igb0 whole (QEMU's hub does not cut them) and leave igb1 cut to MSS bytes of
+# payload by the NIC: tx_tso > 0 and equal to igb1's TSCTC, no software
+# checksum, k1 receiving at least MIN_SEGMENTS frames of <= 1514 B. The
+# caller sets MTU 9000 on k0 and k1 and checks the receivers' checksum error
+# counters around it. Needs k0mac, k1mac, k1 (k1's interface name).
+tso_check() {
+    local label=$1 name=$2 mss=$3 min_segs=$4 connect=$5 listen=$6 cks=ipv4_cksum,udp_cksum,tcp_cksum
+    local j=$W/$2.json k1rx0 k1b0 k1rx k1b i0 i0b t1
+    pmd_start "$name" --forward-mode csum --eth-peer "0,$k0mac" --eth-peer "1,$k1mac" --mtu 9000 --mbuf-size 9216 \
+        --total-num-mbufs 8192 --rx-offloads "$cks" --tx-offloads "$cks,tcp_tso" --tso-segsz "$mss" || return 0
+    k1rx0=$(dev_stat ns1 "$k1" rx_packets) k1b0=$(dev_stat ns1 "$k1" rx_bytes)
+    tcp_xfer "$label" "$connect" "$listen" 32
+    k1rx=$(($(dev_stat ns1 "$k1" rx_packets) - k1rx0)) k1b=$(($(dev_stat ns1 "$k1" rx_bytes) - k1b0))
+    pmd_stop "$name"
+    echo "  streams: $(jv "$j" '[.streams[] | "\(.rx_port)->\(.tx_port): offload \(.tx_cksum_offload) tso \(.tx_tso) sw \(.tx_cksum_sw)"] | join("; ")')"
+    i0=$(jv "$j" '.ports[0].rx_packets') i0b=$(jv "$j" '.ports[0].rx_bytes') t1=$(jv "$j" '.ports[1].tx_packets')
+    echo "  igb0 received $i0 frames (average $((i0b / (i0 ? i0 : 1))) B); igb1 was given $t1; k1 received $k1rx (average $((k1b / (k1rx ? k1rx : 1))) B)"
+    eq "$label: igb0 received frames above 1514 B (k0's 9000 MTU segments, not cut by QEMU's hub)" \
+        "$(jv "$j" '.ports[0].rx_bytes / .ports[0].rx_packets > 3000')" true
+    eq "$label: tx_tso > 0 on the stream 0->1" "$(jv "$j" '[.streams[] | select(.rx_port == 0)][0].tx_tso > 0')" true
+    eq "$label: tx_cksum_sw = 0" "$(jv "$j" '[.streams[].tx_cksum_sw] | add')" 0
+    eq "$label: igb1 hardware tx_tcp_seg_good (TSCTC) = the stream's tx_tso" "$(jv "$j" '.ports[1].xstats.tx_tcp_seg_good')" \
+        "$(jv "$j" '[.streams[] | select(.rx_port == 0)][0].tx_tso')"
+    eq "$label: k1 received more frames than igb1 was given (segmented)" "$((k1rx > t1 + t1 / 2))" 1
+    eq "$label: k1's frames average <= 1514 B (cut to $mss B of payload)" "$((k1rx > 0 && k1b / k1rx <= 1514))" 1
+    eq "$label: 32 MB needs >= $min_segs segments of $mss B at k1" "$((k1rx >= min_segs))" 1
+}
