@@ -11,6 +11,8 @@
 //! * [`drivers`]: the virtual ports (`loop`, `pair`, `null`) and hardware
 //!   drivers.
 
+#[cfg(test)]
+mod alloc_count;
 pub mod drivers;
 pub mod ether;
 pub mod mem;

@@ -92,6 +92,71 @@ impl Bar {
     }
 }
 
+/// 8- and 16-bit registers, for devices whose register layout has them
+/// (virtio's common configuration mixes 8-, 16- and 32-bit fields, and its
+/// spec requires each to be accessed at its own width).
+impl Bar {
+    #[inline]
+    fn reg_n<T>(&self, offset: usize) -> *mut T {
+        let n = std::mem::size_of::<T>();
+        assert!(
+            offset.is_multiple_of(n) && offset.checked_add(n).is_some_and(|end| end <= self.len),
+            "BAR{} {n}-byte register offset {offset:#x} is misaligned or outside the {:#x}-byte BAR",
+            self.index,
+            self.len
+        );
+        // SAFETY: the assert keeps `offset + n <= len`, so the result stays
+        // inside the mapping.
+        unsafe { self.ptr.as_ptr().add(offset).cast::<T>() }
+    }
+
+    /// Volatile 8-bit register read.
+    ///
+    /// # Panics
+    /// If the register lies beyond the BAR (a programming error, as for
+    /// [`Bar::read32`]).
+    #[inline]
+    pub fn read8(&self, offset: usize) -> u8 {
+        let p = self.reg_n::<u8>(offset);
+        // SAFETY: inside the live mapping (checked); MMIO is read volatile.
+        unsafe { p.read_volatile() }
+    }
+
+    /// Volatile 8-bit register write.
+    ///
+    /// # Panics
+    /// Like [`Bar::read8`].
+    #[inline]
+    pub fn write8(&self, offset: usize, value: u8) {
+        let p = self.reg_n::<u8>(offset);
+        // SAFETY: as in `read8`; MMIO is written volatile.
+        unsafe { p.write_volatile(value) }
+    }
+
+    /// Volatile little-endian 16-bit register read.
+    ///
+    /// # Panics
+    /// If `offset` is odd or the register lies beyond the BAR.
+    #[inline]
+    pub fn read16(&self, offset: usize) -> u16 {
+        let p = self.reg_n::<u16>(offset);
+        // SAFETY: 2-byte aligned (page-aligned mapping, even offset) and
+        // inside the live mapping; MMIO is read volatile.
+        u16::from_le(unsafe { p.read_volatile() })
+    }
+
+    /// Volatile little-endian 16-bit register write.
+    ///
+    /// # Panics
+    /// Like [`Bar::read16`].
+    #[inline]
+    pub fn write16(&self, offset: usize, value: u16) {
+        let p = self.reg_n::<u16>(offset);
+        // SAFETY: as in `read16`; MMIO is written volatile.
+        unsafe { p.write_volatile(value.to_le()) }
+    }
+}
+
 impl Bar {
     /// Gives the BAR back without invalidating this handle: the device
     /// mapping is replaced, in place and at once, by ordinary zeroed memory

@@ -9,7 +9,8 @@
 //! bound kernel driver, the IOMMU group, BAR sizes, the IOMMU's valid IOVA
 //! ranges and address width, the MSI-X vector count, and for an 82576 the
 //! MAC address and link state read from its registers (read-only: the
-//! device is not reset). Exits non-zero, saying what to run, if any address
+//! device is not reset); for a virtio-net device the features it offers,
+//! its MAC and link, and where its virtio structures are. Exits non-zero, saying what to run, if any address
 //! cannot be inspected.
 //!
 //! `-k` adds what the driver says of the port, as dpdk-testpmd's `show port
@@ -17,10 +18,12 @@
 //! limits, rx/tx offload capabilities, and the features view. That takes
 //! opening the port with its driver, which resets the NIC (so not while
 //! another process uses it). `--vdev` shows the same for virtual ports.
+//! For a virtio-net port, `-k` also shows the negotiated features.
 
 use std::process::ExitCode;
 
 use ferrite_pmd::drivers::igb::{self, vfio};
+use ferrite_pmd::drivers::virtio;
 use vfio::{IommuMode, IrqKind, VfioDevice};
 
 const USAGE: &str = "usage: pmdinfo [--iova-mode va|pa] [-k] PCI_ADDR... | pmdinfo --vdev NAME[,NAME...] \
@@ -40,6 +43,10 @@ fn inspect(addr: &str, mode: IommuMode) -> Result<(), String> {
     let info = vfio::pci_device_info(addr).map_err(|e| e.to_string())?;
     let claim = if igb::supports(info.vendor, info.device) {
         format!("igb ({})", igb::device_name(info.device))
+    } else if virtio::supports(info.vendor, info.device) {
+        format!("{} (modern virtio-net)", virtio::DRIVER_NAME)
+    } else if (info.vendor, info.device) == (virtio::regs::VENDOR_VIRTIO, virtio::regs::DEVICE_NET_TRANSITIONAL) {
+        "none (a transitional virtio-net: start QEMU with disable-legacy=on)".to_string()
     } else {
         "none (no ferrite driver claims this ID)".to_string()
     };
@@ -72,6 +79,27 @@ fn inspect(addr: &str, mode: IommuMode) -> Result<(), String> {
         let p = igb::peek(&dev).map_err(|e| e.to_string())?;
         println!("  mac            {}", p.mac.map_or("(RAH0.AV clear: not loaded)".to_string(), |m| m.to_string()));
         println!("  link           {}  (STATUS {:#010x}, CTRL {:#010x})", p.link, p.status, p.ctrl);
+    }
+    if virtio::supports(info.vendor, info.device) {
+        let p = virtio::peek(&dev).map_err(|e| e.to_string())?;
+        println!("  mac            {}", p.mac.map_or("(no VIRTIO_NET_F_MAC)".to_string(), |m| m.to_string()));
+        let link = match p.status {
+            Some(s) if s & virtio::regs::NET_S_LINK_UP != 0 => "up",
+            Some(_) => "down",
+            None => "up (no VIRTIO_NET_F_STATUS)",
+        };
+        println!("  link           {link}  (device status {:#04x})", p.device_status);
+        println!("  offered        {}", virtio::regs::feature_names(p.offered).join(" "));
+        let at = |r: &virtio::pci::Region| format!("BAR{}+{:#x} ({:#x} B)", r.bar, r.offset, r.length);
+        let c = &p.caps;
+        println!(
+            "  virtio caps    common {}, notify {} x{}, isr {}, device {}",
+            at(&c.common),
+            at(&c.notify),
+            c.notify_off_multiplier,
+            c.isr.as_ref().map_or("-".to_string(), at),
+            c.device.as_ref().map_or("-".to_string(), at)
+        );
     }
     Ok(())
 }
@@ -123,6 +151,11 @@ fn show_dev_info(addr: &str, iova: ferrite_hugepages::IovaMode) -> Result<(), St
     let port = ferrite_pmd::drivers::open_pci(addr, iova).map_err(|e| e.to_string())?;
     println!("  port (through the driver):");
     print!("{}", ferrite_apps::devinfo::DevInfo::of(&*port).to_text());
+    if port.drvinfo().driver == virtio::DRIVER_NAME {
+        if let Some((_, f)) = port.named_stats().into_iter().find(|(n, _)| n == "features_negotiated") {
+            println!("  negotiated     {}", virtio::regs::feature_names(f).join(" "));
+        }
+    }
     Ok(())
 }
 

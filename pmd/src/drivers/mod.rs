@@ -2,9 +2,12 @@
 //!
 //! * [`virt`]: software ports (`loop`, `pair`, `null`) that need no NIC.
 //! * [`igb`]: the Intel 82576 poll-mode driver, reached through [`open_pci`].
+//! * [`virtio`]: the modern (virtio 1.x) virtio-net poll-mode driver, also
+//!   reached through [`open_pci`].
 
 pub mod igb;
 pub mod virt;
+pub mod virtio;
 
 use crate::port::{NetDevice, PortError};
 use ferrite_hugepages::IovaMode;
@@ -14,12 +17,20 @@ use ferrite_hugepages::IovaMode;
 ///
 /// The ID is read from sysfs before VFIO is touched, so an unsupported NIC
 /// gets a clear "no driver" message even when it is not bound to vfio-pci.
-/// Supported: the 82576 family (see [`igb::regs::DEVICE_IDS_82576`]). The
-/// I350 (`8086:1521`) is refused on purpose; [`igb`]'s docs say why.
+/// Supported: the 82576 family (see [`igb::regs::DEVICE_IDS_82576`]) and
+/// modern virtio-net (`1af4:1041`). The I350 (`8086:1521`) is refused on
+/// purpose ([`igb`]'s docs say why), and so is a transitional virtio-net
+/// (`1af4:1000`), with what to change in QEMU.
 pub fn open_pci(pci_addr: &str, iova_mode: IovaMode) -> Result<Box<dyn NetDevice>, PortError> {
     let info = ferrite_vfio::pci_device_info(pci_addr)?;
     if igb::supports(info.vendor, info.device) {
         return Ok(Box::new(igb::IgbPort::open_vfio(&info.addr, iova_mode)?));
+    }
+    if virtio::supports(info.vendor, info.device) {
+        return Ok(Box::new(virtio::VirtioPort::open_vfio(&info.addr, iova_mode)?));
+    }
+    if (info.vendor, info.device) == (virtio::regs::VENDOR_VIRTIO, virtio::regs::DEVICE_NET_TRANSITIONAL) {
+        return Err(virtio::legacy_error(&info.addr));
     }
     let what = match (info.vendor, info.device) {
         (igb::regs::VENDOR_INTEL, igb::regs::DEVICE_I350_COPPER) => {
@@ -30,8 +41,11 @@ pub fn open_pci(pci_addr: &str, iova_mode: IovaMode) -> Result<Box<dyn NetDevice
         }
         _ => "a device no ferrite driver claims",
     };
-    let supported: Vec<String> =
-        igb::regs::DEVICE_IDS_82576.iter().map(|(id, name)| format!("8086:{id:04x} ({name})")).collect();
+    let supported: Vec<String> = igb::regs::DEVICE_IDS_82576
+        .iter()
+        .map(|(id, name)| format!("8086:{id:04x} ({name})"))
+        .chain(std::iter::once("1af4:1041 (virtio-net, modern)".to_string()))
+        .collect();
     Err(PortError::Device(format!(
         "{} is {:04x}:{:04x}, {what}; supported devices: {}",
         info.addr,

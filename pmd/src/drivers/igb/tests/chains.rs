@@ -5,7 +5,6 @@
 
 use super::*;
 use crate::mem::{Mbuf, OffloadFlags};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 /// Receive buffer size of the tests' pools (the default data room).
@@ -487,48 +486,9 @@ fn every_segment_of_a_chain_left_to_a_stuck_device_is_counted() {
     assert_eq!(pool.in_use(), out, "none went back to the pool");
 }
 
-/// Counts the heap allocations of each thread, for the test below. It is
-/// the global allocator of this whole test binary; counting costs a
-/// thread-local increment and changes nothing else.
-struct CountingAlloc;
-
-thread_local! {
-    /// Allocations made by this thread (also read by `tx_offloads`).
-    pub(super) static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count_allocation() {
-    // try_with: an allocation during thread teardown must not panic.
-    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
-
-// SAFETY: every method forwards to the system allocator with the caller's
-// arguments unchanged; counting touches only a thread-local integer (const
-// initialised, no destructor, so it never allocates itself).
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        count_allocation();
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        count_allocation();
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        count_allocation();
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(p, l, n) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
-#[global_allocator]
-static COUNTING: CountingAlloc = CountingAlloc;
+/// Heap allocations made by this thread, counted by the test binary's
+/// global allocator (`crate::alloc_count`; also read by `tx_offloads`).
+pub(super) use crate::alloc_count::ALLOCS;
 
 #[test]
 fn receiving_and_sending_chains_allocates_nothing() {

@@ -1,0 +1,107 @@
+//! Link state from the device configuration's `status` field
+//! (VIRTIO_NET_F_STATUS), turned into link events.
+//!
+//! virtio signals a configuration change with an interrupt (the config
+//! MSI-X vector); this slice has no interrupts, so a small thread reads
+//! `status` every [`LINK_RECHECK`] instead, and every query
+//! ([`NetDevice::link_status`](crate::port::NetDevice::link_status),
+//! `link_update`) reads it at once. Without VIRTIO_NET_F_STATUS the spec
+//! says to assume the link is up, and no thread runs.
+
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::regs::*;
+use super::transport::Transport;
+use crate::port::{Duplex, LinkNotifier, LinkStatus};
+
+/// How often the link thread reads `status`.
+pub const LINK_RECHECK: Duration = Duration::from_millis(500);
+
+/// What the port and its link thread share.
+pub struct LinkState {
+    /// The port's name, for events.
+    pub name: Arc<str>,
+    /// Link-event subscribers.
+    pub notifier: LinkNotifier,
+    last: Mutex<Option<LinkStatus>>,
+    /// VIRTIO_NET_F_STATUS was negotiated.
+    pub has_status: bool,
+    /// VIRTIO_NET_F_SPEED_DUPLEX was negotiated.
+    pub has_speed: bool,
+}
+
+impl LinkState {
+    /// Link state of a port with the given negotiated features.
+    pub fn new(name: Arc<str>, has_status: bool, has_speed: bool) -> LinkState {
+        LinkState { name, notifier: LinkNotifier::default(), last: Mutex::new(None), has_status, has_speed }
+    }
+
+    /// Reads the carrier (and speed/duplex where the device reports them).
+    /// virtio reports no speed without SPEED_DUPLEX: 0 then, which ethtool
+    /// and Linux's virtio_net show as "Unknown".
+    pub fn read(&self, t: &Transport) -> LinkStatus {
+        let (status, speed, duplex) = t.read_config(|w, len| {
+            let status = if self.has_status && len >= NET_CFG_STATUS + 2 { w.read16(NET_CFG_STATUS) } else { 0 };
+            let (speed, duplex) = if self.has_speed && len > NET_CFG_DUPLEX {
+                (w.read32(NET_CFG_SPEED), w.read8(NET_CFG_DUPLEX))
+            } else {
+                (u32::MAX, 0xFF)
+            };
+            (status, speed, duplex)
+        });
+        let up = !self.has_status || status & NET_S_LINK_UP != 0;
+        if !up {
+            return LinkStatus::DOWN;
+        }
+        LinkStatus {
+            up: true,
+            speed_mbps: if speed == u32::MAX { 0 } else { speed },
+            duplex: if duplex == 0 { Duplex::Half } else { Duplex::Full },
+            autoneg: false,
+        }
+    }
+
+    /// Records `st`; tells subscribers if it differs from the last one.
+    pub fn note(&self, st: LinkStatus) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if *last != Some(st) {
+            if last.is_some() {
+                self.notifier.notify(&self.name, st);
+            }
+            *last = Some(st);
+        }
+    }
+}
+
+/// The thread that watches `status`; stops when dropped.
+pub struct LinkThread {
+    stop: Option<Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl LinkThread {
+    /// Starts watching (only worth it with VIRTIO_NET_F_STATUS).
+    pub fn spawn(t: Arc<Transport>, link: Arc<LinkState>, period: Duration) -> std::io::Result<LinkThread> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let handle = std::thread::Builder::new().name(format!("virtio-link {}", link.name)).spawn(move || loop {
+            link.note(link.read(&t));
+            match stopped.recv_timeout(period) {
+                Err(RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+        })?;
+        Ok(LinkThread { stop: Some(stop), handle: Some(handle) })
+    }
+}
+
+impl Drop for LinkThread {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

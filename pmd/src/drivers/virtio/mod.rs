@@ -1,0 +1,738 @@
+//! virtio-net: a poll-mode driver for modern (virtio 1.x) virtio-net PCI
+//! devices, `1af4:1041`, over VFIO: QEMU's
+//! `-device virtio-net-pci,disable-legacy=on,iommu_platform=on`, and the
+//! NIC of most KVM cloud VMs.
+//!
+//! One concept per file, in the order a device is brought up:
+//!
+//! * [`regs`]: the spec's numbers (capabilities, common configuration,
+//!   status and feature bits, `virtio_net_config`, the packet header);
+//! * [`pci`]: the capability walk that finds the common, notify, ISR and
+//!   device structures in the BARs;
+//! * [`transport`]: typed access to them and the initialisation handshake
+//!   (reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK, queues,
+//!   DRIVER_OK; FAILED on error);
+//! * [`virtq`]: split virtqueues in DMA memory, with the barriers the spec
+//!   asks for and the notification suppression this driver uses;
+//! * [`rx`] / [`tx`]: the receive and transmit queues (`RxQueue` /
+//!   `TxQueue`), the `virtio_net_hdr` in the mbuf headroom, mergeable
+//!   receive buffers as mbuf chains;
+//! * [`session`]: what the queues of one open share (the device reset that
+//!   makes their memory safe to free);
+//! * [`link`]: the link state from VIRTIO_NET_F_STATUS, as link events.
+//!
+//! # Life cycle
+//!
+//! * **probe** ([`VirtioPort::open_vfio`] → [`VirtioPort::probe`]): reset,
+//!   ACKNOWLEDGE, DRIVER, negotiate, FEATURES_OK (checked), then read the
+//!   MAC, MTU and link from the device configuration. The device stays at
+//!   FEATURES_OK, doing nothing, until the port is opened.
+//! * **open**: bus mastering on, the whole handshake again from a reset
+//!   (the device forgets its queues on every reset, and a stopped port was
+//!   reset), receive and transmit virtqueues set up (receive filled with
+//!   buffers first), DRIVER_OK, one kick so the device sees the buffers.
+//! * **stop / a queue dropped / close**: a device reset, confirmed by the
+//!   status reading 0, before any ring or buffer goes back (see
+//!   [`session`]); bus mastering off.
+//!
+//! # Features
+//!
+//! Required: VERSION_1 (a legacy-only device is refused, saying to use
+//! `disable-legacy=on`) and, behind an IOMMU (`--iova-mode va`),
+//! ACCESS_PLATFORM (`iommu_platform=on`), without which the device would
+//! bypass the IOMMU. Taken when offered: MAC, STATUS, MTU, MRG_RXBUF,
+//! SPEED_DUPLEX. `drvinfo` and the named statistics show what was offered
+//! and negotiated (`features_offered`, `features_negotiated`), as do
+//! `pmdinfo ADDR` and `pmdinfo -k ADDR`.
+//!
+//! # Not in this slice
+//!
+//! One queue pair (VIRTIO_NET_F_MQ needs the control queue: asking for more
+//! is refused, saying so); no control queue, so no receive filtering: the
+//! device delivers every frame it gets, which is QEMU's default and what
+//! "promiscuous" means here; turning promiscuous mode off is refused rather
+//! than pretended. No checksum/TSO offloads through the header (the header
+//! is sent zeroed and the received one's flags are ignored), no packed
+//! rings, no interrupts (MSI-X, and so no `--rx-mode interrupt`), no
+//! EVENT_IDX (see [`virtq::split`] for why the flags suffice for a poller).
+//! Offered offload capabilities are only what the framework does with
+//! chains: `scatter` (with MRG_RXBUF) and `multi_segs`.
+
+pub mod link;
+pub mod pci;
+pub mod regs;
+pub mod rx;
+pub mod session;
+pub mod transport;
+pub mod tx;
+pub mod virtq;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use ferrite_hugepages::{DmaMapper, DmaOptions, Fallback, IovaMode, PageSize};
+use ferrite_vfio::{Bar, IommuMode, VfioDevice};
+
+use link::{LinkState, LinkThread, LINK_RECHECK};
+use regs::*;
+use rx::{RxSetup, RxStats, VirtioRxQueue};
+use session::Session;
+use transport::{BarWindow, Negotiated, Transport};
+use tx::{TxSetup, TxStats, VirtioTxQueue};
+use virtq::split::MAX_QUEUE_SIZE;
+use virtq::QueueArena;
+
+use crate::ether::max_frame_len;
+use crate::mem::Mempool;
+use crate::port::{
+    per_queue_stat_rows, Channels, DeviceCaps, DrvInfo, EthtoolOps, LinkEvents, LinkStatus, MacAddr, NetDevice,
+    PortConfig, PortError, PortStats, QueueCounters, Queues, RingParams, RxMode, RxOffloads, TxOffloads,
+};
+
+/// Driver name reported by `drvinfo` (Linux's is `virtio_net` too).
+pub const DRIVER_NAME: &str = "virtio_net";
+
+/// Smallest MTU (IPv4's minimum, as Linux).
+pub const MIN_MTU: u16 = 68;
+/// Largest MTU without VIRTIO_NET_F_MTU: DPDK's virtio PMD limit (a
+/// 9728-byte frame less the Ethernet header, one VLAN tag and the
+/// virtio-net header).
+pub const DEFAULT_MAX_MTU: u16 = 9728 - 14 - 4 - NET_HDR_LEN as u16;
+/// Smallest ring this driver accepts.
+pub const MIN_RING: u16 = 32;
+
+/// Whether this driver claims `vendor:device`.
+pub fn supports(vendor: u16, device: u16) -> bool {
+    vendor == VENDOR_VIRTIO && device == DEVICE_NET_MODERN
+}
+
+/// The error for a transitional (legacy-capable) virtio-net, `1af4:1000`.
+pub fn legacy_error(addr: &str) -> PortError {
+    PortError::Device(format!(
+        "{addr} is 1af4:1000, a transitional (legacy) virtio-net device; ferrite drives modern virtio 1.x \
+         devices (1af4:1041) only: start QEMU with -device virtio-net-pci,disable-legacy=on (and \
+         iommu_platform=on behind a vIOMMU)"
+    ))
+}
+
+/// What [`peek`] reads from a device without taking it over.
+#[derive(Clone, Debug)]
+pub struct Peek {
+    /// Feature bits the device offers.
+    pub offered: u64,
+    /// The MAC address, if the device offers VIRTIO_NET_F_MAC.
+    pub mac: Option<MacAddr>,
+    /// `status` (VIRTIO_NET_S_*), if the device offers VIRTIO_NET_F_STATUS.
+    pub status: Option<u16>,
+    /// Device status byte (`STATUS_*`).
+    pub device_status: u8,
+    /// Where the structures are.
+    pub caps: pci::VirtioCaps,
+}
+
+/// Reads the offered features, MAC and link of an opened virtio-net device
+/// (no reset; the only write is the feature-window select).
+pub fn peek(dev: &Arc<VfioDevice>) -> Result<Peek, PortError> {
+    let (caps, t) = transport_of(dev)?;
+    let offered = t.device_features();
+    let mac = (offered & bit(NET_F_MAC) != 0).then(|| read_mac(&t));
+    let status = (offered & bit(NET_F_STATUS) != 0).then(|| t.read_config(|w, _| w.read16(NET_CFG_STATUS)));
+    Ok(Peek { offered, mac, status, device_status: t.status(), caps })
+}
+
+/// Finds the structures and maps the BARs they live in.
+fn transport_of(dev: &Arc<VfioDevice>) -> Result<(pci::VirtioCaps, Transport), PortError> {
+    let who = dev.pci_addr();
+    let caps = pci::find_caps(&**dev, who)?;
+    let device = caps
+        .device
+        .ok_or_else(|| PortError::Device(format!("{who}: the virtio device has no device-configuration capability")))?;
+    let mut bars: [Option<Arc<Bar>>; 6] = Default::default();
+    let mut window = |r: &pci::Region, what: &str| -> Result<Box<dyn transport::Window>, PortError> {
+        let slot = &mut bars[r.bar as usize];
+        let bar = match slot {
+            Some(b) => Arc::clone(b),
+            None => Arc::clone(slot.insert(Arc::new(dev.map_bar(r.bar as u32)?))),
+        };
+        pci::check_in_bar(r, bar.len(), what, who)?;
+        Ok(Box::new(BarWindow::new(bar, r)))
+    };
+    let common = window(&caps.common, "common configuration")?;
+    let dev_cfg = window(&device, "device configuration")?;
+    let notify = window(&caps.notify, "notification area")?;
+    let t = Transport::new(who, common, dev_cfg, device.length, notify, caps.notify.length, caps.notify_off_multiplier);
+    Ok((caps, t))
+}
+
+fn read_mac(t: &Transport) -> MacAddr {
+    t.read_config(|w, len| {
+        let mut m = [0u8; 6];
+        if len >= NET_CFG_MAC + 6 {
+            for (i, b) in m.iter_mut().enumerate() {
+                *b = w.read8(NET_CFG_MAC + i as u32);
+            }
+        }
+        MacAddr(m)
+    })
+}
+
+/// A locally administered unicast address for a device without
+/// VIRTIO_NET_F_MAC (as Linux's `eth_hw_addr_random`).
+fn random_mac() -> MacAddr {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    let b = h.finish().to_le_bytes();
+    MacAddr([(b[0] & 0xfe) | 0x02, b[1], b[2], b[3], b[4], b[5]])
+}
+
+/// Per-queue counters, kept across stop/open.
+struct QueueStatsSet {
+    rx: Arc<QueueCounters>,
+    rx_more: Arc<RxStats>,
+    tx: Arc<QueueCounters>,
+    tx_more: Arc<TxStats>,
+}
+
+impl QueueStatsSet {
+    fn new() -> QueueStatsSet {
+        QueueStatsSet { rx: Arc::default(), rx_more: Arc::default(), tx: Arc::default(), tx_more: Arc::default() }
+    }
+}
+
+/// A virtio-net port.
+pub struct VirtioPort {
+    name: Arc<str>,
+    transport: Arc<Transport>,
+    /// Keeps the VFIO device (and so the BARs and the group) open.
+    dev: Option<Arc<VfioDevice>>,
+    iova_mode: IovaMode,
+    mapper: Option<Arc<dyn DmaMapper>>,
+    negotiated: Negotiated,
+    mac: MacAddr,
+    mtu: u16,
+    max_mtu: u16,
+    /// Largest queue sizes the device allows (receive, transmit).
+    max_queue: (u16, u16),
+    /// Longest frame the receive path accepts, read once per burst.
+    rx_max_len: Arc<AtomicU32>,
+    conf: PortConfig,
+    /// The ring sizes in use: the configured ones, reduced to the device's
+    /// maximum.
+    rings: (u16, u16),
+    configured: bool,
+    pool: Option<Mempool>,
+    qstats: QueueStatsSet,
+    /// The current open.
+    session: Option<Arc<Session>>,
+    link: Arc<LinkState>,
+    link_thread: Option<LinkThread>,
+}
+
+impl VirtioPort {
+    /// Opens the virtio-net device at `pci_addr` (bound to vfio-pci) and
+    /// negotiates features with it.
+    pub fn open_vfio(pci_addr: &str, iova_mode: IovaMode) -> Result<VirtioPort, PortError> {
+        let mode = match iova_mode {
+            IovaMode::Va => IommuMode::Type1,
+            IovaMode::Pa => IommuMode::NoIommu,
+        };
+        let dev = VfioDevice::open(pci_addr, mode)?;
+        let (vendor, device) = dev.vendor_device()?;
+        if vendor == VENDOR_VIRTIO && device == DEVICE_NET_TRANSITIONAL {
+            return Err(legacy_error(dev.pci_addr()));
+        }
+        if !supports(vendor, device) {
+            return Err(PortError::Device(format!(
+                "{} is {vendor:04x}:{device:04x}, not a modern virtio-net device (1af4:1041)",
+                dev.pci_addr()
+            )));
+        }
+        let (_, transport) = transport_of(&dev)?;
+        let mapper: Option<Arc<dyn DmaMapper>> = match iova_mode {
+            IovaMode::Va => Some(Arc::clone(dev.container()) as Arc<dyn DmaMapper>),
+            IovaMode::Pa => None,
+        };
+        // The device may DMA once queues are set up; the memory decode
+        // bit is needed for the BAR accesses of the handshake.
+        dev.enable_bus_master()?;
+        let mut port = VirtioPort::probe(dev.pci_addr(), transport, iova_mode, mapper, true)?;
+        port.dev = Some(dev);
+        Ok(port)
+    }
+
+    /// Negotiates with a device reached through `transport` and reads its
+    /// configuration. `iommu`: DMA goes through an IOMMU (then the device
+    /// must offer ACCESS_PLATFORM). Public so tests can drive it with a
+    /// register file in memory.
+    pub fn probe(
+        name: &str,
+        transport: Transport,
+        iova_mode: IovaMode,
+        mapper: Option<Arc<dyn DmaMapper>>,
+        iommu: bool,
+    ) -> Result<VirtioPort, PortError> {
+        let t = Arc::new(transport);
+        let negotiated = transport::init(&t, iommu)?;
+        let fail = |e: PortError| {
+            t.fail();
+            e
+        };
+        if t.num_queues() < 2 {
+            return Err(fail(PortError::Device(format!(
+                "{name}: the virtio-net device has {} virtqueues, fewer than one receive/transmit pair",
+                t.num_queues()
+            ))));
+        }
+        let max_queue = (t.queue_max_size(RX_QUEUE_0), t.queue_max_size(TX_QUEUE_0));
+        if max_queue.0 < MIN_RING || max_queue.1 < MIN_RING {
+            return Err(fail(PortError::Device(format!(
+                "{name}: the device's virtqueues hold {} (rx) and {} (tx) entries; ferrite needs at least {MIN_RING}",
+                max_queue.0, max_queue.1
+            ))));
+        }
+        let mac = if negotiated.has(NET_F_MAC) { read_mac(&t) } else { random_mac() };
+        let max_mtu = if negotiated.has(NET_F_MTU) {
+            t.read_config(|w, len| if len >= NET_CFG_MTU + 2 { w.read16(NET_CFG_MTU) } else { DEFAULT_MAX_MTU })
+        } else {
+            DEFAULT_MAX_MTU
+        };
+        if max_mtu < MIN_MTU {
+            return Err(fail(PortError::Device(format!("{name}: the device's MTU {max_mtu} is below {MIN_MTU}"))));
+        }
+        let mtu = max_mtu.min(1500);
+        let name: Arc<str> = name.into();
+        let link = Arc::new(LinkState::new(
+            Arc::clone(&name),
+            negotiated.has(NET_F_STATUS),
+            negotiated.has(NET_F_SPEED_DUPLEX),
+        ));
+        let conf = PortConfig::default();
+        Ok(VirtioPort {
+            name,
+            transport: t,
+            dev: None,
+            iova_mode,
+            mapper,
+            negotiated,
+            mac,
+            mtu,
+            max_mtu,
+            rings: (conf.rx_ring_size.min(max_queue.0), conf.tx_ring_size.min(max_queue.1)),
+            max_queue,
+            rx_max_len: Arc::new(AtomicU32::new(max_frame_len(mtu) as u32)),
+            conf,
+            configured: false,
+            pool: None,
+            qstats: QueueStatsSet::new(),
+            session: None,
+            link,
+            link_thread: None,
+        })
+    }
+
+    /// Feature bits offered by the device and negotiated.
+    pub fn features(&self) -> Negotiated {
+        self.negotiated
+    }
+
+    fn scatter(&self) -> bool {
+        self.conf.rx_offloads.contains(RxOffloads::SCATTER)
+    }
+
+    /// Checks that a frame of `mtu` fits one receive buffer unless
+    /// `scatter` lets it span several.
+    fn check_buffers(&self, mtu: u16, pool: &Mempool, scatter: bool) -> Result<(), PortError> {
+        let need = max_frame_len(mtu);
+        // A fresh mbuf's data room after the headroom; the header goes
+        // into the headroom, so the whole room is frame.
+        let have = pool.data_room();
+        if need > have && !scatter {
+            let how = if self.negotiated.has(NET_F_MRG_RXBUF) {
+                ", or ask for the scatter receive offload (testpmd --rx-offloads scatter) to receive such frames \
+                 as mbuf chains"
+            } else {
+                " (the device does not offer MRG_RXBUF, so frames cannot span buffers)"
+            };
+            return Err(PortError::InvalidConfig(format!(
+                "mempool '{}' has {have} data bytes per buffer; MTU {mtu} needs {need}: create the pool with \
+                 --mbuf-size {} or larger{how}",
+                pool.name(),
+                need.next_multiple_of(1024)
+            )));
+        }
+        Ok(())
+    }
+
+    fn dma_options(&self) -> DmaOptions {
+        DmaOptions {
+            page_size: PageSize::Huge2M,
+            iova_mode: self.iova_mode,
+            // Only a register-file test port has neither mapper nor PA.
+            fallback: if self.mapper.is_none() && self.iova_mode == IovaMode::Va {
+                Fallback::SmallPages
+            } else {
+                Fallback::Refuse
+            },
+            mapper: self.mapper.clone(),
+        }
+    }
+
+    fn set_bus_master(&self, on: bool) -> Result<(), PortError> {
+        if let Some(dev) = &self.dev {
+            if on {
+                dev.enable_bus_master()?;
+            } else {
+                dev.disable_bus_master()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The handshake from a reset up to DRIVER_OK, with both queues.
+    fn start(&mut self, session: &Arc<Session>) -> Result<Queues, PortError> {
+        let pool = self.pool.clone().ok_or_else(|| PortError::InvalidState("configure the port first".into()))?;
+        let t = Arc::clone(&self.transport);
+        self.set_bus_master(true)?;
+        let negotiated = transport::init(&t, self.mapper.is_some())?;
+        if negotiated != self.negotiated {
+            t.fail();
+            return Err(PortError::Device(format!(
+                "{}: the device now offers other features than at probe ({:#x}, was {:#x}); reopen the port",
+                self.name, negotiated.offered, self.negotiated.offered
+            )));
+        }
+        let (rx_n, tx_n) = self.rings;
+        let mut arena = QueueArena::new(&[rx_n, tx_n], &self.dma_options())?;
+        let ring = arena.take();
+        let doorbell = t.setup_queue(RX_QUEUE_0, rx_n, ring.addrs())?;
+        let rxq = VirtioRxQueue::new(RxSetup {
+            session: Arc::clone(session),
+            doorbell,
+            qid: 0,
+            ring,
+            pool,
+            mergeable: self.negotiated.has(NET_F_MRG_RXBUF),
+            scatter: self.scatter(),
+            counters: Arc::clone(&self.qstats.rx),
+            stats: Arc::clone(&self.qstats.rx_more),
+            max_len: Arc::clone(&self.rx_max_len),
+        })?;
+        let ring = arena.take();
+        let doorbell = t.setup_queue(TX_QUEUE_0, tx_n, ring.addrs())?;
+        let txq = VirtioTxQueue::new(TxSetup {
+            session: Arc::clone(session),
+            doorbell,
+            qid: 0,
+            ring,
+            zero_hdr_iova: arena.zero_hdr_iova(),
+            max_len: max_frame_len(self.max_mtu) as u32,
+            counters: Arc::clone(&self.qstats.tx),
+            stats: Arc::clone(&self.qstats.tx_more),
+        });
+        t.add_status(STATUS_DRIVER_OK);
+        let status = t.status();
+        if status & STATUS_DRIVER_OK == 0 || status & (STATUS_DEVICE_NEEDS_RESET | STATUS_FAILED) != 0 {
+            t.fail();
+            return Err(PortError::Device(format!(
+                "{}: the virtio device did not accept DRIVER_OK (status {status:#04x})",
+                self.name
+            )));
+        }
+        // The receive buffers were made available before DRIVER_OK; tell
+        // the device once, now that it runs.
+        t.notify(rxq.doorbell());
+        if self.link.has_status && self.dev.is_some() {
+            match LinkThread::spawn(Arc::clone(&t), Arc::clone(&self.link), LINK_RECHECK) {
+                Ok(th) => self.link_thread = Some(th),
+                Err(e) => {
+                    eprintln!("ferrite virtio: {}: no link thread ({e}); link changes need link_update", self.name)
+                }
+            }
+        }
+        Ok(Queues { rx: vec![Box::new(rxq)], tx: vec![Box::new(txq)] })
+    }
+
+    fn sw_rows(&self) -> Vec<(String, u64)> {
+        let stats = self.stats64();
+        let (r, t) = (&self.qstats.rx_more, &self.qstats.tx_more);
+        let mut rows = vec![
+            ("rx_packets".to_string(), stats.rx_total().packets),
+            ("rx_bytes".to_string(), stats.rx_total().bytes),
+            ("rx_drops".to_string(), stats.rx_total().drops),
+            ("rx_errors".to_string(), stats.rx_total().errors),
+            ("rx_alloc_failed".to_string(), r.alloc_failed.get()),
+            ("rx_short_frames".to_string(), r.short.get()),
+            ("rx_bad_num_buffers".to_string(), r.bad_num_buffers.get()),
+            ("rx_mtu_oversize_drops".to_string(), r.oversize.get()),
+            ("rx_unscattered_drops".to_string(), r.unscattered.get()),
+            ("rx_bad_used_ids".to_string(), r.bad_used_ids.get()),
+            ("rx_buffers_exhausted".to_string(), r.exhausted.get()),
+            ("tx_packets".to_string(), stats.tx_total().packets),
+            ("tx_bytes".to_string(), stats.tx_total().bytes),
+            ("tx_drops".to_string(), stats.tx_total().drops),
+            ("tx_errors".to_string(), stats.tx_total().errors),
+            ("tx_bad_frames".to_string(), t.bad_frames.get()),
+            ("tx_separate_headers".to_string(), t.separate_hdr.get()),
+            ("tx_bad_used_ids".to_string(), t.bad_used_ids.get()),
+            ("mbufs_left_to_device".to_string(), r.abandoned.get() + t.abandoned.get()),
+            ("features_offered".to_string(), self.negotiated.offered),
+            ("features_negotiated".to_string(), self.negotiated.features),
+        ];
+        rows.extend(per_queue_stat_rows(&stats));
+        rows
+    }
+
+    /// Ends the current open: device reset (confirmed), bus mastering off.
+    fn quiesce(&mut self) -> Result<(), PortError> {
+        self.link_thread = None;
+        let reset = match self.session.take() {
+            Some(s) => s.quiesce().map(|_| ()),
+            None => self.transport.reset(transport::RESET_TIMEOUT),
+        };
+        let bm = self.set_bus_master(false);
+        reset.and(bm)
+    }
+}
+
+impl NetDevice for VirtioPort {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn caps(&self) -> DeviceCaps {
+        DeviceCaps {
+            max_rx_queues: 1,
+            max_tx_queues: 1,
+            min_ring_size: MIN_RING,
+            // Larger rings are accepted and reduced to the device's maximum
+            // (what `ringparam` then shows), as DPDK's virtio PMD does: QEMU
+            // offers 256 by default, below testpmd's default 512.
+            max_ring_size: MAX_QUEUE_SIZE,
+            ring_size_align: 1,
+            ring_size_pow2: true,
+            min_mtu: MIN_MTU,
+            max_mtu: self.max_mtu,
+            rx_offload_capa: if self.negotiated.has(NET_F_MRG_RXBUF) {
+                RxOffloads::SCATTER
+            } else {
+                RxOffloads::empty()
+            },
+            tx_offload_capa: TxOffloads::MULTI_SEGS,
+        }
+    }
+
+    fn configure(&mut self, conf: &PortConfig, pool: &Mempool) -> Result<(), PortError> {
+        if self.session.is_some() {
+            return Err(PortError::InvalidState(format!("{}: stop the port before configuring it", self.name)));
+        }
+        if conf.rx_queues > 1 || conf.tx_queues > 1 {
+            return Err(PortError::InvalidConfig(format!(
+                "{}: {} rx / {} tx queues asked for; this virtio-net driver drives one queue pair (multi-queue \
+                 needs VIRTIO_NET_F_MQ and the control queue, not implemented yet)",
+                self.name, conf.rx_queues, conf.tx_queues
+            )));
+        }
+        conf.check(&self.caps())?;
+        if pool.region().iova_mode() != self.iova_mode {
+            return Err(PortError::InvalidConfig(format!(
+                "mempool '{}' was made for IOVA mode {:?} but {} runs in {:?}; create the pool with this port's \
+                 dma_mapper() and IOVA mode",
+                pool.name(),
+                pool.region().iova_mode(),
+                self.name,
+                self.iova_mode
+            )));
+        }
+        self.check_buffers(self.mtu, pool, conf.rx_offloads.contains(RxOffloads::SCATTER))?;
+        self.rings = (conf.rx_ring_size.min(self.max_queue.0), conf.tx_ring_size.min(self.max_queue.1));
+        self.conf = conf.clone();
+        self.pool = Some(pool.clone());
+        self.configured = true;
+        Ok(())
+    }
+
+    fn offloads(&self) -> (RxOffloads, TxOffloads) {
+        if self.configured {
+            (self.conf.rx_offloads, self.conf.tx_offloads)
+        } else {
+            (RxOffloads::empty(), TxOffloads::empty())
+        }
+    }
+
+    fn open(&mut self) -> Result<Queues, PortError> {
+        if self.session.is_some() {
+            return Err(PortError::InvalidState(format!("{} is already open", self.name)));
+        }
+        if !self.configured {
+            return Err(PortError::InvalidState(format!("{}: configure the port before opening it", self.name)));
+        }
+        let session = Session::new(Arc::clone(&self.transport));
+        match self.start(&session) {
+            Ok(q) => {
+                self.session = Some(session);
+                Ok(q)
+            }
+            Err(e) => {
+                // Queues built so far were dropped inside `start`, each
+                // after the device reset it did through the session.
+                self.session = Some(session);
+                let _ = self.quiesce();
+                Err(e)
+            }
+        }
+    }
+
+    fn stop(&mut self) -> Result<(), PortError> {
+        if self.session.is_none() {
+            return Err(PortError::InvalidState(format!("{} is not open", self.name)));
+        }
+        self.quiesce()
+    }
+
+    fn is_running(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// Without the control queue (VIRTIO_NET_F_CTRL_RX) the device filters
+    /// nothing: asking for that is accepted, asking it to filter refused.
+    fn set_rx_mode(&mut self, mode: RxMode) -> Result<(), PortError> {
+        if mode.promiscuous && mode.all_multicast {
+            return Ok(());
+        }
+        Err(PortError::InvalidConfig(format!(
+            "{}: this virtio-net driver has no control queue (VIRTIO_NET_F_CTRL_RX), so the device receives every \
+             frame (promiscuous and all-multicast); it cannot filter by address",
+            self.name
+        )))
+    }
+
+    fn rx_mode(&self) -> RxMode {
+        RxMode { promiscuous: true, all_multicast: true }
+    }
+
+    fn mac_address(&self) -> MacAddr {
+        self.mac
+    }
+
+    fn mtu(&self) -> u16 {
+        self.mtu
+    }
+
+    /// A receive-side limit only: without the control queue the device is
+    /// not told (with VIRTIO_NET_F_MTU it gave the maximum, which is kept).
+    fn change_mtu(&mut self, mtu: u16) -> Result<(), PortError> {
+        if !(MIN_MTU..=self.max_mtu).contains(&mtu) {
+            return Err(PortError::InvalidConfig(format!("MTU {mtu} is out of range {MIN_MTU}..={}", self.max_mtu)));
+        }
+        if let Some(pool) = &self.pool {
+            self.check_buffers(mtu, pool, self.scatter())?;
+        }
+        self.mtu = mtu;
+        self.rx_max_len.store(max_frame_len(mtu) as u32, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn stats64(&self) -> PortStats {
+        PortStats {
+            rx_queues: vec![self.qstats.rx.snapshot()],
+            tx_queues: vec![self.qstats.tx.snapshot()],
+            rx_missed: 0,
+        }
+    }
+
+    fn reset_stats(&mut self) -> Result<(), PortError> {
+        self.qstats.rx.reset();
+        self.qstats.tx.reset();
+        let (r, t) = (&self.qstats.rx_more, &self.qstats.tx_more);
+        for c in
+            [&r.alloc_failed, &r.short, &r.bad_num_buffers, &r.oversize, &r.unscattered, &r.bad_used_ids, &r.exhausted]
+        {
+            c.reset();
+        }
+        for c in [&t.bad_frames, &t.separate_hdr, &t.bad_used_ids] {
+            c.reset();
+        }
+        Ok(())
+    }
+
+    fn link_status(&self) -> LinkStatus {
+        let st = self.link.read(&self.transport);
+        self.link.note(st);
+        st
+    }
+
+    fn link_update(&self, wait_to_complete: bool) -> LinkStatus {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(9);
+        loop {
+            let st = self.link_status();
+            if st.up || !wait_to_complete || std::time::Instant::now() >= deadline {
+                return st;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    fn link_events(&self) -> LinkEvents {
+        self.link.notifier.subscribe()
+    }
+
+    fn dma_mapper(&self) -> Option<Arc<dyn DmaMapper>> {
+        self.mapper.clone()
+    }
+}
+
+impl EthtoolOps for VirtioPort {
+    /// `fw_version` carries the negotiated feature names (virtio has no
+    /// firmware; this is where `ethtool -i` readers look for a version).
+    fn drvinfo(&self) -> DrvInfo {
+        DrvInfo {
+            driver: DRIVER_NAME.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            fw_version: format!("virtio 1.x, features {}", feature_names(self.negotiated.features).join(",")),
+            bus_info: self.name.to_string(),
+        }
+    }
+
+    fn ringparam(&self) -> RingParams {
+        RingParams { rx_max: self.max_queue.0, tx_max: self.max_queue.1, rx: self.rings.0, tx: self.rings.1 }
+    }
+
+    fn set_ringparam(&mut self, rings: &RingParams) -> Result<(), PortError> {
+        if self.session.is_some() {
+            return Err(PortError::InvalidState("stop the port before resizing its rings".into()));
+        }
+        let conf = PortConfig { rx_ring_size: rings.rx, tx_ring_size: rings.tx, ..self.conf.clone() };
+        conf.check(&self.caps())?;
+        self.rings = (conf.rx_ring_size.min(self.max_queue.0), conf.tx_ring_size.min(self.max_queue.1));
+        self.conf = conf;
+        Ok(())
+    }
+
+    fn channels(&self) -> Channels {
+        Channels { max_rx: 1, max_tx: 1, rx: 1, tx: 1 }
+    }
+
+    fn stat_names(&self) -> Vec<String> {
+        self.sw_rows().into_iter().map(|(n, _)| n).collect()
+    }
+
+    fn stat_values(&self) -> Vec<u64> {
+        self.sw_rows().into_iter().map(|(_, v)| v).collect()
+    }
+
+    fn named_stats(&self) -> Vec<(String, u64)> {
+        self.sw_rows()
+    }
+}
+
+impl Drop for VirtioPort {
+    fn drop(&mut self) {
+        if let Err(e) = self.quiesce() {
+            eprintln!("ferrite virtio: {}: closing: {e}", self.name);
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! The receive queue: a split virtqueue whose every descriptor is one
+//! device-writable mbuf buffer.
+//!
+//! # Buffer layout
+//!
+//! The device writes a 12-byte `virtio_net_hdr_v1` in front of every frame.
+//! So that the frame itself lands where every other driver puts it (at the
+//! mbuf's data offset, after the full headroom), each descriptor starts 12
+//! bytes early, inside the headroom:
+//!
+//! ```text
+//! | mbuf header | headroom ........ | hdr (12) | frame data ...        |
+//!                                   ^ descriptor address = data_iova - 12
+//!                                     descriptor length  = 12 + data room
+//! ```
+//!
+//! With VIRTIO_NET_F_MRG_RXBUF a frame may fill several buffers; the first
+//! one's header says how many (`num_buffers`), and the others hold frame
+//! bytes only, from their first byte (the descriptor address, so again 12
+//! bytes before the data offset: the mbuf's data is moved back by 12 to
+//! match). Such a frame becomes an mbuf chain when the port was configured
+//! with the `scatter` receive offload; without it the frame is dropped and
+//! counted (`rx_unscattered_drops`), as igb drops a frame that spans
+//! descriptors. A chain under assembly survives across bursts.
+//!
+//! # What the device can get wrong
+//!
+//! Everything in the used ring is the device's word and is checked: an id
+//! that names no armed buffer is counted (`rx_bad_used_ids`) and skipped; a
+//! length shorter than the header, or longer than the buffer, drops the
+//! frame (`rx_short_frames`, errors); a `num_buffers` of 0 or more than the
+//! ring holds drops it (`rx_bad_num_buffers`); a frame over the MTU's limit
+//! is dropped (`rx_mtu_oversize_drops`). Each counts once in the queue's
+//! drops and errors. Nothing panics.
+//!
+//! # Refill
+//!
+//! Descriptor ids freed by the used ring go on a stack; once a quarter of
+//! the ring (at most 32) is free, they are armed with buffers from one bulk
+//! allocation, published with one `avail.idx` store, and the device is
+//! kicked once, only if it asked to be (`used.flags`).
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use super::regs::{NET_HDR_LEN, NET_HDR_NUM_BUFFERS};
+use super::session::{Release, Session};
+use super::transport::Doorbell;
+use super::virtq::split::{SplitRing, VIRTQ_DESC_F_WRITE};
+use crate::mem::{Mbuf, MbufBatch, MbufHeader, Mempool, MAX_BURST};
+use crate::port::{Counter, PortError, QueueCounters, RxQueue};
+
+/// Refill once this many descriptors are free (capped at a quarter ring).
+const REFILL_THRESH: u16 = 32;
+
+/// Receive-side counters beyond packets/bytes/drops/errors, per queue.
+#[derive(Debug, Default)]
+pub struct RxStats {
+    /// Refills that got fewer buffers than wanted.
+    pub alloc_failed: Counter,
+    /// Frames whose used length is shorter than the header (or carries no
+    /// frame byte at all) or longer than the buffer.
+    pub short: Counter,
+    /// Frames whose header's `num_buffers` was 0 or beyond the ring.
+    pub bad_num_buffers: Counter,
+    /// Frames longer than the MTU allows.
+    pub oversize: Counter,
+    /// Multi-buffer frames received without the `scatter` offload.
+    pub unscattered: Counter,
+    /// Used entries naming a descriptor that holds no buffer.
+    pub bad_used_ids: Counter,
+    /// Buffers left to a device whose reset was not confirmed.
+    pub abandoned: Counter,
+    /// Polls that found every posted buffer used: the device ran out of
+    /// buffers since the poll before, and frames that came meanwhile waited
+    /// in (or were dropped by) the device. Under QEMU such frames can be
+    /// delivered out of order: a frame arriving just after a refill is taken
+    /// before the ones its hub queued, which wait for the doorbell.
+    pub exhausted: Counter,
+}
+
+/// What the port hands to a new receive queue.
+pub struct RxSetup {
+    /// The open it belongs to.
+    pub session: Arc<Session>,
+    /// Where to kick the device.
+    pub doorbell: Doorbell,
+    /// The port's queue index.
+    pub qid: u16,
+    /// The virtqueue.
+    pub ring: SplitRing,
+    /// Receive buffers come from here.
+    pub pool: Mempool,
+    /// VIRTIO_NET_F_MRG_RXBUF was negotiated: `num_buffers` is meaningful.
+    pub mergeable: bool,
+    /// The `scatter` offload: multi-buffer frames become chains.
+    pub scatter: bool,
+    /// Packets, bytes, drops, errors.
+    pub counters: Arc<QueueCounters>,
+    /// The rest.
+    pub stats: Arc<RxStats>,
+    /// Longest frame accepted (the MTU's), read once per burst.
+    pub max_len: Arc<AtomicU32>,
+}
+
+/// One receive queue of a virtio-net port.
+pub struct VirtioRxQueue {
+    ring: SplitRing,
+    /// The mbuf armed in each descriptor (by descriptor id).
+    bufs: Box<[Option<NonNull<MbufHeader>>]>,
+    /// Descriptor ids without a buffer: `free_ids[..nfree]`.
+    free_ids: Box<[u16]>,
+    nfree: u16,
+    refill_thresh: u16,
+    /// The chain under assembly (its first buffer owns the rest) and how
+    /// many buffers it still waits for.
+    pending: Option<Mbuf>,
+    pending_left: u16,
+    /// Buffers still to come of a frame already dropped and counted.
+    discard_left: u16,
+    mergeable: bool,
+    scatter: bool,
+    qid: u16,
+    doorbell: Doorbell,
+    session: Arc<Session>,
+    pool: Mempool,
+    staging: Box<MbufBatch>,
+    counters: Arc<QueueCounters>,
+    stats: Arc<RxStats>,
+    max_len: Arc<AtomicU32>,
+}
+
+// SAFETY: the armed mbuf pointers are owned by this queue (like a
+// Vec<Mbuf>), the ring is only touched through it, and the rest is Send.
+unsafe impl Send for VirtioRxQueue {}
+
+/// Why a frame is dropped (each counts once as a drop and an error).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    Short,
+    BadNumBuffers,
+    Oversize,
+    Unscattered,
+    /// A chain the mbuf cannot hold, or an empty continuation buffer.
+    Error,
+}
+
+/// One burst's tally, added to the counters once at its end.
+#[derive(Default)]
+struct Tally {
+    got: usize,
+    bytes: u64,
+    dropped: u64,
+    short: u64,
+    bad_num_buffers: u64,
+    oversize: u64,
+    unscattered: u64,
+    bad_ids: u64,
+}
+
+impl Tally {
+    #[inline(always)]
+    fn refuse(&mut self, why: Refused) {
+        self.dropped += 1;
+        match why {
+            Refused::Short => self.short += 1,
+            Refused::BadNumBuffers => self.bad_num_buffers += 1,
+            Refused::Oversize => self.oversize += 1,
+            Refused::Unscattered => self.unscattered += 1,
+            Refused::Error => {}
+        }
+    }
+}
+
+impl VirtioRxQueue {
+    /// A queue whose every descriptor holds a fresh buffer, published in
+    /// the available ring (the device is told about the ring afterwards).
+    pub fn new(s: RxSetup) -> Result<VirtioRxQueue, PortError> {
+        let n = s.ring.size();
+        let mut q = VirtioRxQueue {
+            bufs: vec![None; n as usize].into_boxed_slice(),
+            free_ids: (0..n).rev().collect(),
+            nfree: n,
+            refill_thresh: REFILL_THRESH.min(n / 4).max(1),
+            ring: s.ring,
+            pending: None,
+            pending_left: 0,
+            discard_left: 0,
+            mergeable: s.mergeable,
+            scatter: s.scatter,
+            qid: s.qid,
+            doorbell: s.doorbell,
+            session: s.session,
+            pool: s.pool,
+            staging: Box::new(MbufBatch::new()),
+            counters: s.counters,
+            stats: s.stats,
+            max_len: s.max_len,
+        };
+        q.fill();
+        if q.nfree != 0 {
+            return Err(PortError::NoMemory(format!(
+                "mempool '{}' has too few free buffers to fill a {n}-entry receive virtqueue ({} free); make \
+                 the pool bigger (testpmd --total-num-mbufs)",
+                q.pool.name(),
+                q.pool.available()
+            )));
+        }
+        q.ring.publish();
+        Ok(q)
+    }
+
+    /// The device's doorbell for this queue (the port kicks once after
+    /// DRIVER_OK so the device sees the first buffers).
+    pub fn doorbell(&self) -> Doorbell {
+        self.doorbell
+    }
+
+    /// Arms free descriptors with buffers from the pool, in bulk, and puts
+    /// them in the available ring (unpublished). Returns how many.
+    fn fill(&mut self) -> u16 {
+        let mut filled = 0u16;
+        while self.nfree > 0 {
+            let want = (self.nfree as usize).min(MAX_BURST);
+            if !self.pool.alloc_bulk(&mut self.staging, want) {
+                self.take_what_is_left(want);
+            }
+            let got = self.staging.len();
+            for m in self.staging.drain_front(got) {
+                self.nfree -= 1;
+                let id = self.free_ids[self.nfree as usize];
+                // The device writes the header into the 12 bytes before the
+                // data offset, then the frame from the data offset on.
+                let len = (m.capacity() + NET_HDR_LEN) as u32;
+                self.ring.set_desc(id, m.data_iova() - NET_HDR_LEN as u64, len, VIRTQ_DESC_F_WRITE, 0);
+                self.bufs[id as usize] = Some(m.into_raw());
+                self.ring.push_avail(id);
+            }
+            filled += got as u16;
+            if got < want {
+                self.stats.alloc_failed.add(1);
+                break;
+            }
+        }
+        filled
+    }
+
+    /// The pool could not give a whole chunk: take what it has, one buffer
+    /// at a time (igb's lesson: all-or-nothing refill starves a ring for
+    /// good when the pool runs low).
+    #[cold]
+    #[inline(never)]
+    fn take_what_is_left(&mut self, want: usize) {
+        while self.staging.len() < want {
+            let Some(m) = self.pool.alloc() else { break };
+            // Room was checked: `want` is at most a burst.
+            let _ = self.staging.push(m);
+        }
+    }
+
+    /// Takes the buffer of used descriptor `id` back (ours now) and frees
+    /// the id; `None` if the device names a descriptor it does not hold.
+    #[inline(always)]
+    fn take(&mut self, id: u32) -> Option<Mbuf> {
+        let raw = self.bufs.get_mut(id as usize)?.take()?;
+        self.free_ids[self.nfree as usize] = id as u16;
+        self.nfree += 1;
+        // SAFETY: the pointer came from `Mbuf::into_raw` in `fill` and was
+        // parked in exactly this slot, which no longer holds it.
+        Some(unsafe { Mbuf::from_raw(raw) })
+    }
+
+    /// Makes the `len` bytes the device wrote from the descriptor address
+    /// the mbuf's data (the header included for a first buffer); false if
+    /// `len` does not fit the buffer.
+    #[inline(always)]
+    fn expose(m: &mut Mbuf, len: u32) -> bool {
+        m.prepend(NET_HDR_LEN).is_some() && m.set_len(len as usize)
+    }
+
+    /// The first buffer of a frame.
+    #[inline(always)]
+    fn first_buffer(&mut self, mut m: Mbuf, len: u32, batch: &mut MbufBatch, max_len: u32, t: &mut Tally) {
+        if len as usize <= NET_HDR_LEN || !Self::expose(&mut m, len) {
+            // Shorter than the header (or nothing after it), or longer than
+            // the buffer the device was given.
+            drop(m);
+            return t.refuse(Refused::Short);
+        }
+        let nb = if self.mergeable {
+            let h = m.data();
+            u16::from_le_bytes([h[NET_HDR_NUM_BUFFERS], h[NET_HDR_NUM_BUFFERS + 1]])
+        } else {
+            1
+        };
+        // The header stays in the headroom; the frame starts at the data
+        // offset every driver uses.
+        m.adj(NET_HDR_LEN);
+        if nb == 0 || nb > self.ring.size() {
+            drop(m);
+            return t.refuse(Refused::BadNumBuffers);
+        }
+        if nb == 1 {
+            return self.deliver(m, batch, max_len, t);
+        }
+        let why = if !self.scatter {
+            Refused::Unscattered
+        } else if m.len() > max_len as usize {
+            Refused::Oversize
+        } else {
+            self.pending = Some(m);
+            self.pending_left = nb - 1;
+            return;
+        };
+        drop(m);
+        self.discard_left = nb - 1;
+        t.refuse(why);
+    }
+
+    /// A further buffer of the chain under assembly.
+    #[inline(never)]
+    fn next_buffer(&mut self, mut m: Mbuf, len: u32, batch: &mut MbufBatch, max_len: u32, t: &mut Tally) {
+        self.pending_left -= 1;
+        let so_far = self.pending.as_ref().map_or(0, Mbuf::len);
+        let why = if len == 0 || !Self::expose(&mut m, len) {
+            Refused::Error
+        } else if so_far + len as usize > max_len as usize {
+            // Checked as the frame grows: a runaway chain never holds more
+            // than an MTU's worth of buffers.
+            Refused::Oversize
+        } else {
+            match self.pending.as_mut().map(|head| head.chain(m)) {
+                Some(Ok(())) if self.pending_left == 0 => {
+                    if let Some(frame) = self.pending.take() {
+                        self.deliver(frame, batch, max_len, t);
+                    }
+                    return;
+                }
+                Some(Ok(())) => return,
+                Some(Err(seg)) => drop(seg),
+                None => {}
+            }
+            Refused::Error
+        };
+        // The whole frame goes: what was assembled now, the rest as it comes.
+        self.pending = None;
+        self.discard_left = self.pending_left;
+        self.pending_left = 0;
+        t.refuse(why);
+    }
+
+    /// Hands a complete frame to the caller (or drops it over the MTU).
+    #[inline(always)]
+    fn deliver(&mut self, mut m: Mbuf, batch: &mut MbufBatch, max_len: u32, t: &mut Tally) {
+        if m.len() > max_len as usize {
+            drop(m);
+            return t.refuse(Refused::Oversize);
+        }
+        m.set_queue(self.qid);
+        t.bytes += m.len() as u64;
+        t.got += 1;
+        // Room was checked: `max` never exceeds the batch's room.
+        let _ = batch.push(m);
+    }
+
+    /// Re-arms free descriptors once there are enough, and kicks the device
+    /// if it wants to hear about them.
+    #[inline(always)]
+    fn refill(&mut self) {
+        if self.nfree >= self.refill_thresh && self.fill() > 0 {
+            self.ring.publish();
+            if self.ring.device_wants_kick() {
+                self.session.transport.notify(self.doorbell);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn count(&self, t: &Tally) {
+        if t.got > 0 {
+            self.counters.add(t.got as u64, t.bytes);
+        }
+        if t.dropped > 0 {
+            self.counters.add_drops(t.dropped);
+        }
+        if t.dropped + t.bad_ids > 0 {
+            self.count_errors(t);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn count_errors(&self, t: &Tally) {
+        self.counters.add_errors(t.dropped + t.bad_ids);
+        let s = &self.stats;
+        for (c, n) in [
+            (&s.short, t.short),
+            (&s.bad_num_buffers, t.bad_num_buffers),
+            (&s.oversize, t.oversize),
+            (&s.unscattered, t.unscattered),
+            (&s.bad_used_ids, t.bad_ids),
+        ] {
+            if n > 0 {
+                c.add(n);
+            }
+        }
+    }
+}
+
+impl RxQueue for VirtioRxQueue {
+    fn rx_burst(&mut self, batch: &mut MbufBatch, budget: usize) -> usize {
+        if !self.session.live() {
+            return 0;
+        }
+        let max = budget.min(batch.room());
+        let max_len = self.max_len.load(Ordering::Relaxed);
+        let mut t = Tally::default();
+        let ready = self.ring.used_ready();
+        if ready != 0 && ready == self.ring.size() - self.nfree {
+            self.stats.exhausted.add(1);
+        }
+        let mut k = 0;
+        while k < ready && t.got < max {
+            let (id, len) = self.ring.used_elem(k);
+            k += 1;
+            let Some(m) = self.take(id) else {
+                t.bad_ids += 1;
+                continue;
+            };
+            if self.discard_left > 0 {
+                self.discard_left -= 1;
+                drop(m);
+            } else if self.pending_left > 0 {
+                self.next_buffer(m, len, batch, max_len, &mut t);
+            } else {
+                self.first_buffer(m, len, batch, max_len, &mut t);
+            }
+        }
+        self.ring.consume_used(k);
+        self.refill();
+        self.count(&t);
+        t.got
+    }
+
+    fn queue_id(&self) -> u16 {
+        self.qid
+    }
+}
+
+impl Drop for VirtioRxQueue {
+    fn drop(&mut self) {
+        // A chain under assembly came back through the used ring: the
+        // device is done with it whatever happens below.
+        self.pending = None;
+        if self.session.release_for(&format!("rx queue {}", self.qid)) == Release::Abandon {
+            std::mem::forget(Arc::clone(self.ring.region()));
+            let n = self.bufs.iter_mut().filter_map(Option::take).count();
+            self.stats.abandoned.add(n as u64);
+            return;
+        }
+        for slot in self.bufs.iter_mut() {
+            if let Some(raw) = slot.take() {
+                // SAFETY: parked by `fill` via `into_raw`, owned only here;
+                // the device was reset, so it no longer writes the buffer.
+                drop(unsafe { Mbuf::from_raw(raw) });
+            }
+        }
+    }
+}

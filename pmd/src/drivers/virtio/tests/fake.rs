@@ -1,0 +1,438 @@
+//! A virtio-net device in software: a common-configuration register file
+//! that plays the status handshake and queue setup as the spec (and QEMU)
+//! do, a device configuration, a notification area that counts doorbells,
+//! and a datapath that works the split rings from the device's side in the
+//! driver's DMA memory (IOVA = VA in tests, no IOMMU).
+//!
+//! It is written from the spec's layout (§2.7), not with the driver's ring
+//! accessors, so a driver that lays rings out wrongly fails here.
+
+use std::sync::{Arc, Mutex};
+
+use crate::drivers::virtio::regs::*;
+use crate::drivers::virtio::transport::{Transport, Window};
+
+/// Doorbell spacing the fake advertises (QEMU's is 4).
+pub const NOTIFY_MULT: u32 = 4;
+/// The fake's MAC address.
+pub const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+
+/// One virtqueue's registers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Queue {
+    pub max: u16,
+    pub size: u16,
+    pub enable: u16,
+    pub msix: u16,
+    pub desc: u64,
+    pub avail: u64,
+    pub used: u64,
+}
+
+/// The device's state, shared by its three windows and the test.
+#[derive(Debug)]
+pub struct Dev {
+    pub offered: u64,
+    dfselect: u32,
+    gfselect: u32,
+    /// What the driver accepted.
+    pub driver: u64,
+    pub status: u8,
+    /// Every status value written, in order (resets included).
+    pub status_log: Vec<u8>,
+    /// Clear FEATURES_OK when the driver sets it (refuse the subset).
+    pub refuse_features_ok: bool,
+    /// Ignore resets (the status never reads back 0).
+    pub stuck_reset: bool,
+    q_select: u16,
+    pub queues: Vec<Queue>,
+    /// `virtio_net_config`.
+    pub cfg: [u8; 24],
+    pub generation: u8,
+    /// Doorbells rung, per queue.
+    pub notifies: Vec<u32>,
+    /// Doorbell writes at an offset that is not queue × multiplier.
+    pub bad_notifies: u32,
+    /// Device side of each ring: next avail entry to take, next used index.
+    pub last_avail: Vec<u16>,
+    pub used_idx: Vec<u16>,
+}
+
+/// Features QEMU 10's `virtio-net-pci,disable-legacy=on,iommu_platform=on`
+/// offers (a representative subset: offloads, control queue, event index).
+pub fn qemu_features() -> u64 {
+    [
+        NET_F_CSUM,
+        NET_F_GUEST_CSUM,
+        NET_F_MAC,
+        7,
+        11,
+        NET_F_MRG_RXBUF,
+        NET_F_STATUS,
+        NET_F_CTRL_VQ,
+        18,
+        19,
+        21,
+        F_RING_INDIRECT_DESC,
+        F_RING_EVENT_IDX,
+        F_VERSION_1,
+        F_ACCESS_PLATFORM,
+    ]
+    .iter()
+    .fold(0, |f, b| f | bit(*b))
+}
+
+impl Dev {
+    /// A device offering `offered`, with receive and transmit queues of at
+    /// most `qmax` entries (and a control queue).
+    pub fn new(offered: u64, qmax: u16) -> Arc<Mutex<Dev>> {
+        let mut cfg = [0u8; 24];
+        cfg[..6].copy_from_slice(&MAC);
+        cfg[NET_CFG_STATUS as usize] = NET_S_LINK_UP as u8;
+        cfg[NET_CFG_MTU as usize..][..2].copy_from_slice(&1500u16.to_le_bytes());
+        Arc::new(Mutex::new(Dev {
+            offered,
+            dfselect: 0,
+            gfselect: 0,
+            driver: 0,
+            status: 0,
+            status_log: Vec::new(),
+            refuse_features_ok: false,
+            stuck_reset: false,
+            q_select: 0,
+            queues: vec![
+                Queue { max: qmax, ..Queue::default() },
+                Queue { max: qmax, ..Queue::default() },
+                Queue { max: 64, ..Queue::default() },
+            ],
+            cfg,
+            generation: 0,
+            notifies: vec![0; 3],
+            bad_notifies: 0,
+            last_avail: vec![0; 3],
+            used_idx: vec![0; 3],
+        }))
+    }
+
+    fn reset(&mut self) {
+        self.status = 0;
+        self.driver = 0;
+        for q in &mut self.queues {
+            *q = Queue { max: q.max, ..Queue::default() };
+        }
+        self.last_avail.iter_mut().for_each(|i| *i = 0);
+        self.used_idx.iter_mut().for_each(|i| *i = 0);
+    }
+
+    fn q(&mut self) -> Option<&mut Queue> {
+        self.queues.get_mut(self.q_select as usize)
+    }
+}
+
+/// Which structure a window shows.
+#[derive(Clone, Copy)]
+enum Kind {
+    Common,
+    Device,
+    Notify,
+}
+
+struct FakeWindow(Arc<Mutex<Dev>>, Kind);
+
+impl FakeWindow {
+    fn dev(&self) -> std::sync::MutexGuard<'_, Dev> {
+        // A failed assertion may poison the lock; the port's drop still
+        // resets the device through it, so a failure reports cleanly.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Window for FakeWindow {
+    fn read8(&self, off: u32) -> u8 {
+        let d = self.dev();
+        match (self.1, off) {
+            (Kind::Common, COMMON_STATUS) => d.status,
+            (Kind::Common, COMMON_CFGGENERATION) => d.generation,
+            (Kind::Device, o) => d.cfg[o as usize],
+            _ => panic!("8-bit read of {off:#x}: the spec wants another width"),
+        }
+    }
+    fn read16(&self, off: u32) -> u16 {
+        let mut d = self.dev();
+        match (self.1, off) {
+            (Kind::Common, COMMON_NUMQ) => d.queues.len() as u16,
+            (Kind::Common, COMMON_Q_SELECT) => d.q_select,
+            (Kind::Common, COMMON_Q_SIZE) => d.q().map_or(0, |q| if q.size != 0 { q.size } else { q.max }),
+            (Kind::Common, COMMON_Q_ENABLE) => d.q().map_or(0, |q| q.enable),
+            (Kind::Common, COMMON_Q_MSIX) => d.q().map_or(0, |q| q.msix),
+            // QEMU gives queue q notify offset q.
+            (Kind::Common, COMMON_Q_NOFF) => d.q_select,
+            (Kind::Device, o) => u16::from_le_bytes([d.cfg[o as usize], d.cfg[o as usize + 1]]),
+            _ => panic!("16-bit read of {off:#x}: the spec wants another width"),
+        }
+    }
+    fn read32(&self, off: u32) -> u32 {
+        let d = self.dev();
+        match (self.1, off) {
+            (Kind::Common, COMMON_DF) => (d.offered >> (32 * d.dfselect.min(1))) as u32 * u32::from(d.dfselect < 2),
+            (Kind::Device, o) => u32::from_le_bytes(d.cfg[o as usize..o as usize + 4].try_into().unwrap()),
+            _ => panic!("32-bit read of {off:#x}: the spec wants another width"),
+        }
+    }
+    fn write8(&self, off: u32, v: u8) {
+        let mut d = self.dev();
+        match (self.1, off) {
+            (Kind::Common, COMMON_STATUS) => {
+                d.status_log.push(v);
+                if v == 0 {
+                    if !d.stuck_reset {
+                        d.reset();
+                    }
+                    return;
+                }
+                let newly_ok = v & STATUS_FEATURES_OK != 0 && d.status & STATUS_FEATURES_OK == 0;
+                d.status = if newly_ok && d.refuse_features_ok { v & !STATUS_FEATURES_OK } else { v };
+            }
+            _ => panic!("8-bit write of {off:#x}"),
+        }
+    }
+    fn write16(&self, off: u32, v: u16) {
+        let mut d = self.dev();
+        match (self.1, off) {
+            (Kind::Common, COMMON_Q_SELECT) => d.q_select = v,
+            (Kind::Common, COMMON_Q_SIZE) => {
+                if let Some(q) = d.q() {
+                    q.size = v;
+                }
+            }
+            (Kind::Common, COMMON_Q_MSIX) => {
+                if let Some(q) = d.q() {
+                    q.msix = v;
+                }
+            }
+            (Kind::Common, COMMON_Q_ENABLE) => {
+                if let Some(q) = d.q() {
+                    q.enable = v;
+                }
+            }
+            (Kind::Common, COMMON_MSIX) => {}
+            (Kind::Notify, o) => {
+                if o != v as u32 * NOTIFY_MULT {
+                    d.bad_notifies += 1;
+                }
+                if let Some(n) = d.notifies.get_mut(v as usize) {
+                    *n += 1;
+                }
+            }
+            _ => panic!("16-bit write of {off:#x}"),
+        }
+    }
+    fn write32(&self, off: u32, v: u32) {
+        let mut d = self.dev();
+        let set_half = |x: &mut u64, hi: bool| {
+            *x = if hi { (*x & 0xFFFF_FFFF) | (v as u64) << 32 } else { (*x & !0xFFFF_FFFF) | v as u64 }
+        };
+        match (self.1, off) {
+            (Kind::Common, COMMON_DFSELECT) => d.dfselect = v,
+            (Kind::Common, COMMON_GFSELECT) => d.gfselect = v,
+            (Kind::Common, COMMON_GF) => {
+                let hi = d.gfselect == 1;
+                let mut f = d.driver;
+                set_half(&mut f, hi);
+                d.driver = f;
+            }
+            (Kind::Common, o @ COMMON_Q_DESCLO..=COMMON_Q_USEDHI) => {
+                let hi = (o - COMMON_Q_DESCLO) % 8 == 4;
+                let which = (o - COMMON_Q_DESCLO) / 8;
+                if let Some(q) = d.q() {
+                    let field = match which {
+                        0 => &mut q.desc,
+                        1 => &mut q.avail,
+                        _ => &mut q.used,
+                    };
+                    set_half(field, hi);
+                }
+            }
+            _ => panic!("32-bit write of {off:#x}"),
+        }
+    }
+}
+
+/// A transport over the fake device.
+pub fn transport(dev: &Arc<Mutex<Dev>>) -> Transport {
+    let w = |k| Box::new(FakeWindow(Arc::clone(dev), k)) as Box<dyn Window>;
+    Transport::new("fake", w(Kind::Common), w(Kind::Device), 24, w(Kind::Notify), 0x1000, NOTIFY_MULT)
+}
+
+// ----- the device's side of the rings -----
+
+/// Reads a little-endian integer of `N` bytes at guest address `a`.
+fn rd<const N: usize>(a: u64) -> u64 {
+    let mut b = [0u8; 8];
+    for (i, x) in b.iter_mut().take(N).enumerate() {
+        // SAFETY: `a` is an address inside a ring or buffer the driver
+        // gave the device (IOVA = VA in tests); the fake runs on the test
+        // thread between driver calls, so nothing else writes it now.
+        *x = unsafe { ((a + i as u64) as *const u8).read_volatile() };
+    }
+    u64::from_le_bytes(b)
+}
+
+/// Writes the low `N` bytes of `v` little-endian at guest address `a`.
+fn wr<const N: usize>(a: u64, v: u64) {
+    for (i, x) in v.to_le_bytes().iter().take(N).enumerate() {
+        // SAFETY: as in `rd`.
+        unsafe { ((a + i as u64) as *mut u8).write_volatile(*x) };
+    }
+}
+
+/// One descriptor as the device reads it.
+#[derive(Clone, Copy, Debug)]
+pub struct Desc {
+    pub addr: u64,
+    pub len: u32,
+    pub flags: u16,
+    pub next: u16,
+}
+
+impl Dev {
+    fn desc(&self, q: usize, id: u16) -> Desc {
+        let qq = &self.queues[q];
+        assert!(id < qq.size, "descriptor id {id} beyond the {}-entry queue", qq.size);
+        let a = qq.desc + 16 * id as u64;
+        Desc {
+            addr: rd::<8>(a),
+            len: rd::<4>(a + 8) as u32,
+            flags: rd::<2>(a + 12) as u16,
+            next: rd::<2>(a + 14) as u16,
+        }
+    }
+
+    /// Driver's `avail.idx` and `avail.flags` of queue `q`.
+    pub fn avail_idx(&self, q: usize) -> u16 {
+        rd::<2>(self.queues[q].avail + 2) as u16
+    }
+    pub fn avail_flags(&self, q: usize) -> u16 {
+        rd::<2>(self.queues[q].avail) as u16
+    }
+
+    /// Takes the next available chain of queue `q`, if any: its head id and
+    /// descriptors in chain order.
+    pub fn pop_avail(&mut self, q: usize) -> Option<(u16, Vec<Desc>)> {
+        let qq = self.queues[q];
+        assert!(qq.enable == 1 && self.status & STATUS_DRIVER_OK != 0, "queue {q} used before DRIVER_OK");
+        if self.last_avail[q] == self.avail_idx(q) {
+            return None;
+        }
+        let slot = self.last_avail[q] % qq.size;
+        let head = rd::<2>(qq.avail + 4 + 2 * slot as u64) as u16;
+        self.last_avail[q] = self.last_avail[q].wrapping_add(1);
+        let mut chain = vec![self.desc(q, head)];
+        while chain.last().unwrap().flags & 1 != 0 {
+            assert!(chain.len() <= qq.size as usize, "a descriptor loop");
+            chain.push(self.desc(q, chain.last().unwrap().next));
+        }
+        Some((head, chain))
+    }
+
+    /// Writes used entries `(id, len)` for queue `q` and publishes them
+    /// with one `used.idx` store.
+    pub fn push_used(&mut self, q: usize, entries: &[(u32, u32)]) {
+        let qq = self.queues[q];
+        for &(id, len) in entries {
+            let slot = self.used_idx[q] % qq.size;
+            let at = qq.used + 4 + 8 * slot as u64;
+            wr::<4>(at, id as u64);
+            wr::<4>(at + 4, len as u64);
+            self.used_idx[q] = self.used_idx[q].wrapping_add(1);
+        }
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
+        wr::<2>(qq.used + 2, self.used_idx[q] as u64);
+    }
+
+    /// Sets `used.flags` of queue `q` (VIRTQ_USED_F_NO_NOTIFY = 1).
+    pub fn set_used_flags(&self, q: usize, flags: u16) {
+        wr::<2>(self.queues[q].used, flags as u64);
+    }
+
+    /// Transmits everything queued on the transmit queue: per frame, the
+    /// 12-byte header and the frame bytes, gathered across descriptors.
+    pub fn tx_all(&mut self) -> Vec<([u8; NET_HDR_LEN], Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut used = Vec::new();
+        while let Some((head, chain)) = self.pop_avail(TX_QUEUE_0 as usize) {
+            let mut bytes = Vec::new();
+            for d in &chain {
+                assert_eq!(d.flags & 2, 0, "a transmit descriptor marked device-writable");
+                assert!(d.len > 0, "a zero-length transmit descriptor");
+                bytes.extend((0..d.len as u64).map(|i| rd::<1>(d.addr + i) as u8));
+            }
+            assert!(bytes.len() >= NET_HDR_LEN, "a chain shorter than the header");
+            let frame = bytes.split_off(NET_HDR_LEN);
+            out.push((bytes.try_into().unwrap(), frame));
+            used.push((head as u32, 0));
+        }
+        if !used.is_empty() {
+            self.push_used(TX_QUEUE_0 as usize, &used);
+        }
+        out
+    }
+
+    /// Receives `frame` into as many receive buffers as it needs
+    /// (`num_buffers` in the first header); false, and nothing consumed,
+    /// if there are not enough or (without `mergeable`) it needs two.
+    pub fn rx_frame(&mut self, frame: &[u8], mergeable: bool) -> bool {
+        let q = RX_QUEUE_0 as usize;
+        let saved = self.last_avail[q];
+        let mut bufs = Vec::new();
+        let mut need = NET_HDR_LEN + frame.len();
+        while need > 0 {
+            let Some((head, chain)) = self.pop_avail(q) else {
+                self.last_avail[q] = saved;
+                return false;
+            };
+            assert_eq!(chain.len(), 1, "receive buffers are one descriptor each");
+            assert_ne!(chain[0].flags & 2, 0, "a receive descriptor not device-writable");
+            need = need.saturating_sub(chain[0].len as usize);
+            bufs.push((head, chain[0]));
+            if need > 0 && !mergeable {
+                self.last_avail[q] = saved;
+                return false;
+            }
+        }
+        let mut hdr = [0u8; NET_HDR_LEN];
+        hdr[NET_HDR_NUM_BUFFERS..].copy_from_slice(&(bufs.len() as u16).to_le_bytes());
+        let stream: Vec<u8> = hdr.iter().chain(frame).copied().collect();
+        let mut at = 0;
+        let mut used = Vec::new();
+        for (head, d) in bufs {
+            let n = (d.len as usize).min(stream.len() - at);
+            for (i, b) in stream[at..at + n].iter().enumerate() {
+                wr::<1>(d.addr + i as u64, *b as u64);
+            }
+            at += n;
+            used.push((head as u32, n as u32));
+        }
+        self.push_used(q, &used);
+        true
+    }
+
+    /// Takes one receive buffer, writes `bytes` at its start and reports
+    /// `used_len` for it (which may lie): for malformed completions.
+    pub fn rx_raw(&mut self, bytes: &[u8], used_len: u32) -> u16 {
+        let (head, chain) = self.pop_avail(RX_QUEUE_0 as usize).expect("a receive buffer");
+        for (i, b) in bytes.iter().enumerate() {
+            wr::<1>(chain[0].addr + i as u64, *b as u64);
+        }
+        self.push_used(RX_QUEUE_0 as usize, &[(head as u32, used_len)]);
+        head
+    }
+
+    /// A header with `num_buffers` = `n`, then `frame`.
+    pub fn with_hdr(n: u16, frame: &[u8]) -> Vec<u8> {
+        let mut v = vec![0u8; NET_HDR_LEN];
+        v[NET_HDR_NUM_BUFFERS..].copy_from_slice(&n.to_le_bytes());
+        v.extend_from_slice(frame);
+        v
+    }
+}

@@ -1,0 +1,344 @@
+//! The transmit queue: each frame is one descriptor chain, the
+//! `virtio_net_hdr_v1` first.
+//!
+//! # Frame layout
+//!
+//! The header (all zero in this slice: no checksum or segmentation
+//! request) goes into the frame's headroom, so a one-buffer frame is one
+//! descriptor and a chain of k segments is k descriptors, linked with
+//! VIRTQ_DESC_F_NEXT. virtio 1.x lets header and data share a descriptor
+//! (VERSION_1 implies "any layout"). A frame whose headroom has no room
+//! for the header (an application used it up) gets a separate first
+//! descriptor pointing at a zeroed header the port keeps in DMA memory
+//! (the device only reads it), so it is sent all the same.
+//!
+//! # Descriptor bookkeeping
+//!
+//! The device may complete chains in any order (IN_ORDER is not
+//! negotiated), so free descriptors are a linked list kept in software
+//! (`next_free`, never read back from DMA memory). A chain takes its
+//! descriptors from the front of the list in list order, which is also
+//! the order they are linked in the table; the chain's head id is what the
+//! available ring and, later, the used ring carry. The mbuf is parked at
+//! its head id with the id of its last descriptor, so a completed chain
+//! goes back to the front of the free list in O(1) and its mbuf (chains
+//! whole) into a batch freed in bulk.
+//!
+//! `tx_burst` reclaims completions first, queues as many frames from the
+//! front of the batch as there are descriptors for, publishes them with
+//! one `avail.idx` store and rings the doorbell at most once (and not at
+//! all while the device says it is busy with the queue, `used.flags`). A
+//! frame that does not fit stays in the batch, with those after it. An
+//! empty frame, one longer than the largest frame, or one with more
+//! segments than the ring can ever hold is taken, dropped and counted.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use super::regs::NET_HDR_LEN;
+use super::session::{Release, Session};
+use super::transport::Doorbell;
+use super::virtq::split::{SplitRing, VIRTQ_DESC_F_NEXT};
+use crate::mem::{Mbuf, MbufBatch, MbufHeader, MAX_BURST};
+use crate::port::{Counter, QueueCounters, TxQueue};
+
+/// End of the free list.
+const NONE: u16 = u16::MAX;
+
+/// Transmit-side counters beyond packets/bytes/drops/errors, per queue.
+#[derive(Debug, Default)]
+pub struct TxStats {
+    /// Frames refused for their shape (empty, too long, too many segments).
+    pub bad_frames: Counter,
+    /// Frames sent with the header in a descriptor of its own (no headroom).
+    pub separate_hdr: Counter,
+    /// Used entries naming a descriptor that is no chain head in flight.
+    pub bad_used_ids: Counter,
+    /// Buffers left to a device whose reset was not confirmed.
+    pub abandoned: Counter,
+}
+
+/// What the port hands to a new transmit queue.
+pub struct TxSetup {
+    /// The open it belongs to.
+    pub session: Arc<Session>,
+    /// Where to kick the device.
+    pub doorbell: Doorbell,
+    /// The port's queue index.
+    pub qid: u16,
+    /// The virtqueue.
+    pub ring: SplitRing,
+    /// IOVA of the port's zeroed header, for frames without headroom.
+    pub zero_hdr_iova: u64,
+    /// Largest frame accepted, bytes without header.
+    pub max_len: u32,
+    /// Packets, bytes, drops, errors.
+    pub counters: Arc<QueueCounters>,
+    /// The rest.
+    pub stats: Arc<TxStats>,
+}
+
+/// One transmit queue of a virtio-net port.
+pub struct VirtioTxQueue {
+    ring: SplitRing,
+    /// The frame whose chain starts at each descriptor id, while in flight.
+    bufs: Box<[Option<NonNull<MbufHeader>>]>,
+    /// For each chain head in flight, its last descriptor id and how many
+    /// descriptors the chain has.
+    last: Box<[(u16, u16)]>,
+    /// The free list: `next_free[id]` follows `id`.
+    next_free: Box<[u16]>,
+    free_head: u16,
+    nfree: u16,
+    zero_hdr_iova: u64,
+    max_len: u32,
+    qid: u16,
+    doorbell: Doorbell,
+    session: Arc<Session>,
+    /// Completed frames on their way back to their pools.
+    done: Box<MbufBatch>,
+    counters: Arc<QueueCounters>,
+    stats: Arc<TxStats>,
+}
+
+// SAFETY: the parked mbuf pointers are owned by this queue (like a
+// Vec<Mbuf>), the ring is only touched through it, and the rest is Send.
+unsafe impl Send for VirtioTxQueue {}
+
+impl VirtioTxQueue {
+    /// An empty queue; every descriptor is free.
+    pub fn new(s: TxSetup) -> VirtioTxQueue {
+        let n = s.ring.size();
+        VirtioTxQueue {
+            bufs: vec![None; n as usize].into_boxed_slice(),
+            last: vec![(0, 0); n as usize].into_boxed_slice(),
+            next_free: (1..=n).map(|i| if i == n { NONE } else { i }).collect(),
+            free_head: 0,
+            nfree: n,
+            ring: s.ring,
+            zero_hdr_iova: s.zero_hdr_iova,
+            max_len: s.max_len,
+            qid: s.qid,
+            doorbell: s.doorbell,
+            session: s.session,
+            done: Box::new(MbufBatch::new()),
+            counters: s.counters,
+            stats: s.stats,
+        }
+    }
+
+    /// Takes back every chain the device has used: descriptors to the free
+    /// list, frames freed in bulk. Returns how many frames.
+    fn reclaim(&mut self) -> usize {
+        let ready = self.ring.used_ready();
+        if ready == 0 {
+            return 0;
+        }
+        let mut freed = 0;
+        let mut bad = 0;
+        for k in 0..ready {
+            let (id, _) = self.ring.used_elem(k);
+            let Some(raw) = self.bufs.get_mut(id as usize).and_then(Option::take) else {
+                bad += 1;
+                continue;
+            };
+            let head = id as u16;
+            let (last, k) = self.last[head as usize];
+            self.next_free[last as usize] = self.free_head;
+            self.free_head = head;
+            self.nfree += k;
+            // SAFETY: parked by `put` via `into_raw` in exactly this slot,
+            // which no longer holds it; the device is done with it.
+            let m = unsafe { Mbuf::from_raw(raw) };
+            if self.done.push(m).is_err() {
+                // Never: the batch is emptied at MAX_BURST below.
+                continue;
+            }
+            freed += 1;
+            if self.done.len() == MAX_BURST {
+                self.done.clear();
+            }
+        }
+        self.ring.consume_used(ready);
+        self.done.clear();
+        if bad > 0 {
+            self.count_bad_ids(bad);
+        }
+        freed
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn count_bad_ids(&self, n: u64) {
+        self.stats.bad_used_ids.add(n);
+        self.counters.add_errors(n);
+    }
+
+    /// Descriptors frame `m` takes (header included), or 0 if it is refused.
+    #[inline(always)]
+    fn descriptors_for(&self, m: &Mbuf) -> u16 {
+        let len = m.len();
+        if len == 0 || len > self.max_len as usize {
+            return 0;
+        }
+        let hdr = u16::from(m.headroom() < NET_HDR_LEN);
+        if m.is_contiguous() {
+            return 1 + hdr;
+        }
+        let mut k = hdr;
+        for seg in m.segments() {
+            // An empty segment would be a zero-length descriptor, which
+            // the spec does not allow a driver to make available.
+            if seg.is_empty() || k == self.ring.size() {
+                return 0;
+            }
+            k += 1;
+        }
+        k
+    }
+
+    /// Takes `k` descriptors from the free list (the caller checked there
+    /// are), returning the first; they stay linked in `next_free` order.
+    #[inline(always)]
+    fn alloc_descs(&mut self, k: u16) -> u16 {
+        let head = self.free_head;
+        let mut at = head;
+        for _ in 1..k {
+            at = self.next_free[at as usize];
+        }
+        self.free_head = self.next_free[at as usize];
+        self.nfree -= k;
+        head
+    }
+
+    /// Writes frame `m` as a chain of `k` descriptors and makes it
+    /// available (unpublished).
+    #[inline(always)]
+    fn put(&mut self, mut m: Mbuf, k: u16) {
+        let head = self.alloc_descs(k);
+        let mut id = head;
+        let mut left = k;
+        let mut link = |ring: &SplitRing, next_free: &[u16], addr: u64, len: u32| {
+            left -= 1;
+            let next = next_free[id as usize];
+            let (flags, next) = if left > 0 { (VIRTQ_DESC_F_NEXT, next) } else { (0, 0) };
+            ring.set_desc(id, addr, len, flags, next);
+            let this = id;
+            id = next;
+            this
+        };
+        let mut last = head;
+        match m.prepend(NET_HDR_LEN) {
+            Some(hdr) => hdr.fill(0),
+            None => last = link(&self.ring, &self.next_free, self.zero_hdr_iova, NET_HDR_LEN as u32),
+        }
+        for seg in m.segments() {
+            last = link(&self.ring, &self.next_free, seg.data_iova(), seg.len() as u32);
+        }
+        self.last[head as usize] = (last, k);
+        self.bufs[head as usize] = Some(m.into_raw());
+        self.ring.push_avail(head);
+    }
+}
+
+impl TxQueue for VirtioTxQueue {
+    fn tx_burst(&mut self, batch: &mut MbufBatch) -> usize {
+        if !self.session.live() {
+            return 0;
+        }
+        self.reclaim();
+        let (mut taken, mut sent, mut bytes, mut dropped, mut separate) = (0usize, 0u64, 0u64, 0u64, 0u64);
+        let mut room = self.nfree;
+        // How many frames from the front fit (refused ones take no room).
+        for m in batch.iter() {
+            let k = self.descriptors_for(m);
+            if k > room {
+                break;
+            }
+            room -= k;
+            taken += 1;
+        }
+        for m in batch.drain_front(taken) {
+            let k = self.descriptors_for(&m);
+            if k == 0 {
+                dropped += 1;
+                drop(m);
+                continue;
+            }
+            let len = m.len() as u64;
+            if m.headroom() < NET_HDR_LEN {
+                separate += 1;
+            }
+            self.put(m, k);
+            sent += 1;
+            bytes += len;
+        }
+        if sent > 0 {
+            self.ring.publish();
+            if self.ring.device_wants_kick() {
+                self.session.transport.notify(self.doorbell);
+            }
+            self.counters.add(sent, bytes);
+        }
+        if dropped + separate > 0 {
+            self.count_unusual(dropped, separate);
+        }
+        taken
+    }
+
+    fn tx_done_cleanup(&mut self) -> usize {
+        if !self.session.live() {
+            return 0;
+        }
+        self.reclaim()
+    }
+
+    fn queue_id(&self) -> u16 {
+        self.qid
+    }
+}
+
+impl VirtioTxQueue {
+    #[cold]
+    #[inline(never)]
+    fn count_unusual(&self, dropped: u64, separate: u64) {
+        if dropped > 0 {
+            self.counters.add_drops(dropped);
+            self.counters.add_errors(dropped);
+            self.stats.bad_frames.add(dropped);
+        }
+        if separate > 0 {
+            self.stats.separate_hdr.add(separate);
+        }
+    }
+}
+
+impl Drop for VirtioTxQueue {
+    fn drop(&mut self) {
+        if self.session.release_for(&format!("tx queue {}", self.qid)) == Release::Abandon {
+            std::mem::forget(Arc::clone(self.ring.region()));
+            let n: u64 = self
+                .bufs
+                .iter_mut()
+                .filter_map(Option::take)
+                .map(|raw| {
+                    // SAFETY: parked by `put`; re-parked at once (leaked on
+                    // purpose), only its segment count is read.
+                    let m = unsafe { Mbuf::from_raw(raw) };
+                    let segs = m.nb_segs() as u64;
+                    let _ = m.into_raw();
+                    segs
+                })
+                .sum();
+            self.stats.abandoned.add(n);
+            return;
+        }
+        for slot in self.bufs.iter_mut() {
+            if let Some(raw) = slot.take() {
+                // SAFETY: parked by `put` via `into_raw`, owned only here;
+                // the device was reset, so it no longer reads the frame.
+                drop(unsafe { Mbuf::from_raw(raw) });
+            }
+        }
+    }
+}
