@@ -3,8 +3,10 @@
 # NICs: unbind, bind to vfio-pci (long and short addresses), --status with
 # IOMMU groups, --restore to the kernel igb driver (interfaces reappear with
 # the right MACs), refusal of an active interface, rollback when a bind
-# fails, bad input; leaves both NICs on vfio-pci.  Runs in the guest via
-# tests/guest/run.
+# fails, bad input; leaves both NICs on vfio-pci.  Then the same round trip
+# for a virtio-net NIC (virtio0): vfio-pci -> --restore (virtio-pci, and
+# virtio_net's interface with virtio0's MAC) -> refused while active -> back
+# to vfio-pci -> unbound -> vfio-pci.  Runs in the guest via tests/guest/run.
 set -uo pipefail
 
 db=scripts/devbind
@@ -14,7 +16,7 @@ bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 driver_of() { local l; l=$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null) && echo "${l##*/}"; }
 group_of() { local l; l=$(readlink "/sys/bus/pci/devices/$1/iommu_group") && echo "${l##*/}"; }
-iface_of() { local n; for n in /sys/bus/pci/devices/$1/net/*; do [[ -e $n ]] && echo "${n##*/}"; done; }
+iface_of() { local n; for n in /sys/bus/pci/devices/$1/net/* /sys/bus/pci/devices/$1/virtio*/net/*; do [[ -e $n ]] && echo "${n##*/}"; done; }
 
 expect_rc() {
     local want=$1 desc=$2 out rc
@@ -109,6 +111,47 @@ grep -q "must be root" <<<"$LAST_OUT" && ok "non-root told to use sudo" || bad "
 expect_rc 0 "--bind vfio-pci from igb" $db --bind vfio-pci "${igbs[@]}"
 for b in "${igbs[@]}"; do expect_driver "$b" vfio-pci; done
 grep -q "(was igb)" <<<"$LAST_OUT" && ok "reports the previous driver" || bad "no '(was igb)'"
+
+# A virtio-net NIC: its PCI driver is virtio-pci, its interface virtio_net's.
+if [[ -z ${FERRITE_VIRTIO0:-} ]]; then
+    bad "\$FERRITE_VIRTIO0 is not set (the loop layout has virtio0/virtio1)"
+else
+    v=$FERRITE_VIRTIO0
+    expect_driver "$v" vfio-pci
+    expect_rc 0 "--restore virtio0" $db --restore "$v"
+    expect_driver "$v" virtio-pci
+    ifc=$(iface_of "$v")
+    if [[ -n $ifc ]]; then
+        mac=$(cat "/sys/class/net/$ifc/address")
+        [[ $mac == "$FERRITE_VIRTIO0_MAC" ]] && ok "$v is $ifc (virtio_net) with MAC $mac" ||
+            bad "$v ($ifc) MAC $mac, want $FERRITE_VIRTIO0_MAC"
+    else
+        bad "$v has no network interface after --restore (virtio_net)"
+    fi
+    grep -q "restored to kernel driver virtio-pci (was vfio-pci), interface $ifc" <<<"$LAST_OUT" &&
+        ok "--restore names virtio-pci and the interface" || bad "--restore message for virtio0"
+    [[ $(cat "/sys/bus/pci/devices/$v/driver_override") == "(null)" ]] && ok "driver_override cleared" ||
+        bad "driver_override of $v not cleared"
+    expect_rc 0 "--status with virtio-pci" $db --status
+    grep -q "$v 1af4:1041 .* if=$ifc drv=virtio-pci" <<<"$LAST_OUT" &&
+        ok "--status shows virtio0's interface and virtio-pci" || bad "--status lacks virtio0 on virtio-pci"
+    ip addr add 10.99.1.1/24 dev "$ifc" && ip link set "$ifc" up
+    expect_rc 1 "--bind refuses the active $ifc" $db --bind vfio-pci "$v"
+    grep -q "interface $ifc is active" <<<"$LAST_OUT" && ok "refusal names the virtio interface" || bad "refusal lacks '$ifc is active'"
+    expect_driver "$v" virtio-pci
+    ip addr flush dev "$ifc"; ip link set "$ifc" down
+    expect_rc 0 "--bind vfio-pci from virtio-pci (short address)" $db --bind vfio-pci "${v#0000:}"
+    expect_driver "$v" vfio-pci
+    g=$(group_of "$v")
+    grep -q "(was virtio-pci), IOMMU group $g, /dev/vfio/$g" <<<"$LAST_OUT" && ok "reports (was virtio-pci) and group $g" ||
+        bad "no '(was virtio-pci), IOMMU group $g'"
+    [[ -c /dev/vfio/$g ]] && ok "/dev/vfio/$g exists for $v" || bad "/dev/vfio/$g missing for $v"
+    [[ -z $(iface_of "$v") ]] && ok "virtio_net's interface is gone" || bad "$v still has interface $(iface_of "$v")"
+    expect_rc 0 "--unbind virtio0" $db --unbind "$v"
+    expect_driver "$v" ""
+    expect_rc 0 "--bind vfio-pci from no driver" $db --bind vfio-pci "$v"
+    expect_driver "$v" vfio-pci
+fi
 
 if ((fails)); then
     echo "10-devbind: $fails failure(s)"
