@@ -188,7 +188,7 @@ impl fmt::Display for Duplex {
 pub struct LinkStatus {
     /// Carrier present.
     pub up: bool,
-    /// Speed in Mbit/s (0 when down).
+    /// Speed in Mbit/s (0 when down or not reported).
     pub speed_mbps: u32,
     /// Duplex.
     pub duplex: Duplex,
@@ -203,7 +203,11 @@ impl LinkStatus {
 
 impl fmt::Display for LinkStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.up {
+        if self.up && self.speed_mbps == 0 {
+            // A device that does not report a speed (virtio without
+            // VIRTIO_NET_F_SPEED_DUPLEX): ethtool's "Speed: Unknown!".
+            f.write_str("up, speed unknown")
+        } else if self.up {
             write!(f, "up {} Mbps {}", self.speed_mbps, self.duplex)
         } else {
             f.write_str("down")
@@ -336,6 +340,14 @@ pub struct RegDump {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_status_reads_as_testpmd_prints_it() {
+        let up = |speed_mbps| LinkStatus { up: true, speed_mbps, duplex: Duplex::Full, autoneg: true };
+        assert_eq!(up(1000).to_string(), "up 1000 Mbps full-duplex");
+        assert_eq!(up(0).to_string(), "up, speed unknown");
+        assert_eq!(LinkStatus::DOWN.to_string(), "down");
+    }
 
     #[test]
     fn mac_round_trip_and_bits() {
