@@ -18,7 +18,8 @@ pub struct Bar {
 }
 
 // SAFETY: the mapping is MMIO owned by this value. All access goes through
-// volatile 32-bit loads and stores, which the device serialises; no Rust
+// aligned volatile 8-, 16- and 32-bit loads and stores, which the device
+// serialises; no Rust
 // references into the mapping are ever created, so sharing or moving the
 // handle across threads cannot create a data race in the Rust sense.
 unsafe impl Send for Bar {}

@@ -59,7 +59,11 @@ impl LinkState {
         LinkStatus {
             up: true,
             speed_mbps: if speed == u32::MAX { 0 } else { speed },
-            duplex: if duplex == 0 { Duplex::Half } else { Duplex::Full },
+            duplex: match duplex {
+                0 => Duplex::Half,
+                1 => Duplex::Full,
+                _ => Duplex::Unknown, // 0xFF: the device does not know
+            },
             autoneg: false,
         }
     }

@@ -58,14 +58,14 @@
 //! Offered offload capabilities are only what the framework does with
 //! chains: `scatter` (with MRG_RXBUF) and `multi_segs`.
 
-pub mod link;
+pub(crate) mod link;
 pub mod pci;
 pub mod regs;
-pub mod rx;
-pub mod session;
-pub mod transport;
-pub mod tx;
-pub mod virtq;
+pub(crate) mod rx;
+pub(crate) mod session;
+pub(crate) mod transport;
+pub(crate) mod tx;
+pub(crate) mod virtq;
 
 #[cfg(test)]
 mod tests;
@@ -139,7 +139,9 @@ pub fn peek(dev: &Arc<VfioDevice>) -> Result<Peek, PortError> {
     let (caps, t) = transport_of(dev)?;
     let offered = t.device_features();
     let mac = (offered & bit(NET_F_MAC) != 0).then(|| read_mac(&t));
-    let status = (offered & bit(NET_F_STATUS) != 0).then(|| t.read_config(|w, _| w.read16(NET_CFG_STATUS)));
+    let status = (offered & bit(NET_F_STATUS) != 0)
+        .then(|| t.read_config(|w, len| (len >= NET_CFG_STATUS + 2).then(|| w.read16(NET_CFG_STATUS))))
+        .flatten();
     Ok(Peek { offered, mac, status, device_status: t.status(), caps })
 }
 
@@ -256,10 +258,13 @@ impl VirtioPort {
             IovaMode::Va => Some(Arc::clone(dev.container()) as Arc<dyn DmaMapper>),
             IovaMode::Pa => None,
         };
-        // The device may DMA once queues are set up; the memory decode
-        // bit is needed for the BAR accesses of the handshake.
+        // Memory decode (for the handshake's BAR accesses) and bus
+        // mastering, on from here: the device DMAs only once queues are
+        // enabled. ACCESS_PLATFORM is required only when DMA goes through
+        // the IOMMU (VA mode); in PA mode addresses are physical anyway.
         dev.enable_bus_master()?;
-        let mut port = VirtioPort::probe(dev.pci_addr(), transport, iova_mode, mapper, true)?;
+        let behind_iommu = iova_mode == IovaMode::Va;
+        let mut port = VirtioPort::probe(dev.pci_addr(), transport, iova_mode, mapper, behind_iommu)?;
         port.dev = Some(dev);
         Ok(port)
     }

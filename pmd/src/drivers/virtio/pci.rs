@@ -152,6 +152,27 @@ pub fn find_caps(cfg: &dyn ConfigSpace, who: &str) -> Result<VirtioCaps, PortErr
     if notify.length < 2 {
         return Err(bad(format!("its virtio notification area is {} bytes, too short for a doorbell", notify.length)));
     }
+    // The spec asks these alignments of the device (§4.1.4); the BAR
+    // accessors need them, so a device that breaks them is refused here
+    // rather than faulting an access later.
+    for (r, align, what) in [(Some(&common), 4, "common configuration"), (Some(&notify), 2, "notification area")]
+        .into_iter()
+        .chain([(isr.as_ref(), 1, "ISR status"), (device.as_ref(), 4, "device configuration")])
+    {
+        if let Some(r) = r {
+            if !r.offset.is_multiple_of(align) {
+                return Err(bad(format!(
+                    "its virtio {what} at BAR offset {:#x} is not {align}-byte aligned",
+                    r.offset
+                )));
+            }
+        }
+    }
+    if !notify_off_multiplier.is_multiple_of(2) {
+        return Err(bad(format!(
+            "its virtio notify_off_multiplier {notify_off_multiplier} is odd (doorbells must be 2-byte aligned)"
+        )));
+    }
     Ok(VirtioCaps { common, notify, notify_off_multiplier, isr, device })
 }
 
@@ -263,6 +284,20 @@ pub(crate) mod tests {
         c.0[0x84 + 12..0x84 + 16].copy_from_slice(&0x20u32.to_le_bytes());
         let e = find_caps(&c, "dev").unwrap_err().to_string();
         assert!(e.contains("shorter than the 56"), "{e}");
+    }
+
+    #[test]
+    fn misaligned_structures_are_refused_before_any_access() {
+        // Common configuration at an odd offset (the BAR accessors would
+        // fault on it), then an odd notify multiplier.
+        let mut c = FakeConfig::qemu_like();
+        c.0[0x84 + 8..0x84 + 12].copy_from_slice(&0x2u32.to_le_bytes());
+        let e = find_caps(&c, "dev").unwrap_err().to_string();
+        assert!(e.contains("common configuration") && e.contains("4-byte aligned"), "{e}");
+        let mut c = FakeConfig::qemu_like();
+        c.0[0x4c + 16..0x4c + 20].copy_from_slice(&3u32.to_le_bytes());
+        let e = find_caps(&c, "dev").unwrap_err().to_string();
+        assert!(e.contains("notify_off_multiplier 3 is odd"), "{e}");
     }
 
     #[test]

@@ -282,18 +282,26 @@ impl VirtioRxQueue {
     /// The first buffer of a frame.
     #[inline(always)]
     fn first_buffer(&mut self, mut m: Mbuf, len: u32, batch: &mut MbufBatch, max_len: u32, t: &mut Tally) {
-        if len as usize <= NET_HDR_LEN || !Self::expose(&mut m, len) {
-            // Shorter than the header (or nothing after it), or longer than
-            // the buffer the device was given.
-            drop(m);
-            return t.refuse(Refused::Short);
-        }
-        let nb = if self.mergeable {
+        // The data starts at the header the device wrote (meaningful only
+        // if `len` covers it).
+        let has_hdr = m.prepend(NET_HDR_LEN).is_some() && len as usize >= NET_HDR_LEN;
+        let nb = if self.mergeable && has_hdr {
             let h = m.data();
             u16::from_le_bytes([h[NET_HDR_NUM_BUFFERS], h[NET_HDR_NUM_BUFFERS + 1]])
         } else {
             1
         };
+        if !has_hdr || len as usize == NET_HDR_LEN || !m.set_len(len as usize) {
+            // Shorter than the header (or nothing after it), or longer than
+            // the buffer the device was given. A mergeable frame's further
+            // buffers are skipped too when its header counts them, or they
+            // would be read as frames of their own.
+            if nb > 1 && nb <= self.ring.size() {
+                self.discard_left = nb - 1;
+            }
+            drop(m);
+            return t.refuse(Refused::Short);
+        }
         // The header stays in the headroom; the frame starts at the data
         // offset every driver uses.
         m.adj(NET_HDR_LEN);

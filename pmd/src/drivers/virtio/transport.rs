@@ -34,8 +34,9 @@ pub trait Window: Send + Sync {
 }
 
 /// A structure inside a mapped BAR. The offsets the driver uses are checked
-/// against the structure's length before use (at probe, or at queue setup
-/// for doorbells), so [`Bar`]'s own bounds assertion never fires.
+/// against the structure's length and alignment before use (at probe, or at
+/// queue setup for doorbells), so [`Bar`]'s own bounds and alignment
+/// assertions never fire.
 pub struct BarWindow {
     bar: Arc<Bar>,
     base: usize,
@@ -242,10 +243,10 @@ impl Transport {
     /// for the 16-bit write. `q` must be selected.
     fn doorbell(&self, q: u16) -> Result<Doorbell, PortError> {
         let off = self.common.read16(COMMON_Q_NOFF) as u64 * self.notify_off_multiplier as u64;
-        if off + 2 > self.notify_len as u64 {
+        if !off.is_multiple_of(2) || off + 2 > self.notify_len as u64 {
             return Err(self.err(format_args!(
-                "virtqueue {q}'s doorbell at {off:#x} (queue_notify_off × {}) lies beyond the {:#x}-byte \
-                 notification area",
+                "virtqueue {q}'s doorbell at {off:#x} (queue_notify_off × {}) is odd or lies beyond the \
+                 {:#x}-byte notification area",
                 self.notify_off_multiplier, self.notify_len
             )));
         }

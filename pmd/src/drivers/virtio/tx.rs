@@ -143,10 +143,10 @@ impl VirtioTxQueue {
                 continue;
             };
             let head = id as u16;
-            let (last, k) = self.last[head as usize];
+            let (last, ndesc) = self.last[head as usize];
             self.next_free[last as usize] = self.free_head;
             self.free_head = head;
-            self.nfree += k;
+            self.nfree += ndesc;
             // SAFETY: parked by `put` via `into_raw` in exactly this slot,
             // which no longer holds it; the device is done with it.
             let m = unsafe { Mbuf::from_raw(raw) };

@@ -405,6 +405,31 @@ fn malformed_completions_are_dropped_and_counted_never_delivered() {
     assert_eq!(pool.available(), pool.capacity());
 }
 
+#[test]
+fn a_refused_first_buffer_takes_its_mergeable_followers_with_it() {
+    let (mut port, dev) = qemu_port(64);
+    let pool = pool(512);
+    let mut q = open(&mut port, &pool, RxOffloads::SCATTER, 64);
+    let ok = pattern(80, 9);
+    {
+        let mut d = dev.lock().unwrap();
+        // A three-buffer frame whose first completion claims more than the
+        // buffer holds: its two followers carry bytes that, read as a
+        // header, would say "one buffer" and deliver payload as frames.
+        d.rx_raw(&Dev::with_hdr(3, &ok), 5000);
+        d.rx_raw(&Dev::with_hdr(1, &ok), (NET_HDR_LEN + 80) as u32);
+        d.rx_raw(&Dev::with_hdr(1, &ok), (NET_HDR_LEN + 80) as u32);
+        assert!(d.rx_frame(&ok, true));
+    }
+    let mut batch = MbufBatch::new();
+    assert_eq!(q.rx[0].rx_burst(&mut batch, 32), 1, "only the good frame after the refused one");
+    assert_eq!(batch.as_slice()[0].data(), &ok[..]);
+    assert_eq!(stat(&port, "rx_short_frames"), 1);
+    drop((batch, q));
+    port.stop().unwrap();
+    assert_eq!(pool.available(), pool.capacity());
+}
+
 /// Several thousand frames through rings of 64: both rings wrap many
 /// times, the free-running 16-bit indexes too (70 000 > 65 536), and every
 /// frame arrives intact and in order.

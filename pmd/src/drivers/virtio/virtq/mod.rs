@@ -4,8 +4,8 @@
 //! (VIRTIO_F_RING_PACKED) would be a sibling module behind the same queue
 //! code. [`QueueArena`] allocates the DMA memory of every queue of a port
 //! in one region, as igb's `RingArena` does for descriptor rings, plus a
-//! small read-only block holding a zeroed `virtio_net_hdr` that transmit
-//! uses for frames with no headroom to prepend one.
+//! small block holding a zeroed `virtio_net_hdr` (the device only reads
+//! it) that transmit uses for frames with no headroom to prepend one.
 
 pub mod split;
 
@@ -66,7 +66,7 @@ impl QueueArena {
     pub fn take(&mut self) -> SplitRing {
         let i = self.next;
         self.next += 1;
-        SplitRing::new(Arc::clone(&self.mem), self.offsets[i], self.layouts[i])
+        SplitRing::new(Arc::clone(&self.mem), self.offsets[i], self.layouts[i].n)
     }
 
     /// IOVA of a zeroed `virtio_net_hdr_v1` ([`NET_HDR_LEN`] bytes) that

@@ -35,6 +35,12 @@
 //!    the used entries and the buffers they describe must be read only
 //!    after it, so an acquire fence follows the index load.
 //!
+//! Scope: these CPU fences suit a device that is software on a coherent
+//! host (QEMU, vhost) and any device on x86-64, where MMIO and DMA follow
+//! program order. A hardware virtio device on a weakly ordered CPU (arm64)
+//! would need VIRTIO_F_ORDER_PLATFORM and DMA/IO barriers, which this
+//! driver does not negotiate or use yet.
+//!
 //! Every access to ring memory is a volatile load or store of one aligned
 //! little-endian field: the device changes that memory behind the
 //! compiler's back, and no Rust reference into it is ever made.
@@ -120,12 +126,15 @@ pub struct SplitRing {
 unsafe impl Send for SplitRing {}
 
 impl SplitRing {
-    /// A ring of `layout.n` entries at `offset` in `mem` (which the caller
-    /// sized and aligned for it). The memory is zeroed, and
-    /// VIRTQ_AVAIL_F_NO_INTERRUPT is set: this driver polls.
-    pub fn new(mem: Arc<DmaRegion>, offset: usize, layout: Layout) -> SplitRing {
+    /// A ring of `n` entries at `offset` in `mem`, laid out by
+    /// [`Layout::of`] (computed here, so every offset `ptr` is given lies in
+    /// the block). The memory is zeroed, and VIRTQ_AVAIL_F_NO_INTERRUPT is
+    /// set: this driver polls. The caller gives each ring its own block: two
+    /// rings over one block would race.
+    pub fn new(mem: Arc<DmaRegion>, offset: usize, n: u16) -> SplitRing {
+        assert!(n.is_power_of_two() && n <= MAX_QUEUE_SIZE, "virtqueue size {n}");
+        let layout = Layout::of(n);
         assert!(offset.is_multiple_of(64) && offset + layout.bytes <= mem.len(), "virtqueue outside its region");
-        assert!(layout.n.is_power_of_two() && layout.n <= MAX_QUEUE_SIZE, "virtqueue size {}", layout.n);
         // SAFETY: offset + bytes is inside the region (asserted above).
         let base = unsafe { mem.as_ptr().add(offset) };
         // SAFETY: the block is ours and nobody (no device either: it is
@@ -197,17 +206,6 @@ impl SplitRing {
             self.ptr::<u64>(off).write_volatile(addr.to_le());
             self.ptr::<u64>(off + 8).write_volatile((len as u64 | (flags as u64) << 32 | (next as u64) << 48).to_le());
         }
-    }
-
-    /// Descriptor `id` as `(addr, len, flags, next)` (for the fake device
-    /// in tests and for debugging).
-    pub fn desc(&self, id: u16) -> (u64, u32, u16, u16) {
-        let off = (id & (self.layout.n - 1)) as usize * DESC_SIZE;
-        // SAFETY: as in `set_desc`.
-        let (a, w) = unsafe {
-            (u64::from_le(self.ptr::<u64>(off).read_volatile()), u64::from_le(self.ptr::<u64>(off + 8).read_volatile()))
-        };
-        (a, w as u32, (w >> 32) as u16, (w >> 48) as u16)
     }
 
     // ----- available ring (driver → device) -----
