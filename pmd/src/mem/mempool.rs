@@ -240,6 +240,37 @@ impl Mempool {
         true
     }
 
+    /// Appends up to `n` fresh mbufs to `batch` (fewer if it lacks the
+    /// room): in one bulk take when the pool has them all, else one at a
+    /// time for what it has. Returns how many were added. For ring refills:
+    /// an all-or-nothing refill once stopped igb's receive for good, since
+    /// with fewer spare buffers than a chunk (the rest parked in transmit
+    /// rings awaiting completion, or in other cores' caches) no refill ever
+    /// succeeded, the ring ran dry and nothing came back. Linux's drivers
+    /// refill buffer by buffer for the same reason.
+    #[inline]
+    pub fn alloc_up_to(&self, batch: &mut MbufBatch, n: usize) -> usize {
+        let n = n.min(batch.room());
+        if self.alloc_bulk(batch, n) {
+            return n;
+        }
+        self.alloc_each(batch, n)
+    }
+
+    /// The slow half of [`Mempool::alloc_up_to`]: only under pool pressure.
+    #[cold]
+    #[inline(never)]
+    fn alloc_each(&self, batch: &mut MbufBatch, n: usize) -> usize {
+        let mut got = 0;
+        while got < n {
+            let Some(m) = self.alloc() else { break };
+            // Room was checked: `n` is at most `batch.room()`.
+            let _ = batch.push(m);
+            got += 1;
+        }
+        got
+    }
+
     /// Takes `out.len()` raw objects (mbuf header addresses), all or none,
     /// like `rte_mempool_get_bulk`: no metadata is touched. Wrap each in
     /// [`Mbuf::from_raw`] to own it as a packet.
@@ -664,6 +695,18 @@ pub(crate) mod tests {
         let all: Vec<Mbuf> = (0..64).map(|_| p.alloc().unwrap()).collect();
         let sets: std::collections::HashSet<usize> = all.iter().map(|m| (m.addr() / 64) % 64).collect();
         assert_eq!(sets.len(), 64, "headers crowd {} of 64 cache sets", sets.len());
+    }
+
+    #[test]
+    fn alloc_up_to_takes_what_the_pool_has() {
+        let p = pool(40);
+        let mut b = MbufBatch::new();
+        assert_eq!(p.alloc_up_to(&mut b, 32), 32, "in bulk");
+        assert_eq!(p.alloc_up_to(&mut b, 32), 8, "then what is left, where bulk would give nothing");
+        assert_eq!(p.alloc_up_to(&mut b, 32), 0);
+        assert_eq!((b.len(), p.available()), (40, 0));
+        b.clear();
+        assert_eq!(p.available(), 40);
     }
 
     #[test]

@@ -251,10 +251,7 @@ impl IgbRxQueue {
         let mut filled = 0u16;
         while self.holes > 0 {
             let want = (self.holes as usize).min(MAX_BURST);
-            if !self.pool.alloc_bulk(&mut self.staging, want) {
-                self.take_what_is_left(want);
-            }
-            let got = self.staging.len();
+            let got = self.pool.alloc_up_to(&mut self.staging, want);
             for m in self.staging.drain_front(got) {
                 let slot = self.refill;
                 self.ring.rx_arm(slot, m.data_iova());
@@ -269,23 +266,6 @@ impl IgbRxQueue {
             }
         }
         filled
-    }
-
-    /// The pool could not give a whole chunk: take what it has, one buffer
-    /// at a time (as Linux igb refills), up to `want`. All or nothing here
-    /// once stopped receive for good: with fewer spare buffers than a chunk
-    /// (the rest parked in transmit groups awaiting completion, or in other
-    /// cores' caches) no refill ever succeeded, the ring ran dry, nothing
-    /// was received or sent again, and nothing came back. Cold: only under
-    /// pool pressure.
-    #[cold]
-    #[inline(never)]
-    fn take_what_is_left(&mut self, want: usize) {
-        while self.staging.len() < want {
-            let Some(m) = self.pool.alloc() else { break };
-            // Room was checked: `want` is at most a burst.
-            let _ = self.staging.push(m);
-        }
     }
 
     /// Frees one parked mbuf.

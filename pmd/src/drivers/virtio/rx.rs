@@ -223,10 +223,7 @@ impl VirtioRxQueue {
         let mut filled = 0u16;
         while self.nfree > 0 {
             let want = (self.nfree as usize).min(MAX_BURST);
-            if !self.pool.alloc_bulk(&mut self.staging, want) {
-                self.take_what_is_left(want);
-            }
-            let got = self.staging.len();
+            let got = self.pool.alloc_up_to(&mut self.staging, want);
             for m in self.staging.drain_front(got) {
                 self.nfree -= 1;
                 let id = self.free_ids[self.nfree as usize];
@@ -244,19 +241,6 @@ impl VirtioRxQueue {
             }
         }
         filled
-    }
-
-    /// The pool could not give a whole chunk: take what it has, one buffer
-    /// at a time (igb's lesson: all-or-nothing refill starves a ring for
-    /// good when the pool runs low).
-    #[cold]
-    #[inline(never)]
-    fn take_what_is_left(&mut self, want: usize) {
-        while self.staging.len() < want {
-            let Some(m) = self.pool.alloc() else { break };
-            // Room was checked: `want` is at most a burst.
-            let _ = self.staging.push(m);
-        }
     }
 
     /// Takes the buffer of used descriptor `id` back (ours now) and frees
