@@ -99,6 +99,18 @@ finish() {
 
 jv() { jq -r "$2" "$1" 2>/dev/null; }
 
+ts() { date +%s.%N; }
+# wait_for FILE PATTERN SECONDS: waits up to SECONDS for PATTERN to appear
+# in FILE; prints the time it did (fails if it never did).
+wait_for() {
+    local end=$(($(date +%s) + $3))
+    while (($(date +%s) <= end)); do
+        grep -q -- "$2" "$1" 2>/dev/null && { ts; return 0; }
+        sleep 0.05
+    done
+    return 1
+}
+
 eq() {
     if [[ -n $2 && $2 == "$3" ]]; then pass "$1: $2"; else fail "$1: got '${2}', want '$3'"; fi
 }

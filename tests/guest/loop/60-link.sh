@@ -18,9 +18,7 @@ set -uo pipefail
 
 repo=${FERRITE_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
 testpmd=${TESTPMD:-${CARGO_TARGET_DIR:-$repo/target}/release/testpmd}
-fails=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/testpmd.bash" # pass, fail, ts, wait_for
 [[ -x $testpmd ]] || { echo "FAIL: $testpmd is missing: cargo build --release -p ferrite-apps --bins"; exit 1; }
 for v in FERRITE_IGB0 FERRITE_IGB1; do
     [[ -n ${!v:-} ]] || { echo "FAIL: \$$v is not set (run this through scripts/qemu/run-in-guest)"; exit 1; }
@@ -28,16 +26,6 @@ done
 dir=$(mktemp -d)
 rate=1000
 json() { /usr/bin/python3 -c "import json,sys; r=json.load(open('$1')); print($2)"; }
-ts() { date +%s.%N; }
-# Waits up to $3 s for $2 to appear in file $1; prints the time it did.
-wait_for() {
-    local end=$(($(date +%s) + $3))
-    while (($(date +%s) <= end)); do
-        grep -q -- "$2" "$1" 2>/dev/null && { ts; return 0; }
-        sleep 0.05
-    done
-    return 1
-}
 
 # Under `timeout` so that a hang fails this test; --foreground so that our
 # SIGINT reaches testpmd once (a second one means "exit now").

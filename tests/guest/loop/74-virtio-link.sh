@@ -21,17 +21,6 @@ virtio_preflight || { finish; exit; }
 ferrite_virtio_or_skip
 use_virtio
 
-ts() { date +%s.%N; }
-# wait_for FILE PATTERN SECONDS: prints the time PATTERN appeared in FILE.
-wait_for() {
-    local end=$(($(date +%s) + $3))
-    while (($(date +%s) <= end)); do
-        grep -q -- "$2" "$1" 2>/dev/null && { ts; return 0; }
-        sleep 0.05
-    done
-    return 1
-}
-
 timeout --foreground -k 5 -s INT 200 "$TESTPMD" -l 0,1 -a "$FERRITE_VIRTIO0" --port-topology loop --forward-mode rxonly \
     --stats-period 1 --json >"$W/a.json" 2>"$W/a.log" &
 a=$!
