@@ -242,6 +242,33 @@ impl Mbuf {
         hdr
     }
 
+    /// Leaves the mbufs parked in `slots` (by [`Mbuf::into_raw`]) to a
+    /// device that may still write them: each slot is emptied and its mbuf
+    /// neither freed nor used again. Returns how many pool buffers that
+    /// keeps out (every segment of a chain counts). For a driver whose
+    /// device would not confirm a stop.
+    ///
+    /// # Safety
+    /// Every `Some` slot must hold a pointer from [`Mbuf::into_raw`] that
+    /// only this slot owns.
+    #[cold]
+    pub(crate) unsafe fn leak_parked(slots: &mut [Option<NonNull<MbufHeader>>]) -> u64 {
+        slots
+            .iter_mut()
+            .filter_map(Option::take)
+            .map(|raw| {
+                // SAFETY: the caller vouches `raw` came from `into_raw` and
+                // is owned by its slot only, which no longer holds it;
+                // `into_raw` right after gives ownership up again, so
+                // nothing is freed. The header is only read.
+                let m = unsafe { Mbuf::from_raw(raw) };
+                let segs = m.nb_segs() as u64;
+                let _ = m.into_raw();
+                segs
+            })
+            .sum()
+    }
+
     #[inline(always)]
     pub(super) fn h(&self) -> &MbufHeader {
         // SAFETY: we own a live slot; the header is initialised at pool creation.

@@ -166,20 +166,9 @@ unsafe impl Send for DescRing {}
 #[cold]
 pub fn abandon_to_device(ring: &DescRing, bufs: &mut [Option<NonNull<MbufHeader>>]) -> u64 {
     std::mem::forget(Arc::clone(&ring.mem));
-    // Taking a raw pointer out of its slot and never freeing it is exactly
-    // the leak wanted. Its header is only read, for the segment count.
-    bufs.iter_mut()
-        .filter_map(Option::take)
-        .map(|raw| {
-            // SAFETY: `raw` came from `Mbuf::into_raw` and was parked in this
-            // slot only, which no longer holds it; `into_raw` right after
-            // gives ownership up again, so nothing is freed.
-            let m = unsafe { Mbuf::from_raw(raw) };
-            let segs = m.nb_segs() as u64;
-            let _ = m.into_raw();
-            segs
-        })
-        .sum()
+    // SAFETY: the driver parks in `bufs` only mbufs it gave up with
+    // `into_raw`, one slot each.
+    unsafe { Mbuf::leak_parked(bufs) }
 }
 
 /// Allocates DMA memory for a set of rings and hands them out in order.

@@ -447,8 +447,9 @@ impl Drop for VirtioRxQueue {
         self.pending = None;
         if self.session.release_for(&format!("rx queue {}", self.qid)) == Release::Abandon {
             std::mem::forget(Arc::clone(self.ring.region()));
-            let n = self.bufs.iter_mut().filter_map(Option::take).count();
-            self.stats.abandoned.add(n as u64);
+            // SAFETY: `fill` parks each mbuf with `into_raw`, one slot each.
+            let n = unsafe { Mbuf::leak_parked(&mut self.bufs) };
+            self.stats.abandoned.add(n);
             return;
         }
         for slot in self.bufs.iter_mut() {

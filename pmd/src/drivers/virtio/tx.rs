@@ -317,19 +317,8 @@ impl Drop for VirtioTxQueue {
     fn drop(&mut self) {
         if self.session.release_for(&format!("tx queue {}", self.qid)) == Release::Abandon {
             std::mem::forget(Arc::clone(self.ring.region()));
-            let n: u64 = self
-                .bufs
-                .iter_mut()
-                .filter_map(Option::take)
-                .map(|raw| {
-                    // SAFETY: parked by `put`; re-parked at once (leaked on
-                    // purpose), only its segment count is read.
-                    let m = unsafe { Mbuf::from_raw(raw) };
-                    let segs = m.nb_segs() as u64;
-                    let _ = m.into_raw();
-                    segs
-                })
-                .sum();
+            // SAFETY: `put` parks each mbuf with `into_raw`, one slot each.
+            let n = unsafe { Mbuf::leak_parked(&mut self.bufs) };
             self.stats.abandoned.add(n);
             return;
         }
