@@ -24,6 +24,10 @@
 //!   page from `/proc/self/pagemap` (needs `CAP_SYS_ADMIN`). Physical pages are
 //!   never contiguous across huge pages, so callers must not let a DMA buffer
 //!   cross a page boundary ([`DmaRegion::page_size`] tells the boundary).
+//!   Nothing pins the pages for the device, so they must not move on their
+//!   own: hugetlb pages are never swapped out, and every region is kept out
+//!   of forked children (`MADV_DONTFORK`), whose copy-on-write sharing would
+//!   move the parent to new pages at its next write.
 
 use std::fmt;
 use std::fs::File;
@@ -381,9 +385,35 @@ fn map_anonymous(len: usize, extra_flags: libc::c_int) -> io::Result<NonNull<u8>
                 )
             };
             if ptr != libc::MAP_FAILED {
-                return Ok(NonNull::new(ptr.cast()).expect("mmap returned null"));
+                return keep_from_children(ptr, len);
             }
         }
+        return Err(err);
+    }
+    keep_from_children(ptr, len)
+}
+
+/// Keeps the fresh mapping `[ptr, ptr + len)` out of child processes
+/// (`MADV_DONTFORK`), or unmaps it and fails.
+///
+/// Why: the region is private memory. A child forked while it exists would
+/// share its pages copy-on-write, and the parent's next write to a page
+/// would then move the parent to a new physical page. In IOVA mode 'pa' the
+/// device keeps the physical address it was given and DMAs into the old
+/// page, which the process no longer sees (packets lost, or written into
+/// memory that may be someone else's once the child exits; seen on this
+/// project's host, see the test `pa_region_keeps_its_physical_page_across_fork`).
+/// Behind an IOMMU, VFIO's pin makes fork copy every pinned page for the
+/// child instead, which costs a free hugepage per page or fails the fork.
+/// No child needs DMA memory, so none gets it (rdma-core's `ibv_fork_init`
+/// does the same for registered memory).
+fn keep_from_children(ptr: *mut libc::c_void, len: usize) -> io::Result<NonNull<u8>> {
+    // SAFETY: `ptr`/`len` describe a mapping this module just made and
+    // nobody else knows of; madvise only changes how fork treats it.
+    if unsafe { libc::madvise(ptr, len, libc::MADV_DONTFORK) } != 0 {
+        let err = io::Error::last_os_error();
+        // SAFETY: as above; the mapping is released and never handed out.
+        unsafe { libc::munmap(ptr, len) };
         return Err(err);
     }
     Ok(NonNull::new(ptr.cast()).expect("mmap returned null"))
@@ -564,5 +594,56 @@ mod tests {
         assert_ne!(r.iova(0), 0);
         assert_eq!(r.iova(0) % HUGE_2M as u64, 0, "huge pages are physically 2 MiB aligned");
         assert_eq!(r.iova(0x3005), r.iova(0) + 0x3005);
+    }
+
+    /// The physical address of the byte at `va`, read now.
+    fn phys_now(va: *const u8) -> Result<u64, DmaError> {
+        let pagemap = File::open("/proc/self/pagemap").map_err(DmaError::Pagemap)?;
+        virt_to_phys(&pagemap, va as usize)
+    }
+
+    #[test]
+    #[ignore = "needs root (CAP_SYS_ADMIN, to read physical addresses from /proc/self/pagemap) and 1 free \
+                2 MiB hugepage: run scripts/test as root (it reserves 64)"]
+    fn pa_region_keeps_its_physical_page_across_fork() {
+        let opts = DmaOptions { iova_mode: IovaMode::Pa, ..DmaOptions::default() };
+        let r = huge(HUGE_2M, &opts);
+        // SAFETY: the region is ours and at least one byte long.
+        unsafe { r.as_ptr().write_volatile(1) };
+        let given_to_device = r.iova(0);
+        assert_eq!(phys_now(r.as_ptr()).unwrap_or_else(|e| panic!("{e}")), given_to_device);
+        // A child that lives while the parent writes: a region the child
+        // shares copy-on-write would move the parent to a new physical page
+        // on that write, and a device would go on using the old one.
+        let mut pipe = [0 as libc::c_int; 2];
+        // SAFETY: `pipe` is a live array of two ints, as pipe(2) wants.
+        assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+        // SAFETY: the child only calls async-signal-safe functions (read,
+        // _exit) before it ends, as a child of a multi-threaded process must.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed: {}", io::Error::last_os_error());
+        if pid == 0 {
+            let mut byte = 0u8;
+            // SAFETY: closes the child's copy of the write end, then blocks
+            // until the parent closes its own (EOF); `byte` is a live
+            // one-byte buffer. Then the child ends without unwinding.
+            unsafe {
+                libc::close(pipe[1]);
+                libc::read(pipe[0], (&mut byte as *mut u8).cast(), 1);
+                libc::_exit(0);
+            }
+        }
+        // SAFETY: as above, and the child is still alive (it waits on the pipe).
+        unsafe { r.as_ptr().write_volatile(2) };
+        let after_write = phys_now(r.as_ptr());
+        // SAFETY: closing our pipe ends (the child then exits) and reaping
+        // our own child.
+        unsafe {
+            libc::close(pipe[0]);
+            libc::close(pipe[1]);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        let after_write = after_write.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(after_write, given_to_device, "the region moved to another physical page after a fork");
     }
 }
