@@ -112,6 +112,14 @@ impl fmt::Display for VfioError {
                 "{path} does not exist, so VFIO is not loaded: run `sudo modprobe vfio-pci` and bind the device \
                  with `sudo scripts/devbind --bind vfio-pci ADDR`"
             ),
+            // A no-IOMMU group takes CAP_SYS_RAWIO whoever owns its node
+            // (the kernel checks it on open), so chown cannot help there.
+            VfioError::PermissionDenied { path } if is_noiommu_node(path) => write!(
+                f,
+                "permission denied opening {path}: no-IOMMU mode needs root, run as root (the kernel lets only \
+                 CAP_SYS_RAWIO open a no-IOMMU group, whoever owns the node, and IOVA mode pa needs \
+                 CAP_SYS_ADMIN to read physical addresses from /proc/self/pagemap)"
+            ),
             VfioError::PermissionDenied { path } => write!(
                 f,
                 "permission denied opening {path}: run as root, or give your user the node with \
@@ -204,6 +212,11 @@ impl fmt::Display for VfioError {
     }
 }
 
+/// Whether `path` is a no-IOMMU group node (`/dev/vfio/noiommu-N`).
+fn is_noiommu_node(path: &str) -> bool {
+    path.rsplit('/').next().is_some_and(|name| name.starts_with("noiommu-"))
+}
+
 impl std::error::Error for VfioError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -249,6 +262,19 @@ mod tests {
         for (e, want) in cases {
             let s = e.to_string();
             assert!(s.contains(want), "{s:?} lacks {want:?}");
+        }
+    }
+
+    #[test]
+    fn noiommu_permission_needs_root_not_chown() {
+        let s = VfioError::PermissionDenied { path: "/dev/vfio/noiommu-0".into() }.to_string();
+        assert!(s.contains("permission denied opening /dev/vfio/noiommu-0") && s.contains("run as root"), "{s}");
+        assert!(s.contains("CAP_SYS_RAWIO"), "{s}");
+        assert!(!s.contains("chown"), "chown cannot open a no-IOMMU group: {s}");
+        // IOMMU-backed groups and the container keep the chown advice.
+        for path in ["/dev/vfio/7", "/dev/vfio/vfio"] {
+            let s = VfioError::PermissionDenied { path: path.into() }.to_string();
+            assert!(s.contains(&format!("sudo chown $USER {path}")), "{s}");
         }
     }
 }

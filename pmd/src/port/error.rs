@@ -38,12 +38,36 @@ impl std::error::Error for PortError {}
 
 impl From<ferrite_hugepages::DmaError> for PortError {
     fn from(e: ferrite_hugepages::DmaError) -> Self {
-        PortError::NoMemory(e.to_string())
+        use ferrite_hugepages::DmaError;
+        match e {
+            // IOVA mode pa where it cannot work (no right to read physical
+            // addresses, no hugepages to keep buffers physically contiguous):
+            // the memory is there, the asked-for mode is not possible.
+            DmaError::PagemapDenied | DmaError::PaNeedsHugepages => PortError::InvalidConfig(e.to_string()),
+            _ => PortError::NoMemory(e.to_string()),
+        }
     }
 }
 
 impl From<ferrite_vfio::VfioError> for PortError {
     fn from(e: ferrite_vfio::VfioError) -> Self {
         PortError::Device(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrite_hugepages::DmaError;
+
+    #[test]
+    fn pa_mode_refusals_are_not_out_of_memory() {
+        for e in [DmaError::PagemapDenied, DmaError::PaNeedsHugepages] {
+            let p = PortError::from(e);
+            assert!(matches!(p, PortError::InvalidConfig(_)), "{p:?}");
+            assert!(!p.to_string().contains("out of memory"), "{p}");
+        }
+        let p = PortError::from(DmaError::NoHugepages { page_size: 2 << 20, needed: 4, free: 0 });
+        assert!(matches!(p, PortError::NoMemory(_)), "{p:?}");
     }
 }
