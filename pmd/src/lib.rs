@@ -18,6 +18,8 @@ pub mod ether;
 pub mod mem;
 pub mod port;
 pub mod rss;
+#[cfg(test)]
+mod test_frames;
 
 pub use mem::lcore;
 pub use mem::{Mbuf, MbufBatch, Mempool, MempoolConfig, MAX_BURST};

@@ -1,16 +1,20 @@
 # tests/guest/lib/bump-testpmd.bash — helpers of the bump-in-the-wire
-# offload scripts (bump/50-offloads.sh, bump/55-offloads-more.sh): testpmd
-# on igb0/igb1 between the namespaces ns0 and ns1, started and stopped with
-# the checks every run must pass, and the Linux-side probes (counters,
-# pings, TCP transfers). Sourced after lib/testpmd.bash (pass, fail, eq,
-# jv, $W, $TESTPMD, POLL).
+# scripts (bump/50-offloads.sh, bump/55-offloads-more.sh, bump/60-virtio.sh):
+# testpmd on two ports between two namespaces, started and stopped with the
+# checks every run must pass, and the Linux-side probes (counters, pings,
+# TCP transfers). Sourced after lib/testpmd.bash (pass, fail, eq, jv, $W,
+# $TESTPMD, POLL). The ports and namespaces are igb0/igb1 between ns0 and
+# ns1 unless the script sets BUMP_PORTS and BUMP_NS (e.g. the virtio pair
+# between ns2 and ns3) after sourcing this.
 
+BUMP_PORTS=("$FERRITE_IGB0" "$FERRITE_IGB1")
+BUMP_NS=(ns0 ns1)
 PMD=
 # pmd_start NAME ARGS...: testpmd on both ports in the background.
 pmd_start() {
     local name=$1
     shift
-    timeout --foreground -k 5 -s INT 240 "$TESTPMD" -l 0,1 -a "$FERRITE_IGB0" -a "$FERRITE_IGB1" --json --xstats \
+    timeout --foreground -k 5 -s INT 240 "$TESTPMD" -l 0,1 -a "${BUMP_PORTS[0]}" -a "${BUMP_PORTS[1]}" --json --xstats \
         --stats-period 0.5 "${POLL[@]}" "$@" >"$W/$name.json" 2>"$W/$name.err" &
     PMD=$!
     for _ in $(seq 100); do grep -q '^Logical core' "$W/$name.err" && break; kill -0 "$PMD" 2>/dev/null || break; sleep 0.1; done
@@ -47,17 +51,17 @@ snmp() {
 }
 snmp6() { ip netns exec "$1" awk -v f="$2" '$1 == f {print $2}' /proc/net/snmp6; }
 dev_stat() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
-# tcp_xfer WHAT CONNECT LISTEN MB: MB megabytes ns0 -> ns1 over TCP (socat
+# tcp_xfer WHAT CONNECT LISTEN MB: MB megabytes ns0 -> ns1 (BUMP_NS) over TCP (socat
 # addresses, e.g. TCP6:[fd00::2]:5004 and TCP6-LISTEN:5004), SHA-256 compared.
 tcp_xfer() {
     local what=$1 conn=$2 listen=$3 mb=$4 want got srv t0 t1
     head -c $((mb * 1000000)) /dev/urandom >/tmp/send.bin
     want=$(sha256sum </tmp/send.bin | cut -d' ' -f1)
-    ip netns exec ns1 timeout -k 5 150 socat -u "$listen,reuseaddr" OPEN:/tmp/recv.bin,creat,trunc &
+    ip netns exec "${BUMP_NS[1]}" timeout -k 5 150 socat -u "$listen,reuseaddr" OPEN:/tmp/recv.bin,creat,trunc &
     srv=$!
     sleep 0.5
     t0=$(date +%s.%N)
-    timeout -k 5 150 ip netns exec ns0 socat -u OPEN:/tmp/send.bin "$conn,retry=10"
+    timeout -k 5 150 ip netns exec "${BUMP_NS[0]}" socat -u OPEN:/tmp/send.bin "$conn,retry=10"
     wait "$srv"
     t1=$(date +%s.%N)
     got=$(sha256sum </tmp/recv.bin | cut -d' ' -f1)

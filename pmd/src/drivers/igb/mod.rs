@@ -1126,6 +1126,7 @@ mod tests {
 
     use super::*;
     use crate::mem::{MbufBatch, MempoolConfig};
+    pub(crate) use crate::test_frames::mbuf_of;
     use std::collections::HashMap;
     use std::sync::Mutex;
 
@@ -1583,24 +1584,6 @@ mod tests {
         // A 2048-byte buffer holds MTU + 14 header + 8 (two tags) + 4 CRC.
         assert!(port.change_mtu(2022).is_ok());
         assert!(port.change_mtu(2023).is_err());
-    }
-
-    /// `bytes` in a chain of segments of `lens` (one mbuf if one length).
-    fn mbuf_of(pool: &Mempool, bytes: &[u8], lens: &[usize]) -> crate::mem::Mbuf {
-        assert_eq!(lens.iter().sum::<usize>(), bytes.len());
-        let mut head: Option<crate::mem::Mbuf> = None;
-        let mut at = 0;
-        for &l in lens {
-            let mut seg = pool.alloc().unwrap();
-            assert!(seg.set_len(l));
-            seg.data_mut().copy_from_slice(&bytes[at..at + l]);
-            at += l;
-            match &mut head {
-                None => head = Some(seg),
-                Some(h) => h.chain(seg).unwrap(),
-            }
-        }
-        head.unwrap()
     }
 
     /// Scattered receive and chained transmit.

@@ -17,6 +17,7 @@
 //! * [`rx`] / [`tx`]: the receive and transmit queues (`RxQueue` /
 //!   `TxQueue`), the `virtio_net_hdr` in the mbuf headroom, mergeable
 //!   receive buffers as mbuf chains;
+//! * [`net_hdr`]: a frame's checksum and TSO requests as that header;
 //! * [`session`]: what the queues of one open share (the device reset that
 //!   makes their memory safe to free);
 //! * [`link`]: the link state from VIRTIO_NET_F_STATUS, as link events.
@@ -41,7 +42,9 @@
 //! `disable-legacy=on`) and, behind an IOMMU (`--iova-mode va`),
 //! ACCESS_PLATFORM (`iommu_platform=on`), without which the device would
 //! bypass the IOMMU. Taken when offered: MAC, STATUS, MTU, MRG_RXBUF,
-//! SPEED_DUPLEX. `drvinfo` and the named statistics show what was offered
+//! SPEED_DUPLEX, and CSUM, HOST_TSO4, HOST_TSO6 (transmit offloads through
+//! the header: `tcp_cksum`, `udp_cksum`, `tcp_tso`; see [`net_hdr`]).
+//! `drvinfo` and the named statistics show what was offered
 //! and negotiated (`features_offered`, `features_negotiated`), as do
 //! `pmdinfo ADDR` and `pmdinfo -k ADDR`.
 //!
@@ -51,14 +54,15 @@
 //! is refused, saying so); no control queue, so no receive filtering: the
 //! device delivers every frame it gets, which is QEMU's default and what
 //! "promiscuous" means here; turning promiscuous mode off is refused rather
-//! than pretended. No checksum/TSO offloads through the header (the header
-//! is sent zeroed and the received one's flags are ignored), no packed
+//! than pretended. No receive offloads (GUEST_CSUM/GUEST_TSO: the device
+//! completes checksums and segments before a frame reaches us, and the
+//! received header's flags are ignored), no packed
 //! rings, no interrupts (MSI-X, and so no `--rx-mode interrupt`), no
 //! EVENT_IDX (see [`virtq::split`] for why the flags suffice for a poller).
-//! Offered offload capabilities are only what the framework does with
-//! chains: `scatter` (with MRG_RXBUF) and `multi_segs`.
+//! Offered receive offloads: `scatter` (with MRG_RXBUF).
 
 pub(crate) mod link;
+pub(crate) mod net_hdr;
 pub mod pci;
 pub mod regs;
 pub(crate) mod rx;
@@ -77,6 +81,7 @@ use ferrite_hugepages::{DmaMapper, DmaOptions, Fallback, IovaMode, PageSize};
 use ferrite_vfio::{Bar, IommuMode, VfioDevice};
 
 use link::{LinkState, LinkThread, LINK_RECHECK};
+use net_hdr::HdrOffloads;
 use regs::*;
 use rx::{RxSetup, RxStats, VirtioRxQueue};
 use session::Session;
@@ -397,6 +402,31 @@ impl VirtioPort {
         Ok(())
     }
 
+    /// The offloads a frame's header may ask for.
+    fn hdr_offloads(&self) -> HdrOffloads {
+        HdrOffloads {
+            csum: self.negotiated.has(NET_F_CSUM),
+            tso4: self.negotiated.has(NET_F_HOST_TSO4),
+            tso6: self.negotiated.has(NET_F_HOST_TSO6),
+        }
+    }
+
+    /// Transmit offloads: chains always; TCP/UDP checksums with CSUM; TSO
+    /// with both HOST_TSO4 and HOST_TSO6 (as DPDK's virtio PMD: one
+    /// `tcp_tso` covers both IP versions). No IPv4 header checksum or SCTP:
+    /// the header cannot ask for them (see [`net_hdr`]).
+    fn tx_offload_capa(&self) -> TxOffloads {
+        let h = self.hdr_offloads();
+        let mut capa = TxOffloads::MULTI_SEGS;
+        if h.csum {
+            capa |= TxOffloads::TCP_CKSUM | TxOffloads::UDP_CKSUM;
+        }
+        if h.csum && h.tso4 && h.tso6 {
+            capa |= TxOffloads::TCP_TSO;
+        }
+        capa
+    }
+
     /// The handshake from a reset up to DRIVER_OK, with both queues.
     fn start(&mut self, session: &Arc<Session>) -> Result<Queues, PortError> {
         let pool = self.pool.clone().ok_or_else(|| PortError::InvalidState("configure the port first".into()))?;
@@ -435,6 +465,7 @@ impl VirtioPort {
             ring,
             zero_hdr_iova: arena.zero_hdr_iova(),
             max_len: max_frame_len(self.max_mtu) as u32,
+            offloads: self.hdr_offloads(),
             counters: Arc::clone(&self.qstats.tx),
             stats: Arc::clone(&self.qstats.tx_more),
         });
@@ -483,6 +514,9 @@ impl VirtioPort {
             ("tx_bad_frames".to_string(), t.bad_frames.get()),
             ("tx_separate_headers".to_string(), t.separate_hdr.get()),
             ("tx_bad_used_ids".to_string(), t.bad_used_ids.get()),
+            ("tx_csum_offload".to_string(), t.csum_offload.get()),
+            ("tx_tso".to_string(), t.tso.get()),
+            ("tx_offload_errors".to_string(), t.offload_errors.get()),
             ("mbufs_left_to_device".to_string(), r.abandoned.get() + t.abandoned.get()),
             ("features_offered".to_string(), self.negotiated.offered),
             ("features_negotiated".to_string(), self.negotiated.features),
@@ -526,7 +560,7 @@ impl NetDevice for VirtioPort {
             } else {
                 RxOffloads::empty()
             },
-            tx_offload_capa: TxOffloads::MULTI_SEGS,
+            tx_offload_capa: self.tx_offload_capa(),
         }
     }
 

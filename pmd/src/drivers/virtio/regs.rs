@@ -125,6 +125,10 @@ pub const NET_F_GUEST_CSUM: u32 = 1;
 pub const NET_F_MTU: u32 = 3;
 /// `mac` in the device configuration is valid.
 pub const NET_F_MAC: u32 = 5;
+/// The device segments TCP/IPv4 frames (TSO; needs CSUM).
+pub const NET_F_HOST_TSO4: u32 = 11;
+/// The device segments TCP/IPv6 frames (TSO; needs CSUM).
+pub const NET_F_HOST_TSO6: u32 = 12;
 /// The driver can merge receive buffers (`num_buffers` in the header).
 pub const NET_F_MRG_RXBUF: u32 = 15;
 /// `status` in the device configuration is valid (link up/down).
@@ -165,8 +169,8 @@ pub const FEATURE_NAMES: &[(u32, &str)] = &[
     (8, "GUEST_TSO6"),
     (9, "GUEST_ECN"),
     (10, "GUEST_UFO"),
-    (11, "HOST_TSO4"),
-    (12, "HOST_TSO6"),
+    (NET_F_HOST_TSO4, "HOST_TSO4"),
+    (NET_F_HOST_TSO6, "HOST_TSO6"),
     (13, "HOST_ECN"),
     (14, "HOST_UFO"),
     (NET_F_MRG_RXBUF, "MRG_RXBUF"),

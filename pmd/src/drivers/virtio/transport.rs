@@ -300,8 +300,12 @@ impl Negotiated {
     }
 }
 
-/// Features this driver accepts when offered. Not asked for (and why):
-/// checksum/TSO offloads, the control queue and multi-queue (later slices);
+/// Features this driver accepts when offered. CSUM and HOST_TSO4/6 only
+/// let the driver ask for offloads in a frame's header (see `net_hdr`).
+/// Not asked for (and why): GUEST_CSUM and GUEST_TSO* (the device would
+/// hand over frames with partial checksums, which ferrite would have to
+/// complete before forwarding them; without it the device completes them),
+/// the control queue and multi-queue (later slices);
 /// RING_EVENT_IDX (the poll-mode driver never wants interrupts, and the
 /// flag-based suppression covers doorbells, see `virtq`); INDIRECT_DESC and
 /// RING_PACKED (one ring layout in this slice).
@@ -311,6 +315,9 @@ const WANTED: u64 = bit(F_VERSION_1)
     | bit(NET_F_STATUS)
     | bit(NET_F_MTU)
     | bit(NET_F_MRG_RXBUF)
+    | bit(NET_F_CSUM)
+    | bit(NET_F_HOST_TSO4)
+    | bit(NET_F_HOST_TSO6)
     | bit(NET_F_SPEED_DUPLEX);
 
 /// Chooses the features to accept from those `offered`, or says why the
@@ -333,7 +340,12 @@ pub fn choose_features(offered: u64, iommu: bool, who: &str) -> Result<u64, Port
              use --iova-mode pa without an IOMMU"
         )));
     }
-    Ok(offered & WANTED)
+    let mut take = offered & WANTED;
+    // The spec makes HOST_TSO4/6 depend on CSUM (§5.1.3.1).
+    if take & bit(NET_F_CSUM) == 0 {
+        take &= !(bit(NET_F_HOST_TSO4) | bit(NET_F_HOST_TSO6));
+    }
+    Ok(take)
 }
 
 /// Device initialisation up to FEATURES_OK (§3.1.1 steps 1-6): reset,

@@ -3,14 +3,16 @@
 //!
 //! # Frame layout
 //!
-//! The header (all zero in this slice: no checksum or segmentation
-//! request) goes into the frame's headroom, so a one-buffer frame is one
+//! The header (all zero unless the frame asks for a checksum or TSO, see
+//! [`net_hdr`]) goes into the frame's headroom, so a one-buffer frame is one
 //! descriptor and a chain of k segments is k descriptors, linked with
 //! VIRTQ_DESC_F_NEXT. virtio 1.x lets header and data share a descriptor
 //! (VERSION_1 implies "any layout"). A frame whose headroom has no room
 //! for the header (an application used it up) gets a separate first
 //! descriptor pointing at a zeroed header the port keeps in DMA memory
-//! (the device only reads it), so it is sent all the same.
+//! (the device only reads it), so it is sent all the same — unless it asks
+//! for an offload, which needs a header of its own: such a frame is
+//! refused (`tx_bad_frames`).
 //!
 //! # Descriptor bookkeeping
 //!
@@ -35,15 +37,26 @@
 use std::ptr::NonNull;
 use std::sync::Arc;
 
+use super::net_hdr::{self, HdrOffloads, TxHdr};
 use super::regs::NET_HDR_LEN;
 use super::session::{Release, Session};
 use super::transport::Doorbell;
 use super::virtq::split::{SplitRing, VIRTQ_DESC_F_NEXT};
-use crate::mem::{Mbuf, MbufBatch, MbufHeader, MAX_BURST};
+use crate::mem::{Mbuf, MbufBatch, MbufHeader, OffloadFlags, MAX_BURST};
 use crate::port::{Counter, QueueCounters, TxQueue};
 
 /// End of the free list.
 const NONE: u16 = u16::MAX;
+
+/// The requests [`net_hdr`] turns into a header (VLAN requests are not
+/// offered by this port and are ignored).
+const HDR_REQUESTS: OffloadFlags = OffloadFlags(
+    OffloadFlags::TX_IP_CKSUM.0
+        | OffloadFlags::TX_TCP_CKSUM.0
+        | OffloadFlags::TX_UDP_CKSUM.0
+        | OffloadFlags::TX_SCTP_CKSUM.0
+        | OffloadFlags::TX_TCP_SEG.0,
+);
 
 /// Transmit-side counters beyond packets/bytes/drops/errors, per queue.
 #[derive(Debug, Default)]
@@ -56,6 +69,13 @@ pub struct TxStats {
     pub bad_used_ids: Counter,
     /// Buffers left to a device whose reset was not confirmed.
     pub abandoned: Counter,
+    /// Frames sent asking the device for a TCP/UDP checksum (no TSO).
+    pub csum_offload: Counter,
+    /// Frames sent asking the device to segment them (TSO).
+    pub tso: Counter,
+    /// Frames dropped because their offload request cannot be carried by
+    /// the header (see [`net_hdr`]); also counted in `bad_frames`.
+    pub offload_errors: Counter,
 }
 
 /// What the port hands to a new transmit queue.
@@ -70,8 +90,11 @@ pub struct TxSetup {
     pub ring: SplitRing,
     /// IOVA of the port's zeroed header, for frames without headroom.
     pub zero_hdr_iova: u64,
-    /// Largest frame accepted, bytes without header.
+    /// Largest frame accepted, bytes without header (TSO frames: up to
+    /// [`net_hdr::TSO_MAX_FRAME`]).
     pub max_len: u32,
+    /// The header offloads the device negotiated.
+    pub offloads: HdrOffloads,
     /// Packets, bytes, drops, errors.
     pub counters: Arc<QueueCounters>,
     /// The rest.
@@ -92,6 +115,7 @@ pub struct VirtioTxQueue {
     nfree: u16,
     zero_hdr_iova: u64,
     max_len: u32,
+    offloads: HdrOffloads,
     qid: u16,
     doorbell: Doorbell,
     session: Arc<Session>,
@@ -118,6 +142,7 @@ impl VirtioTxQueue {
             ring: s.ring,
             zero_hdr_iova: s.zero_hdr_iova,
             max_len: s.max_len,
+            offloads: s.offloads,
             qid: s.qid,
             doorbell: s.doorbell,
             session: s.session,
@@ -178,10 +203,19 @@ impl VirtioTxQueue {
     #[inline(always)]
     fn descriptors_for(&self, m: &Mbuf) -> u16 {
         let len = m.len();
-        if len == 0 || len > self.max_len as usize {
+        let asks = m.ol_flags().intersects(HDR_REQUESTS);
+        let max = if asks && m.ol_flags().contains(OffloadFlags::TX_TCP_SEG) {
+            net_hdr::TSO_MAX_FRAME
+        } else {
+            self.max_len as usize
+        };
+        if len == 0 || len > max {
             return 0;
         }
         let hdr = u16::from(m.headroom() < NET_HDR_LEN);
+        if asks && hdr == 1 {
+            return 0;
+        }
         if m.is_contiguous() {
             return 1 + hdr;
         }
@@ -211,10 +245,10 @@ impl VirtioTxQueue {
         head
     }
 
-    /// Writes frame `m` as a chain of `k` descriptors and makes it
-    /// available (unpublished).
+    /// Writes frame `m` as a chain of `k` descriptors, `hdr` first, and
+    /// makes it available (unpublished).
     #[inline(always)]
-    fn put(&mut self, mut m: Mbuf, k: u16) {
+    fn put(&mut self, mut m: Mbuf, k: u16, hdr: &[u8; NET_HDR_LEN]) {
         let head = self.alloc_descs(k);
         let mut id = head;
         let mut left = k;
@@ -229,7 +263,7 @@ impl VirtioTxQueue {
         };
         let mut last = head;
         match m.prepend(NET_HDR_LEN) {
-            Some(hdr) => hdr.fill(0),
+            Some(room) => room.copy_from_slice(hdr),
             None => last = link(&self.ring, &self.next_free, self.zero_hdr_iova, NET_HDR_LEN as u32),
         }
         for seg in m.segments() {
@@ -248,6 +282,7 @@ impl TxQueue for VirtioTxQueue {
         }
         self.reclaim();
         let (mut taken, mut sent, mut bytes, mut dropped, mut separate) = (0usize, 0u64, 0u64, 0u64, 0u64);
+        let mut asked = Asked::default();
         let mut room = self.nfree;
         // How many frames from the front fit (refused ones take no room).
         for m in batch.iter() {
@@ -258,18 +293,33 @@ impl TxQueue for VirtioTxQueue {
             room -= k;
             taken += 1;
         }
-        for m in batch.drain_front(taken) {
+        for mut m in batch.drain_front(taken) {
             let k = self.descriptors_for(&m);
             if k == 0 {
                 dropped += 1;
                 drop(m);
                 continue;
             }
+            let mut hdr = [0u8; NET_HDR_LEN];
+            if m.ol_flags().intersects(HDR_REQUESTS) {
+                match net_hdr::prepare(&mut m, self.offloads) {
+                    Ok((kind, h)) => {
+                        asked.count(kind);
+                        hdr = h;
+                    }
+                    Err(_) => {
+                        asked.refused += 1;
+                        dropped += 1;
+                        drop(m);
+                        continue;
+                    }
+                }
+            }
             let len = m.len() as u64;
             if m.headroom() < NET_HDR_LEN {
                 separate += 1;
             }
-            self.put(m, k);
+            self.put(m, k, &hdr);
             sent += 1;
             bytes += len;
         }
@@ -282,6 +332,9 @@ impl TxQueue for VirtioTxQueue {
         }
         if dropped + separate > 0 {
             self.count_unusual(dropped, separate);
+        }
+        if asked != Asked::default() {
+            self.count_offloads(asked);
         }
         taken
     }
@@ -298,7 +351,32 @@ impl TxQueue for VirtioTxQueue {
     }
 }
 
+/// Header offload requests in one burst.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Asked {
+    csum: u64,
+    tso: u64,
+    refused: u64,
+}
+
+impl Asked {
+    fn count(&mut self, kind: TxHdr) {
+        match kind {
+            TxHdr::Plain => {}
+            TxHdr::Csum => self.csum += 1,
+            TxHdr::Tso => self.tso += 1,
+        }
+    }
+}
+
 impl VirtioTxQueue {
+    #[inline(never)]
+    fn count_offloads(&self, a: Asked) {
+        self.stats.csum_offload.add(a.csum);
+        self.stats.tso.add(a.tso);
+        self.stats.offload_errors.add(a.refused);
+    }
+
     #[cold]
     #[inline(never)]
     fn count_unusual(&self, dropped: u64, separate: u64) {

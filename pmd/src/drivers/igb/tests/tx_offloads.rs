@@ -11,6 +11,7 @@ use super::chains::{device_tx_all, one, open_with, tx_desc, ALLOCS};
 use super::*;
 use crate::drivers::igb::ctx::{self, OffloadError};
 use crate::mem::{Mbuf, OffloadFlags as F, TxOffload};
+use crate::test_frames::{device_l4, frame, pseudo, rfc1071, Ip, SCTP, TCP, UDP};
 use std::cell::Cell;
 
 // Data descriptor (cmd_type_len, olinfo_status).
@@ -28,53 +29,6 @@ const DTYP_CTX: u32 = 0x0020_0000;
 const TUCMD_IPV4: u32 = 0x400;
 const L4T_TCP: u32 = 0x800;
 const L4T_SCTP: u32 = 0x1000;
-
-const TCP: u8 = 6;
-const UDP: u8 = 17;
-const SCTP: u8 = 132;
-
-#[derive(Clone, Copy, PartialEq)]
-enum Ip {
-    V4,
-    V6,
-}
-
-/// An Ethernet frame with an IPv4 or IPv6 header (correct lengths, a junk
-/// IPv4 checksum), an L4 header of `l4_len` bytes (junk checksum, TCP
-/// options as NOPs) and `payload` bytes that differ from one to the next.
-fn frame(ip: Ip, proto: u8, l4_len: usize, payload: usize) -> Vec<u8> {
-    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
-    let l4_total = l4_len + payload;
-    match ip {
-        Ip::V4 => {
-            f.extend([0x08, 0x00, 0x45, 0]);
-            f.extend(((20 + l4_total) as u16).to_be_bytes());
-            f.extend([0x12, 0x34, 0x40, 0, 64, proto, 0xBE, 0xEF, 10, 0, 0, 1, 10, 0, 0, 2]);
-        }
-        Ip::V6 => {
-            f.extend([0x86, 0xDD, 0x60, 0, 0, 0]);
-            f.extend((l4_total as u16).to_be_bytes());
-            f.extend([proto, 64]);
-            f.extend([0x20, 0x01, 0x0d, 0xb8].iter().chain(&[0; 11]).chain(&[1]));
-            f.extend([0x20, 0x01, 0x0d, 0xb8].iter().chain(&[0; 11]).chain(&[2]));
-        }
-    }
-    match proto {
-        TCP => {
-            f.extend([0x04, 0xD2, 0, 80, 0, 0, 0x10, 0, 0, 0, 0, 1, (l4_len as u8 / 4) << 4, 0x18, 0xFF, 0xFF]);
-            f.extend([0xDE, 0xAD, 0, 0]);
-            f.extend(std::iter::repeat_n(1u8, l4_len - 20));
-        }
-        UDP => {
-            f.extend([0x04, 0xD2, 0, 53]);
-            f.extend((l4_total as u16).to_be_bytes());
-            f.extend([0xDE, 0xAD]);
-        }
-        _ => f.extend([0x04, 0xD2, 0, 80, 0, 0, 0, 7, 0xDE, 0xAD, 0xBE, 0xEF]),
-    }
-    f.extend((0..payload).map(|i| (i * 7 + 3) as u8));
-    f
-}
 
 /// Sets the request: flags and header lengths.
 fn ask(mut m: Mbuf, flags: F, l2: u8, l3: u16, l4: u8, mss: u16) -> Mbuf {
@@ -434,57 +388,6 @@ fn the_capabilities_are_what_is_built_and_qinq_insertion_is_refused() {
     port.configure(&conf(all), &pool).unwrap();
     let e = port.configure(&conf(TxOffloads::QINQ_INSERT), &pool).unwrap_err().to_string();
     assert!(e.contains("qinq_insert"), "{e}");
-}
-
-// ----- the pseudo-header helper -----
-
-/// The ones' complement sum of 16-bit big-endian words, folded, an odd
-/// last byte padded with zero (RFC 1071).
-fn sum16(bytes: &[u8]) -> u32 {
-    let mut sum: u64 = 0;
-    for pair in bytes.chunks(2) {
-        sum += (pair[0] as u64) << 8 | *pair.get(1).unwrap_or(&0) as u64;
-    }
-    while sum >> 16 != 0 {
-        sum = (sum & 0xFFFF) + (sum >> 16);
-    }
-    sum as u32
-}
-
-/// The Internet checksum of the parts, in order (each but the last of
-/// even length).
-fn rfc1071(parts: &[&[u8]]) -> u16 {
-    !(sum16(&parts.concat()) as u16)
-}
-
-/// The pseudo-header of RFC 793/768 (IPv4) or RFC 8200 (IPv6), from the
-/// IP header at `ip` and an L4 length.
-fn pseudo(ip: &[u8], v: Ip, proto: u8, l4_len: usize) -> Vec<u8> {
-    let mut p = Vec::new();
-    match v {
-        Ip::V4 => {
-            p.extend(&ip[12..20]);
-            p.extend([0, proto]);
-            p.extend((l4_len as u16).to_be_bytes());
-        }
-        Ip::V6 => {
-            p.extend(&ip[8..40]);
-            p.extend((l4_len as u32).to_be_bytes());
-            p.extend([0, 0, 0, proto]);
-        }
-    }
-    p
-}
-
-/// What the device writes into an L4 checksum field: the complement of
-/// the sum over the L4 bytes as they are (the seeded field included), plus
-/// `add` (TSO adds each segment's L4 length).
-fn device_l4(l4: &[u8], add: u16) -> u16 {
-    let mut sum = sum16(l4) + add as u32;
-    while sum >> 16 != 0 {
-        sum = (sum & 0xFFFF) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 fn check_l4(frame: &[u8], v: Ip, proto: u8, l3: usize, at: usize) {
