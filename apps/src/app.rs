@@ -433,7 +433,7 @@ fn open_ports(args: &Args) -> Result<Vec<Box<dyn NetDevice>>, AppError> {
 fn check_distinct_pci(allow: &[String]) -> Result<(), AppError> {
     let mut seen: Vec<(String, &str)> = Vec::new();
     for given in allow {
-        let Ok(addr) = ferrite_vfio::normalize_pci_addr(given) else { continue };
+        let Ok(addr) = ferrite_vfio::normalize_pci_addr(ferrite_pmd::drivers::pci_addr_of(given)) else { continue };
         if let Some((_, first)) = seen.iter().find(|(a, _)| *a == addr) {
             return usage(format!("-a {first} and -a {given} are the same device ({addr}): give each NIC once"));
         }

@@ -476,8 +476,9 @@ pub struct Args {
     #[arg(long = "vdev", value_name = "NAME", value_delimiter = ',')]
     pub vdev: Vec<String>,
 
-    /// PCI device to use (0000:01:00.0); repeatable
-    #[arg(short = 'a', long = "allow", value_name = "PCI")]
+    /// PCI device to use (0000:01:00.0), with device arguments after commas as DPDK's
+    /// (virtio-net: 0000:03:00.0,packed_vq=0 for split rings); repeatable
+    #[arg(short = 'a', long = "allow", value_name = "PCI[,KEY=VALUE...]")]
     pub allow: Vec<String>,
 
     /// IOVA mode for hardware ports' buffer pools: va or pa

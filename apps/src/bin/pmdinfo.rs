@@ -1,7 +1,7 @@
 //! `pmdinfo`: what ferrite sees of PCI devices through VFIO.
 //!
 //! ```text
-//! pmdinfo [--iova-mode va|pa] [-k] PCI_ADDR...
+//! pmdinfo [--iova-mode va|pa] [-k] PCI_ADDR[,KEY=VALUE...]...
 //! pmdinfo --vdev NAME[,NAME...]
 //! ```
 //!
@@ -18,7 +18,9 @@
 //! limits, rx/tx offload capabilities, and the features view. That takes
 //! opening the port with its driver, which resets the NIC (so not while
 //! another process uses it). `--vdev` shows the same for virtual ports.
-//! For a virtio-net port, `-k` also shows the negotiated features.
+//! For a virtio-net port, `-k` also shows the negotiated features (as the
+//! device arguments allow: `-k ADDR,packed_vq=0` declines packed rings, as
+//! testpmd's `-a` does).
 
 use std::process::ExitCode;
 
@@ -26,8 +28,9 @@ use ferrite_pmd::drivers::igb::{self, vfio};
 use ferrite_pmd::drivers::virtio;
 use vfio::{IommuMode, IrqKind, VfioDevice};
 
-const USAGE: &str = "usage: pmdinfo [--iova-mode va|pa] [-k] PCI_ADDR... | pmdinfo --vdev NAME[,NAME...] \
-                     (e.g. pmdinfo -k 0000:01:00.0, pmdinfo --vdev pair0,pair1; bind a PCI device first with \
+const USAGE: &str = "usage: pmdinfo [--iova-mode va|pa] [-k] PCI_ADDR[,KEY=VALUE...]... | pmdinfo --vdev \
+                     NAME[,NAME...] (e.g. pmdinfo -k 0000:01:00.0, pmdinfo -k 0000:03:00.0,packed_vq=0, pmdinfo \
+                     --vdev pair0,pair1; bind a PCI device first with \
                      `sudo scripts/devbind --bind vfio-pci ADDR`; -k opens the port, which resets the NIC)";
 
 fn human(bytes: u64) -> String {
@@ -39,8 +42,8 @@ fn human(bytes: u64) -> String {
     }
 }
 
-fn inspect(addr: &str, mode: IommuMode) -> Result<(), String> {
-    let info = vfio::pci_device_info(addr).map_err(|e| e.to_string())?;
+fn inspect(spec: &str, mode: IommuMode) -> Result<(), String> {
+    let info = vfio::pci_device_info(ferrite_pmd::drivers::pci_addr_of(spec)).map_err(|e| e.to_string())?;
     let claim = if igb::supports(info.vendor, info.device) {
         format!("igb ({})", igb::device_name(info.device))
     } else if virtio::supports(info.vendor, info.device) {

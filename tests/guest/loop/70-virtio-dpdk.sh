@@ -6,7 +6,8 @@
 # 73-virtio-interop.sh:
 #   * both NICs are 1af4:1041 on vfio-pci, each in an IOMMU group of its own;
 #   * DPDK negotiates VIRTIO_F_VERSION_1 and VIRTIO_F_ACCESS_PLATFORM (DMA
-#     through the vIOMMU; IOVA mode VA);
+#     through the vIOMMU; IOVA mode VA), and VIRTIO_F_RING_PACKED (the NICs
+#     offer packed rings: packed=on);
 #   * txonly (`start tx_first 100`: 3,200 frames of 64 B) on virtio0 ->
 #     rxonly on virtio1: exactly 3,200 sent, none dropped, exactly 3,200
 #     received, 204,800 bytes; then 3,200 of 1514 B the other way.
@@ -50,6 +51,8 @@ done
 neg=$(grep -o 'features after negotiate = [0-9a-fx]*' "$W/v0to1-64.rx.out" | tail -1 | awk '{print $NF}')
 eq "DPDK negotiated VERSION_1 and ACCESS_PLATFORM (bits 32, 33)" \
     "$( [[ -n $neg ]] && echo $(( (0x$neg >> 32) & 3 )) )" 3
+eq "DPDK negotiated RING_PACKED (bit 34): the NICs offer packed rings (packed=on)" \
+    "$( [[ -n $neg ]] && echo $(( (0x$neg >> 34) & 1 )) )" 1
 grep -q "Selected IOVA mode 'VA'" "$W/v0to1-64.rx.out" && pass "DPDK IOVA mode VA (through the vIOMMU)" ||
     fail "DPDK did not select IOVA mode VA"
 

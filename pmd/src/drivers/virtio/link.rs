@@ -7,6 +7,21 @@
 //! ([`NetDevice::link_status`](crate::port::NetDevice::link_status),
 //! `link_update`) reads it at once. Without VIRTIO_NET_F_STATUS the spec
 //! says to assume the link is up, and no thread runs.
+//!
+//! # A doorbell when the link comes back
+//!
+//! When the thread sees the link come up after being down, it rings the
+//! transmit queue's doorbell once, whether or not the device asked for it
+//! (the spec lets a driver notify without new buffers). QEMU needs that
+//! with packed rings: while its link is down it returns transmitted frames
+//! unsent, and that path (`virtqueue_packed_drop_all`, QEMU 10.0) sets the
+//! device event suppression to DISABLE and never clears it, so a driver
+//! that obeys never rings again and the queue stays stalled after the link
+//! returns. The one doorbell makes QEMU look at the queue, send what waits
+//! and re-enable notifications. (Ringing while the link is down instead
+//! would be worse: that same drop path miscounts what it drops, and QEMU's
+//! next look at the ring fails with "Virtqueue size exceeded", marking the
+//! device broken until a reset.)
 
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -14,7 +29,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::regs::*;
-use super::transport::Transport;
+use super::transport::{Doorbell, Transport};
 use crate::port::{Duplex, LinkNotifier, LinkStatus};
 
 /// How often the link thread reads `status`.
@@ -87,14 +102,31 @@ pub struct LinkThread {
 }
 
 impl LinkThread {
-    /// Starts watching (only worth it with VIRTIO_NET_F_STATUS).
-    pub fn spawn(t: Arc<Transport>, link: Arc<LinkState>, period: Duration) -> std::io::Result<LinkThread> {
+    /// Starts watching (only worth it with VIRTIO_NET_F_STATUS); rings
+    /// `kick_on_up` when the link comes back (see the module docs). The
+    /// thread must be dropped before the device is reset.
+    pub fn spawn(
+        t: Arc<Transport>,
+        link: Arc<LinkState>,
+        period: Duration,
+        kick_on_up: Option<Doorbell>,
+    ) -> std::io::Result<LinkThread> {
         let (stop, stopped) = mpsc::channel::<()>();
-        let handle = std::thread::Builder::new().name(format!("virtio-link {}", link.name)).spawn(move || loop {
-            link.note(link.read(&t));
-            match stopped.recv_timeout(period) {
-                Err(RecvTimeoutError::Timeout) => {}
-                _ => return,
+        let handle = std::thread::Builder::new().name(format!("virtio-link {}", link.name)).spawn(move || {
+            let mut was_up = true;
+            loop {
+                let st = link.read(&t);
+                if st.up && !was_up {
+                    if let Some(d) = kick_on_up {
+                        t.notify(d);
+                    }
+                }
+                was_up = st.up;
+                link.note(st);
+                match stopped.recv_timeout(period) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
             }
         })?;
         Ok(LinkThread { stop: Some(stop), handle: Some(handle) })

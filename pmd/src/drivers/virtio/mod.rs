@@ -12,11 +12,12 @@
 //! * [`transport`]: typed access to them and the initialisation handshake
 //!   (reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK, queues,
 //!   DRIVER_OK; FAILED on error);
-//! * [`virtq`]: split virtqueues in DMA memory, with the barriers the spec
-//!   asks for and the notification suppression this driver uses;
+//! * [`virtq`]: split and packed virtqueues in DMA memory, with the
+//!   barriers the spec asks for and the notification suppression this
+//!   driver uses (flags, or EVENT_IDX when negotiated);
 //! * [`rx`] / [`tx`]: the receive and transmit queues (`RxQueue` /
-//!   `TxQueue`), the `virtio_net_hdr` in the mbuf headroom, mergeable
-//!   receive buffers as mbuf chains;
+//!   `TxQueue`), generic over the ring layout, the `virtio_net_hdr` in the
+//!   mbuf headroom, mergeable receive buffers as mbuf chains;
 //! * [`net_hdr`]: a frame's checksum and TSO requests as that header;
 //! * [`session`]: what the queues of one open share (the device reset that
 //!   makes their memory safe to free);
@@ -30,8 +31,9 @@
 //!   FEATURES_OK, doing nothing, until the port is opened.
 //! * **open**: bus mastering on, the whole handshake again from a reset
 //!   (the device forgets its queues on every reset, and a stopped port was
-//!   reset), receive and transmit virtqueues set up (receive filled with
-//!   buffers first), DRIVER_OK, one kick so the device sees the buffers.
+//!   reset), receive and transmit virtqueues set up, packed if RING_PACKED
+//!   was negotiated, split otherwise (receive filled with buffers first),
+//!   DRIVER_OK, one kick so the device sees the buffers.
 //! * **stop / a queue dropped / close**: a device reset, confirmed by the
 //!   status reading 0, before any ring or buffer goes back (see
 //!   [`session`]); bus mastering off.
@@ -42,11 +44,16 @@
 //! `disable-legacy=on`) and, behind an IOMMU (`--iova-mode va`),
 //! ACCESS_PLATFORM (`iommu_platform=on`), without which the device would
 //! bypass the IOMMU. Taken when offered: MAC, STATUS, MTU, MRG_RXBUF,
-//! SPEED_DUPLEX, and CSUM, HOST_TSO4, HOST_TSO6 (transmit offloads through
-//! the header: `tcp_cksum`, `udp_cksum`, `tcp_tso`; see [`net_hdr`]).
-//! `drvinfo` and the named statistics show what was offered
-//! and negotiated (`features_offered`, `features_negotiated`), as do
-//! `pmdinfo ADDR` and `pmdinfo -k ADDR`.
+//! SPEED_DUPLEX, CSUM, HOST_TSO4, HOST_TSO6 (transmit offloads through the
+//! header: `tcp_cksum`, `udp_cksum`, `tcp_tso`; see [`net_hdr`]),
+//! RING_PACKED (packed virtqueues, as DPDK's PCI virtio PMD
+//! takes them) and RING_EVENT_IDX (event-index notification suppression).
+//! Packed rings can be declined with a device argument, DPDK
+//! virtio_user's word: `-a ADDR,packed_vq=0` ([`DeviceArgs`]); the port
+//! then runs split rings. `drvinfo` and the named statistics show what was
+//! offered and negotiated (`features_offered`, `features_negotiated`), as
+//! do `pmdinfo ADDR` and `pmdinfo -k ADDR[,packed_vq=0]`; RING_PACKED in
+//! the negotiated set is what says the rings are packed.
 //!
 //! # Not in this slice
 //!
@@ -56,10 +63,10 @@
 //! "promiscuous" means here; turning promiscuous mode off is refused rather
 //! than pretended. No receive offloads (GUEST_CSUM/GUEST_TSO: the device
 //! completes checksums and segments before a frame reaches us, and the
-//! received header's flags are ignored), no packed
-//! rings, no interrupts (MSI-X, and so no `--rx-mode interrupt`), no
-//! EVENT_IDX (see [`virtq::split`] for why the flags suffice for a poller).
-//! Offered receive offloads: `scatter` (with MRG_RXBUF).
+//! received header's flags are ignored), no interrupts
+//! (MSI-X, and so no `--rx-mode interrupt`; EVENT_IDX serves only to
+//! kick less), no indirect descriptors, no IN_ORDER, and no
+//! NOTIFICATION_DATA. Offered receive offloads: `scatter` (with MRG_RXBUF).
 
 pub(crate) mod link;
 pub(crate) mod net_hdr;
@@ -85,10 +92,11 @@ use net_hdr::HdrOffloads;
 use regs::*;
 use rx::{RxSetup, RxStats, VirtioRxQueue};
 use session::Session;
-use transport::{BarWindow, Negotiated, Transport};
+use transport::{BarWindow, Doorbell, Negotiated, Transport};
 use tx::{TxSetup, TxStats, VirtioTxQueue};
-use virtq::split::MAX_QUEUE_SIZE;
-use virtq::QueueArena;
+use virtq::packed::PackedRing;
+use virtq::split::SplitRing;
+use virtq::{QueueArena, Virtqueue, MAX_QUEUE_SIZE};
 
 use crate::ether::max_frame_len;
 use crate::mem::Mempool;
@@ -108,6 +116,59 @@ pub const MIN_MTU: u16 = 68;
 pub const DEFAULT_MAX_MTU: u16 = 9728 - 14 - 4 - NET_HDR_LEN as u16;
 /// Smallest ring this driver accepts.
 pub const MIN_RING: u16 = 32;
+
+/// Device arguments of a virtio-net port, given after its address on `-a`
+/// (`-a 0000:03:00.0,packed_vq=0`), with DPDK virtio_user's key names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceArgs {
+    /// `packed_vq=1` (default): take VIRTIO_F_RING_PACKED when offered;
+    /// `packed_vq=0`: decline it, so the queues are split rings.
+    pub packed_vq: bool,
+}
+
+impl Default for DeviceArgs {
+    fn default() -> DeviceArgs {
+        DeviceArgs { packed_vq: true }
+    }
+}
+
+impl DeviceArgs {
+    /// What the driver accepts, for messages.
+    pub const KEYS: &'static str = "packed_vq=0|1";
+
+    /// Reads `key=value` pairs; an unknown key or a bad value is an error
+    /// naming what is accepted.
+    pub fn parse(who: &str, args: &[(&str, &str)]) -> Result<DeviceArgs, PortError> {
+        let mut out = DeviceArgs::default();
+        for &(key, value) in args {
+            match (key, value) {
+                ("packed_vq", "0") => out.packed_vq = false,
+                ("packed_vq", "1") => out.packed_vq = true,
+                ("packed_vq", v) => {
+                    return Err(PortError::InvalidConfig(format!(
+                        "{who}: packed_vq={v}: packed_vq takes 0 (split rings) or 1 (packed rings when offered)"
+                    )))
+                }
+                (k, _) => {
+                    return Err(PortError::InvalidConfig(format!(
+                        "{who}: unknown device argument '{k}' for {DRIVER_NAME}; it takes {}",
+                        Self::KEYS
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Feature bits not to accept even when offered.
+    fn declined(&self) -> u64 {
+        if self.packed_vq {
+            0
+        } else {
+            bit(F_RING_PACKED)
+        }
+    }
+}
 
 /// Whether this driver claims `vendor:device`.
 pub fn supports(vendor: u16, device: u16) -> bool {
@@ -218,6 +279,8 @@ pub struct VirtioPort {
     dev: Option<Arc<VfioDevice>>,
     iova_mode: IovaMode,
     mapper: Option<Arc<dyn DmaMapper>>,
+    /// Features the device arguments decline.
+    declined: u64,
     negotiated: Negotiated,
     mac: MacAddr,
     mtu: u16,
@@ -241,8 +304,8 @@ pub struct VirtioPort {
 
 impl VirtioPort {
     /// Opens the virtio-net device at `pci_addr` (bound to vfio-pci) and
-    /// negotiates features with it.
-    pub fn open_vfio(pci_addr: &str, iova_mode: IovaMode) -> Result<VirtioPort, PortError> {
+    /// negotiates features with it, as `args` allow.
+    pub fn open_vfio(pci_addr: &str, iova_mode: IovaMode, args: DeviceArgs) -> Result<VirtioPort, PortError> {
         let mode = match iova_mode {
             IovaMode::Va => IommuMode::Type1,
             IovaMode::Pa => IommuMode::NoIommu,
@@ -269,7 +332,7 @@ impl VirtioPort {
         // the IOMMU (VA mode); in PA mode addresses are physical anyway.
         dev.enable_bus_master()?;
         let behind_iommu = iova_mode == IovaMode::Va;
-        let mut port = VirtioPort::probe(dev.pci_addr(), transport, iova_mode, mapper, behind_iommu)?;
+        let mut port = VirtioPort::probe(dev.pci_addr(), transport, iova_mode, mapper, behind_iommu, args)?;
         port.dev = Some(dev);
         Ok(port)
     }
@@ -284,9 +347,11 @@ impl VirtioPort {
         iova_mode: IovaMode,
         mapper: Option<Arc<dyn DmaMapper>>,
         iommu: bool,
+        args: DeviceArgs,
     ) -> Result<VirtioPort, PortError> {
         let t = Arc::new(transport);
-        let negotiated = transport::init(&t, iommu)?;
+        let declined = args.declined();
+        let negotiated = transport::init(&t, declined, iommu)?;
         let fail = |e: PortError| {
             t.fail();
             e
@@ -327,6 +392,7 @@ impl VirtioPort {
             dev: None,
             iova_mode,
             mapper,
+            declined,
             negotiated,
             mac,
             mtu,
@@ -432,7 +498,7 @@ impl VirtioPort {
         let pool = self.pool.clone().ok_or_else(|| PortError::InvalidState("configure the port first".into()))?;
         let t = Arc::clone(&self.transport);
         self.set_bus_master(true)?;
-        let negotiated = transport::init(&t, self.mapper.is_some())?;
+        let negotiated = transport::init(&t, self.declined, self.mapper.is_some())?;
         if negotiated != self.negotiated {
             t.fail();
             return Err(PortError::Device(format!(
@@ -440,8 +506,46 @@ impl VirtioPort {
                 self.name, negotiated.offered, self.negotiated.offered
             )));
         }
+        let (queues, rx_doorbell, tx_doorbell) = if self.negotiated.has(F_RING_PACKED) {
+            self.queues::<PackedRing>(session, pool)?
+        } else {
+            self.queues::<SplitRing>(session, pool)?
+        };
+        t.add_status(STATUS_DRIVER_OK);
+        let status = t.status();
+        if status & STATUS_DRIVER_OK == 0 || status & (STATUS_DEVICE_NEEDS_RESET | STATUS_FAILED) != 0 {
+            t.fail();
+            return Err(PortError::Device(format!(
+                "{}: the virtio device did not accept DRIVER_OK (status {status:#04x})",
+                self.name
+            )));
+        }
+        // The receive buffers were made available before DRIVER_OK; tell
+        // the device once, now that it runs.
+        t.notify(rx_doorbell);
+        if self.link.has_status && self.dev.is_some() {
+            match LinkThread::spawn(Arc::clone(&t), Arc::clone(&self.link), LINK_RECHECK, Some(tx_doorbell)) {
+                Ok(th) => self.link_thread = Some(th),
+                Err(e) => {
+                    eprintln!("ferrite virtio: {}: no link thread ({e}); link changes need link_update", self.name)
+                }
+            }
+        }
+        Ok(queues)
+    }
+
+    /// The receive and transmit virtqueues on rings of layout `R`, set up
+    /// in the device (between FEATURES_OK and DRIVER_OK), and their
+    /// doorbells (receive, transmit).
+    fn queues<R: Virtqueue>(
+        &self,
+        session: &Arc<Session>,
+        pool: Mempool,
+    ) -> Result<(Queues, Doorbell, Doorbell), PortError> {
+        let t = &self.transport;
         let (rx_n, tx_n) = self.rings;
-        let mut arena = QueueArena::new(&[rx_n, tx_n], &self.dma_options())?;
+        let event_idx = self.negotiated.has(F_RING_EVENT_IDX);
+        let mut arena = QueueArena::<R>::new(&[rx_n, tx_n], event_idx, &self.dma_options())?;
         let ring = arena.take();
         let doorbell = t.setup_queue(RX_QUEUE_0, rx_n, ring.addrs())?;
         let rxq = VirtioRxQueue::new(RxSetup {
@@ -457,10 +561,10 @@ impl VirtioPort {
             max_len: Arc::clone(&self.rx_max_len),
         })?;
         let ring = arena.take();
-        let doorbell = t.setup_queue(TX_QUEUE_0, tx_n, ring.addrs())?;
+        let tx_doorbell = t.setup_queue(TX_QUEUE_0, tx_n, ring.addrs())?;
         let txq = VirtioTxQueue::new(TxSetup {
             session: Arc::clone(session),
-            doorbell,
+            doorbell: tx_doorbell,
             qid: 0,
             ring,
             zero_hdr_iova: arena.zero_hdr_iova(),
@@ -469,27 +573,8 @@ impl VirtioPort {
             counters: Arc::clone(&self.qstats.tx),
             stats: Arc::clone(&self.qstats.tx_more),
         });
-        t.add_status(STATUS_DRIVER_OK);
-        let status = t.status();
-        if status & STATUS_DRIVER_OK == 0 || status & (STATUS_DEVICE_NEEDS_RESET | STATUS_FAILED) != 0 {
-            t.fail();
-            return Err(PortError::Device(format!(
-                "{}: the virtio device did not accept DRIVER_OK (status {status:#04x})",
-                self.name
-            )));
-        }
-        // The receive buffers were made available before DRIVER_OK; tell
-        // the device once, now that it runs.
-        t.notify(rxq.doorbell());
-        if self.link.has_status && self.dev.is_some() {
-            match LinkThread::spawn(Arc::clone(&t), Arc::clone(&self.link), LINK_RECHECK) {
-                Ok(th) => self.link_thread = Some(th),
-                Err(e) => {
-                    eprintln!("ferrite virtio: {}: no link thread ({e}); link changes need link_update", self.name)
-                }
-            }
-        }
-        Ok(Queues { rx: vec![Box::new(rxq)], tx: vec![Box::new(txq)] })
+        let rx_doorbell = rxq.doorbell();
+        Ok((Queues { rx: vec![Box::new(rxq)], tx: vec![Box::new(txq)] }, rx_doorbell, tx_doorbell))
     }
 
     fn sw_rows(&self) -> Vec<(String, u64)> {

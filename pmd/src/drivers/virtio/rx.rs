@@ -1,5 +1,6 @@
-//! The receive queue: a split virtqueue whose every descriptor is one
-//! device-writable mbuf buffer.
+//! The receive queue: a virtqueue (split or packed, the queue is generic
+//! over [`Virtqueue`]) whose every descriptor is one device-writable mbuf
+//! buffer.
 //!
 //! # Buffer layout
 //!
@@ -25,8 +26,9 @@
 //!
 //! # What the device can get wrong
 //!
-//! Everything in the used ring is the device's word and is checked: an id
-//! that names no armed buffer is counted (`rx_bad_used_ids`) and skipped; a
+//! Everything in a completion is the device's word and is checked: an id
+//! that names no armed buffer is counted (`rx_bad_used_ids`) and skipped
+//! (on a packed ring it takes one slot, as every receive buffer does); a
 //! length shorter than the header, or longer than the buffer, drops the
 //! frame (`rx_short_frames`, errors); a `num_buffers` of 0 or more than the
 //! ring holds drops it (`rx_bad_num_buffers`); a frame over the MTU's limit
@@ -35,10 +37,12 @@
 //!
 //! # Refill
 //!
-//! Descriptor ids freed by the used ring go on a stack; once a quarter of
-//! the ring (at most 32) is free, they are armed with buffers from one bulk
-//! allocation, published with one `avail.idx` store, and the device is
-//! kicked once, only if it asked to be (`used.flags`).
+//! Buffer ids freed by completions go on a stack; once a quarter of the
+//! ring (at most 32) is free, they are armed with buffers from one bulk
+//! allocation, published together, and the device is kicked once, only if
+//! it asked to be (see `virtq` on notifications). On a split ring the id is
+//! the descriptor; on a packed ring it names the buffer, and the descriptor
+//! is the next free slot.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -47,7 +51,7 @@ use std::sync::Arc;
 use super::regs::{NET_HDR_LEN, NET_HDR_NUM_BUFFERS};
 use super::session::{Release, Session};
 use super::transport::Doorbell;
-use super::virtq::split::{SplitRing, VIRTQ_DESC_F_WRITE};
+use super::virtq::{Virtqueue, DESC_F_WRITE};
 use crate::mem::{Mbuf, MbufBatch, MbufHeader, Mempool, MAX_BURST};
 use crate::port::{Counter, PortError, QueueCounters, RxQueue};
 
@@ -81,7 +85,7 @@ pub struct RxStats {
 }
 
 /// What the port hands to a new receive queue.
-pub struct RxSetup {
+pub struct RxSetup<R: Virtqueue> {
     /// The open it belongs to.
     pub session: Arc<Session>,
     /// Where to kick the device.
@@ -89,7 +93,7 @@ pub struct RxSetup {
     /// The port's queue index.
     pub qid: u16,
     /// The virtqueue.
-    pub ring: SplitRing,
+    pub ring: R,
     /// Receive buffers come from here.
     pub pool: Mempool,
     /// VIRTIO_NET_F_MRG_RXBUF was negotiated: `num_buffers` is meaningful.
@@ -104,12 +108,12 @@ pub struct RxSetup {
     pub max_len: Arc<AtomicU32>,
 }
 
-/// One receive queue of a virtio-net port.
-pub struct VirtioRxQueue {
-    ring: SplitRing,
-    /// The mbuf armed in each descriptor (by descriptor id).
+/// One receive queue of a virtio-net port, on a ring of layout `R`.
+pub struct VirtioRxQueue<R: Virtqueue> {
+    ring: R,
+    /// The mbuf armed under each buffer id.
     bufs: Box<[Option<NonNull<MbufHeader>>]>,
-    /// Descriptor ids without a buffer: `free_ids[..nfree]`.
+    /// Buffer ids without a buffer: `free_ids[..nfree]`.
     free_ids: Box<[u16]>,
     nfree: u16,
     refill_thresh: u16,
@@ -133,7 +137,7 @@ pub struct VirtioRxQueue {
 
 // SAFETY: the armed mbuf pointers are owned by this queue (like a
 // Vec<Mbuf>), the ring is only touched through it, and the rest is Send.
-unsafe impl Send for VirtioRxQueue {}
+unsafe impl<R: Virtqueue> Send for VirtioRxQueue<R> {}
 
 /// Why a frame is dropped (each counts once as a drop and an error).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -173,10 +177,10 @@ impl Tally {
     }
 }
 
-impl VirtioRxQueue {
-    /// A queue whose every descriptor holds a fresh buffer, published in
-    /// the available ring (the device is told about the ring afterwards).
-    pub fn new(s: RxSetup) -> Result<VirtioRxQueue, PortError> {
+impl<R: Virtqueue> VirtioRxQueue<R> {
+    /// A queue whose every descriptor holds a fresh buffer, published (the
+    /// device is told about the ring afterwards, and kicked once it runs).
+    pub fn new(s: RxSetup<R>) -> Result<VirtioRxQueue<R>, PortError> {
         let n = s.ring.size();
         let mut q = VirtioRxQueue {
             bufs: vec![None; n as usize].into_boxed_slice(),
@@ -207,7 +211,9 @@ impl VirtioRxQueue {
                 q.pool.available()
             )));
         }
-        q.ring.publish();
+        // Before DRIVER_OK the device asks for nothing; the port kicks
+        // once it runs.
+        let _ = q.ring.publish();
         Ok(q)
     }
 
@@ -217,8 +223,8 @@ impl VirtioRxQueue {
         self.doorbell
     }
 
-    /// Arms free descriptors with buffers from the pool, in bulk, and puts
-    /// them in the available ring (unpublished). Returns how many.
+    /// Arms free ids with buffers from the pool, in bulk, and adds them to
+    /// the ring (unpublished). Returns how many.
     fn fill(&mut self) -> u16 {
         let mut filled = 0u16;
         while self.nfree > 0 {
@@ -230,9 +236,8 @@ impl VirtioRxQueue {
                 // The device writes the header into the 12 bytes before the
                 // data offset, then the frame from the data offset on.
                 let len = (m.capacity() + NET_HDR_LEN) as u32;
-                self.ring.set_desc(id, m.data_iova() - NET_HDR_LEN as u64, len, VIRTQ_DESC_F_WRITE, 0);
+                self.ring.add_one(id, m.data_iova() - NET_HDR_LEN as u64, len, DESC_F_WRITE);
                 self.bufs[id as usize] = Some(m.into_raw());
-                self.ring.push_avail(id);
             }
             filled += got as u16;
             if got < want {
@@ -243,8 +248,8 @@ impl VirtioRxQueue {
         filled
     }
 
-    /// Takes the buffer of used descriptor `id` back (ours now) and frees
-    /// the id; `None` if the device names a descriptor it does not hold.
+    /// Takes the buffer of used id `id` back (ours now) and frees the id;
+    /// `None` if the device names a buffer it does not hold.
     #[inline(always)]
     fn take(&mut self, id: u32) -> Option<Mbuf> {
         let raw = self.bufs.get_mut(id as usize)?.take()?;
@@ -360,11 +365,8 @@ impl VirtioRxQueue {
     /// if it wants to hear about them.
     #[inline(always)]
     fn refill(&mut self) {
-        if self.nfree >= self.refill_thresh && self.fill() > 0 {
-            self.ring.publish();
-            if self.ring.device_wants_kick() {
-                self.session.transport.notify(self.doorbell);
-            }
+        if self.nfree >= self.refill_thresh && self.fill() > 0 && self.ring.publish() {
+            self.session.transport.notify(self.doorbell);
         }
     }
 
@@ -400,7 +402,7 @@ impl VirtioRxQueue {
     }
 }
 
-impl RxQueue for VirtioRxQueue {
+impl<R: Virtqueue> RxQueue for VirtioRxQueue<R> {
     fn rx_burst(&mut self, batch: &mut MbufBatch, budget: usize) -> usize {
         if !self.session.live() {
             return 0;
@@ -408,14 +410,14 @@ impl RxQueue for VirtioRxQueue {
         let max = budget.min(batch.room());
         let max_len = self.max_len.load(Ordering::Relaxed);
         let mut t = Tally::default();
-        let ready = self.ring.used_ready();
-        if ready != 0 && ready == self.ring.size() - self.nfree {
+        self.ring.poll_used();
+        if self.ring.all_used(self.ring.size() - self.nfree) {
             self.stats.exhausted.add(1);
         }
-        let mut k = 0;
-        while k < ready && t.got < max {
-            let (id, len) = self.ring.used_elem(k);
-            k += 1;
+        while t.got < max {
+            let Some((id, len)) = self.ring.peek_used() else { break };
+            // Every receive buffer is one descriptor (an unknown id too).
+            self.ring.pop_used(1);
             let Some(m) = self.take(id) else {
                 t.bad_ids += 1;
                 continue;
@@ -429,7 +431,6 @@ impl RxQueue for VirtioRxQueue {
                 self.first_buffer(m, len, batch, max_len, &mut t);
             }
         }
-        self.ring.consume_used(k);
         self.refill();
         self.count(&t);
         t.got
@@ -440,7 +441,7 @@ impl RxQueue for VirtioRxQueue {
     }
 }
 
-impl Drop for VirtioRxQueue {
+impl<R: Virtqueue> Drop for VirtioRxQueue<R> {
     fn drop(&mut self) {
         // A chain under assembly came back through the used ring: the
         // device is done with it whatever happens below.

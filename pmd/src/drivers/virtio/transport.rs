@@ -300,17 +300,20 @@ impl Negotiated {
     }
 }
 
-/// Features this driver accepts when offered. CSUM and HOST_TSO4/6 only
-/// let the driver ask for offloads in a frame's header (see `net_hdr`).
-/// Not asked for (and why): GUEST_CSUM and GUEST_TSO* (the device would
-/// hand over frames with partial checksums, which ferrite would have to
-/// complete before forwarding them; without it the device completes them),
-/// the control queue and multi-queue (later slices);
-/// RING_EVENT_IDX (the poll-mode driver never wants interrupts, and the
-/// flag-based suppression covers doorbells, see `virtq`); INDIRECT_DESC and
-/// RING_PACKED (one ring layout in this slice).
-const WANTED: u64 = bit(F_VERSION_1)
+/// Features this driver accepts when offered: RING_PACKED and
+/// RING_EVENT_IDX among them, as DPDK's PCI virtio PMD takes packed rings
+/// (see `virtq` for the rings and the notification schemes); CSUM and
+/// HOST_TSO4/6, which only let the driver ask for offloads in a frame's
+/// header (see `net_hdr`). Not asked for (and why): GUEST_CSUM and
+/// GUEST_TSO* (the device would hand over frames with partial checksums,
+/// which ferrite would have to complete before forwarding them; without it
+/// the device completes them), the control queue and multi-queue (later
+/// slices); INDIRECT_DESC (chains are short, and indirect tables would be
+/// one more DMA structure per frame); IN_ORDER.
+pub const WANTED: u64 = bit(F_VERSION_1)
     | bit(F_ACCESS_PLATFORM)
+    | bit(F_RING_PACKED)
+    | bit(F_RING_EVENT_IDX)
     | bit(NET_F_MAC)
     | bit(NET_F_STATUS)
     | bit(NET_F_MTU)
@@ -320,13 +323,14 @@ const WANTED: u64 = bit(F_VERSION_1)
     | bit(NET_F_HOST_TSO6)
     | bit(NET_F_SPEED_DUPLEX);
 
-/// Chooses the features to accept from those `offered`, or says why the
-/// device cannot be driven. `iommu` is whether DMA goes through an IOMMU
+/// Chooses the features to accept from those `offered`, less those the
+/// user `declined` (`packed_vq=0`), or says why the device cannot be
+/// driven. `iommu` is whether DMA goes through an IOMMU
 /// that only knows our IOVAs (`--iova-mode va`): then the device must
 /// honour it (ACCESS_PLATFORM), or it would DMA to IOVAs as if they were
 /// guest-physical addresses. Without an IOMMU (`--iova-mode pa`) addresses
 /// are physical either way and the feature is taken only if offered.
-pub fn choose_features(offered: u64, iommu: bool, who: &str) -> Result<u64, PortError> {
+pub fn choose_features(offered: u64, declined: u64, iommu: bool, who: &str) -> Result<u64, PortError> {
     if offered & bit(F_VERSION_1) == 0 {
         return Err(PortError::Device(format!(
             "{who}: the virtio device does not offer VERSION_1 (it speaks only legacy virtio 0.9.5); ferrite \
@@ -340,7 +344,7 @@ pub fn choose_features(offered: u64, iommu: bool, who: &str) -> Result<u64, Port
              use --iova-mode pa without an IOMMU"
         )));
     }
-    let mut take = offered & WANTED;
+    let mut take = offered & WANTED & !declined;
     // The spec makes HOST_TSO4/6 depend on CSUM (§5.1.3.1).
     if take & bit(NET_F_CSUM) == 0 {
         take &= !(bit(NET_F_HOST_TSO4) | bit(NET_F_HOST_TSO6));
@@ -349,16 +353,17 @@ pub fn choose_features(offered: u64, iommu: bool, who: &str) -> Result<u64, Port
 }
 
 /// Device initialisation up to FEATURES_OK (§3.1.1 steps 1-6): reset,
-/// ACKNOWLEDGE, DRIVER, read and choose features, FEATURES_OK, and check
+/// ACKNOWLEDGE, DRIVER, read and choose features (never one in
+/// `declined`), FEATURES_OK, and check
 /// the device kept FEATURES_OK (it clears it to refuse the subset). On any
 /// error after the reset the device is marked FAILED. Queue setup and
 /// DRIVER_OK (steps 7-8) follow in the port's open.
-pub fn init(t: &Transport, iommu: bool) -> Result<Negotiated, PortError> {
+pub fn init(t: &Transport, declined: u64, iommu: bool) -> Result<Negotiated, PortError> {
     t.reset(RESET_TIMEOUT)?;
     t.add_status(STATUS_ACKNOWLEDGE);
     t.add_status(STATUS_DRIVER);
     let offered = t.device_features();
-    let features = match choose_features(offered, iommu, t.who()) {
+    let features = match choose_features(offered, declined, iommu, t.who()) {
         Ok(f) => f,
         Err(e) => {
             t.fail();

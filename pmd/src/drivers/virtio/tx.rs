@@ -1,12 +1,13 @@
 //! The transmit queue: each frame is one descriptor chain, the
-//! `virtio_net_hdr_v1` first.
+//! `virtio_net_hdr_v1` first, on a split or packed ring (the queue is
+//! generic over [`Virtqueue`]).
 //!
 //! # Frame layout
 //!
 //! The header (all zero unless the frame asks for a checksum or TSO, see
 //! [`net_hdr`]) goes into the frame's headroom, so a one-buffer frame is one
 //! descriptor and a chain of k segments is k descriptors, linked with
-//! VIRTQ_DESC_F_NEXT. virtio 1.x lets header and data share a descriptor
+//! DESC_F_NEXT. virtio 1.x lets header and data share a descriptor
 //! (VERSION_1 implies "any layout"). A frame whose headroom has no room
 //! for the header (an application used it up) gets a separate first
 //! descriptor pointing at a zeroed header the port keeps in DMA memory
@@ -17,22 +18,29 @@
 //! # Descriptor bookkeeping
 //!
 //! The device may complete chains in any order (IN_ORDER is not
-//! negotiated), so free descriptors are a linked list kept in software
-//! (`next_free`, never read back from DMA memory). A chain takes its
-//! descriptors from the front of the list in list order, which is also
-//! the order they are linked in the table; the chain's head id is what the
-//! available ring and, later, the used ring carry. The mbuf is parked at
-//! its head id with the id of its last descriptor, so a completed chain
-//! goes back to the front of the free list in O(1) and its mbuf (chains
-//! whole) into a batch freed in bulk.
+//! negotiated), so free descriptor ids are a linked list kept in software
+//! (`next_free`, never read back from DMA memory). A chain takes its ids
+//! from the front of the list in list order; the head id names the chain
+//! in the ring and comes back in its completion. On a split ring the ids
+//! are the descriptors, linked in the table in list order; on a packed
+//! ring the chain goes into the next free slots and the ids only count
+//! them (free ids = free slots), the head id being the buffer id. The mbuf
+//! is parked at its head id with the id of its last descriptor and the
+//! chain's length (a packed ring skips that many slots after the
+//! completion), so a completed chain goes back to the front of the free
+//! list in O(1) and its mbuf (chains whole) into a batch freed in bulk.
 //!
 //! `tx_burst` reclaims completions first, queues as many frames from the
-//! front of the batch as there are descriptors for, publishes them with
-//! one `avail.idx` store and rings the doorbell at most once (and not at
-//! all while the device says it is busy with the queue, `used.flags`). A
+//! front of the batch as there are descriptors for, publishes them
+//! together and rings the doorbell at most once, only if the device asked
+//! for it (see `virtq` on notifications). A
 //! frame that does not fit stays in the batch, with those after it. An
 //! empty frame, one longer than the largest frame, or one with more
 //! segments than the ring can ever hold is taken, dropped and counted.
+//!
+//! A device that stops asking for doorbells for good (QEMU's packed ring
+//! after its link went down) is woken by the link thread, not here: see
+//! `link`.
 
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -41,7 +49,7 @@ use super::net_hdr::{self, HdrOffloads, TxHdr};
 use super::regs::NET_HDR_LEN;
 use super::session::{Release, Session};
 use super::transport::Doorbell;
-use super::virtq::split::{SplitRing, VIRTQ_DESC_F_NEXT};
+use super::virtq::Virtqueue;
 use crate::mem::{Mbuf, MbufBatch, MbufHeader, OffloadFlags, MAX_BURST};
 use crate::port::{Counter, QueueCounters, TxQueue};
 
@@ -65,7 +73,7 @@ pub struct TxStats {
     pub bad_frames: Counter,
     /// Frames sent with the header in a descriptor of its own (no headroom).
     pub separate_hdr: Counter,
-    /// Used entries naming a descriptor that is no chain head in flight.
+    /// Completions naming an id that is no chain head in flight.
     pub bad_used_ids: Counter,
     /// Buffers left to a device whose reset was not confirmed.
     pub abandoned: Counter,
@@ -79,7 +87,7 @@ pub struct TxStats {
 }
 
 /// What the port hands to a new transmit queue.
-pub struct TxSetup {
+pub struct TxSetup<R: Virtqueue> {
     /// The open it belongs to.
     pub session: Arc<Session>,
     /// Where to kick the device.
@@ -87,7 +95,7 @@ pub struct TxSetup {
     /// The port's queue index.
     pub qid: u16,
     /// The virtqueue.
-    pub ring: SplitRing,
+    pub ring: R,
     /// IOVA of the port's zeroed header, for frames without headroom.
     pub zero_hdr_iova: u64,
     /// Largest frame accepted, bytes without header (TSO frames: up to
@@ -101,9 +109,9 @@ pub struct TxSetup {
     pub stats: Arc<TxStats>,
 }
 
-/// One transmit queue of a virtio-net port.
-pub struct VirtioTxQueue {
-    ring: SplitRing,
+/// One transmit queue of a virtio-net port, on a ring of layout `R`.
+pub struct VirtioTxQueue<R: Virtqueue> {
+    ring: R,
     /// The frame whose chain starts at each descriptor id, while in flight.
     bufs: Box<[Option<NonNull<MbufHeader>>]>,
     /// For each chain head in flight, its last descriptor id and how many
@@ -127,11 +135,11 @@ pub struct VirtioTxQueue {
 
 // SAFETY: the parked mbuf pointers are owned by this queue (like a
 // Vec<Mbuf>), the ring is only touched through it, and the rest is Send.
-unsafe impl Send for VirtioTxQueue {}
+unsafe impl<R: Virtqueue> Send for VirtioTxQueue<R> {}
 
-impl VirtioTxQueue {
+impl<R: Virtqueue> VirtioTxQueue<R> {
     /// An empty queue; every descriptor is free.
-    pub fn new(s: TxSetup) -> VirtioTxQueue {
+    pub fn new(s: TxSetup<R>) -> VirtioTxQueue<R> {
         let n = s.ring.size();
         VirtioTxQueue {
             bufs: vec![None; n as usize].into_boxed_slice(),
@@ -155,20 +163,20 @@ impl VirtioTxQueue {
     /// Takes back every chain the device has used: descriptors to the free
     /// list, frames freed in bulk. Returns how many frames.
     fn reclaim(&mut self) -> usize {
-        let ready = self.ring.used_ready();
-        if ready == 0 {
-            return 0;
-        }
+        self.ring.poll_used();
         let mut freed = 0;
         let mut bad = 0;
-        for k in 0..ready {
-            let (id, _) = self.ring.used_elem(k);
+        while let Some((id, _)) = self.ring.peek_used() {
             let Some(raw) = self.bufs.get_mut(id as usize).and_then(Option::take) else {
+                // Not a chain in flight: its length is unknown, so it is
+                // taken to fill one slot.
+                self.ring.pop_used(1);
                 bad += 1;
                 continue;
             };
             let head = id as u16;
             let (last, ndesc) = self.last[head as usize];
+            self.ring.pop_used(ndesc);
             self.next_free[last as usize] = self.free_head;
             self.free_head = head;
             self.nfree += ndesc;
@@ -184,7 +192,6 @@ impl VirtioTxQueue {
                 self.done.clear();
             }
         }
-        self.ring.consume_used(ready);
         self.done.clear();
         if bad > 0 {
             self.count_bad_ids(bad);
@@ -231,10 +238,11 @@ impl VirtioTxQueue {
         k
     }
 
-    /// Takes `k` descriptors from the free list (the caller checked there
-    /// are), returning the first; they stay linked in `next_free` order.
+    /// Takes `k` descriptor ids from the free list (the caller checked
+    /// there are), returning the first and the last; they stay linked in
+    /// `next_free` order.
     #[inline(always)]
-    fn alloc_descs(&mut self, k: u16) -> u16 {
+    fn alloc_descs(&mut self, k: u16) -> (u16, u16) {
         let head = self.free_head;
         let mut at = head;
         for _ in 1..k {
@@ -242,40 +250,29 @@ impl VirtioTxQueue {
         }
         self.free_head = self.next_free[at as usize];
         self.nfree -= k;
-        head
+        (head, at)
     }
 
     /// Writes frame `m` as a chain of `k` descriptors, `hdr` first, and
     /// makes it available (unpublished).
     #[inline(always)]
     fn put(&mut self, mut m: Mbuf, k: u16, hdr: &[u8; NET_HDR_LEN]) {
-        let head = self.alloc_descs(k);
-        let mut id = head;
-        let mut left = k;
-        let mut link = |ring: &SplitRing, next_free: &[u16], addr: u64, len: u32| {
-            left -= 1;
-            let next = next_free[id as usize];
-            let (flags, next) = if left > 0 { (VIRTQ_DESC_F_NEXT, next) } else { (0, 0) };
-            ring.set_desc(id, addr, len, flags, next);
-            let this = id;
-            id = next;
-            this
+        let (head, last) = self.alloc_descs(k);
+        let separate_hdr = match m.prepend(NET_HDR_LEN) {
+            Some(room) => {
+                room.copy_from_slice(hdr);
+                None
+            }
+            None => Some((self.zero_hdr_iova, NET_HDR_LEN as u32)),
         };
-        let mut last = head;
-        match m.prepend(NET_HDR_LEN) {
-            Some(room) => room.copy_from_slice(hdr),
-            None => last = link(&self.ring, &self.next_free, self.zero_hdr_iova, NET_HDR_LEN as u32),
-        }
-        for seg in m.segments() {
-            last = link(&self.ring, &self.next_free, seg.data_iova(), seg.len() as u32);
-        }
+        let bufs = separate_hdr.into_iter().chain(m.segments().map(|seg| (seg.data_iova(), seg.len() as u32)));
+        self.ring.add_chain(head, &self.next_free, 0, bufs);
         self.last[head as usize] = (last, k);
         self.bufs[head as usize] = Some(m.into_raw());
-        self.ring.push_avail(head);
     }
 }
 
-impl TxQueue for VirtioTxQueue {
+impl<R: Virtqueue> TxQueue for VirtioTxQueue<R> {
     fn tx_burst(&mut self, batch: &mut MbufBatch) -> usize {
         if !self.session.live() {
             return 0;
@@ -324,8 +321,7 @@ impl TxQueue for VirtioTxQueue {
             bytes += len;
         }
         if sent > 0 {
-            self.ring.publish();
-            if self.ring.device_wants_kick() {
+            if self.ring.publish() {
                 self.session.transport.notify(self.doorbell);
             }
             self.counters.add(sent, bytes);
@@ -369,7 +365,7 @@ impl Asked {
     }
 }
 
-impl VirtioTxQueue {
+impl<R: Virtqueue> VirtioTxQueue<R> {
     #[inline(never)]
     fn count_offloads(&self, a: Asked) {
         self.stats.csum_offload.add(a.csum);
@@ -391,7 +387,7 @@ impl VirtioTxQueue {
     }
 }
 
-impl Drop for VirtioTxQueue {
+impl<R: Virtqueue> Drop for VirtioTxQueue<R> {
     fn drop(&mut self) {
         if self.session.release_for(&format!("tx queue {}", self.qid)) == Release::Abandon {
             std::mem::forget(Arc::clone(self.ring.region()));

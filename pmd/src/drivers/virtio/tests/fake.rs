@@ -1,12 +1,19 @@
 //! A virtio-net device in software: a common-configuration register file
 //! that plays the status handshake and queue setup as the spec (and QEMU)
 //! do, a device configuration, a notification area that counts doorbells,
-//! and a datapath that works the split rings from the device's side in the
-//! driver's DMA memory (IOVA = VA in tests, no IOMMU).
+//! and a datapath that works the rings from the device's side in the
+//! driver's DMA memory (IOVA = VA in tests, no IOMMU): split rings (§2.7)
+//! or, when the driver accepted VIRTIO_F_RING_PACKED, packed rings (§2.8),
+//! with the notification rules of both, VIRTIO_F_EVENT_IDX included (it
+//! counts the used-buffer notifications it would send, and can ask the
+//! driver for a doorbell at a given index).
 //!
-//! It is written from the spec's layout (§2.7), not with the driver's ring
-//! accessors, so a driver that lays rings out wrongly fails here.
+//! It is written from the spec's layouts, with its own constants, finding
+//! each area at the address the driver programmed, not with the driver's
+//! ring code, so a driver that lays rings out wrongly fails here.
 
+use std::collections::HashMap;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::drivers::virtio::regs::*;
@@ -53,9 +60,38 @@ pub struct Dev {
     pub notifies: Vec<u32>,
     /// Doorbell writes at an offset that is not queue × multiplier.
     pub bad_notifies: u32,
-    /// Device side of each ring: next avail entry to take, next used index.
-    pub last_avail: Vec<u16>,
-    pub used_idx: Vec<u16>,
+    /// Device side of each ring.
+    pub rings: Vec<DevRing>,
+}
+
+/// The device's side of one ring.
+#[derive(Clone, Debug)]
+pub struct DevRing {
+    /// Split: the next `avail.idx` entry to take (free-running). Packed:
+    /// the next slot to read, and the wrap counter it is expected in.
+    pub next_avail: u16,
+    pub avail_wrap: bool,
+    /// Split: the next `used.idx`. Packed: the next slot to write a used
+    /// descriptor to, and the device's wrap counter.
+    pub next_used: u16,
+    pub used_wrap: bool,
+    /// Packed: descriptors in each buffer taken and not yet used, by id.
+    pub chain_len: HashMap<u16, u16>,
+    /// Used-buffer notifications the driver's settings let through.
+    pub interrupts: u32,
+}
+
+impl Default for DevRing {
+    fn default() -> DevRing {
+        DevRing {
+            next_avail: 0,
+            avail_wrap: true,
+            next_used: 0,
+            used_wrap: true,
+            chain_len: HashMap::new(),
+            interrupts: 0,
+        }
+    }
 }
 
 /// Features QEMU 10's `virtio-net-pci,disable-legacy=on,iommu_platform=on`
@@ -109,8 +145,7 @@ impl Dev {
             generation: 0,
             notifies: vec![0; 3],
             bad_notifies: 0,
-            last_avail: vec![0; 3],
-            used_idx: vec![0; 3],
+            rings: vec![DevRing::default(); 3],
         }))
     }
 
@@ -120,8 +155,7 @@ impl Dev {
         for q in &mut self.queues {
             *q = Queue { max: q.max, ..Queue::default() };
         }
-        self.last_avail.iter_mut().for_each(|i| *i = 0);
-        self.used_idx.iter_mut().for_each(|i| *i = 0);
+        self.rings.iter_mut().for_each(|r| *r = DevRing::default());
     }
 
     fn q(&mut self) -> Option<&mut Queue> {
@@ -286,73 +320,276 @@ fn wr<const N: usize>(a: u64, v: u64) {
     }
 }
 
+// The spec's ring numbers, written out here rather than taken from the
+// driver.
+const F_NEXT: u16 = 1;
+const F_WRITE: u16 = 2;
+const F_AVAIL: u16 = 1 << 7;
+const F_USED: u16 = 1 << 15;
+const EVENT_ENABLE: u16 = 0;
+const EVENT_DISABLE: u16 = 1;
+const EVENT_DESC: u16 = 2;
+
+/// The spec's `vring_need_event`, written out for the device.
+fn crosses(event: u16, new: u16, old: u16) -> bool {
+    (new.wrapping_sub(event).wrapping_sub(1)) < new.wrapping_sub(old)
+}
+
 /// One descriptor as the device reads it.
 #[derive(Clone, Copy, Debug)]
 pub struct Desc {
     pub addr: u64,
     pub len: u32,
     pub flags: u16,
-    pub next: u16,
+    /// Split: `next`. Packed: the buffer id.
+    pub next_or_id: u16,
 }
 
 impl Dev {
-    fn desc(&self, q: usize, id: u16) -> Desc {
+    /// Whether the driver accepted packed rings (the device then runs them).
+    pub fn packed(&self) -> bool {
+        self.driver & bit(F_RING_PACKED) != 0
+    }
+
+    /// Whether the driver accepted VIRTIO_F_EVENT_IDX.
+    pub fn event_idx(&self) -> bool {
+        self.driver & bit(F_RING_EVENT_IDX) != 0
+    }
+
+    fn read_desc(&self, q: usize, slot: u16) -> Desc {
         let qq = &self.queues[q];
-        assert!(id < qq.size, "descriptor id {id} beyond the {}-entry queue", qq.size);
-        let a = qq.desc + 16 * id as u64;
+        assert!(slot < qq.size, "descriptor {slot} beyond the {}-entry queue", qq.size);
+        let a = qq.desc + 16 * slot as u64;
+        // Split: flags, then next; packed: id, then flags.
+        let (flags, next_or_id) = if self.packed() { (a + 14, a + 12) } else { (a + 12, a + 14) };
         Desc {
             addr: rd::<8>(a),
             len: rd::<4>(a + 8) as u32,
-            flags: rd::<2>(a + 12) as u16,
-            next: rd::<2>(a + 14) as u16,
+            flags: rd::<2>(flags) as u16,
+            next_or_id: rd::<2>(next_or_id) as u16,
         }
     }
 
-    /// Driver's `avail.idx` and `avail.flags` of queue `q`.
+    // ----- split rings (§2.7): desc table, avail at `avail`, used at `used` -----
+
+    /// Driver's `avail.idx` and `avail.flags` of split queue `q`.
     pub fn avail_idx(&self, q: usize) -> u16 {
         rd::<2>(self.queues[q].avail + 2) as u16
     }
     pub fn avail_flags(&self, q: usize) -> u16 {
         rd::<2>(self.queues[q].avail) as u16
     }
+    /// `used_event`, after the available ring (split, EVENT_IDX).
+    pub fn used_event(&self, q: usize) -> u16 {
+        rd::<2>(self.queues[q].avail + 4 + 2 * self.queues[q].size as u64) as u16
+    }
+    fn avail_event_addr(&self, q: usize) -> u64 {
+        self.queues[q].used + 4 + 8 * self.queues[q].size as u64
+    }
 
-    /// Takes the next available chain of queue `q`, if any: its head id and
-    /// descriptors in chain order.
-    pub fn pop_avail(&mut self, q: usize) -> Option<(u16, Vec<Desc>)> {
+    fn split_pop(&mut self, q: usize) -> Option<(u16, Vec<Desc>)> {
         let qq = self.queues[q];
-        assert!(qq.enable == 1 && self.status & STATUS_DRIVER_OK != 0, "queue {q} used before DRIVER_OK");
-        if self.last_avail[q] == self.avail_idx(q) {
+        let r = &mut self.rings[q];
+        if r.next_avail == rd::<2>(qq.avail + 2) as u16 {
             return None;
         }
-        let slot = self.last_avail[q] % qq.size;
+        fence(Ordering::Acquire);
+        let slot = r.next_avail % qq.size;
         let head = rd::<2>(qq.avail + 4 + 2 * slot as u64) as u16;
-        self.last_avail[q] = self.last_avail[q].wrapping_add(1);
-        let mut chain = vec![self.desc(q, head)];
-        while chain.last().unwrap().flags & 1 != 0 {
+        r.next_avail = r.next_avail.wrapping_add(1);
+        let mut chain = vec![self.read_desc(q, head)];
+        while chain.last().unwrap().flags & F_NEXT != 0 {
             assert!(chain.len() <= qq.size as usize, "a descriptor loop");
-            chain.push(self.desc(q, chain.last().unwrap().next));
+            chain.push(self.read_desc(q, chain.last().unwrap().next_or_id));
         }
         Some((head, chain))
     }
 
-    /// Writes used entries `(id, len)` for queue `q` and publishes them
-    /// with one `used.idx` store.
-    pub fn push_used(&mut self, q: usize, entries: &[(u32, u32)]) {
+    fn split_push(&mut self, q: usize, entries: &[(u32, u32)]) {
         let qq = self.queues[q];
+        let old = self.rings[q].next_used;
         for &(id, len) in entries {
-            let slot = self.used_idx[q] % qq.size;
+            let slot = self.rings[q].next_used % qq.size;
             let at = qq.used + 4 + 8 * slot as u64;
             wr::<4>(at, id as u64);
             wr::<4>(at + 4, len as u64);
-            self.used_idx[q] = self.used_idx[q].wrapping_add(1);
+            self.rings[q].next_used = self.rings[q].next_used.wrapping_add(1);
         }
-        std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
-        wr::<2>(qq.used + 2, self.used_idx[q] as u64);
+        let new = self.rings[q].next_used;
+        fence(Ordering::Release);
+        wr::<2>(qq.used + 2, new as u64);
+        fence(Ordering::SeqCst);
+        let notify =
+            if self.event_idx() { crosses(self.used_event(q), new, old) } else { self.avail_flags(q) & 1 == 0 };
+        self.rings[q].interrupts += u32::from(notify);
     }
 
-    /// Sets `used.flags` of queue `q` (VIRTQ_USED_F_NO_NOTIFY = 1).
-    pub fn set_used_flags(&self, q: usize, flags: u16) {
-        wr::<2>(self.queues[q].used, flags as u64);
+    // ----- packed rings (§2.8): one descriptor ring, event suppression at
+    // the driver area (`avail`) and the device area (`used`) -----
+
+    /// The driver event suppression structure: (off_wrap, flags).
+    pub fn driver_event(&self, q: usize) -> (u16, u16) {
+        let a = self.queues[q].avail;
+        (rd::<2>(a) as u16, rd::<2>(a + 2) as u16)
+    }
+
+    /// Whether `flags` mark a descriptor available in the lap `wrap`.
+    fn is_avail(flags: u16, wrap: bool) -> bool {
+        (flags & F_AVAIL != 0) == wrap && (flags & F_USED != 0) != wrap
+    }
+
+    fn packed_pop(&mut self, q: usize) -> Option<(u16, Vec<Desc>)> {
+        let size = self.queues[q].size;
+        let (mut slot, mut wrap) = (self.rings[q].next_avail, self.rings[q].avail_wrap);
+        if !Self::is_avail(self.read_desc(q, slot).flags, wrap) {
+            return None;
+        }
+        fence(Ordering::Acquire);
+        let mut chain = Vec::new();
+        loop {
+            let d = self.read_desc(q, slot);
+            assert!(Self::is_avail(d.flags, wrap), "chain element at slot {slot} not available: {d:?}");
+            chain.push(d);
+            assert!(chain.len() <= size as usize, "a chain longer than the ring");
+            slot += 1;
+            if slot == size {
+                slot = 0;
+                wrap = !wrap;
+            }
+            if d.flags & F_NEXT == 0 {
+                break;
+            }
+        }
+        // The buffer id is in the chain's last descriptor.
+        let id = chain.last().unwrap().next_or_id;
+        let r = &mut self.rings[q];
+        (r.next_avail, r.avail_wrap) = (slot, wrap);
+        assert!(r.chain_len.insert(id, chain.len() as u16).is_none(), "buffer id {id} made available twice");
+        Some((id, chain))
+    }
+
+    /// Writes one used descriptor per entry, in order; the flags of all of
+    /// them last, the first entry's very last (as a device that merges
+    /// buffers does: §2.8, "Multi-buffer requests"). Slots skipped per the chain length of each
+    /// id (1 for an id the device never took).
+    fn packed_push(&mut self, q: usize, entries: &[(u32, u32)]) {
+        let (size, base) = (self.queues[q].size, self.queues[q].desc);
+        let mut marks = Vec::new();
+        let mut covered = Vec::new();
+        for &(id, len) in entries {
+            let r = &mut self.rings[q];
+            let (slot, wrap) = (r.next_used, r.used_wrap);
+            let skip = r.chain_len.remove(&(id as u16)).unwrap_or(1);
+            let a = base + 16 * slot as u64;
+            wr::<4>(a + 8, len as u64);
+            wr::<2>(a + 12, id as u64);
+            let both = if wrap { F_AVAIL | F_USED } else { 0 };
+            marks.push((a + 14, both | if len > 0 { F_WRITE } else { 0 }));
+            for _ in 0..skip {
+                covered.push((r.next_used, r.used_wrap));
+                r.next_used += 1;
+                if r.next_used == size {
+                    r.next_used = 0;
+                    r.used_wrap = !r.used_wrap;
+                }
+            }
+        }
+        fence(Ordering::Release);
+        for &(a, flags) in marks.iter().rev() {
+            wr::<2>(a, flags as u64);
+        }
+        fence(Ordering::SeqCst);
+        let (off_wrap, flags) = self.driver_event(q);
+        let notify = match flags {
+            EVENT_DISABLE => false,
+            EVENT_DESC if self.event_idx() => {
+                covered.iter().any(|&(s, w)| s == off_wrap & 0x7fff && w == (off_wrap >> 15 != 0))
+            }
+            _ => true,
+        };
+        self.rings[q].interrupts += u32::from(notify);
+    }
+
+    // ----- either layout -----
+
+    /// Takes the next available chain of queue `q`, if any: its buffer id
+    /// (split: the head descriptor) and descriptors in chain order.
+    pub fn pop_avail(&mut self, q: usize) -> Option<(u16, Vec<Desc>)> {
+        let qq = self.queues[q];
+        assert!(qq.enable == 1 && self.status & STATUS_DRIVER_OK != 0, "queue {q} used before DRIVER_OK");
+        if self.packed() {
+            self.packed_pop(q)
+        } else {
+            self.split_pop(q)
+        }
+    }
+
+    /// Reports buffers `(id, len)` of queue `q` used, in that order, and
+    /// counts the notification the driver's settings would let through.
+    pub fn push_used(&mut self, q: usize, entries: &[(u32, u32)]) {
+        if self.packed() {
+            self.packed_push(q, entries)
+        } else {
+            self.split_push(q, entries)
+        }
+    }
+
+    /// A misreported completion: the device takes the next available
+    /// buffer and reports it under `id` (one the driver may not know, or
+    /// one already back with it); the real buffer stays with the device.
+    pub fn bogus_used(&mut self, q: usize, id: u32, len: u32) {
+        let (real, _) = self.pop_avail(q).expect("a buffer to misreport");
+        self.rings[q].chain_len.remove(&real);
+        self.push_used(q, &[(id, len)]);
+    }
+
+    /// How many descriptors the driver made available that the device has
+    /// not taken yet (split: chains, one descriptor each on receive).
+    pub fn avail_count(&self, q: usize) -> u16 {
+        if !self.packed() {
+            return self.avail_idx(q).wrapping_sub(self.rings[q].next_avail);
+        }
+        let size = self.queues[q].size;
+        let (mut slot, mut wrap) = (self.rings[q].next_avail, self.rings[q].avail_wrap);
+        let mut n = 0;
+        while n < size && Self::is_avail(self.read_desc(q, slot).flags, wrap) {
+            n += 1;
+            slot += 1;
+            if slot == size {
+                slot = 0;
+                wrap = !wrap;
+            }
+        }
+        n
+    }
+
+    /// The device says it needs no doorbells (`on`) or needs every one:
+    /// split `used.flags` NO_NOTIFY, packed device event flags.
+    pub fn set_no_notify(&self, q: usize, on: bool) {
+        if self.packed() {
+            wr::<2>(self.queues[q].used + 2, if on { EVENT_DISABLE } else { EVENT_ENABLE } as u64);
+        } else {
+            wr::<2>(self.queues[q].used, u64::from(on));
+        }
+    }
+
+    /// EVENT_IDX: the device asks for a doorbell when the driver makes
+    /// available its `k`-th descriptor since setup (0-based): split
+    /// `avail_event` = k mod 2^16; packed, slot k mod n in lap k / n.
+    pub fn ask_kick_at(&self, q: usize, k: u64) {
+        if self.packed() {
+            let n = self.queues[q].size as u64;
+            let wrap = u64::from((k / n).is_multiple_of(2)) << 15;
+            wr::<2>(self.queues[q].used, (k % n) | wrap);
+            wr::<2>(self.queues[q].used + 2, EVENT_DESC as u64);
+        } else {
+            wr::<2>(self.avail_event_addr(q), k);
+        }
+    }
+
+    /// Used-buffer notifications the device would have sent on queue `q`.
+    pub fn interrupts(&self, q: usize) -> u32 {
+        self.rings[q].interrupts
     }
 
     /// Transmits everything queued on the transmit queue: per frame, the
@@ -363,7 +600,7 @@ impl Dev {
         while let Some((head, chain)) = self.pop_avail(TX_QUEUE_0 as usize) {
             let mut bytes = Vec::new();
             for d in &chain {
-                assert_eq!(d.flags & 2, 0, "a transmit descriptor marked device-writable");
+                assert_eq!(d.flags & F_WRITE, 0, "a transmit descriptor marked device-writable");
                 assert!(d.len > 0, "a zero-length transmit descriptor");
                 bytes.extend((0..d.len as u64).map(|i| rd::<1>(d.addr + i) as u8));
             }
@@ -383,20 +620,20 @@ impl Dev {
     /// if there are not enough or (without `mergeable`) it needs two.
     pub fn rx_frame(&mut self, frame: &[u8], mergeable: bool) -> bool {
         let q = RX_QUEUE_0 as usize;
-        let saved = self.last_avail[q];
+        let saved = self.rings[q].clone();
         let mut bufs = Vec::new();
         let mut need = NET_HDR_LEN + frame.len();
         while need > 0 {
             let Some((head, chain)) = self.pop_avail(q) else {
-                self.last_avail[q] = saved;
+                self.rings[q] = saved;
                 return false;
             };
             assert_eq!(chain.len(), 1, "receive buffers are one descriptor each");
-            assert_ne!(chain[0].flags & 2, 0, "a receive descriptor not device-writable");
+            assert_ne!(chain[0].flags & F_WRITE, 0, "a receive descriptor not device-writable");
             need = need.saturating_sub(chain[0].len as usize);
             bufs.push((head, chain[0]));
             if need > 0 && !mergeable {
-                self.last_avail[q] = saved;
+                self.rings[q] = saved;
                 return false;
             }
         }

@@ -19,21 +19,21 @@
 //! coherent) memory, so the CPU-to-CPU rules apply; the spec names the
 //! barriers (§2.7.13 and §2.7.14) and these are the three places:
 //!
-//! 1. **publish** ([`SplitRing::publish`]): descriptors and ring entries
-//!    must be visible before the new `avail.idx` that hands them over, so
-//!    a release fence sits between the entry writes and the index store
-//!    (the device reads the index, then the entries).
-//! 2. **kick decision** ([`SplitRing::device_wants_kick`]): reading
-//!    `used.flags` (does the device want a doorbell?) must not happen
-//!    before the `avail.idx` store is visible. That is a store followed
-//!    by a load, the one reordering x86 does, so this needs a full
-//!    (`SeqCst`) fence. Without it the driver could read a stale
-//!    NO_NOTIFY while the device, having just finished and re-enabled
-//!    notifications, misses the new index: a lost wake-up and a stalled
-//!    queue.
-//! 3. **consume** ([`SplitRing::used_ready`]): after reading `used.idx`,
-//!    the used entries and the buffers they describe must be read only
-//!    after it, so an acquire fence follows the index load.
+//! 1. **publish** (`publish`): descriptors and ring entries must be
+//!    visible before the new `avail.idx` that hands them over, so a
+//!    release fence sits between the entry writes and the index store (the
+//!    device reads the index, then the entries).
+//! 2. **kick decision** (`publish`, after the index store): reading
+//!    `used.flags` or `avail_event` (does the device want a doorbell?)
+//!    must not happen before the `avail.idx` store is visible. That is a
+//!    store followed by a load, the one reordering x86 does, so this needs
+//!    a full (`SeqCst`) fence. Without it the driver could read a stale
+//!    NO_NOTIFY (or `avail_event`) while the device, having just finished
+//!    and re-enabled notifications, misses the new index: a lost wake-up
+//!    and a stalled queue.
+//! 3. **consume** (`poll_used`): after reading `used.idx`, the used
+//!    entries and the buffers they describe must be read only after it, so
+//!    an acquire fence follows the index load.
 //!
 //! Scope: these CPU fences suit a device that is software on a coherent
 //! host (QEMU, vhost) and any device on x86-64, where MMIO and DMA follow
@@ -47,29 +47,24 @@
 //!
 //! # Notification suppression
 //!
-//! A poll-mode driver never wants interrupts: `avail.flags` is set to
-//! VIRTQ_AVAIL_F_NO_INTERRUPT once, at setup. In the other direction the
-//! device sets VIRTQ_USED_F_NO_NOTIFY in `used.flags` while it is busy
-//! with a queue anyway (QEMU does while processing a ring, and on a
-//! receive queue that still has buffers); the driver then skips the
-//! doorbell, which on QEMU is a trap into the hypervisor per write. The
-//! finer scheme (VIRTIO_F_EVENT_IDX, `avail_event`/`used_event`) is not
-//! negotiated in this slice: with polling the driver's interest in
-//! interrupts is all-or-nothing, and on the doorbell side the flag already
-//! saves every kick while the device is active; event indexes would add a
-//! comparison per burst for a gain only in between.
+//! Without VIRTIO_F_EVENT_IDX: `avail.flags` is VIRTQ_AVAIL_F_NO_INTERRUPT
+//! from setup on (a poller wants no interrupts), and the driver skips the
+//! doorbell while the device sets VIRTQ_USED_F_NO_NOTIFY in `used.flags`
+//! (QEMU does while it processes a ring, and on a receive queue that still
+//! has buffers). With EVENT_IDX (the spec then wants `avail.flags` 0):
+//! `used_event`, written at each publish, stays one behind the driver's
+//! consumed index, which the device never reaches, and the doorbell rings
+//! only when a publish moves `avail.idx` past the device's `avail_event`.
+//! The parent module's docs say why both.
 
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 
 use ferrite_hugepages::DmaRegion;
 
+use super::{need_event, Virtqueue, DESC_F_NEXT, MAX_QUEUE_SIZE};
 use crate::drivers::virtio::transport::QueueAddrs;
 
-/// The descriptor continues in the one named by `next`.
-pub const VIRTQ_DESC_F_NEXT: u16 = 1;
-/// The device writes this buffer (receive); otherwise it reads it.
-pub const VIRTQ_DESC_F_WRITE: u16 = 2;
 /// `avail.flags`: the driver does not want interrupts for used buffers.
 pub const VIRTQ_AVAIL_F_NO_INTERRUPT: u16 = 1;
 /// `used.flags`: the device does not need a doorbell for new buffers.
@@ -77,8 +72,6 @@ pub const VIRTQ_USED_F_NO_NOTIFY: u16 = 1;
 
 /// Bytes per descriptor.
 pub const DESC_SIZE: usize = 16;
-/// Largest split queue the spec allows.
-pub const MAX_QUEUE_SIZE: u16 = 32768;
 
 /// Offsets of the three areas of an `n`-entry queue inside its block, and
 /// the block's size. Alignments are the spec's (16, 2, 4); the used ring
@@ -106,6 +99,16 @@ impl Layout {
         let bytes = (used + 6 + 8 * n_).next_multiple_of(64);
         Layout { n, avail, used, bytes }
     }
+
+    /// `used_event`, the available ring's last field (EVENT_IDX).
+    const fn used_event(&self) -> usize {
+        self.avail + 4 + 2 * self.n as usize
+    }
+
+    /// `avail_event`, the used ring's last field (EVENT_IDX).
+    const fn avail_event(&self) -> usize {
+        self.used + 4 + 8 * self.n as usize
+    }
 }
 
 /// One split virtqueue in DMA memory, with the driver's shadow indexes.
@@ -117,8 +120,16 @@ pub struct SplitRing {
     layout: Layout,
     /// Next `avail.idx` to publish (entries are written ahead of it).
     avail_idx: u16,
+    /// `avail.idx` at the last kick decision: a publish covers the
+    /// entries from here to `avail_idx`.
+    kick_mark: u16,
     /// `used.idx` as far as the driver has consumed.
     used_seen: u16,
+    /// How far this pass may consume: `used.idx` as read by `poll_used`,
+    /// at most `n` ahead of `used_seen`.
+    used_limit: u16,
+    /// VIRTIO_F_EVENT_IDX: `used_event`/`avail_event` instead of flags.
+    event_idx: bool,
 }
 
 // SAFETY: the ring is DMA memory owned (through `mem`) by this value and
@@ -126,46 +137,6 @@ pub struct SplitRing {
 unsafe impl Send for SplitRing {}
 
 impl SplitRing {
-    /// A ring of `n` entries at `offset` in `mem`, laid out by
-    /// [`Layout::of`] (computed here, so every offset `ptr` is given lies in
-    /// the block). The memory is zeroed, and VIRTQ_AVAIL_F_NO_INTERRUPT is
-    /// set: this driver polls. The caller gives each ring its own block: two
-    /// rings over one block would race.
-    pub fn new(mem: Arc<DmaRegion>, offset: usize, n: u16) -> SplitRing {
-        assert!(n.is_power_of_two() && n <= MAX_QUEUE_SIZE, "virtqueue size {n}");
-        let layout = Layout::of(n);
-        assert!(offset.is_multiple_of(64) && offset + layout.bytes <= mem.len(), "virtqueue outside its region");
-        // SAFETY: offset + bytes is inside the region (asserted above).
-        let base = unsafe { mem.as_ptr().add(offset) };
-        // SAFETY: the block is ours and nobody (no device either: it is
-        // told the addresses only after this) uses it yet.
-        unsafe { std::ptr::write_bytes(base, 0, layout.bytes) };
-        let iova = mem.iova(offset);
-        let ring = SplitRing { mem, base, iova, layout, avail_idx: 0, used_seen: 0 };
-        ring.write16(ring.layout.avail, VIRTQ_AVAIL_F_NO_INTERRUPT);
-        ring
-    }
-
-    /// Entries in the ring.
-    #[inline(always)]
-    pub fn size(&self) -> u16 {
-        self.layout.n
-    }
-
-    /// The three addresses the device is told at queue setup.
-    pub fn addrs(&self) -> QueueAddrs {
-        QueueAddrs {
-            desc: self.iova,
-            avail: self.iova + self.layout.avail as u64,
-            used: self.iova + self.layout.used as u64,
-        }
-    }
-
-    /// The DMA region the ring lives in (for `abandon`).
-    pub fn region(&self) -> &Arc<DmaRegion> {
-        &self.mem
-    }
-
     #[inline(always)]
     fn ptr<T>(&self, off: usize) -> *mut T {
         debug_assert!(off + std::mem::size_of::<T>() <= self.layout.bytes);
@@ -194,11 +165,9 @@ impl SplitRing {
         u32::from_le(unsafe { self.ptr::<u32>(off).read_volatile() })
     }
 
-    // ----- descriptors -----
-
     /// Writes descriptor `id`: `len` bytes at `addr`, `flags`, `next`.
     #[inline(always)]
-    pub fn set_desc(&self, id: u16, addr: u64, len: u32, flags: u16, next: u16) {
+    fn set_desc(&self, id: u16, addr: u64, len: u32, flags: u16, next: u16) {
         let off = (id & (self.layout.n - 1)) as usize * DESC_SIZE;
         // SAFETY: descriptor `id mod n` lies in the table (see `ptr`),
         // 16-byte aligned; volatile as in `write16`.
@@ -208,60 +177,131 @@ impl SplitRing {
         }
     }
 
-    // ----- available ring (driver → device) -----
-
-    /// Puts chain head `id` in the next available slot, not yet visible to
-    /// the device (see [`SplitRing::publish`]).
+    /// Whether the device asked for a doorbell for the entries published
+    /// since the last decision (call after the full fence of rule 2).
     #[inline(always)]
-    pub fn push_avail(&mut self, id: u16) {
+    fn device_wants_kick(&self) -> bool {
+        if self.event_idx {
+            need_event(self.read16(self.layout.avail_event()), self.avail_idx, self.kick_mark)
+        } else {
+            self.read16(self.layout.used) & VIRTQ_USED_F_NO_NOTIFY == 0
+        }
+    }
+}
+
+impl Virtqueue for SplitRing {
+    const KIND: &'static str = "split";
+
+    fn bytes(n: u16) -> usize {
+        Layout::of(n).bytes
+    }
+
+    /// Lays the ring out by [`Layout::of`] (computed here, so every offset
+    /// `ptr` is given lies in the block) and says "no interrupts": the flag
+    /// without EVENT_IDX, an unreachable `used_event` with it.
+    fn new(mem: Arc<DmaRegion>, offset: usize, n: u16, event_idx: bool) -> SplitRing {
+        assert!(n.is_power_of_two() && n <= MAX_QUEUE_SIZE, "virtqueue size {n}");
+        let layout = Layout::of(n);
+        assert!(offset.is_multiple_of(64) && offset + layout.bytes <= mem.len(), "virtqueue outside its region");
+        // SAFETY: offset + bytes is inside the region (asserted above).
+        let base = unsafe { mem.as_ptr().add(offset) };
+        // SAFETY: the block is ours and nobody (no device either: it is
+        // told the addresses only after this) uses it yet.
+        unsafe { std::ptr::write_bytes(base, 0, layout.bytes) };
+        let iova = mem.iova(offset);
+        let ring =
+            SplitRing { mem, base, iova, layout, avail_idx: 0, kick_mark: 0, used_seen: 0, used_limit: 0, event_idx };
+        if event_idx {
+            ring.write16(ring.layout.used_event(), ring.used_seen.wrapping_sub(1));
+        } else {
+            ring.write16(ring.layout.avail, VIRTQ_AVAIL_F_NO_INTERRUPT);
+        }
+        ring
+    }
+
+    #[inline(always)]
+    fn size(&self) -> u16 {
+        self.layout.n
+    }
+
+    fn addrs(&self) -> QueueAddrs {
+        QueueAddrs {
+            desc: self.iova,
+            avail: self.iova + self.layout.avail as u64,
+            used: self.iova + self.layout.used as u64,
+        }
+    }
+
+    fn region(&self) -> &Arc<DmaRegion> {
+        &self.mem
+    }
+
+    /// Descriptors `head`, `links[head]`, ... linked with `next`, then the
+    /// head id in the next available slot (not visible before `publish`).
+    #[inline(always)]
+    fn add_chain(&mut self, head: u16, links: &[u16], flags: u16, bufs: impl Iterator<Item = (u64, u32)>) {
+        let mut bufs = bufs.peekable();
+        let mut id = head;
+        while let Some((addr, len)) = bufs.next() {
+            if bufs.peek().is_some() {
+                let next = links[id as usize];
+                self.set_desc(id, addr, len, flags | DESC_F_NEXT, next);
+                id = next;
+            } else {
+                self.set_desc(id, addr, len, flags, 0);
+            }
+        }
         let slot = (self.avail_idx & (self.layout.n - 1)) as usize;
-        self.write16(self.layout.avail + 4 + 2 * slot, id);
+        self.write16(self.layout.avail + 4 + 2 * slot, head);
         self.avail_idx = self.avail_idx.wrapping_add(1);
     }
 
-    /// Hands every pushed entry to the device: release fence, then the new
-    /// `avail.idx` (ordering rule 1 in the module docs).
+    /// Ordering rules 1 and 2: release fence, the new `avail.idx`, full
+    /// fence, then the device's wish (`used.flags` or `avail_event`). With
+    /// EVENT_IDX, `used_event` is moved up first (see the module docs).
     #[inline(always)]
-    pub fn publish(&self) {
+    fn publish(&mut self) -> bool {
+        if self.event_idx {
+            self.write16(self.layout.used_event(), self.used_seen.wrapping_sub(1));
+        }
         fence(Ordering::Release);
         self.write16(self.layout.avail + 2, self.avail_idx);
-    }
-
-    /// Whether the device wants a doorbell for what was just published:
-    /// full fence, then `used.flags` (ordering rule 2).
-    #[inline(always)]
-    pub fn device_wants_kick(&self) -> bool {
         fence(Ordering::SeqCst);
-        self.read16(self.layout.used) & VIRTQ_USED_F_NO_NOTIFY == 0
+        let kick = self.device_wants_kick();
+        self.kick_mark = self.avail_idx;
+        kick
     }
 
-    // ----- used ring (device → driver) -----
-
-    /// How many used entries wait to be consumed. The acquire fence after
-    /// the index load orders every later read of an entry or a buffer
-    /// after it (ordering rule 3). A device that claims more than `n` new
-    /// entries is lying; the count is capped so the driver never reads an
-    /// entry twice in one pass (it checks each entry's id anyway).
+    /// Reads `used.idx` once for the pass; the acquire fence after it
+    /// orders every later read of an entry or a buffer after it (rule 3).
+    /// A device that claims more than `n` new entries is lying: the pass
+    /// is capped so no entry is read twice (the queue checks each id).
     #[inline(always)]
-    pub fn used_ready(&self) -> u16 {
+    fn poll_used(&mut self) {
         let idx = self.read16(self.layout.used + 2);
         fence(Ordering::Acquire);
-        idx.wrapping_sub(self.used_seen).min(self.layout.n)
+        self.used_limit = self.used_seen.wrapping_add(idx.wrapping_sub(self.used_seen).min(self.layout.n));
     }
 
-    /// The `k`-th unconsumed used entry: (chain head id, bytes written).
-    /// Call only for `k < used_ready()`.
     #[inline(always)]
-    pub fn used_elem(&self, k: u16) -> (u32, u32) {
-        let slot = (self.used_seen.wrapping_add(k) & (self.layout.n - 1)) as usize;
+    fn peek_used(&self) -> Option<(u32, u32)> {
+        if self.used_seen == self.used_limit {
+            return None;
+        }
+        let slot = (self.used_seen & (self.layout.n - 1)) as usize;
         let off = self.layout.used + 4 + 8 * slot;
-        (self.read32(off), self.read32(off + 4))
+        Some((self.read32(off), self.read32(off + 4)))
     }
 
-    /// Marks `k` used entries consumed.
+    /// One used entry per chain, whatever its length.
     #[inline(always)]
-    pub fn consume_used(&mut self, k: u16) {
-        self.used_seen = self.used_seen.wrapping_add(k);
+    fn pop_used(&mut self, _ndesc: u16) {
+        self.used_seen = self.used_seen.wrapping_add(1);
+    }
+
+    #[inline(always)]
+    fn all_used(&self, outstanding: u16) -> bool {
+        outstanding != 0 && self.used_limit.wrapping_sub(self.used_seen) == outstanding
     }
 }
 
