@@ -50,6 +50,7 @@
 //!   stops asking and never asks again: the link thread's doorbell when
 //!   the link comes back (see `link`).
 
+mod block;
 pub mod packed;
 pub mod split;
 

@@ -72,6 +72,7 @@ use std::sync::Arc;
 
 use ferrite_hugepages::DmaRegion;
 
+use super::block::RingBlock;
 use super::{need_event, Virtqueue, DESC_F_NEXT, MAX_QUEUE_SIZE};
 use crate::drivers::virtio::transport::QueueAddrs;
 
@@ -122,7 +123,7 @@ impl Layout {
 pub struct PackedRing {
     /// Keeps the memory alive (and IOMMU-mapped) while the ring exists.
     mem: Arc<DmaRegion>,
-    base: *mut u8,
+    block: RingBlock,
     iova: u64,
     layout: Layout,
     /// The next slot to make available, and the driver's wrap counter.
@@ -146,35 +147,6 @@ pub struct PackedRing {
 unsafe impl Send for PackedRing {}
 
 impl PackedRing {
-    #[inline(always)]
-    fn ptr<T>(&self, off: usize) -> *mut T {
-        debug_assert!(off + std::mem::size_of::<T>() <= self.layout.bytes);
-        // SAFETY: every caller's offset is inside the block: slots are
-        // below n (kept so by `advance`, `pop_used` and `all_used`), the
-        // event structures are at the layout's offsets.
-        unsafe { self.base.add(off).cast::<T>() }
-    }
-
-    #[inline(always)]
-    fn write16(&self, off: usize, v: u16) {
-        // SAFETY: in the block (see `ptr`), 2-byte aligned (every field is
-        // at its natural alignment in a 64-byte aligned block); volatile
-        // because the device reads it concurrently.
-        unsafe { self.ptr::<u16>(off).write_volatile(v.to_le()) }
-    }
-
-    #[inline(always)]
-    fn read16(&self, off: usize) -> u16 {
-        // SAFETY: as in `write16`; volatile because the device writes it.
-        u16::from_le(unsafe { self.ptr::<u16>(off).read_volatile() })
-    }
-
-    #[inline(always)]
-    fn read32(&self, off: usize) -> u32 {
-        // SAFETY: as in `write16`, 4-byte aligned.
-        u32::from_le(unsafe { self.ptr::<u32>(off).read_volatile() })
-    }
-
     /// Offset of slot `slot` (below n).
     #[inline(always)]
     fn desc(slot: u16) -> usize {
@@ -205,13 +177,10 @@ impl PackedRing {
     #[inline(always)]
     fn write_body(&self, slot: u16, addr: u64, len: u32, id: u16) {
         let off = Self::desc(slot);
-        // SAFETY: slot < n, so the 16 bytes lie in the ring (see `ptr`),
-        // at 8- and 4-byte alignment; volatile as in `write16`.
-        unsafe {
-            self.ptr::<u64>(off).write_volatile(addr.to_le());
-            self.ptr::<u32>(off + 8).write_volatile(len.to_le());
-        }
-        self.write16(off + 12, id);
+        // slot < n, so the 16 bytes lie in the ring.
+        self.block.write64(off, addr);
+        self.block.write32(off + 8, len);
+        self.block.write16(off + 12, id);
     }
 
     /// Whether a descriptor's flags mark it used in the lap `wrap`.
@@ -226,7 +195,7 @@ impl PackedRing {
     #[inline(always)]
     fn device_wants_kick(&self) -> bool {
         // One 32-bit read, so offset and flags come from the same write.
-        let event = self.read32(self.layout.device);
+        let event = self.block.read32(self.layout.device);
         let (off_wrap, flags) = (event as u16, (event >> 16) as u16 & 3);
         match flags {
             RING_EVENT_FLAGS_ENABLE => true,
@@ -260,17 +229,12 @@ impl Virtqueue for PackedRing {
     fn new(mem: Arc<DmaRegion>, offset: usize, n: u16, event_idx: bool) -> PackedRing {
         assert!(n.is_power_of_two() && n <= MAX_QUEUE_SIZE, "virtqueue size {n}");
         let layout = Layout::of(n);
-        assert!(offset.is_multiple_of(64) && offset + layout.bytes <= mem.len(), "virtqueue outside its region");
-        // SAFETY: offset + bytes is inside the region (asserted above).
-        let base = unsafe { mem.as_ptr().add(offset) };
-        // SAFETY: the block is ours and nobody (no device either: it is
-        // told the addresses only after this) uses it yet. Zeroed
-        // descriptors are neither available nor used in the first lap.
-        unsafe { std::ptr::write_bytes(base, 0, layout.bytes) };
+        // Zeroed descriptors are neither available nor used in the first lap.
+        let block = RingBlock::carve(&mem, offset, layout.bytes);
         let iova = mem.iova(offset);
         let ring = PackedRing {
             mem,
-            base,
+            block,
             iova,
             layout,
             next_avail: 0,
@@ -281,7 +245,7 @@ impl Virtqueue for PackedRing {
             pass_left: 0,
             event_idx,
         };
-        ring.write16(ring.layout.driver + 2, RING_EVENT_FLAGS_DISABLE);
+        ring.block.write16(ring.layout.driver + 2, RING_EVENT_FLAGS_DISABLE);
         ring
     }
 
@@ -319,14 +283,14 @@ impl Virtqueue for PackedRing {
             if first_flags.is_none() {
                 first_flags = Some(f);
             } else {
-                self.write16(Self::desc(slot) + 14, f);
+                self.block.write16(Self::desc(slot) + 14, f);
             }
             self.advance_avail();
             self.added = self.added.wrapping_add(1);
         }
         if let Some(f) = first_flags {
             fence(Ordering::Release);
-            self.write16(Self::desc(first) + 14, f);
+            self.block.write16(Self::desc(first) + 14, f);
         }
     }
 
@@ -352,11 +316,11 @@ impl Virtqueue for PackedRing {
             return None;
         }
         let off = Self::desc(self.next_used);
-        if !Self::is_used(self.read16(off + 14), self.used_wrap) {
+        if !Self::is_used(self.block.read16(off + 14), self.used_wrap) {
             return None;
         }
         fence(Ordering::Acquire);
-        Some((self.read16(off + 12) as u32, self.read32(off + 8)))
+        Some((self.block.read16(off + 12) as u32, self.block.read32(off + 8)))
     }
 
     #[inline(always)]
@@ -385,7 +349,7 @@ impl Virtqueue for PackedRing {
         } else {
             (last as u16, self.used_wrap)
         };
-        Self::is_used(self.read16(Self::desc(slot) + 14), wrap)
+        Self::is_used(self.block.read16(Self::desc(slot) + 14), wrap)
     }
 }
 

@@ -62,6 +62,7 @@ use std::sync::Arc;
 
 use ferrite_hugepages::DmaRegion;
 
+use super::block::RingBlock;
 use super::{need_event, Virtqueue, DESC_F_NEXT, MAX_QUEUE_SIZE};
 use crate::drivers::virtio::transport::QueueAddrs;
 
@@ -115,7 +116,7 @@ impl Layout {
 pub struct SplitRing {
     /// Keeps the memory alive (and IOMMU-mapped) while the ring exists.
     mem: Arc<DmaRegion>,
-    base: *mut u8,
+    block: RingBlock,
     iova: u64,
     layout: Layout,
     /// Next `avail.idx` to publish (entries are written ahead of it).
@@ -137,44 +138,14 @@ pub struct SplitRing {
 unsafe impl Send for SplitRing {}
 
 impl SplitRing {
-    #[inline(always)]
-    fn ptr<T>(&self, off: usize) -> *mut T {
-        debug_assert!(off + std::mem::size_of::<T>() <= self.layout.bytes);
-        // SAFETY: every caller's offset is inside the block (descriptor ids
-        // and ring slots are reduced modulo n first).
-        unsafe { self.base.add(off).cast::<T>() }
-    }
-
-    #[inline(always)]
-    fn write16(&self, off: usize, v: u16) {
-        // SAFETY: in the block (see `ptr`), 2-byte aligned (all fields are
-        // at even offsets of a 64-byte aligned block); volatile because the
-        // device reads it concurrently.
-        unsafe { self.ptr::<u16>(off).write_volatile(v.to_le()) }
-    }
-
-    #[inline(always)]
-    fn read16(&self, off: usize) -> u16 {
-        // SAFETY: as in `write16`; volatile because the device writes it.
-        u16::from_le(unsafe { self.ptr::<u16>(off).read_volatile() })
-    }
-
-    #[inline(always)]
-    fn read32(&self, off: usize) -> u32 {
-        // SAFETY: as in `write16`, 4-byte aligned (used elements).
-        u32::from_le(unsafe { self.ptr::<u32>(off).read_volatile() })
-    }
-
     /// Writes descriptor `id`: `len` bytes at `addr`, `flags`, `next`.
     #[inline(always)]
     fn set_desc(&self, id: u16, addr: u64, len: u32, flags: u16, next: u16) {
         let off = (id & (self.layout.n - 1)) as usize * DESC_SIZE;
-        // SAFETY: descriptor `id mod n` lies in the table (see `ptr`),
-        // 16-byte aligned; volatile as in `write16`.
-        unsafe {
-            self.ptr::<u64>(off).write_volatile(addr.to_le());
-            self.ptr::<u64>(off + 8).write_volatile((len as u64 | (flags as u64) << 32 | (next as u64) << 48).to_le());
-        }
+        // Descriptor `id mod n` lies in the table; len, flags and next as
+        // one 8-byte store.
+        self.block.write64(off, addr);
+        self.block.write64(off + 8, len as u64 | (flags as u64) << 32 | (next as u64) << 48);
     }
 
     /// Whether the device asked for a doorbell for the entries published
@@ -182,9 +153,9 @@ impl SplitRing {
     #[inline(always)]
     fn device_wants_kick(&self) -> bool {
         if self.event_idx {
-            need_event(self.read16(self.layout.avail_event()), self.avail_idx, self.kick_mark)
+            need_event(self.block.read16(self.layout.avail_event()), self.avail_idx, self.kick_mark)
         } else {
-            self.read16(self.layout.used) & VIRTQ_USED_F_NO_NOTIFY == 0
+            self.block.read16(self.layout.used) & VIRTQ_USED_F_NO_NOTIFY == 0
         }
     }
 }
@@ -197,24 +168,19 @@ impl Virtqueue for SplitRing {
     }
 
     /// Lays the ring out by [`Layout::of`] (computed here, so every offset
-    /// `ptr` is given lies in the block) and says "no interrupts": the flag
+    /// the block is given lies in it) and says "no interrupts": the flag
     /// without EVENT_IDX, an unreachable `used_event` with it.
     fn new(mem: Arc<DmaRegion>, offset: usize, n: u16, event_idx: bool) -> SplitRing {
         assert!(n.is_power_of_two() && n <= MAX_QUEUE_SIZE, "virtqueue size {n}");
         let layout = Layout::of(n);
-        assert!(offset.is_multiple_of(64) && offset + layout.bytes <= mem.len(), "virtqueue outside its region");
-        // SAFETY: offset + bytes is inside the region (asserted above).
-        let base = unsafe { mem.as_ptr().add(offset) };
-        // SAFETY: the block is ours and nobody (no device either: it is
-        // told the addresses only after this) uses it yet.
-        unsafe { std::ptr::write_bytes(base, 0, layout.bytes) };
+        let block = RingBlock::carve(&mem, offset, layout.bytes);
         let iova = mem.iova(offset);
         let ring =
-            SplitRing { mem, base, iova, layout, avail_idx: 0, kick_mark: 0, used_seen: 0, used_limit: 0, event_idx };
+            SplitRing { mem, block, iova, layout, avail_idx: 0, kick_mark: 0, used_seen: 0, used_limit: 0, event_idx };
         if event_idx {
-            ring.write16(ring.layout.used_event(), ring.used_seen.wrapping_sub(1));
+            ring.block.write16(ring.layout.used_event(), ring.used_seen.wrapping_sub(1));
         } else {
-            ring.write16(ring.layout.avail, VIRTQ_AVAIL_F_NO_INTERRUPT);
+            ring.block.write16(ring.layout.avail, VIRTQ_AVAIL_F_NO_INTERRUPT);
         }
         ring
     }
@@ -252,7 +218,7 @@ impl Virtqueue for SplitRing {
             }
         }
         let slot = (self.avail_idx & (self.layout.n - 1)) as usize;
-        self.write16(self.layout.avail + 4 + 2 * slot, head);
+        self.block.write16(self.layout.avail + 4 + 2 * slot, head);
         self.avail_idx = self.avail_idx.wrapping_add(1);
     }
 
@@ -262,10 +228,10 @@ impl Virtqueue for SplitRing {
     #[inline(always)]
     fn publish(&mut self) -> bool {
         if self.event_idx {
-            self.write16(self.layout.used_event(), self.used_seen.wrapping_sub(1));
+            self.block.write16(self.layout.used_event(), self.used_seen.wrapping_sub(1));
         }
         fence(Ordering::Release);
-        self.write16(self.layout.avail + 2, self.avail_idx);
+        self.block.write16(self.layout.avail + 2, self.avail_idx);
         fence(Ordering::SeqCst);
         let kick = self.device_wants_kick();
         self.kick_mark = self.avail_idx;
@@ -278,7 +244,7 @@ impl Virtqueue for SplitRing {
     /// is capped so no entry is read twice (the queue checks each id).
     #[inline(always)]
     fn poll_used(&mut self) {
-        let idx = self.read16(self.layout.used + 2);
+        let idx = self.block.read16(self.layout.used + 2);
         fence(Ordering::Acquire);
         self.used_limit = self.used_seen.wrapping_add(idx.wrapping_sub(self.used_seen).min(self.layout.n));
     }
@@ -290,7 +256,7 @@ impl Virtqueue for SplitRing {
         }
         let slot = (self.used_seen & (self.layout.n - 1)) as usize;
         let off = self.layout.used + 4 + 8 * slot;
-        Some((self.read32(off), self.read32(off + 4)))
+        Some((self.block.read32(off), self.block.read32(off + 4)))
     }
 
     /// One used entry per chain, whatever its length.
