@@ -89,6 +89,15 @@ ferrite_virtio_or_skip() {
 POLL=()
 "$TESTPMD" --help 2>/dev/null | grep -q -- '--rx-mode' && POLL=(--rx-mode poll)
 
+# noiommu_ran NAME: both processes (NAME.tx, NAME.rx) of run NAME went through no-IOMMU mode.
+noiommu_ran() {
+    local f
+    for f in "$W/$1.tx.err" "$W/$1.rx.err"; do
+        grep -q 'VFIO NO-IOMMU MODE' "$f" && pass "$1: ${f##*/} has ferrite's no-IOMMU warning" ||
+            fail "$1: ${f##*/} lacks ferrite's no-IOMMU warning (did it run in IOVA mode PA?)"
+    done
+}
+
 # Keep the reports next to the test's log on the host.
 finish() {
     [[ -n ${FERRITE_TEST_LOGDIR:-} ]] && cp -r "$W" "$FERRITE_TEST_LOGDIR/${0##*/}.reports" 2>/dev/null

@@ -22,15 +22,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib/testpmd.bash"
 
 PA=(--iova-mode pa)
 
-# noiommu_ran NAME: both processes of run NAME went through no-IOMMU mode.
-noiommu_ran() {
-    local f
-    for f in "$W/$1.tx.err" "$W/$1.rx.err"; do
-        grep -q 'VFIO NO-IOMMU MODE' "$f" && pass "$1: ${f##*/} has ferrite's no-IOMMU warning" ||
-            fail "$1: ${f##*/} lacks ferrite's no-IOMMU warning (did it run in IOVA mode PA?)"
-    done
-}
-
 txrx pa64 64 4000 25000 "${PA[@]}"
 noiommu_ran pa64
 txrx pa1514 1514 4000 25000 "${PA[@]}"

@@ -23,14 +23,6 @@ use_virtio
 
 PA=(--iova-mode pa)
 
-noiommu_ran() {
-    local f
-    for f in "$W/$1.tx.err" "$W/$1.rx.err"; do
-        grep -q 'VFIO NO-IOMMU MODE' "$f" && pass "$1: ${f##*/} has ferrite's no-IOMMU warning" ||
-            fail "$1: ${f##*/} lacks ferrite's no-IOMMU warning (did it run in IOVA mode PA?)"
-    done
-}
-
 txrx vpa64 64 4000 2000 "${PA[@]}"
 noiommu_ran vpa64
 txrx vpa1514 1514 4000 2000 "${PA[@]}"
