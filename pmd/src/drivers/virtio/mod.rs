@@ -474,6 +474,7 @@ impl VirtioPort {
             csum: self.negotiated.has(NET_F_CSUM),
             tso4: self.negotiated.has(NET_F_HOST_TSO4),
             tso6: self.negotiated.has(NET_F_HOST_TSO6),
+            ecn: self.negotiated.has(NET_F_HOST_ECN),
         }
     }
 

@@ -55,16 +55,25 @@ pub const HDR_GSO_NONE: u8 = 0;
 pub const HDR_GSO_TCPV4: u8 = 1;
 /// `gso_type`: TCP over IPv6.
 pub const HDR_GSO_TCPV6: u8 = 4;
+/// `gso_type` bit: the frame has TCP's CWR flag set (needs HOST_ECN).
+pub const HDR_GSO_ECN: u8 = 0x80;
 
 /// Where a TCP and a UDP header keep their checksum.
 const TCP_CSUM_AT: u16 = 16;
 const UDP_CSUM_AT: u16 = 6;
-/// Smallest TCP and IPv4 headers.
+/// TCP header sizes, IPv4 header sizes (IHL), the fixed IPv6 header.
 const TCP_MIN: u8 = 20;
-const IPV4_MIN: u16 = 20;
-/// The largest frame a TSO request may describe: the IP length field's
-/// limit, plus the Ethernet header in front of it.
-pub const TSO_MAX_FRAME: usize = 65_535 + 14 + 8;
+const IPV4_HDR: std::ops::RangeInclusive<u16> = 20..=60;
+const IPV6_HDR: u16 = 40;
+/// TCP's flags byte and its CWR bit.
+const TCP_FLAGS_AT: usize = 13;
+const TCP_CWR: u8 = 0x80;
+/// The largest IP length field (IPv4 total length, IPv6 payload length).
+const IP_LEN_MAX: usize = 65_535;
+/// No TSO frame can be longer: the largest L2 header (`l2_len` is a byte)
+/// and IPv6 header in front of the largest payload length. The exact limit
+/// for a frame's own headers is checked with its request.
+pub const TSO_MAX_FRAME: usize = 255 + IPV6_HDR as usize + IP_LEN_MAX;
 
 /// Which header offloads the device negotiated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -75,6 +84,8 @@ pub struct HdrOffloads {
     pub tso4: bool,
     /// `VIRTIO_NET_F_HOST_TSO6`.
     pub tso6: bool,
+    /// `VIRTIO_NET_F_HOST_ECN`: TSO frames may carry TCP's CWR flag.
+    pub ecn: bool,
 }
 
 /// What a frame asked of the device, for the queue's counters.
@@ -134,23 +145,34 @@ fn request(m: &Mbuf, caps: HdrOffloads) -> Result<Request, HdrError> {
     if ipv4 == f.contains(OffloadFlags::TX_IPV6) || (ip_cksum && !ipv4) {
         return Err(HdrError::Unsupported);
     }
-    r.l4_start = u16::from(tx.l2_len) + tx.l3_len;
-    // Bytes of the L4 header that must be in the first segment.
+    // The lengths are the application's: checked in usize, so no sum of
+    // them can wrap, against the first segment (where the headers must be).
+    let l4_start = usize::from(tx.l2_len) + usize::from(tx.l3_len);
     let l4_min = match (tcp, udp) {
-        (true, _) => u16::from(tx.l4_len.max(TCP_MIN)),
+        (true, _) => tx.l4_len.max(TCP_MIN),
         (_, true) => 8,
         _ => 0,
     };
-    if tx.l3_len < if ipv4 { IPV4_MIN } else { 40 } || usize::from(r.l4_start + l4_min) > m.data_len() {
+    let l3_fits = if ipv4 { IPV4_HDR.contains(&tx.l3_len) } else { tx.l3_len >= IPV6_HDR };
+    if !l3_fits || l4_start + usize::from(l4_min) > m.data_len() {
         return Err(HdrError::BadLengths);
     }
+    // Below the first segment's length, a u16.
+    r.l4_start = l4_start as u16;
     if tso {
-        let (hdrs, need) = (r.l4_start + u16::from(tx.l4_len), if ipv4 { caps.tso4 } else { caps.tso6 });
+        let need = if ipv4 { caps.tso4 } else { caps.tso6 };
         if !need {
             return Err(HdrError::NotNegotiated);
         }
-        if tx.tso_segsz == 0 || tx.l4_len < TCP_MIN || m.len() <= usize::from(hdrs) || m.len() > TSO_MAX_FRAME {
+        let hdrs = l4_start + usize::from(tx.l4_len);
+        let max = usize::from(tx.l2_len) + IP_LEN_MAX + if ipv4 { 0 } else { usize::from(IPV6_HDR) };
+        if tx.tso_segsz == 0 || tx.l4_len < TCP_MIN || m.len() <= hdrs || m.len() > max {
             return Err(HdrError::BadLengths);
+        }
+        // virtio 1.2 §5.1.6.2.1: a TSO frame with CWR set needs HOST_ECN
+        // (and says so in gso_type).
+        if m.data()[l4_start + TCP_FLAGS_AT] & TCP_CWR != 0 && !caps.ecn {
+            return Err(HdrError::NotNegotiated);
         }
         r.kind = TxHdr::Tso;
     } else if tcp || udp {
@@ -184,6 +206,9 @@ pub fn prepare(m: &mut Mbuf, caps: HdrOffloads) -> Result<(TxHdr, [u8; NET_HDR_L
         (TxHdr::Tso, false) => HDR_GSO_TCPV6,
         _ => HDR_GSO_NONE,
     };
+    if r.kind == TxHdr::Tso && m.data()[usize::from(r.l4_start) + TCP_FLAGS_AT] & TCP_CWR != 0 {
+        hdr[GSO_TYPE] |= HDR_GSO_ECN;
+    }
     if r.kind == TxHdr::Tso {
         let l4_len = (m.len() - usize::from(r.l4_start)) as u32;
         let field = usize::from(r.l4_start + r.csum_offset);
@@ -222,7 +247,7 @@ mod tests {
     use crate::test_frames::{device_l4, frame, mbuf_of, pseudo, rfc1071, sum16, Ip, SCTP, TCP, UDP};
     use ferrite_hugepages::Fallback;
 
-    const ALL: HdrOffloads = HdrOffloads { csum: true, tso4: true, tso6: true };
+    const ALL: HdrOffloads = HdrOffloads { csum: true, tso4: true, tso6: true, ecn: true };
 
     fn pool() -> Mempool {
         let mut cfg = MempoolConfig::new("net-hdr-test", 64);
@@ -384,9 +409,36 @@ mod tests {
             let after: Vec<u8> = m.segments().flat_map(|s| s.data().to_vec()).collect();
             assert_eq!(before, after, "case {i}: refused, so unchanged");
         }
-        // A header shorter than IPv4's minimum.
-        let mut m = ask(&pool, &tcp4, &[tcp4.len()], F::TX_IPV4 | F::TX_TCP_CKSUM, Ip::V4, 20, 0);
-        m.set_tx_offload(TxOffload { l2_len: 14, l3_len: 16, l4_len: 20, tso_segsz: 0 });
-        assert_eq!(prepare(&mut m, ALL), Err(HdrError::BadLengths));
+        // IP header lengths out of range: shorter than IPv4's minimum,
+        // longer than its IHL allows, and sums that would wrap a u16.
+        for (flags, l3) in [
+            (F::TX_IPV4 | F::TX_TCP_CKSUM, 16),
+            (F::TX_IPV4 | F::TX_TCP_CKSUM, 64),
+            (F::TX_IPV4 | F::TX_IP_CKSUM | F::TX_TCP_CKSUM, 65_530),
+            (F::TX_IPV6 | F::TX_TCP_SEG, 65_530),
+            (F::TX_IPV6 | F::TX_UDP_CKSUM, u16::MAX),
+        ] {
+            let mut m = ask(&pool, &tcp4, &[tcp4.len()], flags, Ip::V4, 20, 100);
+            m.set_tx_offload(TxOffload { l2_len: 14, l3_len: l3, l4_len: 20, tso_segsz: 100 });
+            assert_eq!(prepare(&mut m, ALL), Err(HdrError::BadLengths), "l3_len {l3}");
+            assert_eq!(m.data(), &tcp4[..], "l3_len {l3}: unchanged");
+        }
+    }
+
+    #[test]
+    fn a_tso_frame_with_cwr_needs_host_ecn_and_says_so() {
+        let pool = pool();
+        let mut f = seeded(frame(Ip::V4, TCP, 20, 3000), Ip::V4, TCP, 16, true);
+        f[34 + 13] |= 0x80; // CWR
+        let tso = F::TX_IPV4 | F::TX_TCP_SEG;
+        let mut m = ask(&pool, &f, &[1500, f.len() - 1500], tso, Ip::V4, 20, 1000);
+        let no_ecn = HdrOffloads { ecn: false, ..ALL };
+        assert_eq!(prepare(&mut m, no_ecn), Err(HdrError::NotNegotiated));
+        let (_, hdr) = prepare(&mut m, ALL).unwrap();
+        assert_eq!(hdr[GSO_TYPE], HDR_GSO_TCPV4 | HDR_GSO_ECN);
+        // Without CWR: no ECN bit, whatever was negotiated.
+        f[34 + 13] &= !0x80;
+        let mut m = ask(&pool, &f, &[1500, f.len() - 1500], tso, Ip::V4, 20, 1000);
+        assert_eq!(prepare(&mut m, no_ecn).unwrap().1[GSO_TYPE], HDR_GSO_TCPV4);
     }
 }

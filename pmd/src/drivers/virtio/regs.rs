@@ -129,6 +129,8 @@ pub const NET_F_MAC: u32 = 5;
 pub const NET_F_HOST_TSO4: u32 = 11;
 /// The device segments TCP/IPv6 frames (TSO; needs CSUM).
 pub const NET_F_HOST_TSO6: u32 = 12;
+/// TSO frames may have TCP's CWR flag set (needs HOST_TSO4 or HOST_TSO6).
+pub const NET_F_HOST_ECN: u32 = 13;
 /// The driver can merge receive buffers (`num_buffers` in the header).
 pub const NET_F_MRG_RXBUF: u32 = 15;
 /// `status` in the device configuration is valid (link up/down).
@@ -171,7 +173,7 @@ pub const FEATURE_NAMES: &[(u32, &str)] = &[
     (10, "GUEST_UFO"),
     (NET_F_HOST_TSO4, "HOST_TSO4"),
     (NET_F_HOST_TSO6, "HOST_TSO6"),
-    (13, "HOST_ECN"),
+    (NET_F_HOST_ECN, "HOST_ECN"),
     (14, "HOST_UFO"),
     (NET_F_MRG_RXBUF, "MRG_RXBUF"),
     (NET_F_STATUS, "STATUS"),

@@ -278,6 +278,12 @@ impl Transport {
         }
     }
 
+    /// `config_generation`: the device changes it with every change to its
+    /// configuration (QEMU: with every link change too).
+    pub fn config_generation(&self) -> u8 {
+        self.common.read8(COMMON_CFGGENERATION)
+    }
+
     /// The device's name.
     pub fn who(&self) -> &str {
         &self.who
@@ -302,8 +308,8 @@ impl Negotiated {
 
 /// Features this driver accepts when offered: RING_PACKED and
 /// RING_EVENT_IDX among them, as DPDK's PCI virtio PMD takes packed rings
-/// (see `virtq` for the rings and the notification schemes); CSUM and
-/// HOST_TSO4/6, which only let the driver ask for offloads in a frame's
+/// (see `virtq` for the rings and the notification schemes); CSUM,
+/// HOST_TSO4/6 and HOST_ECN, which only let the driver ask for offloads in a frame's
 /// header (see `net_hdr`). Not asked for (and why): GUEST_CSUM and
 /// GUEST_TSO* (the device would hand over frames with partial checksums,
 /// which ferrite would have to complete before forwarding them; without it
@@ -321,6 +327,7 @@ pub const WANTED: u64 = bit(F_VERSION_1)
     | bit(NET_F_CSUM)
     | bit(NET_F_HOST_TSO4)
     | bit(NET_F_HOST_TSO6)
+    | bit(NET_F_HOST_ECN)
     | bit(NET_F_SPEED_DUPLEX);
 
 /// Chooses the features to accept from those `offered`, less those the
@@ -345,9 +352,13 @@ pub fn choose_features(offered: u64, declined: u64, iommu: bool, who: &str) -> R
         )));
     }
     let mut take = offered & WANTED & !declined;
-    // The spec makes HOST_TSO4/6 depend on CSUM (§5.1.3.1).
+    // The spec makes HOST_TSO4/6 depend on CSUM, and HOST_ECN on one of
+    // them (§5.1.3.1).
     if take & bit(NET_F_CSUM) == 0 {
         take &= !(bit(NET_F_HOST_TSO4) | bit(NET_F_HOST_TSO6));
+    }
+    if take & (bit(NET_F_HOST_TSO4) | bit(NET_F_HOST_TSO6)) == 0 {
+        take &= !bit(NET_F_HOST_ECN);
     }
     Ok(take)
 }
