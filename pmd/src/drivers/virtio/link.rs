@@ -10,8 +10,9 @@
 //!
 //! # A doorbell when the link comes back
 //!
-//! When the thread sees the link come up after being down, it rings the
-//! transmit queue's doorbell once, whether or not the device asked for it
+//! When the thread sees the link come up after being down (or up with a
+//! new configuration generation: a down and up between two looks), it rings
+//! the transmit queue's doorbell once, whether or not the device asked for it
 //! (the spec lets a driver notify without new buffers). QEMU needs that
 //! with packed rings: while its link is down it returns transmitted frames
 //! unsent, and that path (`virtqueue_packed_drop_all`, QEMU 10.0) sets the
@@ -113,15 +114,18 @@ impl LinkThread {
     ) -> std::io::Result<LinkThread> {
         let (stop, stopped) = mpsc::channel::<()>();
         let handle = std::thread::Builder::new().name(format!("virtio-link {}", link.name)).spawn(move || {
-            let mut was_up = true;
+            let (mut was_up, mut generation) = (true, t.config_generation());
             loop {
+                // A down-and-up between two looks shows only as a new
+                // configuration generation: kick then too.
+                let now = t.config_generation();
                 let st = link.read(&t);
-                if st.up && !was_up {
+                if st.up && (!was_up || now != generation) {
                     if let Some(d) = kick_on_up {
                         t.notify(d);
                     }
                 }
-                was_up = st.up;
+                (was_up, generation) = (st.up, now);
                 link.note(st);
                 match stopped.recv_timeout(period) {
                     Err(RecvTimeoutError::Timeout) => {}
