@@ -164,7 +164,7 @@ if pmd_start csum --forward-mode csum "${peers[@]}" --rx-offloads "$cks,sctp_cks
     tcp_xfer "csum offload" "TCP:$k1ip:5001" TCP-LISTEN:5001 32
     ip netns exec ns1 timeout -k 5 60 "$py" "$W/h.py" recv 25 "$k1ip" "$k1ip:5005" >"$W/udp.out" &
     r=$!
-    for _ in $(seq 50); do grep -q ready "$W/udp.out" && break; sleep 0.1; done
+    for _ in $(seq 300); do grep -q ready "$W/udp.out" && break; sleep 0.1; done
     timeout -k 5 30 ip netns exec ns0 "$py" "$W/h.py" send "$k1ip" 5005 200
     wait "$r"
     echo "  UDP receiver: $(grep good "$W/udp.out")"
@@ -173,7 +173,7 @@ if pmd_start csum --forward-mode csum "${peers[@]}" --rx-offloads "$cks,sctp_cks
         head -c 4000000 /dev/urandom >/tmp/sctp.bin
         ip netns exec ns1 timeout -k 5 90 "$py" "$W/h.py" sctp-recv "$k1ip" 5008 >"$W/sctp.out" &
         r=$!
-        for _ in $(seq 50); do grep -q ready "$W/sctp.out" && break; sleep 0.1; done
+        for _ in $(seq 300); do grep -q ready "$W/sctp.out" && break; sleep 0.1; done
         timeout -k 5 90 ip netns exec ns0 "$py" "$W/h.py" sctp-send "$k1ip" 5008 /tmp/sctp.bin || fail "SCTP sender failed"
         wait "$r"
         eq "csum offload: 4 MB over SCTP (CRC-32C by the NIC), length and SHA-256 identical" \
@@ -278,7 +278,7 @@ if pmd_start mcast --forward-mode io --no-promisc --mac-addr-add "0,$k1mac" --ma
     # (with 10 s, ns1 once counted none of them while igb0 forwarded all).
     ip netns exec ns1 timeout -k 5 60 "$py" "$W/h.py" recv 25 "$k1ip" 239.1.1.1:5006 239.1.1.2:5007 >"$W/mc.out" &
     r=$!
-    for _ in $(seq 50); do grep -q ready "$W/mc.out" && break; sleep 0.1; done
+    for _ in $(seq 300); do grep -q ready "$W/mc.out" && break; sleep 0.1; done
     sleep 0.5
     b0=$(port_rx_now mcast 0)
     timeout -k 5 30 ip netns exec ns0 "$py" "$W/h.py" send 239.1.1.1 5006 100 "$k0ip"
