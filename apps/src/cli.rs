@@ -477,7 +477,7 @@ pub struct Args {
     pub vdev: Vec<String>,
 
     /// PCI device to use (0000:01:00.0), with device arguments after commas as DPDK's
-    /// (virtio-net: 0000:03:00.0,packed_vq=0 for split rings); repeatable
+    /// (virtio-net: 0000:03:00.0,packed_vq=1 for packed rings); repeatable
     #[arg(short = 'a', long = "allow", value_name = "PCI[,KEY=VALUE...]")]
     pub allow: Vec<String>,
 

@@ -19,7 +19,7 @@
 //! opening the port with its driver, which resets the NIC (so not while
 //! another process uses it). `--vdev` shows the same for virtual ports.
 //! For a virtio-net port, `-k` also shows the negotiated features (as the
-//! device arguments allow: `-k ADDR,packed_vq=0` declines packed rings, as
+//! device arguments allow: `-k ADDR,packed_vq=1` takes packed rings, as
 //! testpmd's `-a` does).
 
 use std::process::ExitCode;
@@ -29,7 +29,7 @@ use ferrite_pmd::drivers::virtio;
 use vfio::{IommuMode, IrqKind, VfioDevice};
 
 const USAGE: &str = "usage: pmdinfo [--iova-mode va|pa] [-k] PCI_ADDR[,KEY=VALUE...]... | pmdinfo --vdev \
-                     NAME[,NAME...] (e.g. pmdinfo -k 0000:01:00.0, pmdinfo -k 0000:03:00.0,packed_vq=0, pmdinfo \
+                     NAME[,NAME...] (e.g. pmdinfo -k 0000:01:00.0, pmdinfo -k 0000:03:00.0,packed_vq=1, pmdinfo \
                      --vdev pair0,pair1; bind a PCI device first with \
                      `sudo scripts/devbind --bind vfio-pci ADDR`; -k opens the port, which resets the NIC)";
 

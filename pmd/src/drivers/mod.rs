@@ -120,7 +120,8 @@ mod tests {
     #[test]
     fn virtio_device_arguments_decline_packed_rings_or_say_what_is_known() {
         let who = "0000:03:00.0";
-        assert!(DeviceArgs::parse(who, &[]).unwrap().packed_vq);
+        assert!(!DeviceArgs::parse(who, &[]).unwrap().packed_vq, "split rings unless asked");
+        assert!(DeviceArgs::parse(who, &[("packed_vq", "1")]).unwrap().packed_vq);
         assert!(!DeviceArgs::parse(who, &[("packed_vq", "0")]).unwrap().packed_vq);
         assert!(DeviceArgs::parse(who, &[("packed_vq", "0"), ("packed_vq", "1")]).unwrap().packed_vq);
         let e = DeviceArgs::parse(who, &[("packed_vq", "2")]).unwrap_err().to_string();

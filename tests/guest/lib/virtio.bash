@@ -1,15 +1,15 @@
 # tests/guest/lib/virtio.bash — ring layouts for the guest tests that run
 # ferrite's virtio-net driver on the loop layout's virtio pair
 # (loop/71-virtio-txrx.sh, loop/72-virtio-jumbo.sh): the NICs offer packed
-# rings (packed=on in scripts/qemu/run-in-guest), which the driver takes;
-# `-a ADDR,packed_vq=0` declines them and it runs split rings. Each case
+# rings (packed=on in scripts/qemu/run-in-guest), which the driver takes
+# with `-a ADDR,packed_vq=1`; by default it runs split rings. Each case
 # runs on both, and the kind is read back from the features the driver
 # negotiated, not assumed. Sourced after lib/testpmd.bash (use_virtio, eq,
 # pass, fail, $W, $TESTPMD).
 #
 #   virtio_rings KIND             KIND packed|split: the testpmd.bash helpers
-#                                 now open virtio0/virtio1 with no device
-#                                 argument (packed) or with packed_vq=0 (split)
+#                                 now open virtio0/virtio1 with packed_vq=1
+#                                 (packed) or no device argument (split)
 #   ring_kind REPORT              packed|split, from features_negotiated
 #                                 (bit 34, RING_PACKED) in a testpmd
 #                                 --json --xstats report
@@ -23,8 +23,8 @@
 virtio_rings() {
     use_virtio
     RINGS=$1
-    if [[ $RINGS == split ]]; then
-        TX_ADDR+=,packed_vq=0 RX_ADDR+=,packed_vq=0
+    if [[ $RINGS == packed ]]; then
+        TX_ADDR+=,packed_vq=1 RX_ADDR+=,packed_vq=1
     fi
     echo "--- $RINGS rings: -a $TX_ADDR (tx), -a $RX_ADDR (rx)"
 }
@@ -56,7 +56,7 @@ check_rings() {
 
 pmdinfo_rings() {
     local kind=$1 spec=$FERRITE_VIRTIO0 line
-    [[ $kind == split ]] && spec+=,packed_vq=0
+    [[ $kind == packed ]] && spec+=,packed_vq=1
     line=$(timeout --foreground -k 5 60 "${TESTPMD%/*}/pmdinfo" -k "$spec" 2>&1 | grep '^  negotiated')
     echo "pmdinfo -k $spec:$line"
     if [[ $kind == packed ]]; then
@@ -64,6 +64,6 @@ pmdinfo_rings() {
             fail "pmdinfo -k $spec: no RING_PACKED among the negotiated features: '$line'"
     else
         [[ -n $line && $line != *RING_PACKED* ]] && pass "pmdinfo -k $spec negotiates split rings (no RING_PACKED)" ||
-            fail "pmdinfo -k $spec: RING_PACKED negotiated (or no features shown) despite packed_vq=0: '$line'"
+            fail "pmdinfo -k $spec: RING_PACKED negotiated (or no features shown) by default: '$line'"
     fi
 }

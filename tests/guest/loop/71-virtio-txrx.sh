@@ -12,7 +12,7 @@
 #   * per-port, per-queue and named stats (rx_queue_0_packets, ...) agree;
 #   * both mempools full after stop (accounting_ok);
 #   * all of it on packed rings (the NICs offer RING_PACKED, the driver
-#     takes it) and again on split rings (-a ADDR,packed_vq=0), each run's
+#     takes it with -a ADDR,packed_vq=1) and again on split rings (the default), each run's
 #     ring kind read from the features both processes negotiated (and
 #     pmdinfo -k naming them), EVENT_IDX taken whenever offered;
 #   * a bad device argument (packed_vq=2, an unknown key) is refused as bad

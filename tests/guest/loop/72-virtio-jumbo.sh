@@ -10,7 +10,7 @@
 #     five segments (--txpkts 2048,2048,2048,2048,822); rxonly takes them in
 #     9216-byte mbufs: the same checks;
 #   * both on packed rings (the NICs offer RING_PACKED) and again on split
-#     rings (-a ADDR,packed_vq=0), the ring kind of each run read from the
+#     rings (the default; packed: -a ADDR,packed_vq=1), the ring kind of each run read from the
 #     features both processes negotiated.
 # 500 pps: the receiver's 1024 buffers (about 200 jumbo frames when merged)
 # last 0.4 s between polls (a dry ring lets QEMU reorder frames:

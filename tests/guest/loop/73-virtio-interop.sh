@@ -22,6 +22,8 @@ virtio_preflight || { finish; exit; }
 dpdk_have || { fail "dpdk-testpmd is missing (Debian's dpdk; run: sudo scripts/setup-host)"; finish; exit; }
 ferrite_virtio_or_skip
 use_virtio
+# ferrite on packed rings (opt-in, -a ADDR,packed_vq=1), as DPDK takes them.
+TX_ADDR+=,packed_vq=1
 
 # ferrite -> DPDK
 count=3200
@@ -40,7 +42,7 @@ if dpdk_rx_start f2d.drx "$FERRITE_VIRTIO1"; then
 fi
 
 # DPDK -> ferrite
-RX_ADDR=$FERRITE_VIRTIO0
+RX_ADDR=$FERRITE_VIRTIO0,packed_vq=1
 rx_start d2f.rx
 dpdk_tx d2f.dtx "$FERRITE_VIRTIO1" 100 1514
 rx_stop d2f.rx "${DPDK_TX:-$count}"

@@ -6,7 +6,7 @@
 # 500 ms; the delay is printed, not asserted), `set_link virtio1 on` brings
 # "Port 0: link up" back and traffic resumes at the receiver with no restart;
 # both processes exit 0 (their accounting checks) with pools full.
-# B runs split rings (packed_vq=0), A packed ones (the layout's default):
+# Both run split rings (ferrite's default; B says packed_vq=0 explicitly):
 # QEMU 10.0 cannot take its link down under a packed transmit ring with
 # frames in it. Its drop path returns them without counting them as taken,
 # its in-flight count wraps, and its next look at the ring fails with
@@ -15,7 +15,7 @@
 # suppressed for good, which ferrite's link thread undoes with one doorbell
 # when the link comes back (pmd/src/drivers/virtio/link.rs).
 #
-#   A: testpmd on virtio0, rxonly, packed rings
+#   A: testpmd on virtio0, rxonly, split rings
 #   B: testpmd on virtio1, txonly at 1,000 pps, split rings
 # Frames B sends while QEMU has the link down are dropped by QEMU, uncounted
 # by anyone (virtio has no such counter), so the receiver's total is only

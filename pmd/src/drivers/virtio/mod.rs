@@ -46,13 +46,12 @@
 //! bypass the IOMMU. Taken when offered: MAC, STATUS, MTU, MRG_RXBUF,
 //! SPEED_DUPLEX, CSUM, HOST_TSO4, HOST_TSO6 (transmit offloads through the
 //! header: `tcp_cksum`, `udp_cksum`, `tcp_tso`; see [`net_hdr`]),
-//! RING_PACKED (packed virtqueues, as DPDK's PCI virtio PMD
-//! takes them) and RING_EVENT_IDX (event-index notification suppression).
-//! Packed rings can be declined with a device argument, DPDK
-//! virtio_user's word: `-a ADDR,packed_vq=0` ([`DeviceArgs`]); the port
-//! then runs split rings. `drvinfo` and the named statistics show what was
+//! RING_PACKED (packed virtqueues, asked for with a device argument,
+//! DPDK virtio_user's word: `-a ADDR,packed_vq=1` ([`DeviceArgs`] says
+//! why they are not the default yet); without it the port runs split
+//! rings) and RING_EVENT_IDX (event-index notification suppression). `drvinfo` and the named statistics show what was
 //! offered and negotiated (`features_offered`, `features_negotiated`), as
-//! do `pmdinfo ADDR` and `pmdinfo -k ADDR[,packed_vq=0]`; RING_PACKED in
+//! do `pmdinfo ADDR` and `pmdinfo -k ADDR[,packed_vq=1]`; RING_PACKED in
 //! the negotiated set is what says the rings are packed.
 //!
 //! # Not in this slice
@@ -118,18 +117,16 @@ pub const DEFAULT_MAX_MTU: u16 = 9728 - 14 - 4 - NET_HDR_LEN as u16;
 pub const MIN_RING: u16 = 32;
 
 /// Device arguments of a virtio-net port, given after its address on `-a`
-/// (`-a 0000:03:00.0,packed_vq=0`), with DPDK virtio_user's key names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// (`-a 0000:03:00.0,packed_vq=1`), with DPDK virtio_user's key names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DeviceArgs {
-    /// `packed_vq=1` (default): take VIRTIO_F_RING_PACKED when offered;
-    /// `packed_vq=0`: decline it, so the queues are split rings.
+    /// `packed_vq=1`: take VIRTIO_F_RING_PACKED when offered;
+    /// `packed_vq=0` (default): decline it, so the queues are split rings.
+    /// Packed rings are opt-in for now: against QEMU 10.0, ferrite's packed
+    /// transmit ring stalls under sustained unpaced load (after some
+    /// thousand frames; `scripts/bench-virtio` finds it, paced traffic and
+    /// the guest tests do not), a bug not found yet.
     pub packed_vq: bool,
-}
-
-impl Default for DeviceArgs {
-    fn default() -> DeviceArgs {
-        DeviceArgs { packed_vq: true }
-    }
 }
 
 impl DeviceArgs {

@@ -32,7 +32,9 @@ fn pool(n: usize) -> Mempool {
 /// A port probed on a fake device offering `features`, queues of `qmax`.
 fn port_on(features: u64, qmax: u16, iommu: bool) -> Result<(VirtioPort, Arc<Mutex<Dev>>), PortError> {
     let dev = Dev::new(features, qmax);
-    let port = VirtioPort::probe("fake", fake::transport(&dev), IovaMode::Va, None, iommu, DeviceArgs::default())?;
+    // Packed rings when offered (opt-in for users: see `DeviceArgs`).
+    let args = DeviceArgs { packed_vq: true };
+    let port = VirtioPort::probe("fake", fake::transport(&dev), IovaMode::Va, None, iommu, args)?;
     Ok((port, dev))
 }
 
