@@ -16,6 +16,8 @@
 #   check_rings NAME KIND         NAME.tx and NAME.rx ran KIND rings; prints
 #                                 whether EVENT_IDX (bit 29) was negotiated and
 #                                 checks it was whenever the device offered it
+#                                 on split rings, and never on packed ones
+#                                 (QEMU's packed event offset goes stale)
 #   pmdinfo_rings KIND            pmdinfo -k on virtio0 with KIND's device
 #                                 argument: the negotiated features by name
 #                                 include RING_PACKED exactly for packed
@@ -50,7 +52,11 @@ check_rings() {
         offered=$(xstat_of "$report" features_offered) negotiated=$(xstat_of "$report" features_negotiated)
         eq "$name: $side port ran $kind rings (features_negotiated bit 34, RING_PACKED)" "$(ring_kind "$report")" "$kind"
         echo "$name: $side EVENT_IDX offered $(bit "${offered:-0}" 29), negotiated $(bit "${negotiated:-0}" 29)"
-        eq "$name: $side EVENT_IDX negotiated whenever offered" "$(bit "${negotiated:-0}" 29)" "$(bit "${offered:-0}" 29)"
+        if [[ $kind == packed ]]; then
+            eq "$name: $side EVENT_IDX declined with packed rings" "$(bit "${negotiated:-0}" 29)" 0
+        else
+            eq "$name: $side EVENT_IDX negotiated whenever offered" "$(bit "${negotiated:-0}" 29)" "$(bit "${offered:-0}" 29)"
+        fi
     done
 }
 

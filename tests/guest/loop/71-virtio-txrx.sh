@@ -14,7 +14,8 @@
 #   * all of it on packed rings (the NICs offer RING_PACKED, the driver
 #     takes it with -a ADDR,packed_vq=1) and again on split rings (the default), each run's
 #     ring kind read from the features both processes negotiated (and
-#     pmdinfo -k naming them), EVENT_IDX taken whenever offered;
+#     pmdinfo -k naming them), EVENT_IDX taken whenever offered on split
+#     rings and declined on packed ones;
 #   * a bad device argument (packed_vq=2, an unknown key) is refused as bad
 #     input (exit 2) naming what the driver takes.
 # Rings: rx 1024, tx 256 (what QEMU's virtio-net queues hold). 4,000 frames

@@ -48,8 +48,9 @@
 //! header: `tcp_cksum`, `udp_cksum`, `tcp_tso`; see [`net_hdr`]),
 //! RING_PACKED (packed virtqueues, asked for with a device argument,
 //! DPDK virtio_user's word: `-a ADDR,packed_vq=1` ([`DeviceArgs`] says
-//! why they are not the default yet); without it the port runs split
-//! rings) and RING_EVENT_IDX (event-index notification suppression). `drvinfo` and the named statistics show what was
+//! why they are not the default); without it the port runs split
+//! rings) and RING_EVENT_IDX (event-index notification suppression; split
+//! rings only, see `virtq::packed`). `drvinfo` and the named statistics show what was
 //! offered and negotiated (`features_offered`, `features_negotiated`), as
 //! do `pmdinfo ADDR` and `pmdinfo -k ADDR[,packed_vq=1]`; RING_PACKED in
 //! the negotiated set is what says the rings are packed.
@@ -122,10 +123,9 @@ pub const MIN_RING: u16 = 32;
 pub struct DeviceArgs {
     /// `packed_vq=1`: take VIRTIO_F_RING_PACKED when offered;
     /// `packed_vq=0` (default): decline it, so the queues are split rings.
-    /// Packed rings are opt-in for now: against QEMU 10.0, ferrite's packed
-    /// transmit ring stalls under sustained unpaced load (after some
-    /// thousand frames; `scripts/bench-virtio` finds it, paced traffic and
-    /// the guest tests do not), a bug not found yet.
+    /// Packed rings are opt-in: QEMU 10.0 breaks a packed transmit ring
+    /// whose link goes down with frames in it (see `link`), which split
+    /// rings survive.
     pub packed_vq: bool,
 }
 

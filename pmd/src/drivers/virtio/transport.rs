@@ -307,7 +307,8 @@ impl Negotiated {
 }
 
 /// Features this driver accepts when offered: RING_PACKED and
-/// RING_EVENT_IDX among them, as DPDK's PCI virtio PMD takes packed rings
+/// RING_EVENT_IDX among them (EVENT_IDX only with split rings), as DPDK's
+/// PCI virtio PMD takes packed rings
 /// (see `virtq` for the rings and the notification schemes); CSUM,
 /// HOST_TSO4/6 and HOST_ECN, which only let the driver ask for offloads in a frame's
 /// header (see `net_hdr`). Not asked for (and why): GUEST_CSUM and
@@ -359,6 +360,12 @@ pub fn choose_features(offered: u64, declined: u64, iommu: bool, who: &str) -> R
     }
     if take & (bit(NET_F_HOST_TSO4) | bit(NET_F_HOST_TSO6)) == 0 {
         take &= !bit(NET_F_HOST_ECN);
+    }
+    // QEMU's packed ring lets its event offset go stale, which stalls a
+    // driver that trusts it: packed rings run on the flags alone (see
+    // `virtq::packed`, "Notification suppression").
+    if take & bit(F_RING_PACKED) != 0 {
+        take &= !bit(F_RING_EVENT_IDX);
     }
     Ok(take)
 }

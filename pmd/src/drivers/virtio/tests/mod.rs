@@ -43,32 +43,34 @@ fn qemu_port(qmax: u16) -> (VirtioPort, Arc<Mutex<Dev>>) {
 }
 
 /// What the device offers, and so what the rings become: the layout, and
-/// whether VIRTIO_F_EVENT_IDX replaces the notification flags.
+/// whether VIRTIO_F_EVENT_IDX replaces the notification flags. `Packed`
+/// offers EVENT_IDX too (QEMU's default `event_idx=on`), which the port
+/// declines with packed rings (see `virtq::packed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Rings {
     Split,
     SplitEventIdx,
     Packed,
-    PackedEventIdx,
 }
 
-const ALL_RINGS: [Rings; 4] = [Rings::Split, Rings::SplitEventIdx, Rings::Packed, Rings::PackedEventIdx];
+const ALL_RINGS: [Rings; 3] = [Rings::Split, Rings::SplitEventIdx, Rings::Packed];
 
 impl Rings {
     fn packed(self) -> bool {
-        matches!(self, Rings::Packed | Rings::PackedEventIdx)
+        self == Rings::Packed
     }
 
+    /// Whether the port runs with EVENT_IDX.
     fn event_idx(self) -> bool {
-        matches!(self, Rings::SplitEventIdx | Rings::PackedEventIdx)
+        self == Rings::SplitEventIdx
     }
 
     /// QEMU's features with RING_PACKED (`packed=on`) and RING_EVENT_IDX
-    /// (QEMU's default `event_idx=on`) as this variant has them.
+    /// as this variant offers them.
     fn features(self) -> u64 {
         let mut f = fake::qemu_features() & !bit(F_RING_EVENT_IDX) & !bit(F_RING_PACKED);
         if self.packed() {
-            f |= bit(F_RING_PACKED);
+            f |= bit(F_RING_PACKED) | bit(F_RING_EVENT_IDX);
         }
         if self.event_idx() {
             f |= bit(F_RING_EVENT_IDX);
@@ -129,11 +131,14 @@ fn probe_negotiates_what_the_driver_uses_and_reads_the_config() {
         let d = dev.lock().unwrap();
         let mut want =
             bit(F_VERSION_1) | bit(F_ACCESS_PLATFORM) | bit(NET_F_MAC) | bit(NET_F_STATUS) | bit(NET_F_MRG_RXBUF);
-        // The ring kind and notification scheme offered, and the transmit
-        // offloads: the fake offers what QEMU offers on a tap wire, HOST_TSO6
-        // aside.
+        // The ring kind and notification scheme offered (EVENT_IDX never
+        // with packed rings), and the transmit offloads: the fake offers
+        // what QEMU offers on a tap wire, HOST_TSO6 aside.
         let offloads = bit(NET_F_CSUM) | bit(NET_F_HOST_TSO4);
-        want |= rings.features() & (bit(F_RING_PACKED) | bit(F_RING_EVENT_IDX) | offloads);
+        want |= rings.features() & (bit(F_RING_PACKED) | offloads);
+        if rings.event_idx() {
+            want |= bit(F_RING_EVENT_IDX);
+        }
         assert_eq!(d.driver, want, "{rings:?} accepted: {:?}", feature_names(d.driver));
         assert_eq!(port.features().features, want);
         // The spec's order, from a reset: ACKNOWLEDGE, DRIVER, FEATURES_OK.
@@ -155,7 +160,7 @@ fn probe_negotiates_what_the_driver_uses_and_reads_the_config() {
 
 #[test]
 fn packed_vq_0_declines_packed_rings_and_the_port_runs_split_ones() {
-    let dev = Dev::new(Rings::PackedEventIdx.features(), 64);
+    let dev = Dev::new(Rings::Packed.features(), 64);
     let args = DeviceArgs { packed_vq: false };
     let mut port = VirtioPort::probe("fake", fake::transport(&dev), IovaMode::Va, None, true, args).unwrap();
     assert!(!port.features().has(F_RING_PACKED) && port.features().has(F_RING_EVENT_IDX));
@@ -251,7 +256,7 @@ fn open_sets_queues_up_then_driver_ok_and_kicks_receive_once() {
                         assert_eq!(d.avail_flags(i), 0, "flags must be 0 with EVENT_IDX");
                         assert_eq!(d.used_event(i), 0xFFFF, "one behind used index 0");
                     }
-                    Rings::Packed | Rings::PackedEventIdx => {
+                    Rings::Packed => {
                         assert_eq!(d.driver_event(i).1, 1, "driver event suppression DISABLE")
                     }
                 }
@@ -396,13 +401,48 @@ fn full_ring(rings: Rings) {
     assert_eq!(pool.available(), pool.capacity());
 }
 
-/// EVENT_IDX: the device names the descriptor it wants a doorbell for;
-/// a burst kicks exactly when it makes that descriptor available, across
-/// the 16-bit index wrap (split) and many ring laps (packed), and the
-/// NO_NOTIFY flag is ignored.
+/// Packed rings decline EVENT_IDX though the device offers it, and kick
+/// on every publish unless the device says DISABLE. In particular a device
+/// that leaves DESC mode with an offset the driver passed long ago (what
+/// QEMU's packed ring does, see `virtq::packed`) still gets its doorbells;
+/// trusting the offset stalled an unpaced sender in the guest.
+#[test]
+fn a_packed_ring_kicks_on_every_publish_unless_the_device_disables_them() {
+    let (mut port, dev) = ring_port(Rings::Packed, 64);
+    let pool = pool(512);
+    let mut q = open(&mut port, &pool, RxOffloads::empty(), 64);
+    let mut batch = MbufBatch::new();
+    let mut sent = 0u64;
+    for burst in 0..60u64 {
+        let disabled = burst % 3 == 1;
+        match burst % 3 {
+            0 => dev.lock().unwrap().set_no_notify(TX, false),
+            1 => dev.lock().unwrap().set_no_notify(TX, true),
+            // DESC naming the first descriptor ever made available.
+            _ => dev.lock().unwrap().ask_kick_at(TX, 0),
+        }
+        for i in 0..5 {
+            batch.push(frame_mbuf(&pool, &pattern(60, (sent + i) as u32))).unwrap();
+        }
+        let before = dev.lock().unwrap().notifies[TX];
+        assert_eq!(q.tx[0].tx_burst(&mut batch), 5);
+        let kicked = dev.lock().unwrap().notifies[TX] - before;
+        assert_eq!(kicked, u32::from(!disabled), "burst {burst}");
+        assert_eq!(dev.lock().unwrap().tx_all().len(), 5);
+        sent += 5;
+    }
+    assert!(sent > 4 * 64, "several laps of the ring");
+    drop(q);
+    port.stop().unwrap();
+    assert_eq!(pool.available(), pool.capacity());
+}
+
+/// EVENT_IDX (split rings): the device names the index it wants a
+/// doorbell for; a burst kicks exactly when it makes that index available,
+/// across the 16-bit index wrap, and the NO_NOTIFY flag is ignored.
 #[test]
 fn with_event_idx_exactly_the_bursts_that_reach_the_asked_index_kick() {
-    for rings in [Rings::SplitEventIdx, Rings::PackedEventIdx] {
+    for rings in [Rings::SplitEventIdx] {
         let (mut port, dev) = ring_port(rings, 64);
         let pool = pool(512);
         let mut q = open(&mut port, &pool, RxOffloads::empty(), 64);
@@ -868,7 +908,7 @@ fn the_link_thread_rings_the_transmit_doorbell_once_when_the_link_comes_back() {
     use super::link::{LinkState, LinkThread};
     use super::transport::Doorbell;
     use std::time::{Duration, Instant};
-    let dev = Dev::new(Rings::PackedEventIdx.features(), 64);
+    let dev = Dev::new(Rings::Packed.features(), 64);
     let t = Arc::new(fake::transport(&dev));
     let link = Arc::new(LinkState::new("fake".into(), true, false));
     let tx = Doorbell { offset: TX as u32 * NOTIFY_MULT, queue: TX as u16 };

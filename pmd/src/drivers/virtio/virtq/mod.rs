@@ -40,13 +40,13 @@
 //!   trap into the hypervisor on QEMU). Without EVENT_IDX the device sets
 //!   a flag while it does not need them (split VIRTQ_USED_F_NO_NOTIFY,
 //!   packed DISABLE), which saves every kick while the device is busy with
-//!   the queue. With EVENT_IDX the device names the index it will next
-//!   look at (split `avail_event`; packed a descriptor offset and wrap
-//!   counter) and the driver kicks only when a publish covers it
-//!   ([`need_event`]): a device that is idle but has been told once about
-//!   an entry it has not reached yet gets no second doorbell. Both are
-//!   taken when offered, as every virtio driver does; the flags remain for
-//!   devices that offer no EVENT_IDX. One exception, for a device that
+//!   the queue. With EVENT_IDX (split rings only: QEMU's packed ring lets
+//!   its event offset go stale, see `packed`) the device names the index
+//!   it will next look at (`avail_event`) and the driver kicks only when
+//!   a publish covers it ([`need_event`]): a device that is idle but has
+//!   been told once about an entry it has not reached yet gets no second
+//!   doorbell. The flags remain for devices that offer no EVENT_IDX and
+//!   for packed rings. One exception, for a device that
 //!   stops asking and never asks again: the link thread's doorbell when
 //!   the link comes back (see `link`).
 

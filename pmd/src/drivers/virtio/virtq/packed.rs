@@ -51,21 +51,32 @@
 //! The scope note of the split ring applies (coherent devices, x86-64;
 //! ORDER_PLATFORM not negotiated). All ring accesses are volatile,
 //! aligned and little-endian, one field at a time (a descriptor's flags
-//! always as one 16-bit access), except the device event suppression
-//! structure, read as one 32-bit word so its offset and flags come from
-//! the same device write. No Rust reference into ring memory is made.
+//! always as one 16-bit access). No Rust reference into ring memory is
+//! made.
 //!
 //! # Notification suppression
 //!
-//! The driver event suppression structure says DISABLE from setup on,
-//! with or without EVENT_IDX: a poller wants no used-buffer notifications
-//! (DISABLE needs no feature; the per-descriptor mode is the one that
-//! needs EVENT_IDX). The device's structure decides doorbells: DISABLE
-//! means none, ENABLE one per publish, and with EVENT_IDX the DESC mode
-//! names a slot and wrap counter, kicked only when a publish makes that
-//! slot available (the offset is turned into a 16-bit index comparable
-//! with the publish's slots, a lap back if its wrap counter is the
-//! driver's previous one, then [`need_event`]).
+//! The driver event suppression structure says DISABLE from setup on: a
+//! poller wants no used-buffer notifications. The device's structure
+//! decides doorbells: DISABLE means none, ENABLE one per publish.
+//!
+//! A packed ring never runs with VIRTIO_F_EVENT_IDX (the port declines it
+//! when it takes RING_PACKED, see `transport::choose_features`), because
+//! QEMU (measured on 10.0) cannot be trusted with it: its packed ring
+//! writes the event offset once, where it stands when it re-enables
+//! notifications, and does not move it as it goes on consuming with
+//! notifications still enabled (its split ring does move `avail_event` on
+//! every pop). virtio-net's transmit path does exactly that when a send
+//! that had to wait completes: it re-enables, then forwards what the
+//! driver made available meanwhile. The event is then behind everything
+//! the driver publishes afterwards, the driver (rightly, by the spec)
+//! never kicks, and the device never looks again: an unpaced sender
+//! stalled after a few thousand frames. With flags only (ENABLE/DISABLE)
+//! a device left enabled gets a doorbell per publish, and the same run
+//! sent as much as on split rings. DPDK's virtio PMD never negotiates
+//! EVENT_IDX either. A device that writes the DESC mode anyway (which it
+//! may not without EVENT_IDX) or a reserved value gets a doorbell: kicking
+//! too often is the safe side.
 
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
@@ -73,7 +84,7 @@ use std::sync::Arc;
 use ferrite_hugepages::DmaRegion;
 
 use super::block::RingBlock;
-use super::{need_event, Virtqueue, DESC_F_NEXT, MAX_QUEUE_SIZE};
+use super::{Virtqueue, DESC_F_NEXT, MAX_QUEUE_SIZE};
 use crate::drivers::virtio::transport::QueueAddrs;
 
 /// Descriptor flag: available, when it equals the driver's wrap counter
@@ -86,11 +97,6 @@ pub const DESC_F_USED: u16 = 1 << 15;
 pub const RING_EVENT_FLAGS_ENABLE: u16 = 0;
 /// Event suppression flags: no notifications.
 pub const RING_EVENT_FLAGS_DISABLE: u16 = 1;
-/// Event suppression flags: notify when the slot in `off_wrap` is reached
-/// (only with VIRTIO_F_EVENT_IDX).
-pub const RING_EVENT_FLAGS_DESC: u16 = 2;
-/// `off_wrap`: the wrap counter bit above the 15-bit slot offset.
-pub const EVENT_WRAP: u16 = 1 << 15;
 
 /// Bytes per descriptor.
 pub const DESC_SIZE: usize = 16;
@@ -129,8 +135,6 @@ pub struct PackedRing {
     /// The next slot to make available, and the driver's wrap counter.
     next_avail: u16,
     avail_wrap: bool,
-    /// Descriptors made available since the last kick decision.
-    added: u16,
     /// The slot the next completion will be written to, and the wrap
     /// counter it will carry.
     next_used: u16,
@@ -138,8 +142,6 @@ pub struct PackedRing {
     /// Completions this pass may still take (a device that keeps writing
     /// cannot hold the driver in one pass).
     pass_left: u16,
-    /// VIRTIO_F_EVENT_IDX: the device may ask for a kick at one slot.
-    event_idx: bool,
 }
 
 // SAFETY: the ring is DMA memory owned (through `mem`) by this value and
@@ -190,28 +192,15 @@ impl PackedRing {
         used == (flags & DESC_F_AVAIL != 0) && used == wrap
     }
 
-    /// The device's wish for the descriptors made available since the last
-    /// decision (call after the full fence of rule 2).
+    /// Whether the device asks for a doorbell (call after the full fence of
+    /// rule 2). Only its flags are read: see "Notification suppression".
     #[inline(always)]
     fn device_wants_kick(&self) -> bool {
-        // One 32-bit read, so offset and flags come from the same write.
-        let event = self.block.read32(self.layout.device);
-        let (off_wrap, flags) = (event as u16, (event >> 16) as u16 & 3);
-        match flags {
+        match self.block.read16(self.layout.device + 2) & 3 {
             RING_EVENT_FLAGS_ENABLE => true,
             RING_EVENT_FLAGS_DISABLE => false,
-            RING_EVENT_FLAGS_DESC if self.event_idx => {
-                let new = self.next_avail;
-                let old = new.wrapping_sub(self.added);
-                let mut at = off_wrap & !EVENT_WRAP;
-                if (off_wrap & EVENT_WRAP != 0) != self.avail_wrap {
-                    // A slot of the lap before the current one.
-                    at = at.wrapping_sub(self.layout.n);
-                }
-                need_event(at, new, old)
-            }
-            // The reserved value, or DESC without EVENT_IDX (a device
-            // error): kicking too often is the safe side.
+            // DESC, which needs EVENT_IDX, or the reserved value: kicking
+            // too often is the safe side.
             _ => true,
         }
     }
@@ -226,7 +215,9 @@ impl Virtqueue for PackedRing {
 
     /// Lays the ring out by [`Layout::of`] (computed here, so every offset
     /// lies in the block) and disables used-buffer notifications.
+    /// `event_idx` must be false: see "Notification suppression".
     fn new(mem: Arc<DmaRegion>, offset: usize, n: u16, event_idx: bool) -> PackedRing {
+        assert!(!event_idx, "packed rings are never set up with VIRTIO_F_EVENT_IDX");
         assert!(n.is_power_of_two() && n <= MAX_QUEUE_SIZE, "virtqueue size {n}");
         let layout = Layout::of(n);
         // Zeroed descriptors are neither available nor used in the first lap.
@@ -239,11 +230,9 @@ impl Virtqueue for PackedRing {
             layout,
             next_avail: 0,
             avail_wrap: true,
-            added: 0,
             next_used: 0,
             used_wrap: true,
             pass_left: 0,
-            event_idx,
         };
         ring.block.write16(ring.layout.driver + 2, RING_EVENT_FLAGS_DISABLE);
         ring
@@ -286,7 +275,6 @@ impl Virtqueue for PackedRing {
                 self.block.write16(Self::desc(slot) + 14, f);
             }
             self.advance_avail();
-            self.added = self.added.wrapping_add(1);
         }
         if let Some(f) = first_flags {
             fence(Ordering::Release);
@@ -299,9 +287,7 @@ impl Virtqueue for PackedRing {
     #[inline(always)]
     fn publish(&mut self) -> bool {
         fence(Ordering::SeqCst);
-        let kick = self.device_wants_kick();
-        self.added = 0;
-        kick
+        self.device_wants_kick()
     }
 
     #[inline(always)]
