@@ -10,7 +10,7 @@
 #   bench_host PER_ROUND_S GUEST_ARGS...
 #       installs Debian's dpdk if dpdk-testpmd is missing, builds ferrite's
 #       testpmd, notes the machine and its load (BENCH_HOST), boots the guest
-#       (TCG, loop layout, every NIC on vfio-pci) to run
+#       (TCG, every NIC on vfio-pci; the loop layout, or BENCH_LAYOUT) to run
 #       `$SELF --in-guest GUEST_ARGS...`, raw outputs in out/BENCH/<time>;
 #       exits with the guest command's status.
 # Guest side (also set A, B: the pair's PCI addresses; AN, BN: their names):
@@ -43,11 +43,11 @@ bench_host() {
     BENCH_HOST="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at start, $(pgrep -c qemu-system || true) QEMU(s) already running"
     export BENCH_HOST
     echo "$BENCH: host: $BENCH_HOST"
-    echo "$BENCH: booting the guest (TCG, loop layout); ${ROUNDS} round(s) of ${SECS} s per measurement"
+    echo "$BENCH: booting the guest (TCG, ${BENCH_LAYOUT:-loop} layout); ${ROUNDS} round(s) of ${SECS} s per measurement"
     t0=$(date +%s)
     OUT=$REPO/out/$BENCH/$(date -u +%Y%m%d-%H%M%S)
     mkdir -p "$OUT"
-    TCG_THREAD=${TCG_THREAD:-multi} OUT=$OUT RW_DIRS=$OUT PASS_ENV="OUT BENCH_HOST" BIND=vfio-pci LAYOUT=loop \
+    TCG_THREAD=${TCG_THREAD:-multi} OUT=$OUT RW_DIRS=$OUT PASS_ENV="OUT BENCH_HOST" BIND=vfio-pci LAYOUT=${BENCH_LAYOUT:-loop} \
         TIMEOUT=$((300 + ROUNDS * per)) scripts/qemu/run-in-guest "$SELF --in-guest $*" || rc=$?
     echo "$BENCH: guest run took $(($(date +%s) - t0)) s; host load average $(cut -d' ' -f1-3 /proc/loadavg) at end;" \
         "raw outputs in ${OUT#"$REPO"/}"
