@@ -13,7 +13,8 @@
 #       (TCG, every NIC on vfio-pci; the loop layout, or BENCH_LAYOUT) to run
 #       `$SELF --in-guest GUEST_ARGS...`, raw outputs in out/BENCH/<time>;
 #       exits with the guest command's status.
-# Guest side (also set A, B: the pair's PCI addresses; AN, BN: their names):
+# Guest side (also set A, B: the pair's PCI addresses; AN, BN: their names;
+# FERRITE_DEVARGS, e.g. ",packed_vq=1": appended to A and B for ferrite only):
 #   bench_guest_init         T (ferrite's testpmd), D (scratch), POLL, DPDK_COMMON
 #   ferrite_txrx, dpdk_txrx  txonly on A -> rxonly on B, two processes; set
 #                            TXPPS RXPPS SENT RCVD MISSED
@@ -58,6 +59,7 @@ bench_host() {
 bench_guest_init() {
     # A benchmark reports what it measured: no early exit on a failed step.
     set +e
+    FERRITE_DEVARGS=${FERRITE_DEVARGS:-}
     cd "$REPO"
     T=$REPO/target/release/testpmd
     D=$(mktemp -d "/tmp/$BENCH.XXXX")
@@ -94,12 +96,12 @@ dpdk_last() { grep -o "$2: *[0-9]*" "$1" | tail -1 | awk '{print $2}'; }
 
 ferrite_txrx() {
     say "ferrite txonly $AN -> rxonly $BN, ${SECS} s"
-    timeout --foreground -k 5 -s INT $((SECS + 90)) "$T" -l 0,1 --main-lcore 1 -a "$B" --port-topology loop --forward-mode rxonly --burst "$BURST" \
+    timeout --foreground -k 5 -s INT $((SECS + 90)) "$T" -l 0,1 --main-lcore 1 -a "$B$FERRITE_DEVARGS" --port-topology loop --forward-mode rxonly --burst "$BURST" \
         --rxd "$RXD" --txd "$TXD" --stats-period 1 --json "${POLL[@]}" >"$D/f.rx.json" 2>"$D/f.rx.err" &
     local rx=$!
     wait_for "$D/f.rx.err" '^Logical core' 20 $rx || say "ferrite rxonly did not start: $(tail -3 "$D/f.rx.err")"
     sleep 1
-    timeout --foreground -k 5 -s INT $((SECS + 60)) "$T" -l 0,1 -a "$A" --port-topology loop --forward-mode txonly --burst "$BURST" --rxd "$RXD" --txd "$TXD" \
+    timeout --foreground -k 5 -s INT $((SECS + 60)) "$T" -l 0,1 -a "$A$FERRITE_DEVARGS" --port-topology loop --forward-mode txonly --burst "$BURST" --rxd "$RXD" --txd "$TXD" \
         --txpkts "$FRAME" --duration "$SECS" --stats-period 1 --json "${POLL[@]}" >"$D/f.tx.json" 2>"$D/f.tx.err"
     sleep 2
     kill -INT $rx
@@ -141,7 +143,7 @@ ferrite_loop() {
     local name=$1 mode=$2
     shift 2
     say "ferrite $mode $AN <-> $BN, --tx-first $TXFIRST, ${SECS} s"
-    timeout --foreground -k 5 -s INT $((SECS + 60)) "$T" -l 0,1 -a "$A" -a "$B" --forward-mode "$mode" --burst "$BURST" --rxd "$RXD" --txd "$TXD" \
+    timeout --foreground -k 5 -s INT $((SECS + 60)) "$T" -l 0,1 -a "$A$FERRITE_DEVARGS" -a "$B$FERRITE_DEVARGS" --forward-mode "$mode" --burst "$BURST" --rxd "$RXD" --txd "$TXD" \
         --txpkts "$FRAME" --tx-first "$TXFIRST" --duration "$((SECS + 2))" --stats-period 1 --json "${POLL[@]}" "$@" \
         >"$D/f.$name.json" 2>"$D/f.$name.err" || true
     LPPS=$(ferrite_samples "$D/f.$name.err" rx | sed '1d' | head -n "$SECS" | median)
