@@ -53,7 +53,9 @@
 //! aligned and little-endian, one field at a time (a descriptor's flags
 //! always as one 16-bit access), except the device event suppression
 //! structure, read as one 32-bit word so its offset and flags come from
-//! the same device write. No Rust reference into ring memory is made.
+//! the same device write, and the driver's, written as one 32-bit word
+//! when arming with DESC for the same reason. No Rust reference into ring
+//! memory is made.
 //!
 //! # Notification suppression
 //!
@@ -65,7 +67,9 @@
 //! names a slot and wrap counter, kicked only when a publish makes that
 //! slot available (the offset is turned into a 16-bit index comparable
 //! with the publish's slots, a lap back if its wrap counter is the
-//! driver's previous one, then [`need_event`]).
+//! driver's previous one, then [`need_event`]). Interrupt mode
+//! ([`Virtqueue::arm_interrupt`]) writes ENABLE, or with EVENT_IDX DESC
+//! naming the next used slot, and DISABLE again when disarmed.
 
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
@@ -350,6 +354,24 @@ impl Virtqueue for PackedRing {
             (last as u16, self.used_wrap)
         };
         Self::is_used(self.block.read16(Self::desc(slot) + 14), wrap)
+    }
+
+    /// ENABLE, or DESC naming the next used slot and its wrap counter (one
+    /// 32-bit store: offset and flags together); full fence (rule 4 of
+    /// `virtq`); then whether that slot already holds a completion.
+    fn arm_interrupt(&mut self) -> bool {
+        if self.event_idx {
+            let off_wrap = self.next_used | if self.used_wrap { EVENT_WRAP } else { 0 };
+            self.block.write32(self.layout.driver, off_wrap as u32 | (RING_EVENT_FLAGS_DESC as u32) << 16);
+        } else {
+            self.block.write16(self.layout.driver + 2, RING_EVENT_FLAGS_ENABLE);
+        }
+        fence(Ordering::SeqCst);
+        Self::is_used(self.block.read16(Self::desc(self.next_used) + 14), self.used_wrap)
+    }
+
+    fn disarm_interrupt(&mut self) {
+        self.block.write16(self.layout.driver + 2, RING_EVENT_FLAGS_DISABLE);
     }
 }
 
