@@ -67,6 +67,8 @@ pub struct Dev {
     pub msix_vectors: u16,
     /// `msix_config`.
     pub config_msix: u16,
+    /// Reads of the device configuration (any width).
+    pub cfg_reads: u32,
 }
 
 /// The device's side of one ring.
@@ -153,6 +155,7 @@ impl Dev {
             rings: vec![DevRing::default(); 3],
             msix_vectors: 3,
             config_msix: VIRTIO_MSI_NO_VECTOR,
+            cfg_reads: 0,
         }))
     }
 
@@ -168,6 +171,12 @@ impl Dev {
 
     fn q(&mut self) -> Option<&mut Queue> {
         self.queues.get_mut(self.q_select as usize)
+    }
+
+    fn count_cfg_read(&mut self, kind: Kind) {
+        if matches!(kind, Kind::Device) {
+            self.cfg_reads += 1;
+        }
     }
 
     /// The vector a write of `v` leaves (§4.1.5.1.2: NO_VECTOR if refused).
@@ -200,7 +209,8 @@ impl FakeWindow {
 
 impl Window for FakeWindow {
     fn read8(&self, off: u32) -> u8 {
-        let d = self.dev();
+        let mut d = self.dev();
+        d.count_cfg_read(self.1);
         match (self.1, off) {
             (Kind::Common, COMMON_STATUS) => d.status,
             (Kind::Common, COMMON_CFGGENERATION) => d.generation,
@@ -210,6 +220,7 @@ impl Window for FakeWindow {
     }
     fn read16(&self, off: u32) -> u16 {
         let mut d = self.dev();
+        d.count_cfg_read(self.1);
         match (self.1, off) {
             (Kind::Common, COMMON_NUMQ) => d.queues.len() as u16,
             (Kind::Common, COMMON_Q_SELECT) => d.q_select,
@@ -224,7 +235,8 @@ impl Window for FakeWindow {
         }
     }
     fn read32(&self, off: u32) -> u32 {
-        let d = self.dev();
+        let mut d = self.dev();
+        d.count_cfg_read(self.1);
         match (self.1, off) {
             (Kind::Common, COMMON_DF) => (d.offered >> (32 * d.dfselect.min(1))) as u32 * u32::from(d.dfselect < 2),
             (Kind::Device, o) => u32::from_le_bytes(d.cfg[o as usize..o as usize + 4].try_into().unwrap()),

@@ -165,11 +165,14 @@ fn arming_with_work_waiting_wakes_at_once_and_is_not_counted_as_a_device_interru
 
 /// With the configuration vector, the link thread reads `status` when the
 /// vector fires (and only at its safety-net period otherwise, here an
-/// hour), counting the interrupts.
+/// hour), counting the interrupts. Every step waits for an observable fact
+/// (a device read, an event), never for time to pass, except the check
+/// that nothing happens without an interrupt, which cannot fail by delay.
 #[test]
 fn the_link_thread_sleeps_on_the_configuration_vector() {
     use super::super::link::{LinkState, LinkThread};
     use ferrite_vfio::EventFd;
+    use std::sync::atomic::Ordering::Relaxed;
     let dev = Dev::new(Rings::SplitEventIdx.features(), 64);
     let t = Arc::new(fake::transport(&dev));
     let link = Arc::new(LinkState::new("fake".into(), true, false));
@@ -177,23 +180,28 @@ fn the_link_thread_sleeps_on_the_configuration_vector() {
     let config = Arc::new(EventFd::new().unwrap());
     let hour = Duration::from_secs(3600);
     let thread = LinkThread::spawn(Arc::clone(&t), Arc::clone(&link), Some(Arc::clone(&config)), hour, None).unwrap();
-    // Let it take its first look (the link is up), then take the link
-    // down without an interrupt: the thread, asleep, does not see it.
+    let reads = || dev.lock().unwrap().cfg_reads;
+    // Its first look (link up, the first observation: no event).
     let deadline = Instant::now() + Duration::from_secs(5);
-    while link.config_irqs.load(std::sync::atomic::Ordering::Relaxed) == 0 && Instant::now() < deadline {
-        // Wake it once so we know it has looked and gone back to sleep.
-        config.write(1).unwrap();
-        std::thread::sleep(Duration::from_millis(10));
+    while reads() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
     }
-    let woken = link.config_irqs.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(woken >= 1, "the thread never took the configuration interrupt");
+    assert!(reads() > 0, "the thread never read the configuration");
+    // Link down and the device's configuration interrupt: an event.
     dev.lock().unwrap().cfg[NET_CFG_STATUS as usize] = 0;
-    std::thread::sleep(Duration::from_millis(100));
-    assert!(events.try_next().is_none(), "a change seen without an interrupt: the thread is polling");
-    // The device's configuration interrupt: the change is seen.
     config.write(1).unwrap();
     let ev = events.wait(Duration::from_secs(5)).expect("a link event after the interrupt");
     assert!(!ev.status.up, "{ev:?}");
-    assert_eq!(link.config_irqs.load(std::sync::atomic::Ordering::Relaxed), woken + 1);
+    assert_eq!(link.config_irqs.load(Relaxed), 1);
+    // Link up without an interrupt: the thread, asleep, reads nothing.
+    let before = reads();
+    dev.lock().unwrap().cfg[NET_CFG_STATUS as usize] = NET_S_LINK_UP as u8;
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(reads(), before, "the thread read the configuration without an interrupt: it polls");
+    assert!(events.try_next().is_none());
+    config.write(1).unwrap();
+    let ev = events.wait(Duration::from_secs(5)).expect("a link event after the second interrupt");
+    assert!(ev.status.up, "{ev:?}");
+    assert_eq!(link.config_irqs.load(Relaxed), 2);
     drop(thread);
 }
