@@ -2,10 +2,14 @@
 # tests/guest/loop/74-virtio-link.sh — link status on ferrite's virtio-net
 # driver (loop layout, virtio0 <-> virtio1): QMP `set_link virtio1 off` while
 # txonly runs on virtio1 makes ferrite report "Port 0: link down" (the
-# device's VIRTIO_NET_F_STATUS field, read by the port's link thread every
-# 500 ms; the delay is printed, not asserted), `set_link virtio1 on` brings
-# "Port 0: link up" back and traffic resumes at the receiver with no restart;
-# both processes exit 0 (their accounting checks) with pools full.
+# device's VIRTIO_NET_F_STATUS field, read by the port's link thread when
+# the configuration MSI-X vector fires; the delay is printed, not
+# asserted), `set_link virtio1 on` brings "Port 0: link up" back and traffic
+# resumes at the receiver with no restart; both processes exit 0 (their
+# accounting checks) with pools full. The link changes came through the
+# configuration interrupt: B's `lsc_interrupts` counts at least the two
+# changes, and the guest kernel's count for virtio1's vector 0
+# (/proc/interrupts, vfio-msix[0]) rose across the flap.
 # Both run split rings (ferrite's default; B says packed_vq=0 explicitly):
 # QEMU 10.0 cannot take its link down under a packed transmit ring with
 # frames in it. Its drop path returns them without counting them as taken,
@@ -33,12 +37,18 @@ timeout --foreground -k 5 -s INT 200 "$TESTPMD" -l 0,1 -a "$FERRITE_VIRTIO0" --p
     --stats-period 1 --json >"$W/a.json" 2>"$W/a.log" &
 a=$!
 timeout --foreground -k 5 -s INT 200 "$TESTPMD" -l 0,1 --main-lcore 1 -a "$FERRITE_VIRTIO1,packed_vq=0" --port-topology loop \
-    --forward-mode txonly --tx-rate 1000 --stats-period 1 --json >"$W/b.json" 2>"$W/b.log" &
+    --forward-mode txonly --tx-rate 1000 --stats-period 1 --json --xstats >"$W/b.json" 2>"$W/b.log" &
 b=$!
 wait_for "$W/a.log" '^Logical core' 60 >/dev/null && wait_for "$W/b.log" '^Logical core' 60 >/dev/null ||
     fail "testpmd did not start: $(tail -5 "$W/a.log" "$W/b.log")"
 sleep 3
 
+# Interrupts the guest kernel took on MSI-X vector $1 of device $2.
+kernel_irqs() {
+    awk -v name="vfio-msix[$1]($2)" '$NF == name { s = 0; for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+$/) s += $i; print s }' \
+        /proc/interrupts
+}
+cfg0=$(kernel_irqs 0 "$FERRITE_VIRTIO1")
 t0=$(ts)
 qmp 'set_link virtio1 off' || fail "qmp set_link virtio1 off"
 if t1=$(wait_for "$W/b.log" 'Port 0: link down' 30); then
@@ -57,12 +67,19 @@ else
 fi
 a_lines_at_up=$(wc -l <"$W/a.log")
 sleep 3
+cfg1=$(kernel_irqs 0 "$FERRITE_VIRTIO1")
 kill -INT "$b"; wait "$b"; rcb=$?
 sleep 0.5
 kill -INT "$a"; wait "$a"; rca=$?
 echo "--- B (virtio1, txonly):"; grep -E 'Port 0|Rates' "$W/b.log" | head -20
 echo "--- A (virtio0, rxonly):"; grep -E 'Port 0|Rates' "$W/a.log" | head -20
 eq "exit status A (rxonly), B (txonly) after SIGINT" "$rca,$rcb" 0,0
+lsc=$(jv "$W/b.json" '.ports[0].xstats.lsc_interrupts')
+echo "B: lsc_interrupts ${lsc:-none}, msix_vectors $(jv "$W/b.json" '.ports[0].xstats.msix_vectors'); kernel vfio-msix[0] of virtio1 ${cfg0:-none} -> ${cfg1:-none}"
+((${lsc:-0} >= 2)) && pass "the down and the up came as configuration interrupts (lsc_interrupts $lsc)" ||
+    fail "lsc_interrupts ${lsc:-none}, want at least 2 (one per link change)"
+[[ -n $cfg0 && -n $cfg1 ]] && ((cfg1 >= cfg0 + 2)) && pass "the guest kernel took them on virtio1's vector 0 ($cfg0 -> $cfg1)" ||
+    fail "kernel vfio-msix[0] of virtio1: '${cfg0:-}' -> '${cfg1:-}', want a rise of at least 2"
 ((rx_down > 0)) && pass "receiver saw no traffic while the link was down" || fail "receiver never idle during the outage"
 sent=$(jv "$W/b.json" '.ports[0].tx_packets') rx=$(jv "$W/a.json" '.ports[0].rx_packets')
 echo "B sent $sent; A received $rx"

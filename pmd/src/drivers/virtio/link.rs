@@ -1,9 +1,13 @@
 //! Link state from the device configuration's `status` field
 //! (VIRTIO_NET_F_STATUS), turned into link events.
 //!
-//! virtio signals a configuration change with an interrupt (the config
-//! MSI-X vector); this slice has no interrupts, so a small thread reads
-//! `status` every [`LINK_RECHECK`] instead, and every query
+//! virtio signals a configuration change (QEMU: every link change) with
+//! an interrupt on the `msix_config` vector (see `irq`). When the port has
+//! that vector, a small thread sleeps on its eventfd and reads `status`
+//! when it fires (counted as `lsc_interrupts`, igb's name), and every
+//! [`LINK_SAFETY_NET`] anyway in case a notification was lost; without it
+//! (no MSI-X, too few vectors, refused) the thread reads `status` every
+//! [`LINK_RECHECK`]. Every query
 //! ([`NetDevice::link_status`](crate::port::NetDevice::link_status),
 //! `link_update`) reads it at once. Without VIRTIO_NET_F_STATUS the spec
 //! says to assume the link is up, and no thread runs.
@@ -24,17 +28,25 @@
 //! next look at the ring fails with "Virtqueue size exceeded", marking the
 //! device broken until a reset.)
 
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use ferrite_vfio::EventFd;
 
 use super::regs::*;
 use super::transport::{Doorbell, Transport};
 use crate::port::{Duplex, LinkNotifier, LinkStatus};
 
-/// How often the link thread reads `status`.
+/// How often the link thread reads `status` without a configuration
+/// interrupt.
 pub const LINK_RECHECK: Duration = Duration::from_millis(500);
+
+/// How often it reads `status` anyway when it has one: only a lost
+/// notification waits this long.
+pub const LINK_SAFETY_NET: Duration = Duration::from_secs(5);
 
 /// What the port and its link thread share.
 pub struct LinkState {
@@ -47,12 +59,21 @@ pub struct LinkState {
     pub has_status: bool,
     /// VIRTIO_NET_F_SPEED_DUPLEX was negotiated.
     pub has_speed: bool,
+    /// Configuration-change interrupts taken (`lsc_interrupts`).
+    pub config_irqs: AtomicU64,
 }
 
 impl LinkState {
     /// Link state of a port with the given negotiated features.
     pub fn new(name: Arc<str>, has_status: bool, has_speed: bool) -> LinkState {
-        LinkState { name, notifier: LinkNotifier::default(), last: Mutex::new(None), has_status, has_speed }
+        LinkState {
+            name,
+            notifier: LinkNotifier::default(),
+            last: Mutex::new(None),
+            has_status,
+            has_speed,
+            config_irqs: AtomicU64::new(0),
+        }
     }
 
     /// Reads the carrier (and speed/duplex where the device reports them).
@@ -98,24 +119,32 @@ impl LinkState {
 
 /// The thread that watches `status`; stops when dropped.
 pub struct LinkThread {
-    stop: Option<Sender<()>>,
+    stop: Arc<AtomicBool>,
+    /// Rung by `drop` so the thread leaves its wait at once.
+    wake: Arc<EventFd>,
     handle: Option<JoinHandle<()>>,
 }
 
 impl LinkThread {
-    /// Starts watching (only worth it with VIRTIO_NET_F_STATUS); rings
-    /// `kick_on_up` when the link comes back (see the module docs). The
-    /// thread must be dropped before the device is reset.
+    /// Starts watching (only worth it with VIRTIO_NET_F_STATUS): reads
+    /// `status` when `config` (the configuration vector's eventfd, if
+    /// any) fires and every `period` (the port passes [`LINK_SAFETY_NET`]
+    /// with an eventfd, [`LINK_RECHECK`] without). Rings `kick_on_up` when
+    /// the link comes back (see the module docs). The thread must be
+    /// dropped before the device is reset.
     pub fn spawn(
         t: Arc<Transport>,
         link: Arc<LinkState>,
+        config: Option<Arc<EventFd>>,
         period: Duration,
         kick_on_up: Option<Doorbell>,
     ) -> std::io::Result<LinkThread> {
-        let (stop, stopped) = mpsc::channel::<()>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(EventFd::new()?);
+        let (quit, bell) = (Arc::clone(&stop), Arc::clone(&wake));
         let handle = std::thread::Builder::new().name(format!("virtio-link {}", link.name)).spawn(move || {
             let (mut was_up, mut generation) = (true, t.config_generation());
-            loop {
+            while !quit.load(Ordering::Acquire) {
                 // A down-and-up between two looks shows only as a new
                 // configuration generation: kick then too.
                 let now = t.config_generation();
@@ -127,19 +156,41 @@ impl LinkThread {
                 }
                 (was_up, generation) = (st.up, now);
                 link.note(st);
-                match stopped.recv_timeout(period) {
-                    Err(RecvTimeoutError::Timeout) => {}
-                    _ => return,
+                let fired = wait(&bell, config.as_deref(), period);
+                if fired > 0 {
+                    link.config_irqs.fetch_add(fired, Ordering::Relaxed);
                 }
             }
         })?;
-        Ok(LinkThread { stop: Some(stop), handle: Some(handle) })
+        Ok(LinkThread { stop, wake, handle: Some(handle) })
+    }
+}
+
+/// Sleeps until `irq` fires, `stop` is rung, or `timeout` passes; returns
+/// the interrupts `irq` counted (its eventfd reset), 0 for none. `stop` is
+/// never reset: once rung, every later wait returns at once.
+fn wait(stop: &EventFd, irq: Option<&EventFd>, timeout: Duration) -> u64 {
+    let mut fds = [stop.as_raw_fd(), irq.map_or(-1, |e| e.as_raw_fd())].map(|fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: polls a live local array of two pollfds (poll skips fd -1).
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if n <= 0 || fds[1].revents & libc::POLLIN == 0 {
+        return 0;
+    }
+    match irq.map(EventFd::read) {
+        Some(Ok(Some(k))) => k,
+        _ => 0,
     }
 }
 
 impl Drop for LinkThread {
     fn drop(&mut self) {
-        drop(self.stop.take());
+        self.stop.store(true, Ordering::Release);
+        let _ = self.wake.write(1);
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }

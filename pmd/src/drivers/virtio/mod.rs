@@ -21,6 +21,8 @@
 //! * [`net_hdr`]: a frame's checksum and TSO requests as that header;
 //! * [`session`]: what the queues of one open share (the device reset that
 //!   makes their memory safe to free);
+//! * [`irq`]: MSI-X vectors (configuration changes, one per receive
+//!   queue) and a receive queue's interrupt;
 //! * [`link`]: the link state from VIRTIO_NET_F_STATUS, as link events.
 //!
 //! # Life cycle
@@ -30,13 +32,25 @@
 //!   MAC, MTU and link from the device configuration. The device stays at
 //!   FEATURES_OK, doing nothing, until the port is opened.
 //! * **open**: bus mastering on, the whole handshake again from a reset
-//!   (the device forgets its queues on every reset, and a stopped port was
-//!   reset), receive and transmit virtqueues set up, packed if RING_PACKED
-//!   was negotiated, split otherwise (receive filled with buffers first),
-//!   DRIVER_OK, one kick so the device sees the buffers.
+//!   (the device forgets its queues and vectors on every reset, and a
+//!   stopped port was reset), MSI-X vectors from VFIO and `msix_config`
+//!   (see [`irq`]), receive and transmit virtqueues set up with their
+//!   vectors, packed if RING_PACKED was negotiated, split otherwise
+//!   (receive filled with buffers first), DRIVER_OK, one kick so the
+//!   device sees the buffers, the link thread.
 //! * **stop / a queue dropped / close**: a device reset, confirmed by the
 //!   status reading 0, before any ring or buffer goes back (see
-//!   [`session`]); bus mastering off.
+//!   [`session`]); the vectors back to VFIO; bus mastering off.
+//!
+//! # Interrupts
+//!
+//! Receive queues support `enable_interrupt` (testpmd's `--rx-mode
+//! adaptive|interrupt`) through their MSI-X vector and the rings'
+//! notification suppression (see [`virtq`] on interrupt mode); link
+//! changes arrive on the configuration vector. Statistics:
+//! `msix_vectors` (vectors the device accepted in the last open: 2, or 0
+//! when polled), `rx_queue_0_interrupts` (the device's receive
+//! interrupts) and `lsc_interrupts` (configuration changes), igb's name.
 //!
 //! # Features
 //!
@@ -63,11 +77,11 @@
 //! "promiscuous" means here; turning promiscuous mode off is refused rather
 //! than pretended. No receive offloads (GUEST_CSUM/GUEST_TSO: the device
 //! completes checksums and segments before a frame reaches us, and the
-//! received header's flags are ignored), no interrupts
-//! (MSI-X, and so no `--rx-mode interrupt`; EVENT_IDX serves only to
-//! kick less), no indirect descriptors, no IN_ORDER, and no
+//! received header's flags are ignored), no INTx or MSI fallback (without
+//! MSI-X the port polls), no indirect descriptors, no IN_ORDER, and no
 //! NOTIFICATION_DATA. Offered receive offloads: `scatter` (with MRG_RXBUF).
 
+pub(crate) mod irq;
 pub(crate) mod link;
 pub(crate) mod net_hdr;
 pub mod pci;
@@ -85,9 +99,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use ferrite_hugepages::{DmaMapper, DmaOptions, Fallback, IovaMode, PageSize};
-use ferrite_vfio::{Bar, IommuMode, VfioDevice};
+use ferrite_vfio::{Bar, EventFd, IommuMode, VfioDevice};
 
-use link::{LinkState, LinkThread, LINK_RECHECK};
+use irq::{Msix, RxIrq, VectorSource, CONFIG_VECTOR};
+use link::{LinkState, LinkThread};
 use net_hdr::HdrOffloads;
 use regs::*;
 use rx::{RxSetup, RxStats, VirtioRxQueue};
@@ -101,8 +116,8 @@ use virtq::{QueueArena, Virtqueue, MAX_QUEUE_SIZE};
 use crate::ether::max_frame_len;
 use crate::mem::Mempool;
 use crate::port::{
-    per_queue_stat_rows, Channels, DeviceCaps, DrvInfo, EthtoolOps, LinkEvents, LinkStatus, MacAddr, NetDevice,
-    PortConfig, PortError, PortStats, QueueCounters, Queues, RingParams, RxMode, RxOffloads, TxOffloads,
+    per_queue_stat_rows, Channels, Counter, DeviceCaps, DrvInfo, EthtoolOps, LinkEvents, LinkStatus, MacAddr,
+    NetDevice, PortConfig, PortError, PortStats, QueueCounters, Queues, RingParams, RxMode, RxOffloads, TxOffloads,
 };
 
 /// Driver name reported by `drvinfo` (Linux's is `virtio_net` too).
@@ -258,13 +273,21 @@ fn random_mac() -> MacAddr {
 struct QueueStatsSet {
     rx: Arc<QueueCounters>,
     rx_more: Arc<RxStats>,
+    /// Receive-queue MSI-X interrupts.
+    rx_irqs: Arc<Counter>,
     tx: Arc<QueueCounters>,
     tx_more: Arc<TxStats>,
 }
 
 impl QueueStatsSet {
     fn new() -> QueueStatsSet {
-        QueueStatsSet { rx: Arc::default(), rx_more: Arc::default(), tx: Arc::default(), tx_more: Arc::default() }
+        QueueStatsSet {
+            rx: Arc::default(),
+            rx_more: Arc::default(),
+            rx_irqs: Arc::default(),
+            tx: Arc::default(),
+            tx_more: Arc::default(),
+        }
     }
 }
 
@@ -297,6 +320,15 @@ pub struct VirtioPort {
     session: Option<Arc<Session>>,
     link: Arc<LinkState>,
     link_thread: Option<LinkThread>,
+    /// The MSI-X vectors of the current open, if it has them.
+    msix: Option<Msix>,
+    /// Vectors the device accepted in the last open (configuration and
+    /// receive), for the `msix_vectors` statistic (kept after a stop, so
+    /// a final report shows it); 0: polled.
+    vectors_in_use: u16,
+    /// Tests: the vectors a device in software pretends to have.
+    #[cfg(test)]
+    soft_msix: u32,
 }
 
 impl VirtioPort {
@@ -404,7 +436,18 @@ impl VirtioPort {
             session: None,
             link,
             link_thread: None,
+            msix: None,
+            vectors_in_use: 0,
+            #[cfg(test)]
+            soft_msix: 0,
         })
+    }
+
+    /// Tests: the port's vectors come from plain eventfds, as if the
+    /// device had `n` MSI-X vectors (0: none).
+    #[cfg(test)]
+    pub(crate) fn set_soft_msix(&mut self, n: u32) {
+        self.soft_msix = n;
     }
 
     /// Feature bits offered by the device and negotiated.
@@ -504,6 +547,9 @@ impl VirtioPort {
                 self.name, negotiated.offered, self.negotiated.offered
             )));
         }
+        self.vectors_in_use = 0;
+        self.msix = self.enable_msix();
+        let config_irq = self.route_config_vector();
         let (queues, rx_doorbell, tx_doorbell) = if self.negotiated.has(F_RING_PACKED) {
             self.queues::<PackedRing>(session, pool)?
         } else {
@@ -522,7 +568,8 @@ impl VirtioPort {
         // the device once, now that it runs.
         t.notify(rx_doorbell);
         if self.link.has_status && self.dev.is_some() {
-            match LinkThread::spawn(Arc::clone(&t), Arc::clone(&self.link), LINK_RECHECK, Some(tx_doorbell)) {
+            let period = if config_irq.is_some() { link::LINK_SAFETY_NET } else { link::LINK_RECHECK };
+            match LinkThread::spawn(Arc::clone(&t), Arc::clone(&self.link), config_irq, period, Some(tx_doorbell)) {
                 Ok(th) => self.link_thread = Some(th),
                 Err(e) => {
                     eprintln!("ferrite virtio: {}: no link thread ({e}); link changes need link_update", self.name)
@@ -536,16 +583,19 @@ impl VirtioPort {
     /// in the device (between FEATURES_OK and DRIVER_OK), and their
     /// doorbells (receive, transmit).
     fn queues<R: Virtqueue>(
-        &self,
+        &mut self,
         session: &Arc<Session>,
         pool: Mempool,
     ) -> Result<(Queues, Doorbell, Doorbell), PortError> {
-        let t = &self.transport;
+        let t = Arc::clone(&self.transport);
         let (rx_n, tx_n) = self.rings;
         let event_idx = self.negotiated.has(F_RING_EVENT_IDX);
         let mut arena = QueueArena::<R>::new(&[rx_n, tx_n], event_idx, &self.dma_options())?;
         let ring = arena.take();
-        let doorbell = t.setup_queue(RX_QUEUE_0, rx_n, ring.addrs())?;
+        let want = self.msix.as_ref().and_then(|m| m.rx.first()).map(|efd| (irq::rx_vector(0), Arc::clone(efd)));
+        let (doorbell, kept) =
+            t.setup_queue(RX_QUEUE_0, rx_n, ring.addrs(), want.as_ref().map_or(VIRTIO_MSI_NO_VECTOR, |(v, _)| *v))?;
+        let irq = self.accepted_rx_irq(want, kept);
         let rxq = VirtioRxQueue::new(RxSetup {
             session: Arc::clone(session),
             doorbell,
@@ -557,9 +607,11 @@ impl VirtioPort {
             counters: Arc::clone(&self.qstats.rx),
             stats: Arc::clone(&self.qstats.rx_more),
             max_len: Arc::clone(&self.rx_max_len),
+            irq,
         })?;
         let ring = arena.take();
-        let tx_doorbell = t.setup_queue(TX_QUEUE_0, tx_n, ring.addrs())?;
+        // No vector: transmitted buffers are reclaimed as the queue sends.
+        let (tx_doorbell, _) = t.setup_queue(TX_QUEUE_0, tx_n, ring.addrs(), VIRTIO_MSI_NO_VECTOR)?;
         let txq = VirtioTxQueue::new(TxSetup {
             session: Arc::clone(session),
             doorbell: tx_doorbell,
@@ -601,6 +653,9 @@ impl VirtioPort {
             ("tx_tso".to_string(), t.tso.get()),
             ("tx_offload_errors".to_string(), t.offload_errors.get()),
             ("mbufs_left_to_device".to_string(), r.abandoned.get() + t.abandoned.get()),
+            ("msix_vectors".to_string(), u64::from(self.vectors_in_use)),
+            ("lsc_interrupts".to_string(), self.link.config_irqs.load(Ordering::Relaxed)),
+            ("rx_queue_0_interrupts".to_string(), self.qstats.rx_irqs.get()),
             ("features_offered".to_string(), self.negotiated.offered),
             ("features_negotiated".to_string(), self.negotiated.features),
         ];
@@ -608,15 +663,73 @@ impl VirtioPort {
         rows
     }
 
-    /// Ends the current open: device reset (confirmed), bus mastering off.
+    /// Ends the current open: device reset (confirmed), MSI-X vectors back
+    /// to VFIO (after the reset: the device no longer signals them), bus
+    /// mastering off.
     fn quiesce(&mut self) -> Result<(), PortError> {
         self.link_thread = None;
         let reset = match self.session.take() {
             Some(s) => s.quiesce().map(|_| ()),
             None => self.transport.reset(transport::RESET_TIMEOUT),
         };
+        self.release_msix();
         let bm = self.set_bus_master(false);
         reset.and(bm)
+    }
+
+    /// The vectors this open asks for (see `irq`), `None` when polled.
+    fn enable_msix(&self) -> Option<Msix> {
+        let src = match &self.dev {
+            Some(dev) => VectorSource::Vfio(dev),
+            #[cfg(test)]
+            None if self.soft_msix > 0 => VectorSource::Soft(self.soft_msix),
+            None => return None,
+        };
+        irq::enable(src, &self.name, 1)
+    }
+
+    /// Routes configuration changes to their vector (after the reset of
+    /// `init`, which forgets vectors); the eventfd for the link thread if
+    /// the device kept it.
+    fn route_config_vector(&mut self) -> Option<Arc<EventFd>> {
+        let m = self.msix.as_ref()?;
+        let kept = self.transport.set_config_vector(CONFIG_VECTOR);
+        if kept != CONFIG_VECTOR {
+            eprintln!(
+                "ferrite virtio: {}: the device refused MSI-X vector {CONFIG_VECTOR} for configuration changes                  (reads {kept:#06x}): link polled every {:?}",
+                self.name,
+                link::LINK_RECHECK
+            );
+            return None;
+        }
+        self.vectors_in_use = 1;
+        Some(Arc::clone(&m.config))
+    }
+
+    /// The receive queue's interrupt if the device kept the vector `want`
+    /// asked for (it reads back `kept`); otherwise polled, said once.
+    fn accepted_rx_irq(&mut self, want: Option<(u16, Arc<EventFd>)>, kept: u16) -> Option<RxIrq> {
+        let (vector, efd) = want?;
+        if kept != vector {
+            eprintln!(
+                "ferrite virtio: {}: the device refused MSI-X vector {vector} for receive queue 0 (reads                  {kept:#06x}): no rx interrupts, the queue is polled",
+                self.name
+            );
+            return None;
+        }
+        self.vectors_in_use += 1;
+        Some(RxIrq::new(efd, Arc::clone(&self.qstats.rx_irqs)))
+    }
+
+    /// Hands the vectors back to VFIO.
+    fn release_msix(&mut self) {
+        if self.msix.take().is_some() {
+            if let Some(dev) = &self.dev {
+                if let Err(e) = dev.disable_irqs(ferrite_vfio::IrqKind::Msix) {
+                    eprintln!("ferrite virtio: {}: releasing MSI-X: {e}", self.name);
+                }
+            }
+        }
     }
 }
 
@@ -778,6 +891,8 @@ impl NetDevice for VirtioPort {
         for c in [&t.bad_frames, &t.separate_hdr, &t.bad_used_ids] {
             c.reset();
         }
+        self.qstats.rx_irqs.reset();
+        self.link.config_irqs.store(0, Ordering::Relaxed);
         Ok(())
     }
 

@@ -35,6 +35,15 @@
 //! is dropped (`rx_mtu_oversize_drops`). Each counts once in the queue's
 //! drops and errors. Nothing panics.
 //!
+//! # Interrupts
+//!
+//! With an MSI-X vector (see `irq`), `enable_interrupt` arms the ring's
+//! used-buffer notification for the next completion and wakes the caller
+//! itself when one is already waiting (see `virtq`, rule 4);
+//! `disable_interrupt` restores poll-mode suppression and drains the
+//! eventfd, counting the device's interrupts (`rx_queue_0_interrupts`),
+//! not the queue's own wake-ups.
+//!
 //! # Refill
 //!
 //! Buffer ids freed by completions go on a stack; once a quarter of the
@@ -48,6 +57,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use super::irq::RxIrq;
 use super::regs::{NET_HDR_LEN, NET_HDR_NUM_BUFFERS};
 use super::session::{Release, Session};
 use super::transport::Doorbell;
@@ -106,6 +116,8 @@ pub struct RxSetup<R: Virtqueue> {
     pub stats: Arc<RxStats>,
     /// Longest frame accepted (the MTU's), read once per burst.
     pub max_len: Arc<AtomicU32>,
+    /// The queue's MSI-X vector, when the device accepted one.
+    pub irq: Option<RxIrq>,
 }
 
 /// One receive queue of a virtio-net port, on a ring of layout `R`.
@@ -133,6 +145,7 @@ pub struct VirtioRxQueue<R: Virtqueue> {
     counters: Arc<QueueCounters>,
     stats: Arc<RxStats>,
     max_len: Arc<AtomicU32>,
+    irq: Option<RxIrq>,
 }
 
 // SAFETY: the armed mbuf pointers are owned by this queue (like a
@@ -201,6 +214,7 @@ impl<R: Virtqueue> VirtioRxQueue<R> {
             counters: s.counters,
             stats: s.stats,
             max_len: s.max_len,
+            irq: s.irq,
         };
         q.fill();
         if q.nfree != 0 {
@@ -438,6 +452,35 @@ impl<R: Virtqueue> RxQueue for VirtioRxQueue<R> {
 
     fn queue_id(&self) -> u16 {
         self.qid
+    }
+
+    /// Lifts the ring's used-buffer suppression for the next completion
+    /// (see `virtq` on interrupt mode), then wakes itself if one is
+    /// already there, so arming never misses a frame.
+    fn enable_interrupt(&mut self) -> Result<(), PortError> {
+        let Some(irq) = &mut self.irq else {
+            return Err(PortError::NotSupported("rx interrupts (no MSI-X vector for this virtio queue)"));
+        };
+        if !self.session.live() {
+            return Err(PortError::InvalidState("the port was stopped".into()));
+        }
+        if self.ring.arm_interrupt() {
+            irq.wake_self();
+        }
+        Ok(())
+    }
+
+    /// Back to poll-mode suppression, and the eventfd drained (the device's
+    /// interrupts among what it held are counted).
+    fn disable_interrupt(&mut self) {
+        if let Some(irq) = &mut self.irq {
+            self.ring.disarm_interrupt();
+            irq.drain();
+        }
+    }
+
+    fn interrupt_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.irq.as_ref().map(RxIrq::fd)
     }
 }
 

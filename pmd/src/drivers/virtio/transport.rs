@@ -209,10 +209,13 @@ impl Transport {
         self.common.read16(COMMON_Q_SIZE)
     }
 
-    /// Sets queue `q` up (§4.1.5.1.3): its size, no MSI-X vector (we
-    /// poll), its three areas, then enables it. Returns its doorbell. Only
-    /// between FEATURES_OK and DRIVER_OK.
-    pub fn setup_queue(&self, q: u16, size: u16, addrs: QueueAddrs) -> Result<Doorbell, PortError> {
+    /// Sets queue `q` up (§4.1.5.1.3): its size, MSI-X `vector`
+    /// ([`VIRTIO_MSI_NO_VECTOR`] for none), its three areas, then enables
+    /// it. Returns its doorbell and the vector the device kept (it reads
+    /// back NO_VECTOR when it refused one, §4.1.5.1.2: QEMU does for a
+    /// vector beyond its `vectors=`). Only between FEATURES_OK and
+    /// DRIVER_OK.
+    pub fn setup_queue(&self, q: u16, size: u16, addrs: QueueAddrs, vector: u16) -> Result<(Doorbell, u16), PortError> {
         let max = self.queue_max_size(q);
         if max == 0 {
             return Err(self.err(format_args!("virtqueue {q} does not exist (queue_size reads 0)")));
@@ -226,7 +229,8 @@ impl Transport {
         }
         let doorbell = self.doorbell(q)?;
         self.common.write16(COMMON_Q_SIZE, size);
-        self.common.write16(COMMON_Q_MSIX, VIRTIO_MSI_NO_VECTOR);
+        self.common.write16(COMMON_Q_MSIX, vector);
+        let kept = self.common.read16(COMMON_Q_MSIX);
         let write64 = |lo: u32, v: u64| {
             self.common.write32(lo, v as u32);
             self.common.write32(lo + 4, (v >> 32) as u32);
@@ -235,7 +239,14 @@ impl Transport {
         write64(COMMON_Q_AVAILLO, addrs.avail);
         write64(COMMON_Q_USEDLO, addrs.used);
         self.common.write16(COMMON_Q_ENABLE, 1);
-        Ok(doorbell)
+        Ok((doorbell, kept))
+    }
+
+    /// Routes configuration-change notifications to MSI-X `vector` and
+    /// returns the vector the device kept (NO_VECTOR: refused).
+    pub fn set_config_vector(&self, vector: u16) -> u16 {
+        self.common.write16(COMMON_MSIX, vector);
+        self.common.read16(COMMON_MSIX)
     }
 
     /// Queue `q`'s doorbell: `queue_notify_off(q) * notify_off_multiplier`

@@ -62,6 +62,13 @@ pub struct Dev {
     pub bad_notifies: u32,
     /// Device side of each ring.
     pub rings: Vec<DevRing>,
+    /// MSI-X table entries: a vector at or beyond this is refused (reads
+    /// back NO_VECTOR), as QEMU refuses one beyond its `vectors=`.
+    pub msix_vectors: u16,
+    /// `msix_config`.
+    pub config_msix: u16,
+    /// Reads of the device configuration (any width).
+    pub cfg_reads: u32,
 }
 
 /// The device's side of one ring.
@@ -146,6 +153,9 @@ impl Dev {
             notifies: vec![0; 3],
             bad_notifies: 0,
             rings: vec![DevRing::default(); 3],
+            msix_vectors: 3,
+            config_msix: VIRTIO_MSI_NO_VECTOR,
+            cfg_reads: 0,
         }))
     }
 
@@ -153,13 +163,29 @@ impl Dev {
         self.status = 0;
         self.driver = 0;
         for q in &mut self.queues {
-            *q = Queue { max: q.max, ..Queue::default() };
+            *q = Queue { max: q.max, msix: VIRTIO_MSI_NO_VECTOR, ..Queue::default() };
         }
+        self.config_msix = VIRTIO_MSI_NO_VECTOR;
         self.rings.iter_mut().for_each(|r| *r = DevRing::default());
     }
 
     fn q(&mut self) -> Option<&mut Queue> {
         self.queues.get_mut(self.q_select as usize)
+    }
+
+    fn count_cfg_read(&mut self, kind: Kind) {
+        if matches!(kind, Kind::Device) {
+            self.cfg_reads += 1;
+        }
+    }
+
+    /// The vector a write of `v` leaves (§4.1.5.1.2: NO_VECTOR if refused).
+    fn vector(&self, v: u16) -> u16 {
+        if v < self.msix_vectors {
+            v
+        } else {
+            VIRTIO_MSI_NO_VECTOR
+        }
     }
 }
 
@@ -183,7 +209,8 @@ impl FakeWindow {
 
 impl Window for FakeWindow {
     fn read8(&self, off: u32) -> u8 {
-        let d = self.dev();
+        let mut d = self.dev();
+        d.count_cfg_read(self.1);
         match (self.1, off) {
             (Kind::Common, COMMON_STATUS) => d.status,
             (Kind::Common, COMMON_CFGGENERATION) => d.generation,
@@ -193,12 +220,14 @@ impl Window for FakeWindow {
     }
     fn read16(&self, off: u32) -> u16 {
         let mut d = self.dev();
+        d.count_cfg_read(self.1);
         match (self.1, off) {
             (Kind::Common, COMMON_NUMQ) => d.queues.len() as u16,
             (Kind::Common, COMMON_Q_SELECT) => d.q_select,
             (Kind::Common, COMMON_Q_SIZE) => d.q().map_or(0, |q| if q.size != 0 { q.size } else { q.max }),
             (Kind::Common, COMMON_Q_ENABLE) => d.q().map_or(0, |q| q.enable),
             (Kind::Common, COMMON_Q_MSIX) => d.q().map_or(0, |q| q.msix),
+            (Kind::Common, COMMON_MSIX) => d.config_msix,
             // QEMU gives queue q notify offset q.
             (Kind::Common, COMMON_Q_NOFF) => d.q_select,
             (Kind::Device, o) => u16::from_le_bytes([d.cfg[o as usize], d.cfg[o as usize + 1]]),
@@ -206,7 +235,8 @@ impl Window for FakeWindow {
         }
     }
     fn read32(&self, off: u32) -> u32 {
-        let d = self.dev();
+        let mut d = self.dev();
+        d.count_cfg_read(self.1);
         match (self.1, off) {
             (Kind::Common, COMMON_DF) => (d.offered >> (32 * d.dfselect.min(1))) as u32 * u32::from(d.dfselect < 2),
             (Kind::Device, o) => u32::from_le_bytes(d.cfg[o as usize..o as usize + 4].try_into().unwrap()),
@@ -240,6 +270,7 @@ impl Window for FakeWindow {
                 }
             }
             (Kind::Common, COMMON_Q_MSIX) => {
+                let v = d.vector(v);
                 if let Some(q) = d.q() {
                     q.msix = v;
                 }
@@ -249,7 +280,7 @@ impl Window for FakeWindow {
                     q.enable = v;
                 }
             }
-            (Kind::Common, COMMON_MSIX) => {}
+            (Kind::Common, COMMON_MSIX) => d.config_msix = d.vector(v),
             (Kind::Notify, o) => {
                 if o != v as u32 * NOTIFY_MULT {
                     d.bad_notifies += 1;

@@ -6,6 +6,7 @@
 //! can negotiate ([`Rings`]), and EVENT_IDX's doorbell rule has its own.
 
 mod fake;
+mod interrupts;
 mod offloads;
 
 use std::sync::{Arc, Mutex};
@@ -912,7 +913,8 @@ fn the_link_thread_rings_the_transmit_doorbell_once_when_the_link_comes_back() {
     let t = Arc::new(fake::transport(&dev));
     let link = Arc::new(LinkState::new("fake".into(), true, false));
     let tx = Doorbell { offset: TX as u32 * NOTIFY_MULT, queue: TX as u16 };
-    let thread = LinkThread::spawn(Arc::clone(&t), Arc::clone(&link), Duration::from_millis(2), Some(tx)).unwrap();
+    let thread =
+        LinkThread::spawn(Arc::clone(&t), Arc::clone(&link), None, Duration::from_millis(2), Some(tx)).unwrap();
     let kicks = || dev.lock().unwrap().notifies[TX];
     let settle = || std::thread::sleep(Duration::from_millis(40));
     settle();

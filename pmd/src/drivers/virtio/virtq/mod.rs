@@ -49,6 +49,36 @@
 //!   for packed rings. One exception, for a device that
 //!   stops asking and never asks again: the link thread's doorbell when
 //!   the link comes back (see `link`).
+//!
+//! # Notifications in interrupt mode
+//!
+//! A receive queue with an MSI-X vector can sleep (`--rx-mode adaptive`,
+//! NAPI's pattern): [`Virtqueue::arm_interrupt`] lifts the used-buffer
+//! suppression for the next completion only, as narrowly as the layout
+//! allows (virtio 1.2 §2.7.10, §2.8.10):
+//!
+//! * split, no EVENT_IDX: `avail.flags` 0 (the device then notifies after
+//!   every batch of completions until disarmed);
+//! * split, EVENT_IDX: `used_event` = the next used index the driver will
+//!   consume, so the device notifies once, when it writes that entry;
+//! * packed, no EVENT_IDX: driver event suppression ENABLE;
+//! * packed, EVENT_IDX: DESC with the next used slot and its wrap counter
+//!   (one notification, when that slot is written), offset and flags in
+//!   one 32-bit store so the device never sees DESC with a stale offset.
+//!
+//! **Rule 4 (arm, then re-check):** the suppression store must be visible
+//! to the device before the driver reads the ring for completions that
+//! came meanwhile: a store followed by a load, so a full (`SeqCst`) fence
+//! sits between them. The device does the mirror image (writes its used
+//! index or flags, full barrier, reads the suppression: QEMU's
+//! `virtio_should_notify`). With both fences, at least one side sees the
+//! other's write: either the device sees the request and notifies, or the
+//! driver sees the completion and wakes itself (the queue writes its own
+//! eventfd). Without the fence both could read stale values, the device
+//! skip the notification and the driver go to sleep on a frame: a lost
+//! wake-up. [`Virtqueue::disarm_interrupt`] needs no fence: a notification
+//! that races with it only wakes a poller that is awake anyway (the queue
+//! drains its eventfd).
 
 mod block;
 pub mod packed;
@@ -140,6 +170,17 @@ pub trait Virtqueue: Send + Sized + 'static {
     /// `outstanding` single-descriptor buffers are used (the device has
     /// run out of them). False for 0.
     fn all_used(&self, outstanding: u16) -> bool;
+
+    /// Asks the device for a used-buffer notification at the next
+    /// completion the driver has not consumed, then (after a full fence,
+    /// rule 4 in the module docs) says whether such a completion is
+    /// already there, in which case the device may have missed the request
+    /// and the caller must wake itself.
+    fn arm_interrupt(&mut self) -> bool;
+
+    /// Back to the poll-mode suppression the ring was set up with: no
+    /// used-buffer notifications.
+    fn disarm_interrupt(&mut self);
 }
 
 /// The spec's event-index test (§2.7.7 and §2.7.10, Linux's

@@ -77,6 +77,9 @@
 //! EVENT_IDX either. A device that writes the DESC mode anyway (which it
 //! may not without EVENT_IDX) or a reserved value gets a doorbell: kicking
 //! too often is the safe side.
+//!
+//! Interrupt mode ([`Virtqueue::arm_interrupt`]) writes ENABLE to the
+//! driver's structure, and DISABLE again when disarmed.
 
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
@@ -336,6 +339,18 @@ impl Virtqueue for PackedRing {
             (last as u16, self.used_wrap)
         };
         Self::is_used(self.block.read16(Self::desc(slot) + 14), wrap)
+    }
+
+    /// ENABLE (no EVENT_IDX on packed rings, so no DESC); full fence (rule
+    /// 4 of `virtq`); then whether the next slot already holds a completion.
+    fn arm_interrupt(&mut self) -> bool {
+        self.block.write16(self.layout.driver + 2, RING_EVENT_FLAGS_ENABLE);
+        fence(Ordering::SeqCst);
+        Self::is_used(self.block.read16(Self::desc(self.next_used) + 14), self.used_wrap)
+    }
+
+    fn disarm_interrupt(&mut self) {
+        self.block.write16(self.layout.driver + 2, RING_EVENT_FLAGS_DISABLE);
     }
 }
 

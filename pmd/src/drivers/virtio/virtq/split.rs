@@ -55,7 +55,9 @@
 //! `used_event`, written at each publish, stays one behind the driver's
 //! consumed index, which the device never reaches, and the doorbell rings
 //! only when a publish moves `avail.idx` past the device's `avail_event`.
-//! The parent module's docs say why both.
+//! The parent module's docs say why both, and how interrupt mode
+//! ([`Virtqueue::arm_interrupt`]) lifts the suppression: `avail.flags` 0,
+//! or `used_event` set to the next index the driver will consume.
 
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
@@ -131,6 +133,8 @@ pub struct SplitRing {
     used_limit: u16,
     /// VIRTIO_F_EVENT_IDX: `used_event`/`avail_event` instead of flags.
     event_idx: bool,
+    /// A used-buffer notification is requested (interrupt mode).
+    armed: bool,
 }
 
 // SAFETY: the ring is DMA memory owned (through `mem`) by this value and
@@ -146,6 +150,18 @@ impl SplitRing {
         // one 8-byte store.
         self.block.write64(off, addr);
         self.block.write64(off + 8, len as u64 | (flags as u64) << 32 | (next as u64) << 48);
+    }
+
+    /// `used_event` (EVENT_IDX): the next index to consume when armed (the
+    /// device notifies when it writes it), one behind it otherwise (never
+    /// reached: see the module docs).
+    #[inline(always)]
+    fn used_event_value(&self) -> u16 {
+        if self.armed {
+            self.used_seen
+        } else {
+            self.used_seen.wrapping_sub(1)
+        }
     }
 
     /// Whether the device asked for a doorbell for the entries published
@@ -175,10 +191,20 @@ impl Virtqueue for SplitRing {
         let layout = Layout::of(n);
         let block = RingBlock::carve(&mem, offset, layout.bytes);
         let iova = mem.iova(offset);
-        let ring =
-            SplitRing { mem, block, iova, layout, avail_idx: 0, kick_mark: 0, used_seen: 0, used_limit: 0, event_idx };
+        let ring = SplitRing {
+            mem,
+            block,
+            iova,
+            layout,
+            avail_idx: 0,
+            kick_mark: 0,
+            used_seen: 0,
+            used_limit: 0,
+            event_idx,
+            armed: false,
+        };
         if event_idx {
-            ring.block.write16(ring.layout.used_event(), ring.used_seen.wrapping_sub(1));
+            ring.block.write16(ring.layout.used_event(), ring.used_event_value());
         } else {
             ring.block.write16(ring.layout.avail, VIRTQ_AVAIL_F_NO_INTERRUPT);
         }
@@ -228,7 +254,7 @@ impl Virtqueue for SplitRing {
     #[inline(always)]
     fn publish(&mut self) -> bool {
         if self.event_idx {
-            self.block.write16(self.layout.used_event(), self.used_seen.wrapping_sub(1));
+            self.block.write16(self.layout.used_event(), self.used_event_value());
         }
         fence(Ordering::Release);
         self.block.write16(self.layout.avail + 2, self.avail_idx);
@@ -268,6 +294,29 @@ impl Virtqueue for SplitRing {
     #[inline(always)]
     fn all_used(&self, outstanding: u16) -> bool {
         outstanding != 0 && self.used_limit.wrapping_sub(self.used_seen) == outstanding
+    }
+
+    /// `avail.flags` 0, or `used_event` at the next index to consume; full
+    /// fence (rule 4 of `virtq`); then whether `used.idx` is already past
+    /// what the driver consumed.
+    fn arm_interrupt(&mut self) -> bool {
+        self.armed = true;
+        if self.event_idx {
+            self.block.write16(self.layout.used_event(), self.used_event_value());
+        } else {
+            self.block.write16(self.layout.avail, 0);
+        }
+        fence(Ordering::SeqCst);
+        self.block.read16(self.layout.used + 2) != self.used_seen
+    }
+
+    fn disarm_interrupt(&mut self) {
+        self.armed = false;
+        if self.event_idx {
+            self.block.write16(self.layout.used_event(), self.used_event_value());
+        } else {
+            self.block.write16(self.layout.avail, VIRTQ_AVAIL_F_NO_INTERRUPT);
+        }
     }
 }
 
