@@ -21,7 +21,8 @@
 //! * [`net_hdr`]: a frame's checksum and TSO requests as that header;
 //! * [`session`]: what the queues of one open share (the device reset that
 //!   makes their memory safe to free);
-//! * [`link`]: the link state from VIRTIO_NET_F_STATUS, as link events.
+//! * [`link`]: the link state from VIRTIO_NET_F_STATUS, as link events;
+//! * [`ctrl`] / [`filters`]: the control queue and what goes through it.
 //!
 //! # Life cycle
 //!
@@ -46,7 +47,8 @@
 //! bypass the IOMMU. Taken when offered: MAC, STATUS, MTU, MRG_RXBUF,
 //! SPEED_DUPLEX, CSUM, HOST_TSO4, HOST_TSO6 (transmit offloads through the
 //! header: `tcp_cksum`, `udp_cksum`, `tcp_tso`; see [`net_hdr`]),
-//! RING_PACKED (packed virtqueues, asked for with a device argument,
+//! CTRL_VQ, CTRL_RX, CTRL_MAC_ADDR, MQ (and CTRL_VLAN per open, see
+//! [`filters`]), RING_PACKED (packed virtqueues, asked for with a device argument,
 //! DPDK virtio_user's word: `-a ADDR,packed_vq=1` ([`DeviceArgs`] says
 //! why they are not the default yet); without it the port runs split
 //! rings) and RING_EVENT_IDX (event-index notification suppression). `drvinfo` and the named statistics show what was
@@ -54,18 +56,25 @@
 //! do `pmdinfo ADDR` and `pmdinfo -k ADDR[,packed_vq=1]`; RING_PACKED in
 //! the negotiated set is what says the rings are packed.
 //!
+//! # Control queue, filters, multi-queue
+//!
+//! With CTRL_VQ the port runs the control queue ([`ctrl`]) and keeps its
+//! receive filters ([`filters`]: CTRL_RX promiscuous, all-multicast and
+//! the MAC table, CTRL_MAC_ADDR, CTRL_VLAN for the opens that ask for
+//! `vlan_filter`), sent at every open and on every change while it runs.
+//! With MQ it runs the queue pairs configured, up to the device's
+//! `max_virtqueue_pairs` (pair p: virtqueues 2p and 2p+1; the control
+//! queue after all of them), and tells the device with VQ_PAIRS_SET.
+//!
 //! # Not in this slice
 //!
-//! One queue pair (VIRTIO_NET_F_MQ needs the control queue: asking for more
-//! is refused, saying so); no control queue, so no receive filtering: the
-//! device delivers every frame it gets, which is QEMU's default and what
-//! "promiscuous" means here; turning promiscuous mode off is refused rather
-//! than pretended. No receive offloads (GUEST_CSUM/GUEST_TSO: the device
+//! No receive offloads (GUEST_CSUM/GUEST_TSO: the device
 //! completes checksums and segments before a frame reaches us, and the
 //! received header's flags are ignored), no interrupts
 //! (MSI-X, and so no `--rx-mode interrupt`; EVENT_IDX serves only to
 //! kick less), no indirect descriptors, no IN_ORDER, and no
-//! NOTIFICATION_DATA. Offered receive offloads: `scatter` (with MRG_RXBUF).
+//! NOTIFICATION_DATA. Offered receive offloads: `scatter` (with
+//! MRG_RXBUF), `vlan_filter` (with CTRL_VLAN).
 
 pub(crate) mod ctrl;
 pub(crate) mod filters;
