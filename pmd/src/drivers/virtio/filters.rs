@@ -12,11 +12,13 @@
 //!
 //! # VLAN filtering and QEMU's table
 //!
-//! What a device's VLAN table holds before the first command is not
-//! pinned down by practice: QEMU before 8.2 emptied it when CTRL_VLAN was
-//! negotiated (every tagged frame dropped), later versions leave it full
-//! (every VLAN passes; measured on QEMU 10.0.2), and without CTRL_VLAN
-//! QEMU fills it. So the port negotiates CTRL_VLAN only for an open that
+//! What a device's VLAN table holds before the first command differs
+//! between QEMU versions: older ones emptied it when CTRL_VLAN was
+//! negotiated (every tagged frame dropped); since the 2023 change "do not
+//! reset vlan filtering at set_features" negotiation leaves it alone, and
+//! QEMU 10.0.2 starts with it full (every VLAN passes, measured); a 2025
+//! change ("Fix VLAN filter table reset timing") moved when it is filled
+//! again. Without CTRL_VLAN QEMU fills it (every VLAN passes). So the port negotiates CTRL_VLAN only for an open that
 //! asks for the `vlan_filter` receive offload, and then sets every one of
 //! the 4,096 entries itself (ADD for the listed IDs, DEL for the rest):
 //! about 4,100 commands, paid only by who asks for VLAN filtering. Without
