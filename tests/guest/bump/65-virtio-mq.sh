@@ -16,6 +16,8 @@
 #                                      another group 0
 #        --no-promisc --all-multicast: multicast 20, foreign unicast 0
 #        promiscuous (the default):    foreign unicast 20, multicast 20
+#        --no-promisc --vlan-filter 0,5: own MAC tagged 5: 20, tagged 6: 0,
+#                                      untagged 20 (without it, tagged 6: 20)
 #   2. Multi-queue, --rxq 2 --txq 2, io forwarding: ping both ways 0% loss,
 #      16 MB over TCP ns2 -> ns3 intact, and 64 UDP flows from k2: virtio0's
 #      per-queue counters show BOTH receive queues got frames.
@@ -72,19 +74,24 @@ print("ready", flush=True)
 while True:
     d = s.recv(2048)
     if d[14:24] == b"ferrite-65":
-        mac = ":".join("%02x" % b for b in d[:6])
-        counts[mac] = counts.get(mac, 0) + 1
+        # The kernel took any VLAN tag off; the sender wrote its ID in.
+        key = ":".join("%02x" % b for b in d[:6]) + ("/%d" % d[25] if d[25] else "")
+        counts[key] = counts.get(key, 0) + 1
 EOF
-# The sender at k2: 20 frames to each destination MAC given.
+# The sender at k2: 20 frames to each destination MAC[/VLAN] given
+# (tagged with that VLAN ID, 1..=255, when given).
 cat >"$W/send.py" <<'EOF'
 import socket, sys, time
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind((sys.argv[1], 0))
 src = s.getsockname()[4]
-for dst in sys.argv[2:]:
-    d = bytes(int(x, 16) for x in dst.split(":"))
+for arg in sys.argv[2:]:
+    mac, _, vid = arg.partition("/")
+    vid = int(vid or 0)
+    d = bytes(int(x, 16) for x in mac.split(":"))
+    tag = b"\x81\x00" + vid.to_bytes(2, "big") if vid else b""
     for i in range(20):
-        s.send((d + src + b"\x88\xb5" + b"ferrite-65" + bytes([i])).ljust(60, b"\0"))
+        s.send((d + src + tag + b"\x88\xb5" + b"ferrite-65" + bytes([i, vid])).ljust(64, b"\0"))
         time.sleep(0.005)
 EOF
 
@@ -94,7 +101,10 @@ filters() {
     local name=$1 want=$2 got mac n dsts=() snf
     shift 2
     for w in $want; do dsts+=("${w%=*}"); done
+    local t0
+    t0=$(date +%s.%N)
     pmd_start "$name" "${RINGS[@]}" --forward-mode io "$@" || return 0
+    echo "  $name: testpmd up in $(echo "$(date +%s.%N) - $t0" | bc) s (1.5 s of it waiting for the links)"
     ip netns exec ns3 python3 "$W/sniff.py" "$k3" >"$W/$name.sniff" &
     snf=$!
     for _ in $(seq 300); do grep -q ready "$W/$name.sniff" && break; sleep 0.1; done
@@ -113,10 +123,12 @@ filters() {
 echo "== 1. receive filters through the control queue"
 ip -n ns3 link set "$k3" promisc on
 X=02:00:00:00:65:01 Y=02:00:00:00:65:02 G=01:00:5e:00:00:43 H=01:00:5e:00:00:42
-filters nopromisc "$own=20 $X=0 $H=0" --no-promisc
+filters nopromisc "$own=20 $own/6=20 $X=0 $H=0" --no-promisc
 filters macadd "$X=20 $Y=0 $G=20 $H=0" --no-promisc --mac-addr-add "0,$X" --mc-addr "0,$G"
 filters allmulti "$H=20 $X=0" --no-promisc --all-multicast
 filters promisc "$X=20 $H=20"
+# VLAN filtering: the open sets all 4,096 entries of the device's table.
+PMD_START_TRIES=1200 filters vlan "$own/5=20 $own/6=0 $own=20" --no-promisc --vlan-filter 0,5
 ip -n ns3 link set "$k3" promisc off
 
 echo "== 2. two queue pairs"
