@@ -579,10 +579,12 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
                 frame - 14
             ));
         }
-        let rx_mode = RxMode { promiscuous: !args.no_promisc, ..port.rx_mode() };
+        let all_multicast = args.all_multicast || port.rx_mode().all_multicast;
+        let rx_mode = RxMode { promiscuous: !args.no_promisc, all_multicast };
         match port.set_rx_mode(rx_mode) {
-            Ok(()) | Err(PortError::NotSupported(_)) => {}
-            Err(e) => con.warn(&format!("{what}: cannot set promiscuous mode: {e}")),
+            Ok(()) => {}
+            Err(PortError::NotSupported(_)) if !args.no_promisc && !args.all_multicast => {}
+            Err(e) => con.warn(&format!("{what}: cannot set promiscuous/all-multicast mode: {e}")),
         }
         napi_settings(&con, args, &what, port.as_mut())?;
         rss_settings(&con, args, &what, port.as_mut())?;

@@ -580,6 +580,11 @@ pub struct Args {
     #[arg(long = "no-promisc")]
     pub no_promisc: bool,
 
+    /// Receive every multicast frame (dpdk-testpmd's `set allmulti all on`); matters with
+    /// --no-promisc
+    #[arg(long = "all-multicast")]
+    pub all_multicast: bool,
+
     /// Set every port's MTU
     #[arg(long = "mtu", value_name = "N", value_parser = parse_mtu)]
     pub mtu: Option<u16>,

@@ -20,7 +20,8 @@
 //! another process uses it). `--vdev` shows the same for virtual ports.
 //! For a virtio-net port, `-k` also shows the negotiated features (as the
 //! device arguments allow: `-k ADDR,packed_vq=1` takes packed rings, as
-//! testpmd's `-a` does).
+//! testpmd's `-a` does), and the control queue's: which of CTRL_VQ,
+//! CTRL_RX, CTRL_MAC_ADDR and MQ were negotiated, and the queue pairs.
 
 use std::process::ExitCode;
 
@@ -157,9 +158,28 @@ fn show_dev_info(addr: &str, iova: ferrite_hugepages::IovaMode) -> Result<(), St
     if port.drvinfo().driver == virtio::DRIVER_NAME {
         if let Some((_, f)) = port.named_stats().into_iter().find(|(n, _)| n == "features_negotiated") {
             println!("  negotiated     {}", virtio::regs::feature_names(f).join(" "));
+            println!("  control queue  {}", control_line(f, &port.channels()));
         }
     }
     Ok(())
+}
+
+/// The negotiated control-queue features of a virtio-net port and its
+/// queue pairs (`ethtool -l`: most, current).
+fn control_line(features: u64, ch: &ferrite_pmd::port::Channels) -> String {
+    use virtio::regs::*;
+    let ctrl = [NET_F_CTRL_VQ, NET_F_CTRL_RX, NET_F_CTRL_VLAN, NET_F_CTRL_MAC_ADDR, NET_F_MQ]
+        .iter()
+        .fold(0, |m, b| m | bit(*b));
+    if features & bit(NET_F_CTRL_VQ) == 0 {
+        return "none (no CTRL_VQ: no receive filters, one queue pair)".to_string();
+    }
+    format!(
+        "{}; queue pairs {} of at most {} (CTRL_VLAN is negotiated by the opens that filter VLANs)",
+        feature_names(features & ctrl).join(" "),
+        ch.rx,
+        ch.max_rx
+    )
 }
 
 fn show_vdevs(names: &[String]) -> Result<(), String> {

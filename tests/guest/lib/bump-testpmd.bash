@@ -10,14 +10,15 @@
 BUMP_PORTS=("$FERRITE_IGB0" "$FERRITE_IGB1")
 BUMP_NS=(ns0 ns1)
 PMD=
-# pmd_start NAME ARGS...: testpmd on both ports in the background.
+# pmd_start NAME ARGS...: testpmd on both ports in the background, waited
+# for up to PMD_START_TRIES x 0.1 s (default 100: 10 s) to start.
 pmd_start() {
     local name=$1
     shift
     timeout --foreground -k 5 -s INT 240 "$TESTPMD" -l 0,1 -a "${BUMP_PORTS[0]}" -a "${BUMP_PORTS[1]}" --json --xstats \
         --stats-period 0.5 "${POLL[@]}" "$@" >"$W/$name.json" 2>"$W/$name.err" &
     PMD=$!
-    for _ in $(seq 100); do grep -q '^Logical core' "$W/$name.err" && break; kill -0 "$PMD" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq "${PMD_START_TRIES:-100}"); do grep -q '^Logical core' "$W/$name.err" && break; kill -0 "$PMD" 2>/dev/null || break; sleep 0.1; done
     if ! grep -q '^Logical core' "$W/$name.err"; then
         sed 's/^/    /' "$W/$name.err" | tail -20
         fail "$name: testpmd did not start ($*)"

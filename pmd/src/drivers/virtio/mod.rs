@@ -23,7 +23,8 @@
 //!   makes their memory safe to free);
 //! * [`irq`]: MSI-X vectors (configuration changes, one per receive
 //!   queue) and a receive queue's interrupt;
-//! * [`link`]: the link state from VIRTIO_NET_F_STATUS, as link events.
+//! * [`link`]: the link state from VIRTIO_NET_F_STATUS, as link events;
+//! * [`ctrl`] / [`filters`]: the control queue and what goes through it.
 //!
 //! # Life cycle
 //!
@@ -48,9 +49,10 @@
 //! adaptive|interrupt`) through their MSI-X vector and the rings'
 //! notification suppression (see [`virtq`] on interrupt mode); link
 //! changes arrive on the configuration vector. Statistics:
-//! `msix_vectors` (vectors the device accepted in the last open: 2, or 0
-//! when polled), `rx_queue_0_interrupts` (the device's receive
-//! interrupts) and `lsc_interrupts` (configuration changes), igb's name.
+//! `msix_vectors` (vectors the device accepted in the last open: 1 + the
+//! queue pairs, or 0 when polled), `rx_queue_N_interrupts` (the device's
+//! receive interrupts per queue) and `lsc_interrupts` (configuration
+//! changes), igb's name.
 //!
 //! # Features
 //!
@@ -60,7 +62,8 @@
 //! bypass the IOMMU. Taken when offered: MAC, STATUS, MTU, MRG_RXBUF,
 //! SPEED_DUPLEX, CSUM, HOST_TSO4, HOST_TSO6 (transmit offloads through the
 //! header: `tcp_cksum`, `udp_cksum`, `tcp_tso`; see [`net_hdr`]),
-//! RING_PACKED (packed virtqueues, asked for with a device argument,
+//! CTRL_VQ, CTRL_RX, CTRL_MAC_ADDR, MQ (and CTRL_VLAN per open, see
+//! [`filters`]), RING_PACKED (packed virtqueues, asked for with a device argument,
 //! DPDK virtio_user's word: `-a ADDR,packed_vq=1` ([`DeviceArgs`] says
 //! why they are not the default); without it the port runs split
 //! rings) and RING_EVENT_IDX (event-index notification suppression; split
@@ -69,18 +72,27 @@
 //! do `pmdinfo ADDR` and `pmdinfo -k ADDR[,packed_vq=1]`; RING_PACKED in
 //! the negotiated set is what says the rings are packed.
 //!
+//! # Control queue, filters, multi-queue
+//!
+//! With CTRL_VQ the port runs the control queue ([`ctrl`]) and keeps its
+//! receive filters ([`filters`]: CTRL_RX promiscuous, all-multicast and
+//! the MAC table, CTRL_MAC_ADDR, CTRL_VLAN for the opens that ask for
+//! `vlan_filter`), sent at every open and on every change while it runs.
+//! With MQ it runs the queue pairs configured, up to the device's
+//! `max_virtqueue_pairs` (pair p: virtqueues 2p and 2p+1; the control
+//! queue after all of them), and tells the device with VQ_PAIRS_SET.
+//!
 //! # Not in this slice
 //!
-//! One queue pair (VIRTIO_NET_F_MQ needs the control queue: asking for more
-//! is refused, saying so); no control queue, so no receive filtering: the
-//! device delivers every frame it gets, which is QEMU's default and what
-//! "promiscuous" means here; turning promiscuous mode off is refused rather
-//! than pretended. No receive offloads (GUEST_CSUM/GUEST_TSO: the device
+//! No receive offloads (GUEST_CSUM/GUEST_TSO: the device
 //! completes checksums and segments before a frame reaches us, and the
 //! received header's flags are ignored), no INTx or MSI fallback (without
 //! MSI-X the port polls), no indirect descriptors, no IN_ORDER, and no
-//! NOTIFICATION_DATA. Offered receive offloads: `scatter` (with MRG_RXBUF).
+//! NOTIFICATION_DATA. Offered receive offloads: `scatter` (with
+//! MRG_RXBUF), `vlan_filter` (with CTRL_VLAN).
 
+pub(crate) mod ctrl;
+pub(crate) mod filters;
 pub(crate) mod irq;
 pub(crate) mod link;
 pub(crate) mod net_hdr;
@@ -97,10 +109,13 @@ mod tests;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ferrite_hugepages::{DmaMapper, DmaOptions, Fallback, IovaMode, PageSize};
 use ferrite_vfio::{Bar, EventFd, IommuMode, VfioDevice};
 
+use ctrl::{Control, CtrlQueue, CtrlSetup};
+use filters::{CtrlFeatures, RxFilters};
 use irq::{Msix, RxIrq, VectorSource, CONFIG_VECTOR};
 use link::{LinkState, LinkThread};
 use net_hdr::HdrOffloads;
@@ -269,6 +284,13 @@ fn random_mac() -> MacAddr {
     MacAddr([(b[0] & 0xfe) | 0x02, b[1], b[2], b[3], b[4], b[5]])
 }
 
+/// The doorbells `start` rings: every receive queue's once after
+/// DRIVER_OK, and transmit queue 0's for the link thread.
+struct Doorbells {
+    rx: Vec<Doorbell>,
+    tx0: Doorbell,
+}
+
 /// Per-queue counters, kept across stop/open.
 struct QueueStatsSet {
     rx: Arc<QueueCounters>,
@@ -315,9 +337,21 @@ pub struct VirtioPort {
     rings: (u16, u16),
     configured: bool,
     pool: Option<Mempool>,
-    qstats: QueueStatsSet,
+    /// Counters of every queue pair the device has (index = pair).
+    qstats: Vec<QueueStatsSet>,
+    /// Queue pairs the device has (`max_virtqueue_pairs` with MQ, else 1).
+    max_pairs: u16,
+    /// Queue pairs configured.
+    pairs: u16,
     /// The current open.
     session: Option<Arc<Session>>,
+    /// The control queue of the current open (with CTRL_VQ); dropped after
+    /// the device reset, like the data queues.
+    ctrl: Option<Box<dyn Control>>,
+    /// How long a control command may take.
+    ctrl_timeout: Duration,
+    /// What the device is asked to receive (sent at every open).
+    filters: RxFilters,
     link: Arc<LinkState>,
     link_thread: Option<LinkThread>,
     /// The MSI-X vectors of the current open, if it has them.
@@ -380,17 +414,13 @@ impl VirtioPort {
     ) -> Result<VirtioPort, PortError> {
         let t = Arc::new(transport);
         let declined = args.declined();
-        let negotiated = transport::init(&t, declined, iommu)?;
+        // CTRL_VLAN waits for an open that asks for VLAN filtering.
+        let negotiated = transport::init(&t, declined | bit(NET_F_CTRL_VLAN), iommu)?;
         let fail = |e: PortError| {
             t.fail();
             e
         };
-        if t.num_queues() < 2 {
-            return Err(fail(PortError::Device(format!(
-                "{name}: the virtio-net device has {} virtqueues, fewer than one receive/transmit pair",
-                t.num_queues()
-            ))));
-        }
+        let max_pairs = Self::read_max_pairs(name, &t, negotiated).map_err(fail)?;
         let max_queue = (t.queue_max_size(RX_QUEUE_0), t.queue_max_size(TX_QUEUE_0));
         if max_queue.0 < MIN_RING || max_queue.1 < MIN_RING {
             return Err(fail(PortError::Device(format!(
@@ -432,8 +462,13 @@ impl VirtioPort {
             conf,
             configured: false,
             pool: None,
-            qstats: QueueStatsSet::new(),
+            qstats: (0..max_pairs).map(|_| QueueStatsSet::new()).collect(),
+            max_pairs,
+            pairs: 1,
             session: None,
+            ctrl: None,
+            ctrl_timeout: ctrl::CTRL_TIMEOUT,
+            filters: RxFilters::default(),
             link,
             link_thread: None,
             msix: None,
@@ -448,6 +483,32 @@ impl VirtioPort {
     #[cfg(test)]
     pub(crate) fn set_soft_msix(&mut self, n: u32) {
         self.soft_msix = n;
+    }
+
+    /// The queue pairs the device has (`max_virtqueue_pairs` with MQ, else
+    /// one), checked against its number of virtqueues (the pairs, then the
+    /// control queue with CTRL_VQ).
+    fn read_max_pairs(name: &str, t: &Transport, negotiated: Negotiated) -> Result<u16, PortError> {
+        let max_pairs = if negotiated.has(NET_F_MQ) {
+            t.read_config(|w, len| (len >= NET_CFG_MAX_QUEUE_PAIRS + 2).then(|| w.read16(NET_CFG_MAX_QUEUE_PAIRS)))
+                .unwrap_or(0)
+        } else {
+            1
+        };
+        if !(1..=MQ_PAIRS_MAX).contains(&max_pairs) {
+            return Err(PortError::Device(format!(
+                "{name}: the device offers MQ with max_virtqueue_pairs {max_pairs}, outside 1..={MQ_PAIRS_MAX}"
+            )));
+        }
+        let need = if negotiated.has(NET_F_CTRL_VQ) { ctrl_queue(max_pairs) + 1 } else { 2 * max_pairs };
+        if t.num_queues() < need {
+            return Err(PortError::Device(format!(
+                "{name}: the virtio-net device has {} virtqueues; {max_pairs} receive/transmit pair(s){} need {need}",
+                t.num_queues(),
+                if negotiated.has(NET_F_CTRL_VQ) { " and the control queue" } else { "" }
+            )));
+        }
+        Ok(max_pairs)
     }
 
     /// Feature bits offered by the device and negotiated.
@@ -478,6 +539,32 @@ impl VirtioPort {
                  --mbuf-size {} or larger{how}",
                 pool.name(),
                 need.next_multiple_of(1024)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses queue counts the device cannot run: a virtio queue pair is
+    /// one receive and one transmit queue, and there are `max_pairs`.
+    fn check_pairs(&self, rx: u16, tx: u16) -> Result<(), PortError> {
+        if rx != tx {
+            return Err(PortError::InvalidConfig(format!(
+                "{}: {rx} rx / {tx} tx queues asked for; virtio-net queues come in receive/transmit pairs: give as \
+                 many of each (testpmd --rxq N --txq N)",
+                self.name
+            )));
+        }
+        if rx > self.max_pairs {
+            let how = if self.negotiated.has(NET_F_MQ) {
+                "".to_string()
+            } else {
+                " (it does not offer VIRTIO_NET_F_MQ; QEMU: -device virtio-net-pci,mq=on,vectors=2N+2 with -netdev \
+                 tap,...,queues=N)"
+                    .to_string()
+            };
+            return Err(PortError::InvalidConfig(format!(
+                "{}: {rx} queue pairs asked for; the device has at most {}{how}",
+                self.name, self.max_pairs
             )));
         }
         Ok(())
@@ -534,27 +621,46 @@ impl VirtioPort {
         capa
     }
 
-    /// The handshake from a reset up to DRIVER_OK, with both queues.
+    /// Receive offloads: `scatter` with MRG_RXBUF; `vlan_filter` when the
+    /// device offers CTRL_VLAN (negotiated for the opens that ask for it,
+    /// see `filters`).
+    fn rx_offload_capa(&self) -> RxOffloads {
+        let mut capa = RxOffloads::empty();
+        if self.negotiated.has(NET_F_MRG_RXBUF) {
+            capa |= RxOffloads::SCATTER;
+        }
+        let vlan = bit(NET_F_CTRL_VQ) | bit(NET_F_CTRL_VLAN);
+        if self.negotiated.offered & vlan == vlan {
+            capa |= RxOffloads::VLAN_FILTER;
+        }
+        capa
+    }
+
+    /// The handshake from a reset up to DRIVER_OK, with every queue, then
+    /// the control queue's state (queue pairs, filters).
     fn start(&mut self, session: &Arc<Session>) -> Result<Queues, PortError> {
         let pool = self.pool.clone().ok_or_else(|| PortError::InvalidState("configure the port first".into()))?;
         let t = Arc::clone(&self.transport);
         self.set_bus_master(true)?;
-        let negotiated = transport::init(&t, self.declined, self.mapper.is_some())?;
-        if negotiated != self.negotiated {
+        let vlan = if self.vlan_filtering() { 0 } else { bit(NET_F_CTRL_VLAN) };
+        let negotiated = transport::init(&t, self.declined | vlan, self.mapper.is_some())?;
+        if negotiated.offered != self.negotiated.offered {
             t.fail();
             return Err(PortError::Device(format!(
                 "{}: the device now offers other features than at probe ({:#x}, was {:#x}); reopen the port",
                 self.name, negotiated.offered, self.negotiated.offered
             )));
         }
+        self.negotiated = negotiated;
         self.vectors_in_use = 0;
         self.msix = self.enable_msix();
         let config_irq = self.route_config_vector();
-        let (queues, rx_doorbell, tx_doorbell) = if self.negotiated.has(F_RING_PACKED) {
+        let (queues, doorbells, ctrl) = if self.negotiated.has(F_RING_PACKED) {
             self.queues::<PackedRing>(session, pool)?
         } else {
             self.queues::<SplitRing>(session, pool)?
         };
+        self.ctrl = ctrl;
         t.add_status(STATUS_DRIVER_OK);
         let status = t.status();
         if status & STATUS_DRIVER_OK == 0 || status & (STATUS_DEVICE_NEEDS_RESET | STATUS_FAILED) != 0 {
@@ -566,10 +672,13 @@ impl VirtioPort {
         }
         // The receive buffers were made available before DRIVER_OK; tell
         // the device once, now that it runs.
-        t.notify(rx_doorbell);
+        for &d in &doorbells.rx {
+            t.notify(d);
+        }
+        self.send_ctrl_state()?;
         if self.link.has_status && self.dev.is_some() {
             let period = if config_irq.is_some() { link::LINK_SAFETY_NET } else { link::LINK_RECHECK };
-            match LinkThread::spawn(Arc::clone(&t), Arc::clone(&self.link), config_irq, period, Some(tx_doorbell)) {
+            match LinkThread::spawn(Arc::clone(&t), Arc::clone(&self.link), config_irq, period, Some(doorbells.tx0)) {
                 Ok(th) => self.link_thread = Some(th),
                 Err(e) => {
                     eprintln!("ferrite virtio: {}: no link thread ({e}); link changes need link_update", self.name)
@@ -579,87 +688,171 @@ impl VirtioPort {
         Ok(queues)
     }
 
-    /// The receive and transmit virtqueues on rings of layout `R`, set up
-    /// in the device (between FEATURES_OK and DRIVER_OK), and their
-    /// doorbells (receive, transmit).
+    /// Tells a freshly started device how many queue pairs to use and what
+    /// to receive (it forgot both at its reset).
+    fn send_ctrl_state(&mut self) -> Result<(), PortError> {
+        let mut commands = Vec::new();
+        if self.negotiated.has(NET_F_MQ) {
+            commands.push(filters::mq_command(self.pairs));
+        }
+        commands.extend(self.filters.commands(self.ctrl_features()));
+        let Some(ctrl) = self.ctrl.as_mut() else { return Ok(()) };
+        commands.iter().try_for_each(|(c, k, d)| ctrl.command(*c, *k, d))
+    }
+
+    /// The control features of this open.
+    fn ctrl_features(&self) -> CtrlFeatures {
+        CtrlFeatures {
+            rx: self.negotiated.has(NET_F_CTRL_RX),
+            mac_addr: self.negotiated.has(NET_F_CTRL_MAC_ADDR),
+            vlan: self.negotiated.has(NET_F_CTRL_VLAN),
+        }
+    }
+
+    /// Whether the configuration asks for VLAN filtering.
+    fn vlan_filtering(&self) -> bool {
+        self.configured && self.conf.rx_offloads.contains(RxOffloads::VLAN_FILTER)
+    }
+
+    /// The control queue's index and size, with CTRL_VQ: at most 64
+    /// entries (QEMU's), a power of two, at least 4 (one command's chain).
+    fn ctrl_ring(&self) -> Result<Option<(u16, u16)>, PortError> {
+        if !self.negotiated.has(NET_F_CTRL_VQ) {
+            return Ok(None);
+        }
+        let q = ctrl_queue(if self.negotiated.has(NET_F_MQ) { self.max_pairs } else { 1 });
+        let max = self.transport.queue_max_size(q);
+        if max < 4 {
+            return Err(PortError::Device(format!(
+                "{}: the control virtqueue {q} holds {max} entries; a command needs at least 4",
+                self.name
+            )));
+        }
+        Ok(Some((q, 1 << max.min(64).ilog2())))
+    }
+
+    /// Every queue pair's receive and transmit virtqueues and the control
+    /// queue, on rings of layout `R`, set up in the device (between
+    /// FEATURES_OK and DRIVER_OK), and the doorbells the start needs.
+    #[allow(clippy::type_complexity)]
     fn queues<R: Virtqueue>(
         &mut self,
         session: &Arc<Session>,
         pool: Mempool,
-    ) -> Result<(Queues, Doorbell, Doorbell), PortError> {
+    ) -> Result<(Queues, Doorbells, Option<Box<dyn Control>>), PortError> {
         let t = Arc::clone(&self.transport);
         let (rx_n, tx_n) = self.rings;
+        let ctrl_ring = self.ctrl_ring()?;
+        let mut sizes: Vec<u16> = (0..self.pairs).flat_map(|_| [rx_n, tx_n]).collect();
+        sizes.extend(ctrl_ring.map(|(_, n)| n));
         let event_idx = self.negotiated.has(F_RING_EVENT_IDX);
-        let mut arena = QueueArena::<R>::new(&[rx_n, tx_n], event_idx, &self.dma_options())?;
+        let mut arena = QueueArena::<R>::new(&sizes, event_idx, &self.dma_options())?;
+        let mut queues = Queues { rx: Vec::new(), tx: Vec::new() };
+        let mut doorbells = Doorbells { rx: Vec::new(), tx0: Doorbell { offset: 0, queue: TX_QUEUE_0 } };
+        for p in 0..self.pairs {
+            let (rxq, txq) = self.pair(session, &pool, &mut arena, p)?;
+            doorbells.rx.push(rxq.doorbell());
+            if p == 0 {
+                doorbells.tx0 = txq.doorbell();
+            }
+            queues.rx.push(Box::new(rxq));
+            queues.tx.push(Box::new(txq));
+        }
+        let ctrl = match ctrl_ring {
+            Some((q, n)) => {
+                let ring = arena.take();
+                let (doorbell, _) = t.setup_queue(q, n, ring.addrs(), VIRTIO_MSI_NO_VECTOR)?;
+                let setup = CtrlSetup { session: Arc::clone(session), doorbell, ring, block: arena.ctrl_block() };
+                let mut c = CtrlQueue::new(setup);
+                c.set_timeout(self.ctrl_timeout);
+                Some(Box::new(c) as Box<dyn Control>)
+            }
+            None => None,
+        };
+        Ok((queues, doorbells, ctrl))
+    }
+
+    /// Queue pair `p`'s receive and transmit queues, set up in the device.
+    fn pair<R: Virtqueue>(
+        &mut self,
+        session: &Arc<Session>,
+        pool: &Mempool,
+        arena: &mut QueueArena<R>,
+        p: u16,
+    ) -> Result<(VirtioRxQueue<R>, VirtioTxQueue<R>), PortError> {
+        let t = Arc::clone(&self.transport);
+        let (rx_n, tx_n) = self.rings;
         let ring = arena.take();
-        let want = self.msix.as_ref().and_then(|m| m.rx.first()).map(|efd| (irq::rx_vector(0), Arc::clone(efd)));
-        let (doorbell, kept) =
-            t.setup_queue(RX_QUEUE_0, rx_n, ring.addrs(), want.as_ref().map_or(VIRTIO_MSI_NO_VECTOR, |(v, _)| *v))?;
-        let irq = self.accepted_rx_irq(want, kept);
+        let want =
+            self.msix.as_ref().and_then(|m| m.rx.get(p as usize)).map(|efd| (irq::rx_vector(p), Arc::clone(efd)));
+        let vector = want.as_ref().map_or(VIRTIO_MSI_NO_VECTOR, |(v, _)| *v);
+        let (doorbell, kept) = t.setup_queue(rx_queue(p), rx_n, ring.addrs(), vector)?;
+        let irq = self.accepted_rx_irq(p, want, kept);
+        let stats = &self.qstats[p as usize];
         let rxq = VirtioRxQueue::new(RxSetup {
             session: Arc::clone(session),
             doorbell,
-            qid: 0,
+            qid: p,
             ring,
-            pool,
+            pool: pool.clone(),
             mergeable: self.negotiated.has(NET_F_MRG_RXBUF),
             scatter: self.scatter(),
-            counters: Arc::clone(&self.qstats.rx),
-            stats: Arc::clone(&self.qstats.rx_more),
+            counters: Arc::clone(&stats.rx),
+            stats: Arc::clone(&stats.rx_more),
             max_len: Arc::clone(&self.rx_max_len),
             irq,
         })?;
         let ring = arena.take();
         // No vector: transmitted buffers are reclaimed as the queue sends.
-        let (tx_doorbell, _) = t.setup_queue(TX_QUEUE_0, tx_n, ring.addrs(), VIRTIO_MSI_NO_VECTOR)?;
+        let (tx_doorbell, _) = t.setup_queue(rx_queue(p) + 1, tx_n, ring.addrs(), VIRTIO_MSI_NO_VECTOR)?;
         let txq = VirtioTxQueue::new(TxSetup {
             session: Arc::clone(session),
             doorbell: tx_doorbell,
-            qid: 0,
+            qid: p,
             ring,
             zero_hdr_iova: arena.zero_hdr_iova(),
             max_len: max_frame_len(self.max_mtu) as u32,
             offloads: self.hdr_offloads(),
-            counters: Arc::clone(&self.qstats.tx),
-            stats: Arc::clone(&self.qstats.tx_more),
+            counters: Arc::clone(&stats.tx),
+            stats: Arc::clone(&stats.tx_more),
         });
-        let rx_doorbell = rxq.doorbell();
-        Ok((Queues { rx: vec![Box::new(rxq)], tx: vec![Box::new(txq)] }, rx_doorbell, tx_doorbell))
+        Ok((rxq, txq))
     }
 
     fn sw_rows(&self) -> Vec<(String, u64)> {
         let stats = self.stats64();
-        let (r, t) = (&self.qstats.rx_more, &self.qstats.tx_more);
+        let r = |f: fn(&RxStats) -> u64| self.qstats.iter().map(|q| f(&q.rx_more)).sum::<u64>();
+        let t = |f: fn(&TxStats) -> u64| self.qstats.iter().map(|q| f(&q.tx_more)).sum::<u64>();
         let mut rows = vec![
             ("rx_packets".to_string(), stats.rx_total().packets),
             ("rx_bytes".to_string(), stats.rx_total().bytes),
             ("rx_drops".to_string(), stats.rx_total().drops),
             ("rx_errors".to_string(), stats.rx_total().errors),
-            ("rx_alloc_failed".to_string(), r.alloc_failed.get()),
-            ("rx_short_frames".to_string(), r.short.get()),
-            ("rx_bad_num_buffers".to_string(), r.bad_num_buffers.get()),
-            ("rx_mtu_oversize_drops".to_string(), r.oversize.get()),
-            ("rx_unscattered_drops".to_string(), r.unscattered.get()),
-            ("rx_bad_used_ids".to_string(), r.bad_used_ids.get()),
-            ("rx_buffers_exhausted".to_string(), r.exhausted.get()),
+            ("rx_alloc_failed".to_string(), r(|s| s.alloc_failed.get())),
+            ("rx_short_frames".to_string(), r(|s| s.short.get())),
+            ("rx_bad_num_buffers".to_string(), r(|s| s.bad_num_buffers.get())),
+            ("rx_mtu_oversize_drops".to_string(), r(|s| s.oversize.get())),
+            ("rx_unscattered_drops".to_string(), r(|s| s.unscattered.get())),
+            ("rx_bad_used_ids".to_string(), r(|s| s.bad_used_ids.get())),
+            ("rx_buffers_exhausted".to_string(), r(|s| s.exhausted.get())),
             ("tx_packets".to_string(), stats.tx_total().packets),
             ("tx_bytes".to_string(), stats.tx_total().bytes),
             ("tx_drops".to_string(), stats.tx_total().drops),
             ("tx_errors".to_string(), stats.tx_total().errors),
-            ("tx_bad_frames".to_string(), t.bad_frames.get()),
-            ("tx_separate_headers".to_string(), t.separate_hdr.get()),
-            ("tx_bad_used_ids".to_string(), t.bad_used_ids.get()),
-            ("tx_csum_offload".to_string(), t.csum_offload.get()),
-            ("tx_tso".to_string(), t.tso.get()),
-            ("tx_offload_errors".to_string(), t.offload_errors.get()),
-            ("mbufs_left_to_device".to_string(), r.abandoned.get() + t.abandoned.get()),
+            ("tx_bad_frames".to_string(), t(|s| s.bad_frames.get())),
+            ("tx_separate_headers".to_string(), t(|s| s.separate_hdr.get())),
+            ("tx_bad_used_ids".to_string(), t(|s| s.bad_used_ids.get())),
+            ("tx_csum_offload".to_string(), t(|s| s.csum_offload.get())),
+            ("tx_tso".to_string(), t(|s| s.tso.get())),
+            ("tx_offload_errors".to_string(), t(|s| s.offload_errors.get())),
+            ("mbufs_left_to_device".to_string(), r(|s| s.abandoned.get()) + t(|s| s.abandoned.get())),
             ("msix_vectors".to_string(), u64::from(self.vectors_in_use)),
             ("lsc_interrupts".to_string(), self.link.config_irqs.load(Ordering::Relaxed)),
-            ("rx_queue_0_interrupts".to_string(), self.qstats.rx_irqs.get()),
             ("features_offered".to_string(), self.negotiated.offered),
             ("features_negotiated".to_string(), self.negotiated.features),
         ];
         rows.extend(per_queue_stat_rows(&stats));
+        rows.extend(self.qstats.iter().enumerate().map(|(q, s)| (format!("rx_queue_{q}_interrupts"), s.rx_irqs.get())));
         rows
     }
 
@@ -673,6 +866,8 @@ impl VirtioPort {
             None => self.transport.reset(transport::RESET_TIMEOUT),
         };
         self.release_msix();
+        // After the reset: the control queue's memory is free again.
+        self.ctrl = None;
         let bm = self.set_bus_master(false);
         reset.and(bm)
     }
@@ -685,7 +880,7 @@ impl VirtioPort {
             None if self.soft_msix > 0 => VectorSource::Soft(self.soft_msix),
             None => return None,
         };
-        irq::enable(src, &self.name, 1)
+        irq::enable(src, &self.name, self.pairs)
     }
 
     /// Routes configuration changes to their vector (after the reset of
@@ -696,7 +891,8 @@ impl VirtioPort {
         let kept = self.transport.set_config_vector(CONFIG_VECTOR);
         if kept != CONFIG_VECTOR {
             eprintln!(
-                "ferrite virtio: {}: the device refused MSI-X vector {CONFIG_VECTOR} for configuration changes                  (reads {kept:#06x}): link polled every {:?}",
+                "ferrite virtio: {}: the device refused MSI-X vector {CONFIG_VECTOR} for configuration changes \
+                 (reads {kept:#06x}): link polled every {:?}",
                 self.name,
                 link::LINK_RECHECK
             );
@@ -706,19 +902,20 @@ impl VirtioPort {
         Some(Arc::clone(&m.config))
     }
 
-    /// The receive queue's interrupt if the device kept the vector `want`
+    /// Receive queue `q`'s interrupt if the device kept the vector `want`
     /// asked for (it reads back `kept`); otherwise polled, said once.
-    fn accepted_rx_irq(&mut self, want: Option<(u16, Arc<EventFd>)>, kept: u16) -> Option<RxIrq> {
+    fn accepted_rx_irq(&mut self, q: u16, want: Option<(u16, Arc<EventFd>)>, kept: u16) -> Option<RxIrq> {
         let (vector, efd) = want?;
         if kept != vector {
             eprintln!(
-                "ferrite virtio: {}: the device refused MSI-X vector {vector} for receive queue 0 (reads                  {kept:#06x}): no rx interrupts, the queue is polled",
+                "ferrite virtio: {}: the device refused MSI-X vector {vector} for receive queue {q} (reads \
+                 {kept:#06x}): no rx interrupts, the queue is polled",
                 self.name
             );
             return None;
         }
         self.vectors_in_use += 1;
-        Some(RxIrq::new(efd, Arc::clone(&self.qstats.rx_irqs)))
+        Some(RxIrq::new(efd, Arc::clone(&self.qstats[q as usize].rx_irqs)))
     }
 
     /// Hands the vectors back to VFIO.
@@ -740,8 +937,8 @@ impl NetDevice for VirtioPort {
 
     fn caps(&self) -> DeviceCaps {
         DeviceCaps {
-            max_rx_queues: 1,
-            max_tx_queues: 1,
+            max_rx_queues: self.max_pairs,
+            max_tx_queues: self.max_pairs,
             min_ring_size: MIN_RING,
             // Larger rings are accepted and reduced to the device's maximum
             // (what `ringparam` then shows), as DPDK's virtio PMD does: QEMU
@@ -751,11 +948,7 @@ impl NetDevice for VirtioPort {
             ring_size_pow2: true,
             min_mtu: MIN_MTU,
             max_mtu: self.max_mtu,
-            rx_offload_capa: if self.negotiated.has(NET_F_MRG_RXBUF) {
-                RxOffloads::SCATTER
-            } else {
-                RxOffloads::empty()
-            },
+            rx_offload_capa: self.rx_offload_capa(),
             tx_offload_capa: self.tx_offload_capa(),
         }
     }
@@ -764,13 +957,7 @@ impl NetDevice for VirtioPort {
         if self.session.is_some() {
             return Err(PortError::InvalidState(format!("{}: stop the port before configuring it", self.name)));
         }
-        if conf.rx_queues > 1 || conf.tx_queues > 1 {
-            return Err(PortError::InvalidConfig(format!(
-                "{}: {} rx / {} tx queues asked for; this virtio-net driver drives one queue pair (multi-queue \
-                 needs VIRTIO_NET_F_MQ and the control queue, not implemented yet)",
-                self.name, conf.rx_queues, conf.tx_queues
-            )));
-        }
+        self.check_pairs(conf.rx_queues, conf.tx_queues)?;
         conf.check(&self.caps())?;
         if pool.region().iova_mode() != self.iova_mode {
             return Err(PortError::InvalidConfig(format!(
@@ -784,6 +971,7 @@ impl NetDevice for VirtioPort {
         }
         self.check_buffers(self.mtu, pool, conf.rx_offloads.contains(RxOffloads::SCATTER))?;
         self.rings = (conf.rx_ring_size.min(self.max_queue.0), conf.tx_ring_size.min(self.max_queue.1));
+        self.pairs = conf.rx_queues;
         self.conf = conf.clone();
         self.pool = Some(pool.clone());
         self.configured = true;
@@ -832,21 +1020,45 @@ impl NetDevice for VirtioPort {
         self.session.is_some()
     }
 
-    /// Without the control queue (VIRTIO_NET_F_CTRL_RX) the device filters
-    /// nothing: asking for that is accepted, asking it to filter refused.
+    /// Through CTRL_RX (see `filters`).
     fn set_rx_mode(&mut self, mode: RxMode) -> Result<(), PortError> {
-        if mode.promiscuous && mode.all_multicast {
-            return Ok(());
-        }
-        Err(PortError::InvalidConfig(format!(
-            "{}: this virtio-net driver has no control queue (VIRTIO_NET_F_CTRL_RX), so the device receives every \
-             frame (promiscuous and all-multicast); it cannot filter by address",
-            self.name
-        )))
+        self.set_rx_mode_ctrl(mode)
     }
 
     fn rx_mode(&self) -> RxMode {
-        RxMode { promiscuous: true, all_multicast: true }
+        self.current_rx_mode()
+    }
+
+    fn set_mac_address(&mut self, mac: MacAddr) -> Result<(), PortError> {
+        self.set_mac_address_ctrl(mac)
+    }
+
+    fn mac_addr_add(&mut self, mac: MacAddr) -> Result<(), PortError> {
+        self.mac_addr_add_ctrl(mac)
+    }
+
+    fn mac_addr_remove(&mut self, mac: MacAddr) -> Result<(), PortError> {
+        self.mac_addr_remove_ctrl(mac)
+    }
+
+    fn mac_addrs(&self) -> Vec<MacAddr> {
+        std::iter::once(self.mac).chain(self.filters.unicast.iter().copied()).collect()
+    }
+
+    fn set_mc_addr_list(&mut self, groups: &[MacAddr]) -> Result<(), PortError> {
+        self.set_mc_addr_list_ctrl(groups)
+    }
+
+    fn mc_addr_list(&self) -> Vec<MacAddr> {
+        self.filters.multicast.clone()
+    }
+
+    fn vlan_filter_set(&mut self, vlan_id: u16, on: bool) -> Result<(), PortError> {
+        self.vlan_filter_set_ctrl(vlan_id, on)
+    }
+
+    fn vlan_filters(&self) -> Vec<u16> {
+        self.filters.vlans.clone()
     }
 
     fn mac_address(&self) -> MacAddr {
@@ -872,26 +1084,35 @@ impl NetDevice for VirtioPort {
     }
 
     fn stats64(&self) -> PortStats {
+        let used = &self.qstats[..self.pairs as usize];
         PortStats {
-            rx_queues: vec![self.qstats.rx.snapshot()],
-            tx_queues: vec![self.qstats.tx.snapshot()],
+            rx_queues: used.iter().map(|q| q.rx.snapshot()).collect(),
+            tx_queues: used.iter().map(|q| q.tx.snapshot()).collect(),
             rx_missed: 0,
         }
     }
 
     fn reset_stats(&mut self) -> Result<(), PortError> {
-        self.qstats.rx.reset();
-        self.qstats.tx.reset();
-        let (r, t) = (&self.qstats.rx_more, &self.qstats.tx_more);
-        for c in
-            [&r.alloc_failed, &r.short, &r.bad_num_buffers, &r.oversize, &r.unscattered, &r.bad_used_ids, &r.exhausted]
-        {
-            c.reset();
+        for q in &self.qstats {
+            q.rx.reset();
+            q.tx.reset();
+            let (r, t) = (&q.rx_more, &q.tx_more);
+            for c in [
+                &r.alloc_failed,
+                &r.short,
+                &r.bad_num_buffers,
+                &r.oversize,
+                &r.unscattered,
+                &r.bad_used_ids,
+                &r.exhausted,
+            ] {
+                c.reset();
+            }
+            for c in [&t.bad_frames, &t.separate_hdr, &t.bad_used_ids] {
+                c.reset();
+            }
         }
-        for c in [&t.bad_frames, &t.separate_hdr, &t.bad_used_ids] {
-            c.reset();
-        }
-        self.qstats.rx_irqs.reset();
+        self.qstats.iter().for_each(|q| q.rx_irqs.reset());
         self.link.config_irqs.store(0, Ordering::Relaxed);
         Ok(())
     }
@@ -950,7 +1171,7 @@ impl EthtoolOps for VirtioPort {
     }
 
     fn channels(&self) -> Channels {
-        Channels { max_rx: 1, max_tx: 1, rx: 1, tx: 1 }
+        Channels { max_rx: self.max_pairs, max_tx: self.max_pairs, rx: self.pairs, tx: self.pairs }
     }
 
     fn stat_names(&self) -> Vec<String> {

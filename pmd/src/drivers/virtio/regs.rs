@@ -137,8 +137,15 @@ pub const NET_F_MRG_RXBUF: u32 = 15;
 pub const NET_F_STATUS: u32 = 16;
 /// A control virtqueue exists.
 pub const NET_F_CTRL_VQ: u32 = 17;
+/// Receive filtering through the control queue (promiscuous,
+/// all-multicast, the MAC table).
+pub const NET_F_CTRL_RX: u32 = 18;
+/// VLAN filtering through the control queue.
+pub const NET_F_CTRL_VLAN: u32 = 19;
 /// Multiple queue pairs (needs the control queue).
 pub const NET_F_MQ: u32 = 22;
+/// The default MAC address is set through the control queue.
+pub const NET_F_CTRL_MAC_ADDR: u32 = 23;
 /// Descriptors may point to indirect tables.
 pub const F_RING_INDIRECT_DESC: u32 = 28;
 /// `used_event` / `avail_event` notification suppression.
@@ -178,11 +185,11 @@ pub const FEATURE_NAMES: &[(u32, &str)] = &[
     (NET_F_MRG_RXBUF, "MRG_RXBUF"),
     (NET_F_STATUS, "STATUS"),
     (NET_F_CTRL_VQ, "CTRL_VQ"),
-    (18, "CTRL_RX"),
-    (19, "CTRL_VLAN"),
+    (NET_F_CTRL_RX, "CTRL_RX"),
+    (NET_F_CTRL_VLAN, "CTRL_VLAN"),
     (21, "GUEST_ANNOUNCE"),
     (NET_F_MQ, "MQ"),
-    (23, "CTRL_MAC_ADDR"),
+    (NET_F_CTRL_MAC_ADDR, "CTRL_MAC_ADDR"),
     (F_RING_INDIRECT_DESC, "RING_INDIRECT_DESC"),
     (F_RING_EVENT_IDX, "RING_EVENT_IDX"),
     (F_VERSION_1, "VERSION_1"),
@@ -242,3 +249,46 @@ pub const NET_HDR_NUM_BUFFERS: usize = 10;
 pub const RX_QUEUE_0: u16 = 0;
 /// Transmit queue of pair 0.
 pub const TX_QUEUE_0: u16 = 1;
+
+/// The receive queue of pair `p` (2p); its transmit queue is 2p + 1.
+pub const fn rx_queue(p: u16) -> u16 {
+    2 * p
+}
+
+/// The control queue's index: after every pair the device has, so 2 ×
+/// `max_virtqueue_pairs` with MQ, 2 without (§5.1.2).
+pub const fn ctrl_queue(max_pairs: u16) -> u16 {
+    2 * max_pairs
+}
+
+// ----- control queue commands (§5.1.6.5) -----
+
+/// `virtio_net_ctrl_hdr`: class u8, command u8; then the command's data,
+/// then one device-written ack byte.
+pub const CTRL_HDR_LEN: usize = 2;
+/// The ack the device writes when the command worked.
+pub const CTRL_ACK_OK: u8 = 0;
+/// Class: receive mode (CTRL_RX). Data: one byte, 0 off, 1 on.
+pub const CTRL_CLASS_RX: u8 = 0;
+/// Receive every frame.
+pub const CTRL_RX_PROMISC: u8 = 0;
+/// Receive every multicast frame.
+pub const CTRL_RX_ALLMULTI: u8 = 1;
+/// Class: MAC filter (CTRL_RX for the table, CTRL_MAC_ADDR for the address).
+pub const CTRL_CLASS_MAC: u8 = 1;
+/// Data: le32 count + unicast addresses, le32 count + multicast addresses.
+pub const CTRL_MAC_TABLE_SET: u8 = 0;
+/// Data: the 6-byte default (own) address.
+pub const CTRL_MAC_ADDR_SET: u8 = 1;
+/// Class: VLAN filter (CTRL_VLAN). Data: le16 VLAN ID.
+pub const CTRL_CLASS_VLAN: u8 = 2;
+/// Let tagged frames of this ID in.
+pub const CTRL_VLAN_ADD: u8 = 0;
+/// Keep tagged frames of this ID out.
+pub const CTRL_VLAN_DEL: u8 = 1;
+/// Class: multi-queue (MQ).
+pub const CTRL_CLASS_MQ: u8 = 4;
+/// Data: le16 number of queue pairs the device may use.
+pub const CTRL_MQ_VQ_PAIRS_SET: u8 = 0;
+/// Most queue pairs a device may have (§5.1.4: 0x8000).
+pub const MQ_PAIRS_MAX: u16 = 0x8000;

@@ -322,11 +322,11 @@ impl Negotiated {
 /// PCI virtio PMD takes packed rings
 /// (see `virtq` for the rings and the notification schemes); CSUM,
 /// HOST_TSO4/6 and HOST_ECN, which only let the driver ask for offloads in a frame's
-/// header (see `net_hdr`). Not asked for (and why): GUEST_CSUM and
+/// header (see `net_hdr`); the control queue and what works through it
+/// (CTRL_RX, CTRL_VLAN, CTRL_MAC_ADDR, MQ: see `ctrl` and `filters`). Not asked for (and why): GUEST_CSUM and
 /// GUEST_TSO* (the device would hand over frames with partial checksums,
 /// which ferrite would have to complete before forwarding them; without it
-/// the device completes them), the control queue and multi-queue (later
-/// slices); INDIRECT_DESC (chains are short, and indirect tables would be
+/// the device completes them); INDIRECT_DESC (chains are short, and indirect tables would be
 /// one more DMA structure per frame); IN_ORDER.
 pub const WANTED: u64 = bit(F_VERSION_1)
     | bit(F_ACCESS_PLATFORM)
@@ -340,7 +340,16 @@ pub const WANTED: u64 = bit(F_VERSION_1)
     | bit(NET_F_HOST_TSO4)
     | bit(NET_F_HOST_TSO6)
     | bit(NET_F_HOST_ECN)
-    | bit(NET_F_SPEED_DUPLEX);
+    | bit(NET_F_SPEED_DUPLEX)
+    | bit(NET_F_CTRL_VQ)
+    | bit(NET_F_CTRL_RX)
+    | bit(NET_F_CTRL_VLAN)
+    | bit(NET_F_CTRL_MAC_ADDR)
+    | bit(NET_F_MQ);
+
+/// The features that work through the control queue (§5.1.3.1: they
+/// depend on CTRL_VQ).
+pub const NEED_CTRL_VQ: u64 = bit(NET_F_CTRL_RX) | bit(NET_F_CTRL_VLAN) | bit(NET_F_CTRL_MAC_ADDR) | bit(NET_F_MQ);
 
 /// Chooses the features to accept from those `offered`, less those the
 /// user `declined` (`packed_vq=0`), or says why the device cannot be
@@ -377,6 +386,9 @@ pub fn choose_features(offered: u64, declined: u64, iommu: bool, who: &str) -> R
     // `virtq::packed`, "Notification suppression").
     if take & bit(F_RING_PACKED) != 0 {
         take &= !bit(F_RING_EVENT_IDX);
+    }
+    if take & bit(NET_F_CTRL_VQ) == 0 {
+        take &= !NEED_CTRL_VQ;
     }
     Ok(take)
 }

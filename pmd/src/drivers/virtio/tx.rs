@@ -160,6 +160,11 @@ impl<R: Virtqueue> VirtioTxQueue<R> {
         }
     }
 
+    /// Where this queue kicks the device.
+    pub fn doorbell(&self) -> Doorbell {
+        self.doorbell
+    }
+
     /// Takes back every chain the device has used: descriptors to the free
     /// list, frames freed in bulk. Returns how many frames.
     fn reclaim(&mut self) -> usize {

@@ -69,6 +69,21 @@ pub struct Dev {
     pub config_msix: u16,
     /// Reads of the device configuration (any width).
     pub cfg_reads: u32,
+    /// How the control queue answers.
+    pub ctrl_reply: CtrlReply,
+    /// Every control command served: class, command, data.
+    pub commands: Vec<(u8, u8, Vec<u8>)>,
+}
+
+/// How the fake's control queue answers a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CtrlReply {
+    /// Ack 0 (VIRTIO_NET_OK).
+    Ack,
+    /// Ack 1 (VIRTIO_NET_ERR).
+    Nak,
+    /// Never takes the command: the driver's wait must end on its own.
+    Silent,
 }
 
 /// The device's side of one ring.
@@ -116,6 +131,7 @@ pub fn qemu_features() -> u64 {
         18,
         19,
         21,
+        NET_F_CTRL_MAC_ADDR,
         F_RING_INDIRECT_DESC,
         F_RING_EVENT_IDX,
         F_VERSION_1,
@@ -129,7 +145,17 @@ impl Dev {
     /// A device offering `offered`, with receive and transmit queues of at
     /// most `qmax` entries (and a control queue).
     pub fn new(offered: u64, qmax: u16) -> Arc<Mutex<Dev>> {
+        Dev::with_pairs(offered, qmax, 1)
+    }
+
+    /// As [`Dev::new`] with `pairs` queue pairs (`max_virtqueue_pairs`,
+    /// meaningful with MQ offered), the control queue last.
+    pub fn with_pairs(offered: u64, qmax: u16, pairs: u16) -> Arc<Mutex<Dev>> {
         let mut cfg = [0u8; 24];
+        cfg[NET_CFG_MAX_QUEUE_PAIRS as usize..][..2].copy_from_slice(&pairs.to_le_bytes());
+        let mut queues = vec![Queue { max: qmax, ..Queue::default() }; 2 * pairs as usize];
+        queues.push(Queue { max: 64, ..Queue::default() });
+        let n = queues.len();
         cfg[..6].copy_from_slice(&MAC);
         cfg[NET_CFG_STATUS as usize] = NET_S_LINK_UP as u8;
         cfg[NET_CFG_MTU as usize..][..2].copy_from_slice(&1500u16.to_le_bytes());
@@ -143,16 +169,14 @@ impl Dev {
             refuse_features_ok: false,
             stuck_reset: false,
             q_select: 0,
-            queues: vec![
-                Queue { max: qmax, ..Queue::default() },
-                Queue { max: qmax, ..Queue::default() },
-                Queue { max: 64, ..Queue::default() },
-            ],
+            queues,
             cfg,
             generation: 0,
-            notifies: vec![0; 3],
+            notifies: vec![0; n],
             bad_notifies: 0,
-            rings: vec![DevRing::default(); 3],
+            rings: vec![DevRing::default(); n],
+            ctrl_reply: CtrlReply::Ack,
+            commands: Vec::new(),
             msix_vectors: 3,
             config_msix: VIRTIO_MSI_NO_VECTOR,
             cfg_reads: 0,
@@ -287,6 +311,9 @@ impl Window for FakeWindow {
                 }
                 if let Some(n) = d.notifies.get_mut(v as usize) {
                     *n += 1;
+                }
+                if v as usize == d.queues.len() - 1 && d.driver & bit(NET_F_CTRL_VQ) != 0 {
+                    d.serve_ctrl();
                 }
             }
             _ => panic!("16-bit write of {off:#x}"),
@@ -702,5 +729,31 @@ impl Dev {
         v[NET_HDR_NUM_BUFFERS..].copy_from_slice(&n.to_le_bytes());
         v.extend_from_slice(frame);
         v
+    }
+}
+
+// ----- the control queue (§5.1.6.5) -----
+
+impl Dev {
+    /// Serves every command on the control queue (the last one), as QEMU
+    /// does when its doorbell rings: the device-readable buffers gathered
+    /// as header (class, command) and data, the ack written into the
+    /// one device-writable byte after them.
+    fn serve_ctrl(&mut self) {
+        let q = self.queues.len() - 1;
+        if self.ctrl_reply == CtrlReply::Silent {
+            return;
+        }
+        while let Some((id, chain)) = self.pop_avail(q) {
+            let (ack, out) = chain.split_last().expect("an empty control chain");
+            assert!(out.iter().all(|d| d.flags & F_WRITE == 0), "a device-writable buffer before the ack: {chain:?}");
+            assert!(ack.flags & F_WRITE != 0 && ack.len == 1, "the last buffer is not a 1-byte ack: {ack:?}");
+            let bytes: Vec<u8> =
+                out.iter().flat_map(|d| (0..d.len as u64).map(move |i| rd::<1>(d.addr + i) as u8)).collect();
+            assert!(bytes.len() >= 2, "a control command without its 2-byte header");
+            self.commands.push((bytes[0], bytes[1], bytes[2..].to_vec()));
+            wr::<1>(ack.addr, u64::from(self.ctrl_reply == CtrlReply::Nak));
+            self.push_used(q, &[(id as u32, 1)]);
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! datapath tests run on every ring layout and notification scheme a port
 //! can negotiate ([`Rings`]), and EVENT_IDX's doorbell rule has its own.
 
+mod ctrl;
 mod fake;
 mod interrupts;
 mod offloads;
@@ -132,6 +133,9 @@ fn probe_negotiates_what_the_driver_uses_and_reads_the_config() {
         let d = dev.lock().unwrap();
         let mut want =
             bit(F_VERSION_1) | bit(F_ACCESS_PLATFORM) | bit(NET_F_MAC) | bit(NET_F_STATUS) | bit(NET_F_MRG_RXBUF);
+        // The control queue and what goes through it; CTRL_VLAN waits for
+        // an open that filters VLANs.
+        want |= bit(NET_F_CTRL_VQ) | bit(NET_F_CTRL_RX) | bit(NET_F_CTRL_MAC_ADDR);
         // The ring kind and notification scheme offered (EVENT_IDX never
         // with packed rings), and the transmit offloads: the fake offers
         // what QEMU offers on a tap wire, HOST_TSO6 aside.
@@ -151,7 +155,7 @@ fn probe_negotiates_what_the_driver_uses_and_reads_the_config() {
         assert_eq!(port.mtu(), 1500);
         let info = port.drvinfo();
         assert_eq!(info.driver, "virtio_net");
-        assert!(info.fw_version.contains("MRG_RXBUF") && !info.fw_version.contains("CTRL_VQ"), "{info:?}");
+        assert!(info.fw_version.contains("MRG_RXBUF") && info.fw_version.contains("CTRL_RX"), "{info:?}");
         // The ring kind and the notification scheme show by name.
         assert_eq!(info.fw_version.contains("RING_PACKED"), rings.packed(), "{info:?}");
         assert_eq!(info.fw_version.contains("RING_EVENT_IDX"), rings.event_idx(), "{info:?}");
@@ -265,7 +269,9 @@ fn open_sets_queues_up_then_driver_ok_and_kicks_receive_once() {
             assert_eq!(d.avail_count(RX), 256, "every receive buffer made available");
             assert_eq!(d.avail_count(TX), 0);
             assert_eq!((d.notifies[RX], d.notifies[TX], d.bad_notifies), (1, 0, 0));
-            assert_eq!(d.driver & bit(NET_F_CTRL_VQ), 0);
+            // The control queue is the third, and rang once per command
+            // (promiscuous, all-multicast, the MAC table).
+            assert_eq!((d.queues[2].enable, d.notifies[2], d.commands.len()), (1, 3, 3));
         }
         assert_eq!(pool.in_use(), 256);
         drop(q);
@@ -276,18 +282,23 @@ fn open_sets_queues_up_then_driver_ok_and_kicks_receive_once() {
 }
 
 #[test]
-fn more_queues_and_promiscuous_off_are_refused_with_the_reason() {
+fn more_queues_than_the_device_has_and_filters_it_lacks_are_refused_with_the_reason() {
     let (mut port, _) = qemu_port(256);
     let pool = pool(512);
     let e = port.configure(&PortConfig { rx_queues: 2, tx_queues: 2, ..PortConfig::default() }, &pool);
     let e = e.unwrap_err().to_string();
-    assert!(e.contains("VIRTIO_NET_F_MQ"), "{e}");
-    assert!(port.set_rx_mode(RxMode { promiscuous: true, all_multicast: true }).is_ok());
-    let e = port.set_rx_mode(RxMode::default()).unwrap_err().to_string();
-    assert!(e.contains("promiscuous") && e.contains("control queue"), "{e}");
-    assert!(port.rx_mode().promiscuous);
+    assert!(e.contains("at most 1") && e.contains("VIRTIO_NET_F_MQ"), "{e}");
     let e = port.configure(&PortConfig { rx_offloads: RxOffloads::VLAN_STRIP, ..PortConfig::default() }, &pool);
     assert!(e.unwrap_err().to_string().contains("vlan_strip"));
+    // No control queue: the device receives everything, and says so.
+    let (mut port, _) = port_on(fake::qemu_features() & !bit(NET_F_CTRL_VQ), 256, true).unwrap();
+    assert!(port.set_rx_mode(RxMode { promiscuous: true, all_multicast: true }).is_ok());
+    let e = port.set_rx_mode(RxMode::default()).unwrap_err();
+    assert!(matches!(e, PortError::NotSupported(m) if m.contains("CTRL_RX")), "{e}");
+    assert!(port.rx_mode().promiscuous);
+    let e = port.mac_addr_add(crate::port::MacAddr([2, 0, 0, 0, 0, 9])).unwrap_err().to_string();
+    assert!(e.contains("CTRL_RX"), "{e}");
+    assert!(!port.caps().rx_offload_capa.contains(RxOffloads::VLAN_FILTER));
 }
 
 // ----- transmit -----

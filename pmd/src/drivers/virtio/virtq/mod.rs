@@ -89,6 +89,7 @@ use std::sync::Arc;
 
 use ferrite_hugepages::{DmaOptions, DmaRegion};
 
+use super::ctrl::CTRL_BLOCK_BYTES;
 use super::regs::NET_HDR_LEN;
 use super::transport::QueueAddrs;
 use crate::port::PortError;
@@ -141,7 +142,15 @@ pub trait Virtqueue: Send + Sized + 'static {
     /// (`links[id]` is the id after `id`) for the others; a packed ring
     /// uses the next free slots in order and ignores `links`. The caller
     /// checked that there are as many free descriptors as `bufs` yields.
-    fn add_chain(&mut self, head: u16, links: &[u16], flags: u16, bufs: impl Iterator<Item = (u64, u32)>);
+    #[inline(always)]
+    fn add_chain(&mut self, head: u16, links: &[u16], flags: u16, bufs: impl Iterator<Item = (u64, u32)>) {
+        self.add_flagged_chain(head, links, bufs.map(move |(addr, len)| (addr, len, flags)));
+    }
+
+    /// As [`add_chain`](Virtqueue::add_chain), each buffer with its own
+    /// descriptor flags (a control command: the device reads the header
+    /// and data, and writes the ack into the last, [`DESC_F_WRITE`] one).
+    fn add_flagged_chain(&mut self, head: u16, links: &[u16], bufs: impl Iterator<Item = (u64, u32, u16)>);
 
     /// Adds one single-descriptor buffer (a receive buffer).
     #[inline(always)]
@@ -206,6 +215,8 @@ pub struct QueueArena<R: Virtqueue> {
 
 /// Bytes reserved for the zero header (a cache line of its own).
 const ZERO_HDR_BYTES: usize = 64;
+/// Where the control queue's command block starts (after the zero header).
+const CTRL_BLOCK_AT: usize = ZERO_HDR_BYTES;
 
 impl<R: Virtqueue> QueueArena<R> {
     /// Room for queues of the given sizes (taken in that order) and the
@@ -214,7 +225,7 @@ impl<R: Virtqueue> QueueArena<R> {
     pub fn new(sizes: &[u16], event_idx: bool, dma: &DmaOptions) -> Result<QueueArena<R>, PortError> {
         let page = dma.page_size.bytes();
         let mut queues = Vec::with_capacity(sizes.len());
-        let mut at = ZERO_HDR_BYTES;
+        let mut at = CTRL_BLOCK_AT + CTRL_BLOCK_BYTES;
         for &n in sizes {
             let bytes = R::bytes(n);
             if bytes > page {
@@ -242,6 +253,12 @@ impl<R: Virtqueue> QueueArena<R> {
         let (offset, n) = self.queues[self.next];
         self.next += 1;
         R::new(Arc::clone(&self.mem), offset, n, self.event_idx)
+    }
+
+    /// Offset, in every ring's region, of the block the control queue
+    /// writes its commands into ([`CTRL_BLOCK_BYTES`], nobody else's).
+    pub fn ctrl_block(&self) -> usize {
+        CTRL_BLOCK_AT
     }
 
     /// IOVA of a zeroed `virtio_net_hdr_v1` ([`NET_HDR_LEN`] bytes) that

@@ -264,11 +264,11 @@ impl Virtqueue for PackedRing {
     /// descriptor but the first is complete before the first one's flags
     /// are written, after a release fence (rule 1).
     #[inline(always)]
-    fn add_chain(&mut self, head: u16, _links: &[u16], flags: u16, bufs: impl Iterator<Item = (u64, u32)>) {
+    fn add_flagged_chain(&mut self, head: u16, _links: &[u16], bufs: impl Iterator<Item = (u64, u32, u16)>) {
         let first = self.next_avail;
         let mut first_flags = None;
         let mut bufs = bufs.peekable();
-        while let Some((addr, len)) = bufs.next() {
+        while let Some((addr, len, flags)) = bufs.next() {
             let slot = self.next_avail;
             let f = flags | self.avail_bits() | if bufs.peek().is_some() { DESC_F_NEXT } else { 0 };
             self.write_body(slot, addr, len, head);

@@ -231,10 +231,10 @@ impl Virtqueue for SplitRing {
     /// Descriptors `head`, `links[head]`, ... linked with `next`, then the
     /// head id in the next available slot (not visible before `publish`).
     #[inline(always)]
-    fn add_chain(&mut self, head: u16, links: &[u16], flags: u16, bufs: impl Iterator<Item = (u64, u32)>) {
+    fn add_flagged_chain(&mut self, head: u16, links: &[u16], bufs: impl Iterator<Item = (u64, u32, u16)>) {
         let mut bufs = bufs.peekable();
         let mut id = head;
-        while let Some((addr, len)) = bufs.next() {
+        while let Some((addr, len, flags)) = bufs.next() {
             if bufs.peek().is_some() {
                 let next = links[id as usize];
                 self.set_desc(id, addr, len, flags | DESC_F_NEXT, next);
