@@ -9,6 +9,24 @@
 
 BUMP_PORTS=("$FERRITE_IGB0" "$FERRITE_IGB1")
 BUMP_NS=(ns0 ns1)
+# virtio_bump_setup [VAR...]: for the scripts on the virtio tap path (ns2's
+# k2 <-> virtio0 ... virtio1 <-> k3 in ns3): fails and exits unless the
+# layout's variables (and each VAR named) are set, exits through
+# virtio_preflight / ferrite_virtio_or_skip when the driver cannot run, then
+# points BUMP_PORTS/BUMP_NS at the virtio pair, RINGS at its ring sizes
+# (what QEMU's queues hold) and k2/k3 at the kernel NICs' interfaces.
+virtio_bump_setup() {
+    local v
+    for v in FERRITE_VIRTIO0 FERRITE_VIRTIO1 FERRITE_K2_IF FERRITE_K3_IF "$@"; do
+        [[ -n ${!v:-} ]] || { fail "\$$v is not set (the bump layout has the virtio tap path)"; finish; exit 1; }
+    done
+    virtio_preflight || { finish; exit 1; }
+    ferrite_virtio_or_skip
+    BUMP_PORTS=("$FERRITE_VIRTIO0" "$FERRITE_VIRTIO1")
+    BUMP_NS=(ns2 ns3)
+    RINGS=(--rxd 1024 --txd 256)
+    k2=$FERRITE_K2_IF k3=$FERRITE_K3_IF
+}
 PMD=
 # pmd_start NAME ARGS...: testpmd on both ports in the background, waited
 # for up to PMD_START_TRIES x 0.1 s (default 100: 10 s) to start.

@@ -22,14 +22,7 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 [[ -x $testpmd ]] || { echo "FAIL: $testpmd is missing: cargo build --release -p ferrite-apps --bins"; exit 1; }
 dir=$(mktemp -d)
 json() { $py -c "import json,sys; r=json.load(open('$1')); print($2)"; }
-# The /proc/PID/task directory of the thread named $2 in process $1.
-thread_dir() {
-    local t
-    for t in /proc/"$1"/task/*; do
-        [[ $(cat "$t/comm" 2>/dev/null) == "$2" ]] && { echo "$t"; return 0; }
-    done
-    return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/observe.bash"
 ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "$1/stat"; } # utime+stime
 
 # --rxd 4096: QEMU's igb drops, uncounted, frames that reach a full ring,
@@ -44,12 +37,7 @@ sleep 1
 pid=$(pgrep -P "$a") # timeout's one child: testpmd
 if core=$(thread_dir "${pid:-none}" fwd-core-0); then
     # Idle: the core must be found asleep in epoll_wait on its interrupt.
-    asleep=0
-    for _ in $(seq 10); do
-        wchan=$(cat "$core/wchan" 2>/dev/null)
-        [[ $wchan == *epoll* || $wchan == ep_poll* ]] && asleep=$((asleep + 1))
-        sleep 0.5
-    done
+    asleep=$(epoll_looks "$core")
     ((asleep > 0)) && pass "idle adaptive core seen asleep in epoll_wait ($asleep of 10 looks)" ||
         fail "idle adaptive core never seen in epoll_wait (wchan $(cat "$core/wchan" 2>/dev/null))"
     hz=$(getconf CLK_TCK)

@@ -28,6 +28,7 @@
 # Build on the host first: cargo build --release -p ferrite-apps --bins
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/testpmd.bash"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/observe.bash"
 
 virtio_preflight || { finish; exit; }
 ferrite_virtio_or_skip
@@ -43,11 +44,6 @@ wait_for "$W/a.log" '^Logical core' 60 >/dev/null && wait_for "$W/b.log" '^Logic
     fail "testpmd did not start: $(tail -5 "$W/a.log" "$W/b.log")"
 sleep 3
 
-# Interrupts the guest kernel took on MSI-X vector $1 of device $2.
-kernel_irqs() {
-    awk -v name="vfio-msix[$1]($2)" '$NF == name { s = 0; for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+$/) s += $i; print s }' \
-        /proc/interrupts
-}
 cfg0=$(kernel_irqs 0 "$FERRITE_VIRTIO1")
 t0=$(ts)
 qmp 'set_link virtio1 off' || fail "qmp set_link virtio1 off"

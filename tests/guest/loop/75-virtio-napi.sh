@@ -24,25 +24,12 @@
 # Build on the host first: cargo build --release -p ferrite-apps --bins
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/testpmd.bash"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/observe.bash"
 
 virtio_preflight || { finish; exit; }
 ferrite_virtio_or_skip
 use_virtio
 
-# The /proc/PID/task directory of the thread named $2 in process $1.
-thread_dir() {
-    local t
-    for t in /proc/"$1"/task/*; do
-        [[ $(cat "$t/comm" 2>/dev/null) == "$2" ]] && { echo "$t"; return 0; }
-    done
-    return 1
-}
-# Interrupts the guest kernel took on MSI-X vector $1 of device $2 (summed
-# over CPUs; empty if the vector is not set up).
-kernel_irqs() {
-    awk -v name="vfio-msix[$1]($2)" '$NF == name { s = 0; for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+$/) s += $i; print s }' \
-        /proc/interrupts
-}
 # Starts B: txonly on virtio1, $1 frames; waits for it.
 send() {
     timeout --foreground -k 5 -s INT 120 "$TESTPMD" -l 0,1 --main-lcore 1 -a "$FERRITE_VIRTIO1,packed_vq=0" \
@@ -62,12 +49,7 @@ adaptive_round() {
     sleep 1
     pid=$(pgrep -P "$a") # timeout's one child: testpmd
     if core=$(thread_dir "${pid:-none}" fwd-core-0); then
-        asleep=0
-        for _ in $(seq 10); do
-            wchan=$(cat "$core/wchan" 2>/dev/null)
-            [[ $wchan == *epoll* || $wchan == ep_poll* ]] && asleep=$((asleep + 1))
-            sleep 0.5
-        done
+        asleep=$(epoll_looks "$core")
         ((asleep > 0)) && pass "$kind: idle adaptive core seen asleep in epoll_wait ($asleep of 10 looks)" ||
             fail "$kind: idle adaptive core never seen in epoll_wait (wchan $(cat "$core/wchan" 2>/dev/null))"
     else
