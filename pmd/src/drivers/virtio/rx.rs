@@ -449,9 +449,11 @@ impl<R: Virtqueue> VirtioRxQueue<R> {
     #[inline(never)]
     fn count_csum(&self, t: &Tally) {
         let s = &self.stats;
-        for (c, n) in
-            [(&s.csum_valid, t.csum_valid), (&s.csum_completed, t.csum_completed), (&s.csum_bad_offsets, t.csum_bad_offsets)]
-        {
+        for (c, n) in [
+            (&s.csum_valid, t.csum_valid),
+            (&s.csum_completed, t.csum_completed),
+            (&s.csum_bad_offsets, t.csum_bad_offsets),
+        ] {
             if n > 0 {
                 c.add(n);
             }

@@ -172,11 +172,8 @@ fn needs_csum_over_a_mergeable_chain_cut_at_odd_offsets_is_completed() {
         // and 1001, from 36).
         let (odd_good, odd_partial) = synthetic(35, 100);
         let (cut_good, cut_partial) = synthetic(36, 964);
-        let frames = [
-            (needs_csum(start, off), partial),
-            (needs_csum(35, 100), odd_partial),
-            (needs_csum(36, 964), cut_partial),
-        ];
+        let frames =
+            [(needs_csum(start, off), partial), (needs_csum(35, 100), odd_partial), (needs_csum(36, 964), cut_partial)];
         let (out, port) = receive(rings, CSUM, 1001, &frames);
         assert_eq!(out[0].2, 4, "{rings:?}: a four-segment chain");
         assert_eq!(out[0].0, good, "{rings:?}: TCP checksum over the chain");
