@@ -8,11 +8,14 @@
 //!   [`TxQueue`] handles.
 //! * [`rss`]: receive-side scaling (Toeplitz hash, key, redirection table).
 //! * [`ether`]: Ethernet framing sizes (header, VLAN tags, the MTU's limit).
+//! * [`checksum`]: the Internet checksum (RFC 1071) over pieces and mbuf
+//!   chains, and the TCP/UDP pseudo-headers.
 //! * [`drivers`]: the virtual ports (`loop`, `pair`, `null`) and hardware
 //!   drivers.
 
 #[cfg(test)]
 mod alloc_count;
+pub mod checksum;
 pub mod drivers;
 pub mod ether;
 pub mod mem;

@@ -21,7 +21,9 @@
 //! `rx + generated == tx + fwd_drops + consumed` holds exactly
 //! ([`StreamStats::balanced`]).
 
-pub mod checksum;
+/// The checksum arithmetic lives in the pmd crate (drivers complete
+/// checksums too); re-exported so the engines keep one path to it.
+pub use ferrite_pmd::checksum;
 pub mod crc32c;
 pub mod csum;
 #[cfg(test)]

@@ -30,42 +30,6 @@ virtio_bump_setup
 k2mac=$FERRITE_K2_MAC k3mac=$FERRITE_K3_MAC
 k2ip=$FERRITE_K2_IP k3ip=$FERRITE_K3_IP
 
-# udp_check WHAT: 200 datagrams of 1000 B ns2 -> ns3, each payload checked.
-udp_check() {
-    local what=$1 got
-    ip netns exec ns3 timeout -k 2 60 python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("'"$k3ip"'", 5005)); s.settimeout(20)
-print("ready", flush=True); ok = 0
-try:
-    while ok < 200:
-        d, _ = s.recvfrom(2000)
-        i = int(d[:8]); ok += d == (b"%08d" % i) + bytes((i * 7 + k) & 0xff for k in range(992))
-except socket.timeout:
-    pass
-print(ok)' >"$W/udp.out" &
-    local srv=$!
-    # Python starts slowly over 9p under TCG: wait for the bound socket.
-    for _ in $(seq 300); do grep -q ready "$W/udp.out" && break; sleep 0.1; done
-    ip netns exec ns2 python3 -c '
-import socket, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for i in range(200):
-    s.sendto((b"%08d" % i) + bytes((i * 7 + k) & 0xff for k in range(992)), ("'"$k3ip"'", 5005)); time.sleep(0.005)'
-    wait "$srv"
-    got=$(tail -1 "$W/udp.out")
-    eq "$what: UDP datagrams received intact at k3" "$got" 200
-    [[ $got == 200 ]] || echo "  ns3 Udp InDatagrams $(snmp ns3 Udp InDatagrams) NoPorts $(snmp ns3 Udp NoPorts) InErrors $(snmp ns3 Udp InErrors); receiver said: $(tr '\n' ' ' <"$W/udp.out")"
-}
-
-# no_csum_errors WHAT: Linux in ns2 and ns3 counted no bad TCP/UDP checksum.
-no_csum_errors() {
-    local ns
-    for ns in ns2 ns3; do
-        eq "$1: $ns Tcp InCsumErrors, Udp InCsumErrors" "$(snmp "$ns" Tcp InCsumErrors) $(snmp "$ns" Udp InCsumErrors)" "0 0"
-    done
-}
-
 # stat NAME PORT XSTAT: a port's named statistic from the report.
 xstat() { jv "$W/$1.json" ".ports[$2].xstats.$3"; }
 

@@ -63,7 +63,7 @@
 //! SPEED_DUPLEX, CSUM, HOST_TSO4, HOST_TSO6 (transmit offloads through the
 //! header: `tcp_cksum`, `udp_cksum`, `tcp_tso`; see [`net_hdr`]),
 //! CTRL_VQ, CTRL_RX, CTRL_MAC_ADDR, MQ (and CTRL_VLAN per open, see
-//! [`filters`]), RING_PACKED (packed virtqueues, asked for with a device argument,
+//! [`filters`]; GUEST_CSUM per open, see [`rx_csum`]), RING_PACKED (packed virtqueues, asked for with a device argument,
 //! DPDK virtio_user's word: `-a ADDR,packed_vq=1` ([`DeviceArgs`] says
 //! why they are not the default); without it the port runs split
 //! rings) and RING_EVENT_IDX (event-index notification suppression; split
@@ -84,12 +84,14 @@
 //!
 //! # Not in this slice
 //!
-//! No receive offloads (GUEST_CSUM/GUEST_TSO: the device
-//! completes checksums and segments before a frame reaches us, and the
-//! received header's flags are ignored), no INTx or MSI fallback (without
+//! No receive segmentation offloads (GUEST_TSO4/6, GUEST_UFO, GUEST_ECN:
+//! the device would hand over frames of up to 64 KiB that ferrite would
+//! have to segment before forwarding them; declined, the device segments
+//! them first), no INTx or MSI fallback (without
 //! MSI-X the port polls), no indirect descriptors, no IN_ORDER, and no
 //! NOTIFICATION_DATA. Offered receive offloads: `scatter` (with
-//! MRG_RXBUF), `vlan_filter` (with CTRL_VLAN).
+//! MRG_RXBUF), `vlan_filter` (with CTRL_VLAN), `tcp_cksum` and `udp_cksum`
+//! (with GUEST_CSUM, see [`rx_csum`]).
 
 pub(crate) mod ctrl;
 pub(crate) mod filters;
@@ -99,6 +101,7 @@ pub(crate) mod net_hdr;
 pub mod pci;
 pub mod regs;
 pub(crate) mod rx;
+pub(crate) mod rx_csum;
 pub(crate) mod session;
 pub(crate) mod transport;
 pub(crate) mod tx;
@@ -122,6 +125,7 @@ use net_hdr::HdrOffloads;
 use regs::*;
 use rx::{RxSetup, RxStats, VirtioRxQueue};
 use session::Session;
+use transport::PER_OPEN;
 use transport::{BarWindow, Doorbell, Negotiated, Transport};
 use tx::{TxSetup, TxStats, VirtioTxQueue};
 use virtq::packed::PackedRing;
@@ -414,8 +418,9 @@ impl VirtioPort {
     ) -> Result<VirtioPort, PortError> {
         let t = Arc::new(transport);
         let declined = args.declined();
-        // CTRL_VLAN waits for an open that asks for VLAN filtering.
-        let negotiated = transport::init(&t, declined | bit(NET_F_CTRL_VLAN), iommu)?;
+        // CTRL_VLAN waits for an open that asks for VLAN filtering, and
+        // GUEST_CSUM for one that asks for receive checksums.
+        let negotiated = transport::init(&t, declined | PER_OPEN, iommu)?;
         let fail = |e: PortError| {
             t.fail();
             e
@@ -623,7 +628,9 @@ impl VirtioPort {
 
     /// Receive offloads: `scatter` with MRG_RXBUF; `vlan_filter` when the
     /// device offers CTRL_VLAN (negotiated for the opens that ask for it,
-    /// see `filters`).
+    /// see `filters`); `tcp_cksum` and `udp_cksum` when it offers
+    /// GUEST_CSUM (negotiated for the opens that ask for either, see
+    /// `rx_csum`).
     fn rx_offload_capa(&self) -> RxOffloads {
         let mut capa = RxOffloads::empty();
         if self.negotiated.has(NET_F_MRG_RXBUF) {
@@ -632,6 +639,9 @@ impl VirtioPort {
         let vlan = bit(NET_F_CTRL_VQ) | bit(NET_F_CTRL_VLAN);
         if self.negotiated.offered & vlan == vlan {
             capa |= RxOffloads::VLAN_FILTER;
+        }
+        if self.negotiated.offered & bit(NET_F_GUEST_CSUM) != 0 {
+            capa |= RxOffloads::TCP_CKSUM | RxOffloads::UDP_CKSUM;
         }
         capa
     }
@@ -642,8 +652,7 @@ impl VirtioPort {
         let pool = self.pool.clone().ok_or_else(|| PortError::InvalidState("configure the port first".into()))?;
         let t = Arc::clone(&self.transport);
         self.set_bus_master(true)?;
-        let vlan = if self.vlan_filtering() { 0 } else { bit(NET_F_CTRL_VLAN) };
-        let negotiated = transport::init(&t, self.declined | vlan, self.mapper.is_some())?;
+        let negotiated = transport::init(&t, self.declined | self.declined_this_open(), self.mapper.is_some())?;
         if negotiated.offered != self.negotiated.offered {
             t.fail();
             return Err(PortError::Device(format!(
@@ -707,6 +716,22 @@ impl VirtioPort {
             mac_addr: self.negotiated.has(NET_F_CTRL_MAC_ADDR),
             vlan: self.negotiated.has(NET_F_CTRL_VLAN),
         }
+    }
+
+    /// The per-open features ([`PER_OPEN`]) this open's configuration does
+    /// not ask for: CTRL_VLAN without `vlan_filter`, GUEST_CSUM without
+    /// `tcp_cksum` or `udp_cksum` (then the device keeps completing
+    /// checksums itself).
+    fn declined_this_open(&self) -> u64 {
+        let mut declined = 0;
+        if !self.vlan_filtering() {
+            declined |= bit(NET_F_CTRL_VLAN);
+        }
+        let csum = RxOffloads::TCP_CKSUM | RxOffloads::UDP_CKSUM;
+        if !(self.configured && self.conf.rx_offloads.intersects(csum)) {
+            declined |= bit(NET_F_GUEST_CSUM);
+        }
+        declined
     }
 
     /// Whether the configuration asks for VLAN filtering.
@@ -797,6 +822,7 @@ impl VirtioPort {
             pool: pool.clone(),
             mergeable: self.negotiated.has(NET_F_MRG_RXBUF),
             scatter: self.scatter(),
+            guest_csum: self.negotiated.has(NET_F_GUEST_CSUM),
             counters: Arc::clone(&stats.rx),
             stats: Arc::clone(&stats.rx_more),
             max_len: Arc::clone(&self.rx_max_len),
@@ -835,6 +861,9 @@ impl VirtioPort {
             ("rx_unscattered_drops".to_string(), r(|s| s.unscattered.get())),
             ("rx_bad_used_ids".to_string(), r(|s| s.bad_used_ids.get())),
             ("rx_buffers_exhausted".to_string(), r(|s| s.exhausted.get())),
+            ("rx_csum_valid".to_string(), r(|s| s.csum_valid.get())),
+            ("rx_csum_completed".to_string(), r(|s| s.csum_completed.get())),
+            ("rx_csum_bad_offsets".to_string(), r(|s| s.csum_bad_offsets.get())),
             ("tx_packets".to_string(), stats.tx_total().packets),
             ("tx_bytes".to_string(), stats.tx_total().bytes),
             ("tx_drops".to_string(), stats.tx_total().drops),
@@ -1105,6 +1134,9 @@ impl NetDevice for VirtioPort {
                 &r.unscattered,
                 &r.bad_used_ids,
                 &r.exhausted,
+                &r.csum_valid,
+                &r.csum_completed,
+                &r.csum_bad_offsets,
             ] {
                 c.reset();
             }

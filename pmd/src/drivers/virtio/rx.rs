@@ -35,6 +35,14 @@
 //! is dropped (`rx_mtu_oversize_drops`). Each counts once in the queue's
 //! drops and errors. Nothing panics.
 //!
+//! # Receive checksums
+//!
+//! With GUEST_CSUM negotiated (the open asked for `tcp_cksum` or
+//! `udp_cksum`), the first buffer's header is read for its checksum flags
+//! before it is left in the headroom, and applied to the whole frame once
+//! it is complete (see `rx_csum`): DATA_VALID marks the mbuf, NEEDS_CSUM
+//! gets the checksum completed in software.
+//!
 //! # Interrupts
 //!
 //! With an MSI-X vector (see `irq`), `enable_interrupt` arms the ring's
@@ -59,6 +67,7 @@ use std::sync::Arc;
 
 use super::irq::RxIrq;
 use super::regs::{NET_HDR_LEN, NET_HDR_NUM_BUFFERS};
+use super::rx_csum::{self, RxCsum, RxCsumHdr};
 use super::session::{Release, Session};
 use super::transport::Doorbell;
 use super::virtq::{Virtqueue, DESC_F_WRITE};
@@ -92,6 +101,13 @@ pub struct RxStats {
     /// delivered out of order: a frame arriving just after a refill is taken
     /// before the ones its hub queued, which wait for the doorbell.
     pub exhausted: Counter,
+    /// Frames the device said had a good L4 checksum (DATA_VALID).
+    pub csum_valid: Counter,
+    /// Frames with a partial checksum (NEEDS_CSUM) completed here.
+    pub csum_completed: Counter,
+    /// NEEDS_CSUM frames whose checksum field lies outside the frame
+    /// (delivered unmarked).
+    pub csum_bad_offsets: Counter,
 }
 
 /// What the port hands to a new receive queue.
@@ -110,6 +126,9 @@ pub struct RxSetup<R: Virtqueue> {
     pub mergeable: bool,
     /// The `scatter` offload: multi-buffer frames become chains.
     pub scatter: bool,
+    /// VIRTIO_NET_F_GUEST_CSUM was negotiated: the header's checksum flags
+    /// are meaningful.
+    pub guest_csum: bool,
     /// Packets, bytes, drops, errors.
     pub counters: Arc<QueueCounters>,
     /// The rest.
@@ -133,10 +152,14 @@ pub struct VirtioRxQueue<R: Virtqueue> {
     /// many buffers it still waits for.
     pending: Option<Mbuf>,
     pending_left: u16,
+    /// The checksum part of the pending chain's header.
+    pending_csum: RxCsumHdr,
     /// Buffers still to come of a frame already dropped and counted.
     discard_left: u16,
     mergeable: bool,
     scatter: bool,
+    /// GUEST_CSUM: apply the header's checksum flags.
+    guest_csum: bool,
     qid: u16,
     doorbell: Doorbell,
     session: Arc<Session>,
@@ -174,6 +197,9 @@ struct Tally {
     oversize: u64,
     unscattered: u64,
     bad_ids: u64,
+    csum_valid: u64,
+    csum_completed: u64,
+    csum_bad_offsets: u64,
 }
 
 impl Tally {
@@ -186,6 +212,16 @@ impl Tally {
             Refused::Oversize => self.oversize += 1,
             Refused::Unscattered => self.unscattered += 1,
             Refused::Error => {}
+        }
+    }
+
+    #[inline(always)]
+    fn csum(&mut self, what: RxCsum) {
+        match what {
+            RxCsum::Unknown => {}
+            RxCsum::Valid => self.csum_valid += 1,
+            RxCsum::Completed => self.csum_completed += 1,
+            RxCsum::BadOffsets => self.csum_bad_offsets += 1,
         }
     }
 }
@@ -203,6 +239,8 @@ impl<R: Virtqueue> VirtioRxQueue<R> {
             ring: s.ring,
             pending: None,
             pending_left: 0,
+            pending_csum: RxCsumHdr::default(),
+            guest_csum: s.guest_csum,
             discard_left: 0,
             mergeable: s.mergeable,
             scatter: s.scatter,
@@ -305,6 +343,9 @@ impl<R: Virtqueue> VirtioRxQueue<R> {
             drop(m);
             return t.refuse(Refused::Short);
         }
+        // Read before the header is left in the headroom (where the next
+        // prepend, e.g. a transmit header, may overwrite it).
+        let csum = if self.guest_csum { RxCsumHdr::parse(m.data()) } else { RxCsumHdr::default() };
         // The header stays in the headroom; the frame starts at the data
         // offset every driver uses.
         m.adj(NET_HDR_LEN);
@@ -313,7 +354,7 @@ impl<R: Virtqueue> VirtioRxQueue<R> {
             return t.refuse(Refused::BadNumBuffers);
         }
         if nb == 1 {
-            return self.deliver(m, batch, max_len, t);
+            return self.deliver(m, csum, batch, max_len, t);
         }
         let why = if !self.scatter {
             Refused::Unscattered
@@ -322,6 +363,7 @@ impl<R: Virtqueue> VirtioRxQueue<R> {
         } else {
             self.pending = Some(m);
             self.pending_left = nb - 1;
+            self.pending_csum = csum;
             return;
         };
         drop(m);
@@ -344,7 +386,7 @@ impl<R: Virtqueue> VirtioRxQueue<R> {
             match self.pending.as_mut().map(|head| head.chain(m)) {
                 Some(Ok(())) if self.pending_left == 0 => {
                     if let Some(frame) = self.pending.take() {
-                        self.deliver(frame, batch, max_len, t);
+                        self.deliver(frame, self.pending_csum, batch, max_len, t);
                     }
                     return;
                 }
@@ -361,12 +403,16 @@ impl<R: Virtqueue> VirtioRxQueue<R> {
         t.refuse(why);
     }
 
-    /// Hands a complete frame to the caller (or drops it over the MTU).
+    /// Hands a complete frame to the caller (or drops it over the MTU),
+    /// its checksum applied as header `csum` says.
     #[inline(always)]
-    fn deliver(&mut self, mut m: Mbuf, batch: &mut MbufBatch, max_len: u32, t: &mut Tally) {
+    fn deliver(&mut self, mut m: Mbuf, csum: RxCsumHdr, batch: &mut MbufBatch, max_len: u32, t: &mut Tally) {
         if m.len() > max_len as usize {
             drop(m);
             return t.refuse(Refused::Oversize);
+        }
+        if self.guest_csum {
+            t.csum(rx_csum::apply(&mut m, csum));
         }
         m.set_queue(self.qid);
         t.bytes += m.len() as u64;
@@ -394,6 +440,23 @@ impl<R: Virtqueue> VirtioRxQueue<R> {
         }
         if t.dropped + t.bad_ids > 0 {
             self.count_errors(t);
+        }
+        if t.csum_valid + t.csum_completed + t.csum_bad_offsets > 0 {
+            self.count_csum(t);
+        }
+    }
+
+    #[inline(never)]
+    fn count_csum(&self, t: &Tally) {
+        let s = &self.stats;
+        for (c, n) in [
+            (&s.csum_valid, t.csum_valid),
+            (&s.csum_completed, t.csum_completed),
+            (&s.csum_bad_offsets, t.csum_bad_offsets),
+        ] {
+            if n > 0 {
+                c.add(n);
+            }
         }
     }
 

@@ -323,10 +323,13 @@ impl Negotiated {
 /// (see `virtq` for the rings and the notification schemes); CSUM,
 /// HOST_TSO4/6 and HOST_ECN, which only let the driver ask for offloads in a frame's
 /// header (see `net_hdr`); the control queue and what works through it
-/// (CTRL_RX, CTRL_VLAN, CTRL_MAC_ADDR, MQ: see `ctrl` and `filters`). Not asked for (and why): GUEST_CSUM and
-/// GUEST_TSO* (the device would hand over frames with partial checksums,
-/// which ferrite would have to complete before forwarding them; without it
-/// the device completes them); INDIRECT_DESC (chains are short, and indirect tables would be
+/// (CTRL_RX, CTRL_VLAN, CTRL_MAC_ADDR, MQ: see `ctrl` and `filters`);
+/// GUEST_CSUM, for the opens that ask for a receive checksum offload (the
+/// device then hands over partial checksums, which `rx_csum` completes).
+/// Not asked for (and why): GUEST_TSO4/6, GUEST_UFO and GUEST_ECN (the
+/// device would hand over frames of up to 64 KiB, which ferrite would have
+/// to segment before forwarding them; without them the device segments
+/// first); INDIRECT_DESC (chains are short, and indirect tables would be
 /// one more DMA structure per frame); IN_ORDER.
 pub const WANTED: u64 = bit(F_VERSION_1)
     | bit(F_ACCESS_PLATFORM)
@@ -337,6 +340,7 @@ pub const WANTED: u64 = bit(F_VERSION_1)
     | bit(NET_F_MTU)
     | bit(NET_F_MRG_RXBUF)
     | bit(NET_F_CSUM)
+    | bit(NET_F_GUEST_CSUM)
     | bit(NET_F_HOST_TSO4)
     | bit(NET_F_HOST_TSO6)
     | bit(NET_F_HOST_ECN)
@@ -346,6 +350,11 @@ pub const WANTED: u64 = bit(F_VERSION_1)
     | bit(NET_F_CTRL_VLAN)
     | bit(NET_F_CTRL_MAC_ADDR)
     | bit(NET_F_MQ);
+
+/// Wanted features negotiated only for the opens whose configuration asks
+/// for them (declined at probe): CTRL_VLAN (`vlan_filter`), GUEST_CSUM
+/// (`tcp_cksum` / `udp_cksum` receive offloads).
+pub const PER_OPEN: u64 = bit(NET_F_CTRL_VLAN) | bit(NET_F_GUEST_CSUM);
 
 /// The features that work through the control queue (§5.1.3.1: they
 /// depend on CTRL_VQ).

@@ -677,6 +677,12 @@ impl Dev {
     /// (`num_buffers` in the first header); false, and nothing consumed,
     /// if there are not enough or (without `mergeable`) it needs two.
     pub fn rx_frame(&mut self, frame: &[u8], mergeable: bool) -> bool {
+        self.rx_frame_with(frame, mergeable, [0; NET_HDR_NUM_BUFFERS])
+    }
+
+    /// As [`Dev::rx_frame`], with the header's first bytes (flags,
+    /// gso_type, hdr_len, gso_size, csum_start, csum_offset) as `hdr`.
+    pub fn rx_frame_with(&mut self, frame: &[u8], mergeable: bool, hdr: [u8; NET_HDR_NUM_BUFFERS]) -> bool {
         let q = RX_QUEUE_0 as usize;
         let saved = self.rings[q].clone();
         let mut bufs = Vec::new();
@@ -695,9 +701,10 @@ impl Dev {
                 return false;
             }
         }
-        let mut hdr = [0u8; NET_HDR_LEN];
-        hdr[NET_HDR_NUM_BUFFERS..].copy_from_slice(&(bufs.len() as u16).to_le_bytes());
-        let stream: Vec<u8> = hdr.iter().chain(frame).copied().collect();
+        let mut full = [0u8; NET_HDR_LEN];
+        full[..NET_HDR_NUM_BUFFERS].copy_from_slice(&hdr);
+        full[NET_HDR_NUM_BUFFERS..].copy_from_slice(&(bufs.len() as u16).to_le_bytes());
+        let stream: Vec<u8> = full.iter().chain(frame).copied().collect();
         let mut at = 0;
         let mut used = Vec::new();
         for (head, d) in bufs {
