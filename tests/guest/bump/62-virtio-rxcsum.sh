@@ -24,15 +24,7 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/testpmd.bash"
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/bump-testpmd.bash"
 
-for v in FERRITE_VIRTIO0 FERRITE_VIRTIO1 FERRITE_K2_IF FERRITE_K3_IF; do
-    [[ -n ${!v:-} ]] || { fail "\$$v is not set (the bump layout has the virtio tap path)"; finish; exit 1; }
-done
-virtio_preflight || { finish; exit 1; }
-ferrite_virtio_or_skip
-BUMP_PORTS=("$FERRITE_VIRTIO0" "$FERRITE_VIRTIO1")
-BUMP_NS=(ns2 ns3)
-RINGS=(--rxd 1024 --txd 256)
-k2=$FERRITE_K2_IF k3=$FERRITE_K3_IF
+virtio_bump_setup
 k2ip=$FERRITE_K2_IP k3ip=$FERRITE_K3_IP
 xstat() { jv "$W/$1.json" ".ports[$2].xstats.$3"; }
 
