@@ -79,6 +79,18 @@ pub fn finish(acc: u64) -> u16 {
     !fold(acc)
 }
 
+/// [`finish`] for a transport checksum (TCP, UDP): a computed 0 is stored
+/// as 0xffff, its other ones'-complement form, because 0 in a UDP checksum
+/// means "none" (and an IPv6 receiver drops such a datagram). Valid for
+/// TCP too, so a caller that does not know the protocol may use it.
+#[inline]
+pub fn finish_l4(acc: u64) -> u16 {
+    match finish(acc) {
+        0 => 0xffff,
+        ck => ck,
+    }
+}
+
 /// The IPv4 header checksum of `hdr` (the whole header, options included),
 /// computed as if its checksum field (bytes 10..12) were zero.
 #[inline]
@@ -117,6 +129,17 @@ pub fn pseudo_for_offload(pseudo: u64) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transport_checksum_of_zero_is_stored_as_0xffff() {
+        // Words summing to 0xffff: the complement is 0, which UDP reads as
+        // "no checksum".
+        let acc = sum16(&[0x12, 0x34, 0xed, 0xcb], 0);
+        assert_eq!((fold(acc), finish(acc)), (0xffff, 0));
+        assert_eq!(finish_l4(acc), 0xffff);
+        let other = sum16(&[0x12, 0x34], 0);
+        assert_eq!(finish_l4(other), finish(other));
+    }
 
     /// RFC 1071 the slow way: 16-bit words added with end-around carry,
     /// one at a time.

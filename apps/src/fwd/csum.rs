@@ -37,7 +37,7 @@
 use ferrite_pmd::mem::{Mbuf, OffloadFlags, TxOffload};
 use ferrite_pmd::port::TxOffloads;
 
-use super::checksum::{self, finish, pseudo_for_offload, sum_range};
+use super::checksum::{self, finish, finish_l4, pseudo_for_offload, sum_range};
 use super::crc32c::crc_range;
 use super::headers::{self, Fragment, Ip, L3, L4, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
@@ -237,10 +237,8 @@ fn l4_software(m: &mut Mbuf, ip: &Ip, l4: &L4) {
     }
     put16(m, at, 0);
     let ph = pseudo(m.data(), ip, l4.proto, l4.end - l4.off);
-    let mut ck = finish(ph + sum_range(m.segments().map(|s| s.data()), l4.off, l4.end));
-    // A computed 0 is sent as its other form: 0 means "no checksum" in UDP.
-    if ck == 0 && l4.proto == PROTO_UDP {
-        ck = 0xffff;
-    }
+    let sum = ph + sum_range(m.segments().map(|s| s.data()), l4.off, l4.end);
+    // UDP: a computed 0 goes out as 0xffff (0 means "no checksum").
+    let ck = if l4.proto == PROTO_UDP { finish_l4(sum) } else { finish(sum) };
     put16(m, at, ck);
 }

@@ -129,15 +129,16 @@ impl LinkThread {
     /// Starts watching (only worth it with VIRTIO_NET_F_STATUS): reads
     /// `status` when `config` (the configuration vector's eventfd, if
     /// any) fires and every `period` (the port passes [`LINK_SAFETY_NET`]
-    /// with an eventfd, [`LINK_RECHECK`] without). Rings `kick_on_up` when
-    /// the link comes back (see the module docs). The thread must be
+    /// with an eventfd, [`LINK_RECHECK`] without). Rings every doorbell of
+    /// `kick_on_up` (each transmit queue's) when the link comes back (see
+    /// the module docs). The thread must be
     /// dropped before the device is reset.
     pub fn spawn(
         t: Arc<Transport>,
         link: Arc<LinkState>,
         config: Option<Arc<EventFd>>,
         period: Duration,
-        kick_on_up: Option<Doorbell>,
+        kick_on_up: Vec<Doorbell>,
     ) -> std::io::Result<LinkThread> {
         let stop = Arc::new(AtomicBool::new(false));
         let wake = Arc::new(EventFd::new()?);
@@ -150,7 +151,7 @@ impl LinkThread {
                 let now = t.config_generation();
                 let st = link.read(&t);
                 if st.up && (!was_up || now != generation) {
-                    if let Some(d) = kick_on_up {
+                    for &d in &kick_on_up {
                         t.notify(d);
                     }
                 }

@@ -289,10 +289,11 @@ fn random_mac() -> MacAddr {
 }
 
 /// The doorbells `start` rings: every receive queue's once after
-/// DRIVER_OK, and transmit queue 0's for the link thread.
+/// DRIVER_OK; every transmit queue's is the link thread's to ring when the
+/// link comes back.
 struct Doorbells {
     rx: Vec<Doorbell>,
-    tx0: Doorbell,
+    tx: Vec<Doorbell>,
 }
 
 /// Per-queue counters, kept across stop/open.
@@ -505,8 +506,11 @@ impl VirtioPort {
                 "{name}: the device offers MQ with max_virtqueue_pairs {max_pairs}, outside 1..={MQ_PAIRS_MAX}"
             )));
         }
-        let need = if negotiated.has(NET_F_CTRL_VQ) { ctrl_queue(max_pairs) + 1 } else { 2 * max_pairs };
-        if t.num_queues() < need {
+        // In u32: 0x8000 pairs (the spec's most) and a control queue need
+        // more virtqueues than a 16-bit count can say, and the check must
+        // refuse that rather than wrap.
+        let need = 2 * u32::from(max_pairs) + u32::from(negotiated.has(NET_F_CTRL_VQ));
+        if u32::from(t.num_queues()) < need {
             return Err(PortError::Device(format!(
                 "{name}: the virtio-net device has {} virtqueues; {max_pairs} receive/transmit pair(s){} need {need}",
                 t.num_queues(),
@@ -687,7 +691,7 @@ impl VirtioPort {
         self.send_ctrl_state()?;
         if self.link.has_status && self.dev.is_some() {
             let period = if config_irq.is_some() { link::LINK_SAFETY_NET } else { link::LINK_RECHECK };
-            match LinkThread::spawn(Arc::clone(&t), Arc::clone(&self.link), config_irq, period, Some(doorbells.tx0)) {
+            match LinkThread::spawn(Arc::clone(&t), Arc::clone(&self.link), config_irq, period, doorbells.tx) {
                 Ok(th) => self.link_thread = Some(th),
                 Err(e) => {
                     eprintln!("ferrite virtio: {}: no link thread ({e}); link changes need link_update", self.name)
@@ -745,7 +749,7 @@ impl VirtioPort {
         if !self.negotiated.has(NET_F_CTRL_VQ) {
             return Ok(None);
         }
-        let q = ctrl_queue(if self.negotiated.has(NET_F_MQ) { self.max_pairs } else { 1 });
+        let q = ctrl_queue(self.max_pairs);
         let max = self.transport.queue_max_size(q);
         if max < 4 {
             return Err(PortError::Device(format!(
@@ -773,13 +777,11 @@ impl VirtioPort {
         let event_idx = self.negotiated.has(F_RING_EVENT_IDX);
         let mut arena = QueueArena::<R>::new(&sizes, event_idx, &self.dma_options())?;
         let mut queues = Queues { rx: Vec::new(), tx: Vec::new() };
-        let mut doorbells = Doorbells { rx: Vec::new(), tx0: Doorbell { offset: 0, queue: TX_QUEUE_0 } };
+        let mut doorbells = Doorbells { rx: Vec::new(), tx: Vec::new() };
         for p in 0..self.pairs {
             let (rxq, txq) = self.pair(session, &pool, &mut arena, p)?;
             doorbells.rx.push(rxq.doorbell());
-            if p == 0 {
-                doorbells.tx0 = txq.doorbell();
-            }
+            doorbells.tx.push(txq.doorbell());
             queues.rx.push(Box::new(rxq));
             queues.tx.push(Box::new(txq));
         }
@@ -881,7 +883,8 @@ impl VirtioPort {
             ("features_negotiated".to_string(), self.negotiated.features),
         ];
         rows.extend(per_queue_stat_rows(&stats));
-        rows.extend(self.qstats.iter().enumerate().map(|(q, s)| (format!("rx_queue_{q}_interrupts"), s.rx_irqs.get())));
+        let pairs = self.qstats.iter().take(usize::from(self.pairs));
+        rows.extend(pairs.enumerate().map(|(q, s)| (format!("rx_queue_{q}_interrupts"), s.rx_irqs.get())));
         rows
     }
 

@@ -46,10 +46,10 @@
 //! # Interrupts
 //!
 //! With an MSI-X vector (see `irq`), `enable_interrupt` arms the ring's
-//! used-buffer notification for the next completion and wakes the caller
+//! used-buffer notification (see `virtq` for how narrowly) and wakes the caller
 //! itself when one is already waiting (see `virtq`, rule 4);
 //! `disable_interrupt` restores poll-mode suppression and drains the
-//! eventfd, counting the device's interrupts (`rx_queue_0_interrupts`),
+//! eventfd, counting the device's interrupts (`rx_queue_N_interrupts`),
 //! not the queue's own wake-ups.
 //!
 //! # Refill

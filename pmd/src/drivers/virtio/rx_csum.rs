@@ -26,7 +26,7 @@
 //! Without GUEST_CSUM negotiated the device completes checksums itself and
 //! never sets either flag; the queue does not look at them.
 
-use crate::checksum::{finish, sum_range};
+use crate::checksum::{finish_l4, sum_range};
 use crate::mem::{Mbuf, OffloadFlags};
 
 /// Byte offsets in the received `virtio_net_hdr_v1`.
@@ -94,7 +94,8 @@ fn complete(m: &mut Mbuf, h: RxCsumHdr) -> RxCsum {
     if field + 2 > len {
         return RxCsum::BadOffsets;
     }
-    let ck = finish(sum_range(m.segments().map(|s| s.data()), start, len));
+    // The protocol is not known here: finish_l4's 0xffff is right for both.
+    let ck = finish_l4(sum_range(m.segments().map(|s| s.data()), start, len));
     store_be16(m, field, ck);
     m.set_ol_flags(m.ol_flags() | OffloadFlags::RX_L4_CKSUM_GOOD);
     RxCsum::Completed

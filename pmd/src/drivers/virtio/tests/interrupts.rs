@@ -179,7 +179,8 @@ fn the_link_thread_sleeps_on_the_configuration_vector() {
     let events = link.notifier.subscribe();
     let config = Arc::new(EventFd::new().unwrap());
     let hour = Duration::from_secs(3600);
-    let thread = LinkThread::spawn(Arc::clone(&t), Arc::clone(&link), Some(Arc::clone(&config)), hour, None).unwrap();
+    let thread =
+        LinkThread::spawn(Arc::clone(&t), Arc::clone(&link), Some(Arc::clone(&config)), hour, Vec::new()).unwrap();
     let reads = || dev.lock().unwrap().cfg_reads;
     // Its first look (link up, the first observation: no event).
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -926,7 +926,7 @@ fn the_link_thread_rings_the_transmit_doorbell_once_when_the_link_comes_back() {
     let link = Arc::new(LinkState::new("fake".into(), true, false));
     let tx = Doorbell { offset: TX as u32 * NOTIFY_MULT, queue: TX as u16 };
     let thread =
-        LinkThread::spawn(Arc::clone(&t), Arc::clone(&link), None, Duration::from_millis(2), Some(tx)).unwrap();
+        LinkThread::spawn(Arc::clone(&t), Arc::clone(&link), None, Duration::from_millis(2), vec![tx]).unwrap();
     let kicks = || dev.lock().unwrap().notifies[TX];
     let settle = || std::thread::sleep(Duration::from_millis(40));
     settle();

@@ -54,17 +54,15 @@
 //!
 //! A receive queue with an MSI-X vector can sleep (`--rx-mode adaptive`,
 //! NAPI's pattern): [`Virtqueue::arm_interrupt`] lifts the used-buffer
-//! suppression for the next completion only, as narrowly as the layout
-//! allows (virtio 1.2 §2.7.10, §2.8.10):
+//! suppression, as narrowly as the layout allows (virtio 1.2 §2.7.10,
+//! §2.8.10):
 //!
 //! * split, no EVENT_IDX: `avail.flags` 0 (the device then notifies after
 //!   every batch of completions until disarmed);
 //! * split, EVENT_IDX: `used_event` = the next used index the driver will
 //!   consume, so the device notifies once, when it writes that entry;
-//! * packed, no EVENT_IDX: driver event suppression ENABLE;
-//! * packed, EVENT_IDX: DESC with the next used slot and its wrap counter
-//!   (one notification, when that slot is written), offset and flags in
-//!   one 32-bit store so the device never sees DESC with a stale offset.
+//! * packed (never with EVENT_IDX, see `packed`): driver event suppression
+//!   ENABLE (notified after every batch of completions until disarmed).
 //!
 //! **Rule 4 (arm, then re-check):** the suppression store must be visible
 //! to the device before the driver reads the ring for completions that
