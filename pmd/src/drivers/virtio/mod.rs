@@ -1140,14 +1140,14 @@ impl NetDevice for VirtioPort {
                 &r.csum_valid,
                 &r.csum_completed,
                 &r.csum_bad_offsets,
+                &q.rx_irqs,
             ] {
                 c.reset();
             }
-            for c in [&t.bad_frames, &t.separate_hdr, &t.bad_used_ids] {
+            for c in [&t.bad_frames, &t.separate_hdr, &t.bad_used_ids, &t.csum_offload, &t.tso, &t.offload_errors] {
                 c.reset();
             }
         }
-        self.qstats.iter().for_each(|q| q.rx_irqs.reset());
         self.link.config_irqs.store(0, Ordering::Relaxed);
         Ok(())
     }

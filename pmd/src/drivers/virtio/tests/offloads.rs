@@ -47,7 +47,7 @@ fn offered_offloads_follow_the_negotiated_features() {
 #[test]
 fn checksum_and_tso_requests_reach_the_device_in_the_header() {
     let features = fake::qemu_features() | bit(NET_F_HOST_TSO6);
-    let (port, dev, pool, mut q) =
+    let (mut port, dev, pool, mut q) =
         tx_port(features, TxOffloads::TCP_CKSUM | TxOffloads::UDP_CKSUM | TxOffloads::TCP_TSO).unwrap();
     let tcp = frame(Ip::V4, TCP, 20, 100);
     let big = frame(Ip::V6, TCP, 20, 1800);
@@ -78,6 +78,11 @@ fn checksum_and_tso_requests_reach_the_device_in_the_header() {
     assert_eq!(stat(&port, "tx_offload_errors"), 1, "the SCTP request (the cramped frame is a bad frame)");
     assert_eq!(stat(&port, "tx_bad_frames"), 2);
     assert_eq!(port.stats64().tx_queues[0].drops, 2);
+    // reset_stats zeroes the offload counters with the others.
+    port.reset_stats().unwrap();
+    for name in ["tx_csum_offload", "tx_tso", "tx_offload_errors", "tx_bad_frames"] {
+        assert_eq!(stat(&port, name), 0, "{name} after reset_stats");
+    }
     q.tx[0].tx_done_cleanup();
     drop(q);
     drop(port);
