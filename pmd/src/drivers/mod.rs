@@ -8,6 +8,7 @@
 pub mod igb;
 pub mod virt;
 pub mod virtio;
+mod watcher;
 
 use crate::port::{NetDevice, PortError};
 use ferrite_hugepages::IovaMode;

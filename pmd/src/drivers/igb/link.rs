@@ -20,10 +20,8 @@
 //! folds the 32-bit hardware counters into their totals every
 //! [`super::stats::STATS_PERIOD`] (see `stats.rs`).
 
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ferrite_vfio::EventFd;
@@ -31,6 +29,7 @@ use ferrite_vfio::EventFd;
 use super::mac::Hw;
 use super::regs::*;
 use super::stats::HwStats;
+use crate::drivers::watcher::Watcher;
 use crate::port::{LinkNotifier, LinkStatus};
 
 /// Vector of the "other causes" (LSC).
@@ -180,10 +179,8 @@ pub struct RxIrq {
 
 /// The running LSC thread.
 pub struct LinkThread {
-    stop: Arc<AtomicBool>,
-    /// Rung by `drop` so the thread leaves its wait at once.
-    wake: Arc<EventFd>,
-    handle: Option<JoinHandle<()>>,
+    /// Stopped and joined when dropped.
+    _watcher: Watcher,
 }
 
 impl LinkThread {
@@ -205,15 +202,12 @@ impl LinkThread {
         stats_every: Duration,
         removal: Option<Removal>,
     ) -> std::io::Result<LinkThread> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let wake = Arc::new(EventFd::new()?);
-        let (quit, bell) = (Arc::clone(&stop), Arc::clone(&wake));
-        let handle = std::thread::Builder::new().name(format!("igb-link-{}", link.name)).spawn(move || {
+        let watcher = Watcher::spawn(format!("igb-link-{}", link.name), move |bell| {
             let mut folded = Instant::now();
-            while !quit.load(Ordering::Acquire) {
+            while !bell.stopped() {
                 let req = removal.as_ref().filter(|_| !link.is_removed()).map(|r| &*r.request);
-                let [lsc, asked] = wait_any(&bell, [other.as_deref(), req], LINK_RECHECK.min(stats_every));
-                if quit.load(Ordering::Acquire) {
+                let [lsc, asked] = bell.wait([other.as_deref(), req], LINK_RECHECK.min(stats_every)).map(|k| k > 0);
+                if bell.stopped() {
                     break;
                 }
                 if let (true, Some(r)) = (asked, &removal) {
@@ -236,7 +230,7 @@ impl LinkThread {
                 }
             }
         })?;
-        Ok(LinkThread { stop, wake, handle: Some(handle) })
+        Ok(LinkThread { _watcher: watcher })
     }
 }
 
@@ -246,29 +240,4 @@ pub struct Removal {
     pub request: Arc<EventFd>,
     /// The device to quiet and release.
     pub device: Arc<ferrite_vfio::VfioDevice>,
-}
-
-/// Sleeps until one of `irqs` fires, `stop` is rung, or `timeout` passes.
-/// Returns which of `irqs` fired (each such eventfd is reset). `stop` is
-/// never reset: once rung, every later wait returns at once.
-fn wait_any(stop: &EventFd, irqs: [Option<&EventFd>; 2], timeout: Duration) -> [bool; 2] {
-    let fd = |e: Option<&EventFd>| e.map_or(-1, |e| e.as_raw_fd());
-    let mut fds =
-        [stop.as_raw_fd(), fd(irqs[0]), fd(irqs[1])].map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
-    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-    // SAFETY: polls a live local array of three pollfds (poll skips fd -1).
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-    std::array::from_fn(|i| {
-        n > 0 && fds[i + 1].revents & libc::POLLIN != 0 && irqs[i].is_some_and(|e| matches!(e.read(), Ok(Some(_))))
-    })
-}
-
-impl Drop for LinkThread {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        let _ = self.wake.write(1);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
 }

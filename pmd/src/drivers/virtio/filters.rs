@@ -101,7 +101,7 @@ pub fn mq_command(pairs: u16) -> Command {
 
 /// Checks a unicast address for the table.
 pub fn check_unicast(who: &str, mac: MacAddr) -> Result<(), PortError> {
-    if mac.is_multicast() || mac.0 == [0; 6] {
+    if !mac.is_valid_unicast() {
         return Err(PortError::InvalidConfig(format!(
             "{who}: {mac} is not a unicast address (zero, or the group bit set)"
         )));

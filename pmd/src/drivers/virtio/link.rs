@@ -28,16 +28,15 @@
 //! next look at the ring fails with "Virtqueue size exceeded", marking the
 //! device broken until a reset.)
 
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ferrite_vfio::EventFd;
 
 use super::regs::*;
 use super::transport::{Doorbell, Transport};
+use crate::drivers::watcher::Watcher;
 use crate::port::{Duplex, LinkNotifier, LinkStatus};
 
 /// How often the link thread reads `status` without a configuration
@@ -119,10 +118,8 @@ impl LinkState {
 
 /// The thread that watches `status`; stops when dropped.
 pub struct LinkThread {
-    stop: Arc<AtomicBool>,
-    /// Rung by `drop` so the thread leaves its wait at once.
-    wake: Arc<EventFd>,
-    handle: Option<JoinHandle<()>>,
+    /// Stopped and joined when dropped.
+    _watcher: Watcher,
 }
 
 impl LinkThread {
@@ -140,12 +137,9 @@ impl LinkThread {
         period: Duration,
         kick_on_up: Vec<Doorbell>,
     ) -> std::io::Result<LinkThread> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let wake = Arc::new(EventFd::new()?);
-        let (quit, bell) = (Arc::clone(&stop), Arc::clone(&wake));
-        let handle = std::thread::Builder::new().name(format!("virtio-link {}", link.name)).spawn(move || {
+        let watcher = Watcher::spawn(format!("virtio-link {}", link.name), move |bell| {
             let (mut was_up, mut generation) = (true, t.config_generation());
-            while !quit.load(Ordering::Acquire) {
+            while !bell.stopped() {
                 // A down-and-up between two looks shows only as a new
                 // configuration generation: kick then too.
                 let now = t.config_generation();
@@ -157,43 +151,12 @@ impl LinkThread {
                 }
                 (was_up, generation) = (st.up, now);
                 link.note(st);
-                let fired = wait(&bell, config.as_deref(), period);
+                let [fired] = bell.wait([config.as_deref()], period);
                 if fired > 0 {
                     link.config_irqs.fetch_add(fired, Ordering::Relaxed);
                 }
             }
         })?;
-        Ok(LinkThread { stop, wake, handle: Some(handle) })
-    }
-}
-
-/// Sleeps until `irq` fires, `stop` is rung, or `timeout` passes; returns
-/// the interrupts `irq` counted (its eventfd reset), 0 for none. `stop` is
-/// never reset: once rung, every later wait returns at once.
-fn wait(stop: &EventFd, irq: Option<&EventFd>, timeout: Duration) -> u64 {
-    let mut fds = [stop.as_raw_fd(), irq.map_or(-1, |e| e.as_raw_fd())].map(|fd| libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    });
-    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-    // SAFETY: polls a live local array of two pollfds (poll skips fd -1).
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-    if n <= 0 || fds[1].revents & libc::POLLIN == 0 {
-        return 0;
-    }
-    match irq.map(EventFd::read) {
-        Some(Ok(Some(k))) => k,
-        _ => 0,
-    }
-}
-
-impl Drop for LinkThread {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        let _ = self.wake.write(1);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
+        Ok(LinkThread { _watcher: watcher })
     }
 }

@@ -704,6 +704,9 @@ impl VirtioPort {
     /// Tells a freshly started device how many queue pairs to use and what
     /// to receive (it forgot both at its reset).
     fn send_ctrl_state(&mut self) -> Result<(), PortError> {
+        if self.ctrl.is_none() {
+            return Ok(());
+        }
         let mut commands = Vec::new();
         if self.negotiated.has(NET_F_MQ) {
             commands.push(filters::mq_command(self.pairs));
