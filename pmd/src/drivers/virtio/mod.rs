@@ -306,6 +306,22 @@ struct QueueStatsSet {
     tx_more: Arc<TxStats>,
 }
 
+/// Each named counter of `named` (one queue's list) summed over `queues`,
+/// in the list's order: the port-wide rows of `ethtool -S`.
+fn summed_over_queues<const N: usize>(
+    queues: &[QueueStatsSet],
+    named: impl Fn(&QueueStatsSet) -> [(&'static str, &Counter); N],
+) -> impl Iterator<Item = (String, u64)> {
+    let mut sums = [0u64; N];
+    for q in queues {
+        for (sum, (_, c)) in sums.iter_mut().zip(named(q)) {
+            *sum += c.get();
+        }
+    }
+    let names = queues.first().map(|q| named(q).map(|(n, _)| n));
+    names.into_iter().flat_map(move |names| names.into_iter().zip(sums).map(|(n, v)| (n.to_string(), v)))
+}
+
 impl QueueStatsSet {
     fn new() -> QueueStatsSet {
         QueueStatsSet {
@@ -852,39 +868,29 @@ impl VirtioPort {
 
     fn sw_rows(&self) -> Vec<(String, u64)> {
         let stats = self.stats64();
-        let r = |f: fn(&RxStats) -> u64| self.qstats.iter().map(|q| f(&q.rx_more)).sum::<u64>();
-        let t = |f: fn(&TxStats) -> u64| self.qstats.iter().map(|q| f(&q.tx_more)).sum::<u64>();
+        let (rx, tx) = (stats.rx_total(), stats.tx_total());
         let mut rows = vec![
-            ("rx_packets".to_string(), stats.rx_total().packets),
-            ("rx_bytes".to_string(), stats.rx_total().bytes),
-            ("rx_drops".to_string(), stats.rx_total().drops),
-            ("rx_errors".to_string(), stats.rx_total().errors),
-            ("rx_alloc_failed".to_string(), r(|s| s.alloc_failed.get())),
-            ("rx_short_frames".to_string(), r(|s| s.short.get())),
-            ("rx_bad_num_buffers".to_string(), r(|s| s.bad_num_buffers.get())),
-            ("rx_mtu_oversize_drops".to_string(), r(|s| s.oversize.get())),
-            ("rx_unscattered_drops".to_string(), r(|s| s.unscattered.get())),
-            ("rx_bad_used_ids".to_string(), r(|s| s.bad_used_ids.get())),
-            ("rx_buffers_exhausted".to_string(), r(|s| s.exhausted.get())),
-            ("rx_csum_valid".to_string(), r(|s| s.csum_valid.get())),
-            ("rx_csum_completed".to_string(), r(|s| s.csum_completed.get())),
-            ("rx_csum_bad_offsets".to_string(), r(|s| s.csum_bad_offsets.get())),
-            ("tx_packets".to_string(), stats.tx_total().packets),
-            ("tx_bytes".to_string(), stats.tx_total().bytes),
-            ("tx_drops".to_string(), stats.tx_total().drops),
-            ("tx_errors".to_string(), stats.tx_total().errors),
-            ("tx_bad_frames".to_string(), t(|s| s.bad_frames.get())),
-            ("tx_separate_headers".to_string(), t(|s| s.separate_hdr.get())),
-            ("tx_bad_used_ids".to_string(), t(|s| s.bad_used_ids.get())),
-            ("tx_csum_offload".to_string(), t(|s| s.csum_offload.get())),
-            ("tx_tso".to_string(), t(|s| s.tso.get())),
-            ("tx_offload_errors".to_string(), t(|s| s.offload_errors.get())),
-            ("mbufs_left_to_device".to_string(), r(|s| s.abandoned.get()) + t(|s| s.abandoned.get())),
+            ("rx_packets".to_string(), rx.packets),
+            ("rx_bytes".to_string(), rx.bytes),
+            ("rx_drops".to_string(), rx.drops),
+            ("rx_errors".to_string(), rx.errors),
+        ];
+        rows.extend(summed_over_queues(&self.qstats, |q| q.rx_more.named()));
+        rows.extend([
+            ("tx_packets".to_string(), tx.packets),
+            ("tx_bytes".to_string(), tx.bytes),
+            ("tx_drops".to_string(), tx.drops),
+            ("tx_errors".to_string(), tx.errors),
+        ]);
+        rows.extend(summed_over_queues(&self.qstats, |q| q.tx_more.named()));
+        let abandoned = self.qstats.iter().map(|q| q.rx_more.abandoned.get() + q.tx_more.abandoned.get()).sum();
+        rows.extend([
+            ("mbufs_left_to_device".to_string(), abandoned),
             ("msix_vectors".to_string(), u64::from(self.vectors_in_use)),
             ("lsc_interrupts".to_string(), self.link.config_irqs.load(Ordering::Relaxed)),
             ("features_offered".to_string(), self.negotiated.offered),
             ("features_negotiated".to_string(), self.negotiated.features),
-        ];
+        ]);
         rows.extend(per_queue_stat_rows(&stats));
         let pairs = self.qstats.iter().take(usize::from(self.pairs));
         rows.extend(pairs.enumerate().map(|(q, s)| (format!("rx_queue_{q}_interrupts"), s.rx_irqs.get())));
@@ -1131,23 +1137,8 @@ impl NetDevice for VirtioPort {
         for q in &self.qstats {
             q.rx.reset();
             q.tx.reset();
-            let (r, t) = (&q.rx_more, &q.tx_more);
-            for c in [
-                &r.alloc_failed,
-                &r.short,
-                &r.bad_num_buffers,
-                &r.oversize,
-                &r.unscattered,
-                &r.bad_used_ids,
-                &r.exhausted,
-                &r.csum_valid,
-                &r.csum_completed,
-                &r.csum_bad_offsets,
-                &q.rx_irqs,
-            ] {
-                c.reset();
-            }
-            for c in [&t.bad_frames, &t.separate_hdr, &t.bad_used_ids, &t.csum_offload, &t.tso, &t.offload_errors] {
+            let named = q.rx_more.named().into_iter().chain(q.tx_more.named());
+            for (_, c) in named.chain([("rx_queue_interrupts", &*q.rx_irqs)]) {
                 c.reset();
             }
         }

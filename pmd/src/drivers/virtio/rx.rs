@@ -110,6 +110,27 @@ pub struct RxStats {
     pub csum_bad_offsets: Counter,
 }
 
+impl RxStats {
+    /// The counters under their statistic names: what `ethtool -S` lists
+    /// (summed over queues) and what a stats reset zeroes, from one list so
+    /// the two cannot drift apart. `abandoned` is not here: it records
+    /// mbufs lost to a device for good, a leak a reset must not hide.
+    pub fn named(&self) -> [(&'static str, &Counter); 10] {
+        [
+            ("rx_alloc_failed", &self.alloc_failed),
+            ("rx_short_frames", &self.short),
+            ("rx_bad_num_buffers", &self.bad_num_buffers),
+            ("rx_mtu_oversize_drops", &self.oversize),
+            ("rx_unscattered_drops", &self.unscattered),
+            ("rx_bad_used_ids", &self.bad_used_ids),
+            ("rx_buffers_exhausted", &self.exhausted),
+            ("rx_csum_valid", &self.csum_valid),
+            ("rx_csum_completed", &self.csum_completed),
+            ("rx_csum_bad_offsets", &self.csum_bad_offsets),
+        ]
+    }
+}
+
 /// What the port hands to a new receive queue.
 pub struct RxSetup<R: Virtqueue> {
     /// The open it belongs to.

@@ -86,6 +86,23 @@ pub struct TxStats {
     pub offload_errors: Counter,
 }
 
+impl TxStats {
+    /// The counters under their statistic names, as [`RxStats::named`]
+    /// (and, like it, without `abandoned`).
+    ///
+    /// [`RxStats::named`]: super::rx::RxStats::named
+    pub fn named(&self) -> [(&'static str, &Counter); 6] {
+        [
+            ("tx_bad_frames", &self.bad_frames),
+            ("tx_separate_headers", &self.separate_hdr),
+            ("tx_bad_used_ids", &self.bad_used_ids),
+            ("tx_csum_offload", &self.csum_offload),
+            ("tx_tso", &self.tso),
+            ("tx_offload_errors", &self.offload_errors),
+        ]
+    }
+}
+
 /// What the port hands to a new transmit queue.
 pub struct TxSetup<R: Virtqueue> {
     /// The open it belongs to.
