@@ -48,7 +48,12 @@ bench_host() {
     t0=$(date +%s)
     OUT=$REPO/out/$BENCH/$(date -u +%Y%m%d-%H%M%S)
     mkdir -p "$OUT"
+    # Each step the guest starts touches $OUT/progress: a guest that stops
+    # making progress (MTTCG has stalled whole guests before, see
+    # run-in-guest's TCG_THREAD) is then diagnosed (SysRq dumps, vCPU
+    # registers) and killed after PROGRESS_TIMEOUT instead of the whole TIMEOUT.
     TCG_THREAD=${TCG_THREAD:-multi} OUT=$OUT RW_DIRS=$OUT PASS_ENV="OUT BENCH_HOST" BIND=vfio-pci LAYOUT=${BENCH_LAYOUT:-loop} \
+        PROGRESS_FILE=$OUT/progress PROGRESS_TIMEOUT=${PROGRESS_TIMEOUT:-300} \
         TIMEOUT=$((300 + ROUNDS * per)) scripts/qemu/run-in-guest "$SELF --in-guest $*" || rc=$?
     echo "$BENCH: guest run took $(($(date +%s) - t0)) s; host load average $(cut -d' ' -f1-3 /proc/loadavg) at end;" \
         "raw outputs in ${OUT#"$REPO"/}"
@@ -73,7 +78,13 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2)
 # Samples while traffic flows: drop zeros, and the first and last non-zero
 # (partial) seconds.
 flowing() { awk '$1 > 0' | sed '1d;$d'; }
-say() { echo "$BENCH: $*" >&2; }
+# Says what the guest starts, and marks progress for the host's watchdog
+# (bench_host); the longest step (DPDK's EAL init and a run) is well under
+# its 300 s.
+say() {
+    echo "$BENCH: $*" >&2
+    if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then echo "$*" >"$OUT/progress"; fi
+}
 wait_for() { # FILE PATTERN SECONDS [PID]: until PATTERN shows in FILE (or PID dies)
     local i
     for i in $(seq $(($3 * 10))); do
@@ -222,7 +233,9 @@ bench_loss() {
         unset -n t
     done
 }
-bench_round_done() { mkdir -p "$D/round$1" && mv "$D"/*.* "$D/round$1/" 2>/dev/null; }
+# Keeps this round's raw outputs in $D/roundR and, at once, on the host
+# (a later round that kills the guest must not lose them).
+bench_round_done() { mkdir -p "$D/round$1" && mv "$D"/*.* "$D/round$1/" 2>/dev/null; bench_save; }
 
 ratio() { awk -v f="$1" -v d="$2" 'BEGIN { if (d > 0 && f != "nan") printf "%.2fx", f / d; else print "-" }'; }
 print_table() {
