@@ -31,8 +31,8 @@ pub use features::{features, Feature};
 pub use link::{LinkEvent, LinkEvents, LinkNotifier};
 pub use offloads::{RxOffloads, TxOffloads, VlanType, MIN_ETHERTYPE};
 pub use types::{
-    Channels, Coalesce, DeviceCaps, DrvInfo, Duplex, LinkSettings, LinkStatus, MacAddr, PortConfig, PortStats,
-    QueueStats, RegDump, RingParams, RxMode,
+    check_multicast_groups, Channels, Coalesce, DeviceCaps, DrvInfo, Duplex, LinkSettings, LinkStatus, MacAddr,
+    PortConfig, PortStats, QueueStats, RegDump, RingParams, RxMode,
 };
 
 use std::os::fd::RawFd;

@@ -28,6 +28,24 @@ impl MacAddr {
     pub fn is_valid_unicast(&self) -> bool {
         !self.is_multicast() && self.0 != [0; 6]
     }
+
+    /// A multicast group a port can be asked to join: group bit set, not
+    /// broadcast (which every port receives anyway).
+    pub fn is_multicast_group(&self) -> bool {
+        self.is_multicast() && !self.is_broadcast()
+    }
+}
+
+/// Refuses a multicast list (`set_mc_addr_list`) that names anything but
+/// multicast groups, with the same words on every driver.
+pub fn check_multicast_groups(port: &str, groups: &[MacAddr]) -> Result<(), PortError> {
+    match groups.iter().find(|g| !g.is_multicast_group()) {
+        Some(bad) => Err(PortError::InvalidConfig(format!(
+            "{port}: {bad} is not a multicast group address (the group bit, 01:00:00:00:00:00, must be set; \
+             broadcast is always received)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 impl fmt::Display for MacAddr {

@@ -29,7 +29,7 @@
 
 use super::mac::Hw;
 use super::regs::{rah, ral, MTA_BASE, MTA_LEN, RAH_AV, RAH_POOL_0, RAR_ENTRIES, VET, VFTA_BASE, VFTA_LEN};
-use crate::port::{MacAddr, PortError, VlanType, MIN_ETHERTYPE};
+use crate::port::{check_multicast_groups, MacAddr, PortError, VlanType, MIN_ETHERTYPE};
 
 /// Unicast addresses a port accepts besides its own: RAR 1..15.
 pub const EXTRA_UNICAST: usize = RAR_ENTRIES as usize - 1;
@@ -84,12 +84,7 @@ fn write_rar(hw: &Hw, index: u32, mac: Option<MacAddr>) {
 
 /// Refuses a multicast list the virtual ports would refuse, with their words.
 fn check_groups(port: &str, groups: &[MacAddr]) -> Result<(), PortError> {
-    if let Some(bad) = groups.iter().find(|g| !g.is_multicast() || g.is_broadcast()) {
-        return Err(PortError::InvalidConfig(format!(
-            "{port}: {bad} is not a multicast group address (the group bit, 01:00:00:00:00:00, must be set; \
-             broadcast is always received)"
-        )));
-    }
+    check_multicast_groups(port, groups)?;
     if groups.len() > MAX_MULTICAST {
         return Err(PortError::InvalidConfig(format!(
             "{port}: {} multicast groups asked, at most {MAX_MULTICAST}; use all-multicast mode for more",

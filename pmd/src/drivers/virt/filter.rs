@@ -15,7 +15,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::port::{MacAddr, PortError};
+use crate::port::{check_multicast_groups, MacAddr, PortError};
 
 /// Unicast addresses a port accepts besides its own (the 82576 has 16
 /// receive address registers, the first holding the port's own address).
@@ -95,11 +95,7 @@ impl AddressFilter {
     /// Replaces the multicast list (`rte_eth_dev_set_mc_addr_list`); an
     /// empty list clears it. Checked whole before anything changes.
     pub fn set_multicast(&self, port: &str, groups: &[MacAddr]) -> Result<(), PortError> {
-        if let Some(bad) = groups.iter().find(|g| !g.is_multicast() || g.is_broadcast()) {
-            return Err(PortError::InvalidConfig(format!(
-                "{port}: {bad} is not a multicast group address (the group bit, 01:00:00:00:00:00, must be set; broadcast is always received)"
-            )));
-        }
+        check_multicast_groups(port, groups)?;
         if groups.len() > MAX_MULTICAST {
             return Err(PortError::InvalidConfig(format!(
                 "{port}: {} multicast groups asked, at most {MAX_MULTICAST}; use all-multicast mode for more",

@@ -28,7 +28,7 @@
 
 use super::regs::*;
 use super::VirtioPort;
-use crate::port::{MacAddr, PortError, RxMode};
+use crate::port::{check_multicast_groups, MacAddr, PortError, RxMode};
 
 /// Entries per table (unicast, multicast) this driver sends; QEMU keeps
 /// 64 in all and falls back to "receive all of that kind" beyond.
@@ -246,9 +246,7 @@ impl VirtioPort {
 
     pub(super) fn set_mc_addr_list_ctrl(&mut self, groups: &[MacAddr]) -> Result<(), PortError> {
         self.need(NET_F_CTRL_RX, "set_mc_addr_list")?;
-        if let Some(g) = groups.iter().find(|g| !g.is_multicast()) {
-            return Err(PortError::InvalidConfig(format!("{}: {g} is not a multicast address", self.name)));
-        }
+        check_multicast_groups(&self.name, groups)?;
         check_table_len(&self.name, "multicast", groups.len())?;
         self.send(mac_table_command(&self.filters.unicast, groups))?;
         self.filters.multicast = groups.to_vec();

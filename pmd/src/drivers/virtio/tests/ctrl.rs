@@ -42,6 +42,13 @@ fn exact_bytes(rings: Rings) {
     assert_eq!(take(&dev), vec![(0, 0, vec![0]), (0, 1, vec![1])], "{rings:?}");
     port.mac_addr_add(A).unwrap();
     assert_eq!(take(&dev), vec![(1, 0, vec![1, 0, 0, 0, 2, 0, 0, 0, 0, 0x11, 0, 0, 0, 0])]);
+    // Broadcast or a unicast address is no group to join: refused, as by
+    // the other drivers, before anything reaches the device.
+    for bad in [MacAddr::BROADCAST, A] {
+        let e = port.set_mc_addr_list(&[G, bad]).unwrap_err().to_string();
+        assert!(e.contains("is not a multicast group address"), "{e}");
+    }
+    assert!(take(&dev).is_empty(), "{rings:?}");
     port.set_mc_addr_list(&[G]).unwrap();
     let both = vec![1, 0, 0, 0, 2, 0, 0, 0, 0, 0x11, 1, 0, 0, 0, 1, 0, 0x5e, 0, 0, 1];
     assert_eq!(take(&dev), vec![(1, 0, both)]);
