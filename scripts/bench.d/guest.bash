@@ -12,7 +12,8 @@
 #       testpmd, notes the machine and its load (BENCH_HOST), boots the guest
 #       (TCG, every NIC on vfio-pci; the loop layout, or BENCH_LAYOUT) to run
 #       `$SELF --in-guest GUEST_ARGS...`, raw outputs in out/BENCH/<time>;
-#       exits with the guest command's status.
+#       a guest that stalls (no step for PROGRESS_TIMEOUT s) is replaced by a
+#       new boot, up to 3 in all; exits with the guest command's status.
 # Guest side (also set A, B: the pair's PCI addresses; AN, BN: their names;
 # FERRITE_DEVARGS, e.g. ",packed_vq=1": appended to A and B for ferrite only):
 #   bench_guest_init         T (ferrite's testpmd), D (scratch), POLL, DPDK_COMMON
@@ -46,18 +47,35 @@ bench_host() {
     echo "$BENCH: host: $BENCH_HOST"
     echo "$BENCH: booting the guest (TCG, ${BENCH_LAYOUT:-loop} layout); ${ROUNDS} round(s) of ${SECS} s per measurement"
     t0=$(date +%s)
-    OUT=$REPO/out/$BENCH/$(date -u +%Y%m%d-%H%M%S)
-    mkdir -p "$OUT"
-    # Each step the guest starts touches $OUT/progress: a guest that stops
-    # making progress (MTTCG has stalled whole guests before, see
-    # run-in-guest's TCG_THREAD) is then diagnosed (SysRq dumps, vCPU
-    # registers) and killed after PROGRESS_TIMEOUT instead of the whole TIMEOUT.
-    TCG_THREAD=${TCG_THREAD:-multi} OUT=$OUT RW_DIRS=$OUT PASS_ENV="OUT BENCH_HOST" BIND=vfio-pci LAYOUT=${BENCH_LAYOUT:-loop} \
-        PROGRESS_FILE=$OUT/progress PROGRESS_TIMEOUT=${PROGRESS_TIMEOUT:-300} \
-        TIMEOUT=$((300 + ROUNDS * per)) scripts/qemu/run-in-guest "$SELF --in-guest $*" || rc=$?
+    local attempt
+    for attempt in 1 2 3; do
+        OUT=$REPO/out/$BENCH/$(date -u +%Y%m%d-%H%M%S)
+        mkdir -p "$OUT"
+        rc=0
+        bench_boot "$per" "$@" 2> >(tee "$OUT/runner.err" >&2) || rc=$?
+        wait $! 2>/dev/null || true # tee has written everything
+        # A stalled guest (MTTCG's lost EOI, docs/ARCHITECTURE.md "Guest
+        # stalls") says nothing about either tool: boot a new one.
+        grep -q 'stopped a guest that made no progress' "$OUT/runner.err" 2>/dev/null || break
+        say "boot $attempt of 3: the guest stalled (MTTCG, not the tools; raw outputs so far in ${OUT#"$REPO"/})$( ((attempt < 3)) && echo '; booting a new one')"
+    done
     echo "$BENCH: guest run took $(($(date +%s) - t0)) s; host load average $(cut -d' ' -f1-3 /proc/loadavg) at end;" \
         "raw outputs in ${OUT#"$REPO"/}"
     exit $rc
+}
+
+# One guest boot running `$SELF --in-guest ARGS...` (bench_host's PER_ROUND_S
+# first), raw outputs into $OUT.
+bench_boot() {
+    local per=$1
+    shift
+    # Each step the guest starts touches $OUT/progress: a guest that stops
+    # making progress (MTTCG's stall, see run-in-guest's TCG_THREAD) is then
+    # diagnosed (vCPU registers and APICs in the run dir) and killed after
+    # PROGRESS_TIMEOUT instead of the whole TIMEOUT.
+    TCG_THREAD=${TCG_THREAD:-multi} OUT=$OUT RW_DIRS=$OUT PASS_ENV="OUT BENCH_HOST" BIND=vfio-pci LAYOUT=${BENCH_LAYOUT:-loop} \
+        PROGRESS_FILE=$OUT/progress PROGRESS_TIMEOUT=${PROGRESS_TIMEOUT:-300} \
+        TIMEOUT=$((300 + ROUNDS * per)) scripts/qemu/run-in-guest "$SELF --in-guest $*"
 }
 
 # --------------------------------------------------------------- guest side
