@@ -298,3 +298,24 @@ afxdp_ports() {
         i=$((i + 1))
     done
 }
+
+# rx_so_far NAME PORT: frames received so far by PORT of testpmd NAME, all
+# queues (the last "port P queue Q: RX N" row of each queue, summed).
+rx_so_far() {
+    grep -o "port $2 queue [0-9]*: RX [0-9]*" "$W/$1.err" 2>/dev/null |
+        awk '{ last[$4] = $6 } END { for (q in last) s += last[q]; print s + 0 }'
+}
+# wait_rx NAME PORT WANT: until PORT has received WANT frames, or its count
+# has not moved for 2 s (at most 30 s).
+wait_rx() {
+    local seen last=-1 still=0 i
+    for ((i = 0; i < 100; i++)); do
+        seen=$(rx_so_far "$1" "$2")
+        ((seen >= $3)) && return 0
+        if ((seen == last)); then still=$((still + 1)); else still=0; fi
+        ((still >= 7)) && return 1
+        last=$seen
+        sleep 0.3
+    done
+    return 1
+}
