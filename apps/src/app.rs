@@ -164,10 +164,13 @@ fn plan_lcores(args: &Args) -> Result<Plan, AppError> {
 fn check_args(args: &Args) -> Result<(), AppError> {
     let mode = args.forward_mode;
     if args.vdev.is_empty() && args.allow.is_empty() {
-        return usage("no ports: give --vdev NAME (loopN, pairN, nullN) or -a PCI_ADDRESS");
+        return usage(
+            "no ports: give --vdev NAME (loopN, pairN, nullN, or af_xdpN,iface=IF for a kernel interface) or -a \
+             PCI_ADDRESS",
+        );
     }
     if let Some(v) = args.vdev.iter().find(|v| v.trim().is_empty()) {
-        return usage(format!("--vdev '{v}': empty port name (want loopN, pairN or nullN)"));
+        return usage(format!("--vdev '{v}': empty port name (want loopN, pairN, nullN or af_xdpN,iface=IF)"));
     }
     // The stream of rx queue i transmits on tx queue i: forwarded frames,
     // and in rxonly mode those of --tx-first.
@@ -416,12 +419,14 @@ fn open_ports(args: &Args) -> Result<Vec<Box<dyn NetDevice>>, AppError> {
         }
     }
     if !args.vdev.is_empty() {
-        // DPDK spells them net_null0, net_ring0...: accept the net_ prefix.
-        let names: Vec<&str> =
-            args.vdev.iter().map(|s| s.trim()).map(|s| s.strip_prefix("net_").unwrap_or(s)).collect();
-        match ferrite_pmd::drivers::virt::create_ports(&names) {
+        // Port names (DPDK's net_ prefix accepted) with their key=value
+        // device arguments after them (af_xdp0,iface=eth0).
+        use ferrite_pmd::drivers::vdev;
+        let specs = vdev::parse_vdev_tokens(&args.vdev).or_else(|e| usage(format!("--vdev: {e}")))?;
+        let first = ports.len();
+        match vdev::create_vdevs(&specs, first) {
             Ok(v) => ports.extend(v),
-            Err(e) => return usage(format!("--vdev: {e}")),
+            Err(e) => return Err(port_err("--vdev".to_string(), e)),
         }
     }
     Ok(ports)

@@ -472,7 +472,8 @@ pub struct Args {
     #[arg(long = "main-lcore", value_name = "CPU")]
     pub main_lcore: Option<usize>,
 
-    /// Virtual port(s) to create: loopN, pairN, nullN; repeatable, comma lists allowed
+    /// Virtual port(s) to create: loopN, pairN, nullN, or af_xdpN,iface=IF[,start_queue=N][,queue_count=N]
+    /// (AF_XDP on a kernel interface); repeatable, comma lists allowed, a key=value belongs to the port before it
     #[arg(long = "vdev", value_name = "NAME", value_delimiter = ',')]
     pub vdev: Vec<String>,
 
