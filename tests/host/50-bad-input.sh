@@ -2,7 +2,9 @@
 # status (not a panic, not a signal), a message that names the problem, and
 # nothing left attached to the interface:
 #   no such interface; interface down; no permission (root without
-#   CAP_NET_ADMIN/CAP_BPF/CAP_SYS_ADMIN, and user nobody); an XDP program
+#   CAP_NET_ADMIN/CAP_BPF/CAP_SYS_ADMIN, and user nobody with a pool that
+#   fits the locked-memory limit; plain user nobody only has to be refused
+#   cleanly: the pool's locked memory fails first there); an XDP program
 #   already attached by someone else (dpdk-testpmd's, then another ferrite:
 #   the holder keeps its program); queue_count beyond the interface's queues.
 # (A kernel without AF_XDP cannot be made here; need_afxdp skips on one.)
@@ -47,8 +49,18 @@ ip link set "${T}a" up
 ip link set "${T}b" up
 refused "root without CAP_NET_ADMIN/CAP_BPF/CAP_SYS_ADMIN" "CAP_NET_ADMIN|CAP_BPF|permission" "${T}a" \
     setpriv --bounding-set=-net_admin,-bpf,-sys_admin,-net_raw,-perfmon -- --vdev "af_xdp0,iface=${T}a"
-refused "user nobody" "CAP_NET_ADMIN|CAP_BPF|permission|root" "${T}a" \
+# As user nobody, with a pool small enough for the default 8 MiB locked-
+# memory limit (RLIMIT_MEMLOCK), so that the AF_XDP port itself meets the
+# missing privilege.
+refused "user nobody (small pool)" "CAP_NET_ADMIN|CAP_BPF|permission|root" "${T}a" \
+    setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all -- \
+    --vdev "af_xdp0,iface=${T}a" --total-num-mbufs 1024 --rxd 256 --txd 256 --mbcache 32
+# As plain user nobody, the buffer pool's locked memory (RLIMIT_MEMLOCK)
+# runs out before any port opens: a clean refusal, whatever it says.
+refused "user nobody" "." "${T}a" \
     setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all -- --vdev "af_xdp0,iface=${T}a"
+grep -Eqi 'CAP_|permission|root|memlock|RLIMIT' "$W/bad.err" ||
+    echo "  note: as user nobody the message names neither the privilege nor the locked-memory limit"
 refused "queue_count beyond the interface's 2 queues" "queue|channel" "${T}a" -- \
     --vdev "af_xdp0,iface=${T}a,queue_count=8" --rxq 8 --txq 8
 

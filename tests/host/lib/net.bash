@@ -198,7 +198,9 @@ start_pmd() {
             --total-num-mbufs=8192 --stats-period 1 "${args[@]}" >"$W/$name.json" 2>"$W/$name.err" </dev/null &
         ready='start packet forwarding'
     else
-        setsid "$TESTPMD" -l 0,1 --no-telemetry --json --xstats --stats-period 0.5 "$@" \
+        local -a lc=(-l 0,1)
+        [[ " $* " == *" -l "* ]] && lc=() # the caller chose the CPUs
+        setsid "$TESTPMD" "${lc[@]}" --no-telemetry --json --xstats --stats-period 0.5 "$@" \
             >"$W/$name.json" 2>"$W/$name.err" </dev/null &
         ready='^Logical core'
     fi
@@ -244,9 +246,15 @@ check_report() {
         "$(jv "$j" '([.ports[].rx_packets] | add) == ([.streams[].rx] | add)')" true
     eq "$name: ports' tx_packets = streams' tx" \
         "$(jv "$j" '([.ports[].tx_packets] | add) == ([.streams[].tx] | add)')" true
+    # What the kernel dropped before the socket (XDP_STATISTICS rx_dropped:
+    # RX ring full, fill ring empty) must show as the port's rx_missed.
     local p
+    for p in $(jv "$j" '.ports[] | select(.driver | test("xdp")) | .id'); do
+        eq "$name: port $p rx_missed = the socket's rx_dropped" \
+            "$(jv "$j" ".ports[$p].rx_missed")" "$(jv "$j" ".ports[$p].xstats.rx_dropped")"
+    done
     for p in $(jv "$j" '.ports[].id'); do
-        echo "  $name port $p: $(jv "$j" ".ports[$p] | \"\(.name) \(.driver): RX \(.rx_packets) pkts \(.rx_bytes) B, TX \(.tx_packets) pkts \(.tx_bytes) B, drops rx \(.rx_drops) tx \(.tx_drops) fwd \(.fwd_tx_drops)\"")"
+        echo "  $name port $p: $(jv "$j" ".ports[$p] | \"\(.name) \(.driver): RX \(.rx_packets) pkts \(.rx_bytes) B, TX \(.tx_packets) pkts \(.tx_bytes) B, drops rx \(.rx_drops) tx \(.tx_drops) fwd \(.fwd_tx_drops) missed \(.rx_missed)\"")"
     done
 }
 
