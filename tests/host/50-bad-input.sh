@@ -5,8 +5,8 @@
 #   CAP_NET_ADMIN/CAP_BPF/CAP_SYS_ADMIN, and user nobody with a pool that
 #   fits the locked-memory limit; plain user nobody only has to be refused
 #   cleanly: the pool's locked memory fails first there); an XDP program
-#   already attached by someone else (dpdk-testpmd's, then another ferrite:
-#   the holder keeps its program); queue_count beyond the interface's queues.
+#   already attached by someone else (dpdk-testpmd's, live, then stale after
+#   a SIGKILL, then another ferrite: the holder keeps its program); queue_count beyond the interface's queues.
 # (A kernel without AF_XDP cannot be made here; need_afxdp skips on one.)
 source "$(dirname "$0")/lib/net.bash"
 need_root
@@ -72,6 +72,20 @@ if command -v dpdk-testpmd >/dev/null; then
         [[ -n $held ]] && pass "dpdk-testpmd attached XDP program $held" || fail "dpdk-testpmd attached no XDP program"
         refused "interface held by dpdk-testpmd's XDP program" "already|in use|attached|busy" "${T}a" -- --vdev "af_xdp0,iface=${T}a"
         FWD=dpdk stop_pmd dpdk-holder
+    fi
+    # A stale program: dpdk-testpmd killed by SIGKILL leaves its program
+    # attached (netlink attach). ferrite cannot tell it from a live one's:
+    # refused, saying how to remove it; once removed, ferrite starts.
+    if FWD=dpdk start_pmd dpdk-killed --forward-mode=rxonly; then
+        kill -KILL -- "-$PMD"
+        wait_gone "$PMD" 10
+        stale=$(xdp_prog "${T}a")
+        if [[ -n $stale ]]; then
+            refused "stale XDP program $stale of a SIGKILLed dpdk-testpmd" "xdp off" "${T}a" -- --vdev "af_xdp0,iface=${T}a"
+            ip link set dev "${T}a" xdp off
+        else
+            skip "dpdk-testpmd killed by SIGKILL left no XDP program: no stale program to test with"
+        fi
     fi
 else
     skip "dpdk-testpmd is not installed (scripts/setup-host installs it): no foreign XDP program to collide with"
