@@ -22,6 +22,7 @@ if start_pmd bump "${PORTS[@]}" --forward-mode=io; then
         id=$(xdp_prog "${T}$i")
         [[ -n $id ]] && pass "XDP program $id attached to ${T}$i while running" || fail "no XDP program on ${T}$i while running"
     done
+    path_up "${T}n0" 10.99.10.2
     ping_ok "through the AF_XDP bump" "${T}n0" 10.99.10.2 50
     tcp_xfer "through the AF_XDP bump" "${T}n0" "${T}n1" 10.99.10.2 32
     stop_pmd bump

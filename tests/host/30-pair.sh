@@ -18,6 +18,7 @@ mkveth "${T}0" "${T}n0" "${T}0p" 10.99.30.1
 mkveth "${T}1" "${T}n1" "${T}1p" 10.99.30.2
 
 if start_pmd pair --vdev "af_xdp0,iface=${T}0" --vdev pair0 --vdev pair1 --vdev "af_xdp1,iface=${T}1" --forward-mode io; then
+    path_up "${T}n0" 10.99.30.2
     ping_ok "af_xdp <-> pair <-> af_xdp" "${T}n0" 10.99.30.2 30
     tcp_xfer "af_xdp <-> pair <-> af_xdp" "${T}n0" "${T}n1" 10.99.30.2 8
     stop_pmd pair

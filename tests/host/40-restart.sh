@@ -15,6 +15,7 @@ mkveth "${T}1" "${T}n1" "${T}1p" 10.99.40.2
 afxdp_ports "${T}0" "${T}1"
 
 if start_pmd first "${PORTS[@]}" --forward-mode=io; then
+    path_up "${T}n0" 10.99.40.2
     ping_ok "first run" "${T}n0" 10.99.40.2 10
     kill -KILL -- "-$PMD"
     wait_gone "$PMD" 10 || fail "first run: still alive 10 s after SIGKILL"
@@ -30,6 +31,7 @@ if start_pmd first "${PORTS[@]}" --forward-mode=io; then
     fi
     ping_fails "after SIGKILL (nothing forwards)" "${T}n0" 10.99.40.2
     if start_pmd second "${PORTS[@]}" --forward-mode=io; then
+        path_up "${T}n0" 10.99.40.2
         ping_ok "restarted on the same interfaces" "${T}n0" 10.99.40.2 30
         now0=$(xdp_prog "${T}0")
         [[ -n $now0 ]] && pass "restarted run has XDP program $now0 on ${T}0" || fail "restarted run: no XDP program on ${T}0"

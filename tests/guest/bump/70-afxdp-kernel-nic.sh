@@ -33,7 +33,7 @@ for ifc in "${ifs[@]}"; do # autonegotiation under TCG: give it 15 s
 done
 
 j=$W/afxdp.json
-timeout -k 5 -s INT 120 "$TESTPMD" -l 0,1 --vdev "af_xdp0,iface=${ifs[0]}" --vdev "af_xdp1,iface=${ifs[1]}" --forward-mode io \
+timeout --foreground -k 5 -s INT 120 "$TESTPMD" -l 0,1 --vdev "af_xdp0,iface=${ifs[0]}" --vdev "af_xdp1,iface=${ifs[1]}" --forward-mode io \
     --json --xstats --stats-period 1 --no-telemetry >"$j" 2>"$W/afxdp.err" &
 pmd=$!
 for _ in $(seq 150); do grep -q '^Logical core' "$W/afxdp.err" && break; kill -0 $pmd 2>/dev/null || break; sleep 0.1; done
@@ -45,11 +45,17 @@ for ifc in "${ifs[@]}"; do
     grep -qw xdp <<<"$(head -1 <<<"$l")" && ! grep -q xdpgeneric <<<"$l" && pass "$ifc: XDP in driver (native) mode" ||
         fail "$ifc: XDP not in driver mode: $(head -1 <<<"$l")"
 done
-sleep 1
+# Attaching XDP resets an igb NIC: its link goes down and up again (seconds
+# under TCG). Single pings until one is answered, then the counted ones.
+for _ in $(seq 20); do ip netns exec ns0 ping -c 1 -W 1 "$k1ip" >/dev/null 2>&1 && break; done
 out=$(ip netns exec ns0 ping -c 20 -i 0.05 -W 2 "$k1ip" 2>&1)
 tail -2 <<<"$out" | sed 's/^/  /'
 grep -q ' 0% packet loss' <<<"$out" && pass "ping ns0 -> ns1 through AF_XDP on kernel igb: 0% loss" ||
     fail "ping through AF_XDP on kernel igb: $(tail -2 <<<"$out" | tr '\n' ' ')"
+if ! grep -q ' 0% packet loss' <<<"$out"; then # what each side saw
+    for ifc in "${ifs[@]}"; do echo "  $ifc: $(ip -o link show dev "$ifc" | grep -o '<[^>]*>')"; ip -s link show dev "$ifc" | sed 's/^/    /'; done
+    for ns in ns0 ns1; do ip -n "$ns" -s link show | sed "s/^/    $ns: /"; ip -n "$ns" neigh | sed "s/^/    $ns neigh: /"; done
+fi
 kill -INT $pmd
 wait $pmd
 eq "testpmd exit status after SIGINT" "$?" 0

@@ -260,6 +260,16 @@ check_report() {
 
 # ------------------------------------------------------------- traffic
 
+# path_up NS DST: up to 10 single pings, 1 s apart, until one is answered
+# (a forwarder may still be bringing its ports up when it says it started;
+# DPDK under load took over a second). The counted pings come after.
+path_up() {
+    local i
+    for ((i = 0; i < 10; i++)); do
+        ip netns exec "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1 && return 0
+    done
+    echo "  path_up: no answer from $2 in 10 tries"
+}
 ping_ok() { # ping_ok WHAT NS DST COUNT
     local out
     out=$(ip netns exec "$2" ping -c "$4" -i 0.02 -W 2 "$3" 2>&1)
