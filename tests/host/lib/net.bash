@@ -74,6 +74,7 @@ cleanup() {
         kill -0 "$p" 2>/dev/null || continue
         echo "cleanup: killing process group $p ($(ps -o args= -p "$p" | cut -c1-120))"
         kill -KILL -- "-$p" 2>/dev/null
+        wait "$p" 2>/dev/null # reaped here, so bash does not report it "Killed"
     done
     for ns in "${NS_MADE[@]}"; do ip netns del "$ns" 2>/dev/null; done
     # A namespace's veths die with it, but asynchronously: delete the root
