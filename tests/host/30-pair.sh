@@ -25,6 +25,9 @@ if start_pmd pair --vdev "af_xdp0,iface=${T}0" --vdev pair0 --vdev pair1 --vdev 
     j=$W/pair.json
     eq "ports in order" "$(jv "$j" '[.ports[] | "\(.name)/\(.driver)"] | join(" ")' | sed 's/af_xdp[^ ]*/AF_XDP/g')" \
         "AF_XDP pair0/net_pair pair1/net_pair AF_XDP"
+    # testpmd gives each port a pool of its own, so a frame that reaches an
+    # AF_XDP port from the pair side lives outside its UMEM and is copied in.
+    echo "  AF_XDP tx_copied (frames from another pool): port 0 $(jv "$j" '.ports[0].xstats.tx_copied'), port 3 $(jv "$j" '.ports[3].xstats.tx_copied')"
     echo "  mempools: $(jv "$j" '[.mempools[] | "\(.name) \(.available)/\(.capacity)"] | join(", ")')"
     # The transfer's frames went af_xdp0 -> pair0 and pair1 -> af_xdp1.
     eq "pair0 sent what af_xdp0 received, less counted drops" \
