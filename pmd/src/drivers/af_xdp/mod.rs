@@ -464,7 +464,10 @@ impl NetDevice for AfXdpPort {
         PortStats {
             rx_queues: self.shared.rx.iter().map(QueueCounters::snapshot).collect(),
             tx_queues: self.shared.tx.iter().map(QueueCounters::snapshot).collect(),
-            rx_missed: { let x = self.xsk_stats(); x.rx_dropped + x.rx_ring_full },
+            rx_missed: {
+                let x = self.xsk_stats();
+                x.rx_dropped + x.rx_ring_full
+            },
         }
     }
 
