@@ -717,6 +717,13 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
             confs[i].tx_offloads
         ));
     }
+    for (i, port) in ports.iter().enumerate() {
+        // AF_XDP: which interface and queues, and how the kernel bound them.
+        let info = port.drvinfo();
+        if info.driver == "af_xdp" {
+            con.say(&format!("Port {i}: {}: {}", info.bus_info, info.fw_version));
+        }
+    }
     for v in &args.tx_vlan {
         let by = if confs[v.port].tx_offloads.contains(TxOffloads::VLAN_INSERT) { "the NIC" } else { "software" };
         con.say(&format!("Port {}: every frame sent carries VLAN {} (inserted by {by})", v.port, v.id));

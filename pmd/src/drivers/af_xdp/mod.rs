@@ -411,10 +411,8 @@ impl NetDevice for AfXdpPort {
             sessions.push(session);
         }
         self.shared = shared;
-        self.run = Some(Running { _link: xdp, _prog: prog, _map: map, sessions, mode: XdpMode::Native, zero_copy });
-        if let Some(r) = self.run.as_mut() {
-            r.mode = r._link.mode();
-        }
+        let mode = xdp.mode();
+        self.run = Some(Running { _link: xdp, _prog: prog, _map: map, sessions, mode, zero_copy });
         self.link.refresh(&self.iface);
         Ok(queues)
     }
@@ -535,8 +533,8 @@ impl EthtoolOps for AfXdpPort {
         DrvInfo {
             driver: "af_xdp".to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
-            fw_version: format!("{} ({kernel}), {mode}", self.iface.name()),
-            bus_info: format!("{} queues {start}..{}", self.iface.name(), start + n),
+            fw_version: mode,
+            bus_info: format!("{} ({kernel}) queues {start}..{}", self.iface.name(), start + n),
         }
     }
 
