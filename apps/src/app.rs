@@ -547,7 +547,9 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
     let hardware = !args.allow.is_empty();
     let capacity = args.total_num_mbufs.unwrap_or_else(|| pool_size(args, nstreams, cores));
     pools.reserve(n);
-    for (i, port) in ports.iter().enumerate() {
+    // --shared-pool: one pool for every port, n times the size.
+    let (capacity, pools_made) = if args.shared_pool { ((capacity * n).min(1 << 24), 1) } else { (capacity, n) };
+    for (i, port) in ports.iter().enumerate().take(pools_made) {
         let cfg = MempoolConfig {
             name: format!("mb_pool_{i}"),
             capacity,
@@ -562,6 +564,9 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
         };
         let pool = Mempool::new(&cfg).map_err(|e| port_err(format!("port {i} ({}): mempool", port.name()), e))?;
         pools.push(pool);
+    }
+    while pools.len() < n {
+        pools.push(pools[0].clone());
     }
 
     // Configure and open.
@@ -711,6 +716,13 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
             confs[i].rx_offloads,
             confs[i].tx_offloads
         ));
+    }
+    for (i, port) in ports.iter().enumerate() {
+        // AF_XDP: which interface and queues, and how the kernel bound them.
+        let info = port.drvinfo();
+        if info.driver == "af_xdp" {
+            con.say(&format!("Port {i}: {}: {}", info.bus_info, info.fw_version));
+        }
     }
     for v in &args.tx_vlan {
         let by = if confs[v.port].tx_offloads.contains(TxOffloads::VLAN_INSERT) { "the NIC" } else { "software" };
@@ -898,6 +910,9 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
     }
     let mempools = pools
         .iter()
+        .enumerate()
+        .filter(|(i, p)| !pools[..*i].iter().any(|q| q.same_pool(p)))
+        .map(|(_, p)| p)
         .map(|p| PoolReport { name: p.name().to_string(), capacity: p.capacity(), available: p.available() })
         .collect();
     let mut report = Report {

@@ -577,6 +577,11 @@ pub struct Args {
     #[arg(long = "json")]
     pub json: bool,
 
+    /// One mempool for every port (as dpdk-testpmd's one pool per NUMA node) instead of one per
+    /// port: frames then forward between AF_XDP ports without a copy (their sockets share one UMEM)
+    #[arg(long = "shared-pool")]
+    pub shared_pool: bool,
+
     /// Leave promiscuous mode off
     #[arg(long = "no-promisc")]
     pub no_promisc: bool,

@@ -7,6 +7,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::ring::{ConsumerRing, ProducerRing, RingLayout, RingMap};
 use super::umem::{self, UmemLayout};
@@ -18,6 +19,9 @@ pub enum XskError {
     NoAfXdp,
     /// Not allowed (CAP_NET_RAW/CAP_NET_ADMIN).
     Permission,
+    /// Another AF_XDP socket holds the queue (another process, or one
+    /// that closed and that the kernel has not released yet).
+    Busy(io::Error),
     /// A step failed, with its name.
     Step(&'static str, io::Error),
 }
@@ -31,6 +35,11 @@ impl fmt::Display for XskError {
             XskError::Permission => {
                 f.write_str("AF_XDP sockets need CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF: run as root")
             }
+            XskError::Busy(e) => write!(
+                f,
+                "another AF_XDP socket holds this queue ({e}): is another ferrite or DPDK process using the \
+                 interface? (`ss -0 -p` lists AF_XDP sockets and their processes)"
+            ),
             XskError::Step(what, e) => write!(f, "{what}: {e}"),
         }
     }
@@ -154,7 +163,7 @@ impl XskSocket {
         let tx = map(tx_l, sizes.tx, desc, libc::XDP_PGOFF_TX_RING as u64, "mapping the TX ring")?;
         let fr = map(fr_l, sizes.fill, 8, libc::XDP_UMEM_PGOFF_FILL_RING, "mapping the fill ring")?;
         let cr = map(cr_l, sizes.completion, 8, libc::XDP_UMEM_PGOFF_COMPLETION_RING, "mapping the completion ring")?;
-        bind(raw, ifindex, queue, owner.as_deref(), force_copy)?;
+        bind_retrying(raw, ifindex, queue, owner.as_deref(), force_copy)?;
         if owner.is_none() {
             umem::record_owner(layout.base, &fd);
         }
@@ -238,6 +247,23 @@ fn getsockopt_options(fd: RawFd) -> io::Result<libc::xdp_options> {
     Ok(v)
 }
 
+/// How long a bind waits for a queue that a closed socket still holds.
+/// Closing an AF_XDP socket (or dying with one open, SIGKILL included)
+/// frees the queue in the kernel's deferred work, not at close: a restart
+/// right after found the queue busy (EBUSY) for a moment (measured here on
+/// veth, Linux 6.18).
+const BUSY_QUEUE_WAIT: Duration = Duration::from_secs(3);
+
+fn bind_retrying(fd: RawFd, ifindex: u32, queue: u32, owner: Option<&OwnedFd>, copy: bool) -> Result<(), XskError> {
+    let deadline = Instant::now() + BUSY_QUEUE_WAIT;
+    loop {
+        match bind(fd, ifindex, queue, owner, copy) {
+            Err(XskError::Busy(_)) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            other => return other,
+        }
+    }
+}
+
 /// Binds to `ifindex`/`queue`. Without `force_copy` no mode is named:
 /// the kernel tries zero-copy and falls back to copy mode by itself. A
 /// socket sharing a UMEM names no mode (it takes its owner's).
@@ -265,7 +291,7 @@ fn bind(fd: RawFd, ifindex: u32, queue: u32, owner: Option<&OwnedFd>, force_copy
     if r < 0 {
         let e = io::Error::last_os_error();
         return Err(match e.raw_os_error() {
-            Some(libc::EBUSY) => XskError::Step("binding (another AF_XDP socket already holds this queue)", e),
+            Some(libc::EBUSY) => XskError::Busy(e),
             _ => step("binding the socket to the queue")(e),
         });
     }

@@ -150,6 +150,10 @@ impl TxQueue for AfXdpTx {
         if put > 0 {
             self.tx.submit(put);
             counters.add(u64::from(put), bytes);
+        }
+        // Also when the ring was full: in copy mode only a wake-up drains
+        // it, and a caller that always has frames never calls cleanup.
+        if put > 0 || room == 0 {
             self.kick();
         }
         if oversize > 0 {
