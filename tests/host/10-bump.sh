@@ -23,6 +23,12 @@ if start_pmd bump "${PORTS[@]}" --forward-mode=io; then
         [[ -n $id ]] && pass "XDP program $id attached to ${T}$i while running" || fail "no XDP program on ${T}$i while running"
     done
     path_up "${T}n0" 10.99.10.2
+    if [[ $FWD == ferrite ]]; then # drvinfo: veth has native XDP, copy mode
+        for i in 0 1; do
+            l=$(grep "^Port $i: ${T}$i (veth)" "$W/bump.err")
+            grep -q 'native XDP' <<<"$l" && pass "port $i: ${l#*: }" || fail "port $i: no 'native XDP' in drvinfo: '$l'"
+        done
+    fi
     ping_ok "through the AF_XDP bump" "${T}n0" 10.99.10.2 50
     tcp_xfer "through the AF_XDP bump" "${T}n0" "${T}n1" 10.99.10.2 32
     stop_pmd bump

@@ -2,7 +2,8 @@
 # 1. one queue, 64 B and 1514 B frames: exactly as many received as sent,
 #    every payload and sequence number verified by rxonly, byte counts,
 #    per-queue counters, pools full;
-# 2. four queues (veths made with 4 tx/rx queues): a veth hands what its
+# 2. four queues (veths made with 4 tx/rx queues, then set to 1 channel
+#    each with ethtool -L: ferrite must raise them to 4): a veth hands what its
 #    transmit queue k sends to its peer's receive queue k, so each of
 #    rxonly's queues must count exactly what txonly's queue of the same
 #    number sent, intact;
@@ -57,12 +58,20 @@ txrx() {
     echo "  $n: rx xstats: $(jv "$r" '.ports[0].xstats | to_entries | map(select(.key | test("xdp|fill|ring|drop"))) | map("\(.key)=\(.value)") | join(" ")')"
 }
 
+# channels IF: current RX/TX channel counts (ethtool -l).
+channels() { ethtool -l "$1" | awk '/^Current/ { c = 1 } c && /^RX:/ { r = $2 } c && /^TX:/ { t = $2 } END { print r "/" t }'; }
+
 mkpair "${T}a" "${T}b" 1
 txrx q1-64B 1 64 10000 20000
 txrx q1-1514B 1 1514 5000 20000
 ip link del "${T}a"
 mkpair "${T}a" "${T}b" 4
+# One channel each, as a NIC might be set: asked for 4 queues, ferrite
+# raises the channels itself (ethtool's ETHTOOL_SCHANNELS ioctl).
+ethtool -L "${T}a" rx 1 tx 1 && ethtool -L "${T}b" rx 1 tx 1
+eq "channels before (rx/tx of ${T}a and ${T}b)" "$(channels "${T}a") $(channels "${T}b")" "1/1 1/1"
 txrx q4-64B 4 64 8000 20000
+eq "channels after: raised to 4 by ferrite" "$(channels "${T}a") $(channels "${T}b")" "4/4 4/4"
 ip link del "${T}a"
 
 # 3. Spread by flow: kernel UDP from namespace n over a 4-queue veth.
