@@ -6,7 +6,8 @@
 #   * the XDP program on each igb interface is attached in driver mode
 #     ("xdp", not "xdpgeneric", in `ip link`);
 #   * ping ns0 -> ns1 through it without loss (ARP included: the igb
-#     interfaces must be promiscuous to take k1's and k0's unicast frames);
+#     interfaces must be promiscuous to take k1's and k0's unicast frames),
+#     one socket on each of the NIC's queues (RSS spreads the flows);
 #   * a clean stop: exit status 0, pools full, accounting_ok, and no XDP
 #     program left on either interface.
 # The runner puts both igb NICs back on vfio-pci before the next script.
@@ -32,8 +33,16 @@ for ifc in "${ifs[@]}"; do # autonegotiation under TCG: give it 15 s
     eq "$ifc carrier" "$(cat "/sys/class/net/$ifc/carrier" 2>/dev/null)" 1
 done
 
+# Every receive queue of each NIC: igb spreads flows over its queues by
+# RSS, and the frames of a queue without a socket go to the kernel instead
+# (with queue 0 alone, ARP got through and the echo replies, hashed to
+# another queue, did not).
+nq=$(ethtool -l "${ifs[0]}" | awk '/^Current/ { c = 1 } c && /^Combined:/ { print $2 }')
+[[ $nq =~ ^[1-9][0-9]*$ ]] || nq=1
+echo "  ${ifs[0]} has $nq combined channel(s): queue_count=$nq"
 j=$W/afxdp.json
-timeout --foreground -k 5 -s INT 120 "$TESTPMD" -l 0,1 --vdev "af_xdp0,iface=${ifs[0]}" --vdev "af_xdp1,iface=${ifs[1]}" --forward-mode io \
+timeout --foreground -k 5 -s INT 120 "$TESTPMD" -l 0,1 --vdev "af_xdp0,iface=${ifs[0]},queue_count=$nq" \
+    --vdev "af_xdp1,iface=${ifs[1]},queue_count=$nq" --rxq "$nq" --txq "$nq" --forward-mode io \
     --json --xstats --stats-period 1 --no-telemetry >"$j" 2>"$W/afxdp.err" &
 pmd=$!
 for _ in $(seq 150); do grep -q '^Logical core' "$W/afxdp.err" && break; kill -0 $pmd 2>/dev/null || break; sleep 0.1; done
