@@ -13,6 +13,14 @@
 //! the last holder of the socket goes, the socket is closed first (the
 //! kernel then touches none of them: the socket's release unbinds it from
 //! the queue) and every parked bit goes back to the pool.
+//!
+//! One case this cannot see: a process that forks while a port is open
+//! and whose child lives on without exec holds a copy of the socket (and
+//! of the program's link; both are close-on-exec), so the kernel keeps
+//! them after ferrite closes its own. The pool's memory itself is never
+//! shared with such a child (the region is `MADV_DONTFORK`), but the
+//! socket stays bound until the child's copy closes. Fork-and-exec, the
+//! usual case, is fine.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
