@@ -179,6 +179,7 @@ impl AfXdpPort {
             PortError::InvalidConfig(s) => PortError::InvalidConfig(format!("{name}: {s}")),
             other => other,
         })?;
+        socket::probe().map_err(|e| xsk_err(&iface, args.start_queue, e))?;
         let mac = iface.mac()?;
         let link = Arc::new(LinkShared {
             name: Arc::from(name),

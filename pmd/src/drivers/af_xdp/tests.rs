@@ -449,6 +449,80 @@ fn bad_input_fails_clearly_and_leaves_nothing_attached() {
 }
 
 #[test]
+#[ignore = "needs root: veth pair, XDP and AF_XDP"]
+fn carrier_changes_arrive_as_link_events_and_the_mtu_is_the_interfaces() {
+    root_or_skip!();
+    let v = Veth::new("l", 1);
+    let p = pool("afxdp-link", 2048);
+    let (mut port, mut q) = open_port("af_xdp0", args(&v.a), &p, 1);
+    let events = port.link_events();
+    assert!(port.link_status().up);
+    // The peer going down takes the carrier of this end with it.
+    ip(&["link", "set", &v.b, "down"]);
+    let e = events.wait(Duration::from_secs(10)).expect("a link event");
+    assert!(!e.status.up && &*e.port == "af_xdp0", "{e:?}");
+    assert!(!port.link_status().up);
+    let mut b = MbufBatch::new();
+    for seq in 0..8 {
+        let mut m = p.alloc().unwrap();
+        m.append(FRAME_LEN).unwrap().copy_from_slice(&frame_bytes(seq));
+        b.push(m).unwrap();
+    }
+    assert_eq!(q.tx[0].tx_burst(&mut b), 8, "taken, and dropped while the link is down");
+    let drops: u64 = port.named_stats().into_iter().find(|(n, _)| n == "tx_link_down_drops").unwrap().1;
+    assert_eq!(drops, 8);
+    ip(&["link", "set", &v.b, "up"]);
+    let e = events.wait(Duration::from_secs(10)).expect("a link event");
+    assert!(e.status.up, "{e:?}");
+    // The MTU is the interface's, both ways.
+    port.change_mtu(1400).unwrap();
+    assert_eq!(Iface::lookup(&v.a).unwrap().mtu().unwrap(), 1400);
+    ip(&["link", "set", &v.a, "mtu", "1300"]);
+    assert_eq!(port.mtu(), 1300);
+    port.stop().unwrap();
+    drop(q);
+    assert_eq!(p.available(), p.capacity());
+}
+
+/// Not a test of its own: run without capabilities by
+/// [`without_capabilities_the_error_says_run_as_root`]; prints what opening
+/// a port on `H26_AFXDP_PERM_IFACE` said.
+#[test]
+#[ignore = "run by without_capabilities_the_error_says_run_as_root"]
+fn permission_child() {
+    let Ok(iface) = std::env::var("H26_AFXDP_PERM_IFACE") else {
+        println!("SKIP: only run as the child of without_capabilities_the_error_says_run_as_root");
+        return;
+    };
+    match AfXdpPort::open("af_xdp0", args(&iface)) {
+        Ok(_) => println!("OPENED"),
+        Err(e) => println!("ERROR: {e}"),
+    }
+}
+
+#[test]
+#[ignore = "needs root (to drop its capabilities) and util-linux's setpriv"]
+fn without_capabilities_the_error_says_run_as_root() {
+    root_or_skip!();
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        println!("SKIP: needs util-linux's setpriv");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    // Still uid 0, but with an empty bounding set the exec'd child has no
+    // capability at all: as an unprivileged user would be.
+    let out = Command::new("setpriv")
+        .args(["--bounding-set=-all", "--inh-caps=-all", "--"])
+        .arg(exe)
+        .args(["--include-ignored", "--exact", "drivers::af_xdp::tests::permission_child", "--nocapture"])
+        .env("H26_AFXDP_PERM_IFACE", "lo")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ERROR:") && text.contains("run as root"), "{text}");
+}
+
+#[test]
 #[ignore = "needs root: loads an XDP program"]
 fn the_steering_program_passes_the_verifier() {
     root_or_skip!();
