@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn outstanding_tracks_each_header_by_its_line() {
-        let layout = UmemLayout { base: 0x10000, len: 64 * 1000, chunk: 2176 };
+        let layout = UmemLayout { base: 0x10000, len: 64 * 1000, chunk: 2176, hugepage: true };
         let mut o = Outstanding::new(&layout);
         for hdr in [0x10000, 0x10040, 0x10000 + 64 * 999, 0x10000 + 64 * 130] {
             o.give(hdr);
