@@ -52,7 +52,8 @@ fn sender(dev: &str, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) -> std::thread
         sa.sll_protocol = all;
         sa.sll_ifindex = index;
         // SAFETY: a live sockaddr_ll, its size given.
-        let r = unsafe { libc::bind(fd.as_raw_fd(), (&sa as *const libc::sockaddr_ll).cast(), size_of_val(&sa) as u32) };
+        let r =
+            unsafe { libc::bind(fd.as_raw_fd(), (&sa as *const libc::sockaddr_ll).cast(), size_of_val(&sa) as u32) };
         assert_eq!(r, 0);
         let mut frame = [0u8; 100];
         frame[..6].copy_from_slice(&[0xff; 6]);

@@ -62,18 +62,24 @@ fn is_af_xdp(name: &str) -> bool {
 /// port's id (stamped into the mbufs it receives) is `first_id` plus its
 /// place in the list.
 pub fn create_vdevs(specs: &[VdevSpec], first_id: usize) -> Result<Vec<Box<dyn NetDevice>>, PortError> {
-    let mut virt_names = Vec::new();
+    let virt_names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).filter(|n| !is_af_xdp(n)).collect();
+    let mut virts = virt::create_ports(&virt_names)
+        .map_err(|e| match e {
+            PortError::InvalidConfig(s) if s.contains("is not a virtual port name") => {
+                PortError::InvalidConfig(format!("{s}; or af_xdpN,iface=IF for a kernel interface (AF_XDP)"))
+            }
+            other => other,
+        })?
+        .into_iter();
     for spec in specs.iter().filter(|s| !is_af_xdp(&s.name)) {
         if let Some((k, _)) = spec.args.first() {
             return Err(PortError::InvalidConfig(format!(
-                "--vdev {}: unknown device argument '{k}': virtual ports take none (af_xdpN takes iface=...)",
+                "{}: unknown device argument '{k}': virtual ports take none (af_xdpN takes iface=...)",
                 spec.name
             )));
         }
-        virt_names.push(spec.name.as_str());
     }
     check_distinct_af_xdp(specs)?;
-    let mut virts = virt::create_ports(&virt_names)?.into_iter();
     let mut ports = Vec::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
         if is_af_xdp(&spec.name) {

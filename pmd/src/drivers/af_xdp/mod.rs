@@ -179,6 +179,7 @@ impl AfXdpPort {
             PortError::InvalidConfig(s) => PortError::InvalidConfig(format!("{name}: {s}")),
             other => other,
         })?;
+        socket::probe().map_err(|e| xsk_err(&iface, args.start_queue, e))?;
         let mac = iface.mac()?;
         let link = Arc::new(LinkShared {
             name: Arc::from(name),
@@ -293,7 +294,8 @@ impl AfXdpPort {
         let mut out = Vec::with_capacity(self.conf.rx_queues as usize);
         for q in 0..u32::from(self.conf.rx_queues) {
             let queue = self.args.start_queue + q;
-            let sock = XskSocket::open(self.iface.index(), queue, layout, sizes, self.args.force_copy)
+            let copy = self.args.force_copy || !layout.hugepage;
+            let sock = XskSocket::open(self.iface.index(), queue, layout, sizes, copy)
                 .map_err(|e| xsk_err(&self.iface, queue, e))?;
             map.set(queue, &*sock.fd).map_err(|e| bpf_err(&self.iface, e))?;
             out.push(sock);

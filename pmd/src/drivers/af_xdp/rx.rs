@@ -147,7 +147,7 @@ impl RxQueue for AfXdpRx {
 
 impl Drop for AfXdpRx {
     fn drop(&mut self) {
-        let empty = Outstanding::new(&UmemLayout { base: self.layout.base, len: 0, chunk: 0 });
+        let empty = Outstanding::new(&UmemLayout { len: 0, ..self.layout });
         self.session.park(std::mem::replace(&mut self.given, empty));
     }
 }

@@ -13,6 +13,14 @@
 //! the last holder of the socket goes, the socket is closed first (the
 //! kernel then touches none of them: the socket's release unbinds it from
 //! the queue) and every parked bit goes back to the pool.
+//!
+//! One case this cannot see: a process that forks while a port is open
+//! and whose child lives on without exec holds a copy of the socket (and
+//! of the program's link; both are close-on-exec), so the kernel keeps
+//! them after ferrite closes its own. The pool's memory itself is never
+//! shared with such a child (the region is `MADV_DONTFORK`), but the
+//! socket stays bound until the child's copy closes. Fork-and-exec, the
+//! usual case, is fine.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -150,7 +158,7 @@ mod tests {
 
     #[test]
     fn outstanding_tracks_each_header_by_its_line() {
-        let layout = UmemLayout { base: 0x10000, len: 64 * 1000, chunk: 2176 };
+        let layout = UmemLayout { base: 0x10000, len: 64 * 1000, chunk: 2176, hugepage: true };
         let mut o = Outstanding::new(&layout);
         for hdr in [0x10000, 0x10040, 0x10000 + 64 * 999, 0x10000 + 64 * 130] {
             o.give(hdr);

@@ -117,6 +117,27 @@ struct RawStats([u64; 6]);
 #[derive(Default)]
 struct RawOffsets([u64; 16]);
 
+/// Checks that this process may make AF_XDP sockets on this kernel (made
+/// and closed at once), so a missing right or a kernel without AF_XDP is
+/// reported before any memory is reserved.
+pub fn probe() -> Result<(), XskError> {
+    new_socket().map(drop)
+}
+
+fn new_socket() -> Result<OwnedFd, XskError> {
+    // SAFETY: plain socket creation, checked below.
+    let raw = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        let e = io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::EAFNOSUPPORT) => XskError::NoAfXdp,
+            _ => step("creating the AF_XDP socket")(e),
+        });
+    }
+    // SAFETY: a new descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
 impl XskSocket {
     /// Opens a socket on `ifindex` queue `queue` over the UMEM `layout`,
     /// registering the region or sharing it with the socket that did.
@@ -127,17 +148,8 @@ impl XskSocket {
         sizes: RingSizes,
         force_copy: bool,
     ) -> Result<XskSocket, XskError> {
-        // SAFETY: plain socket creation, checked below.
-        let raw = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            let e = io::Error::last_os_error();
-            return Err(match e.raw_os_error() {
-                Some(libc::EAFNOSUPPORT) => XskError::NoAfXdp,
-                _ => step("creating the AF_XDP socket")(e),
-            });
-        }
-        // SAFETY: a new descriptor nothing else owns.
-        let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(raw) });
+        let fd = Arc::new(new_socket()?);
+        let raw = fd.as_raw_fd();
         let owner = umem::owner_of(layout.base);
         if owner.is_none() {
             register_umem(raw, layout)?;

@@ -181,7 +181,7 @@ impl TxQueue for AfXdpTx {
 impl Drop for AfXdpTx {
     fn drop(&mut self) {
         self.reclaim();
-        let empty = Outstanding::new(&UmemLayout { base: self.layout.base, len: 0, chunk: 0 });
+        let empty = Outstanding::new(&UmemLayout { len: 0, ..self.layout });
         self.session.park(std::mem::replace(&mut self.given, empty));
     }
 }

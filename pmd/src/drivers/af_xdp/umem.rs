@@ -34,6 +34,11 @@ pub struct UmemLayout {
     pub len: usize,
     /// The chunk size registered: an mbuf's buffer length.
     pub chunk: u32,
+    /// On huge pages. A zero-copy driver maps the UMEM page by page and
+    /// refuses a chunk that spans two 4 KiB pages that are not physically
+    /// contiguous, which most chunks of a small-page pool do; such a pool
+    /// binds in copy mode.
+    pub hugepage: bool,
 }
 
 impl UmemLayout {
@@ -52,7 +57,12 @@ impl UmemLayout {
             )));
         }
         let region = pool.region();
-        Ok(UmemLayout { base: region.as_ptr() as usize, len: region.len(), chunk: chunk as u32 })
+        Ok(UmemLayout {
+            base: region.as_ptr() as usize,
+            len: region.len(),
+            chunk: chunk as u32,
+            hugepage: region.is_hugepage(),
+        })
     }
 
     /// The largest frame the kernel puts into a chunk.
