@@ -38,7 +38,7 @@ impl fmt::Display for XskError {
             XskError::Busy(e) => write!(
                 f,
                 "another AF_XDP socket holds this queue ({e}): is another ferrite or DPDK process using the \
-                 interface? (`ss -0 -p` lists AF_XDP sockets and their processes)"
+                 interface? (`ip -d link show dev IF` names the XDP program it attached)"
             ),
             XskError::Step(what, e) => write!(f, "{what}: {e}"),
         }

@@ -114,7 +114,13 @@ mod tests {
 
     #[test]
     fn chunk_addresses_are_buffer_starts_and_small_buffers_are_refused() {
-        let pool = Mempool::new(&MempoolConfig::new("umem-t", 64)).unwrap();
+        let small = |name, data_room| {
+            let mut cfg = MempoolConfig::new(name, 64);
+            cfg.data_room = data_room;
+            cfg.dma.fallback = ferrite_hugepages::Fallback::SmallPages;
+            Mempool::new(&cfg).unwrap()
+        };
+        let pool = small("umem-t", crate::mem::DEFAULT_DATA_ROOM);
         let l = UmemLayout::of(&pool).unwrap();
         assert_eq!(l.chunk as usize, 128 + pool.data_room());
         assert_eq!(l.max_frame(), l.chunk as usize - 256);
@@ -125,9 +131,7 @@ mod tests {
         assert!(l.contains(hdr) && !l.contains(l.base + l.len) && !l.contains(l.base.wrapping_sub(1)));
         // SAFETY: `hdr` came from into_raw above and is owned here alone.
         drop(unsafe { crate::mem::Mbuf::from_raw(std::ptr::NonNull::new(hdr as *mut _).unwrap()) });
-        let mut cfg = MempoolConfig::new("umem-small", 64);
-        cfg.data_room = 1024;
-        let e = UmemLayout::of(&Mempool::new(&cfg).unwrap()).unwrap_err().to_string();
+        let e = UmemLayout::of(&small("umem-small", 1024)).unwrap_err().to_string();
         assert!(e.contains("--mbuf-size 1920"), "{e}");
     }
 }
