@@ -164,10 +164,13 @@ fn plan_lcores(args: &Args) -> Result<Plan, AppError> {
 fn check_args(args: &Args) -> Result<(), AppError> {
     let mode = args.forward_mode;
     if args.vdev.is_empty() && args.allow.is_empty() {
-        return usage("no ports: give --vdev NAME (loopN, pairN, nullN) or -a PCI_ADDRESS");
+        return usage(
+            "no ports: give --vdev NAME (loopN, pairN, nullN, or af_xdpN,iface=IF for a kernel interface) or -a \
+             PCI_ADDRESS",
+        );
     }
     if let Some(v) = args.vdev.iter().find(|v| v.trim().is_empty()) {
-        return usage(format!("--vdev '{v}': empty port name (want loopN, pairN or nullN)"));
+        return usage(format!("--vdev '{v}': empty port name (want loopN, pairN, nullN or af_xdpN,iface=IF)"));
     }
     // The stream of rx queue i transmits on tx queue i: forwarded frames,
     // and in rxonly mode those of --tx-first.
@@ -416,12 +419,14 @@ fn open_ports(args: &Args) -> Result<Vec<Box<dyn NetDevice>>, AppError> {
         }
     }
     if !args.vdev.is_empty() {
-        // DPDK spells them net_null0, net_ring0...: accept the net_ prefix.
-        let names: Vec<&str> =
-            args.vdev.iter().map(|s| s.trim()).map(|s| s.strip_prefix("net_").unwrap_or(s)).collect();
-        match ferrite_pmd::drivers::virt::create_ports(&names) {
+        // Port names (DPDK's net_ prefix accepted) with their key=value
+        // device arguments after them (af_xdp0,iface=eth0).
+        use ferrite_pmd::drivers::vdev;
+        let specs = vdev::parse_vdev_tokens(&args.vdev).or_else(|e| usage(format!("--vdev: {e}")))?;
+        let first = ports.len();
+        match vdev::create_vdevs(&specs, first) {
             Ok(v) => ports.extend(v),
-            Err(e) => return usage(format!("--vdev: {e}")),
+            Err(e) => return Err(port_err("--vdev".to_string(), e)),
         }
     }
     Ok(ports)
@@ -542,7 +547,9 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
     let hardware = !args.allow.is_empty();
     let capacity = args.total_num_mbufs.unwrap_or_else(|| pool_size(args, nstreams, cores));
     pools.reserve(n);
-    for (i, port) in ports.iter().enumerate() {
+    // --shared-pool: one pool for every port, n times the size.
+    let (capacity, pools_made) = if args.shared_pool { ((capacity * n).min(1 << 24), 1) } else { (capacity, n) };
+    for (i, port) in ports.iter().enumerate().take(pools_made) {
         let cfg = MempoolConfig {
             name: format!("mb_pool_{i}"),
             capacity,
@@ -557,6 +564,9 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
         };
         let pool = Mempool::new(&cfg).map_err(|e| port_err(format!("port {i} ({}): mempool", port.name()), e))?;
         pools.push(pool);
+    }
+    while pools.len() < n {
+        pools.push(pools[0].clone());
     }
 
     // Configure and open.
@@ -706,6 +716,13 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
             confs[i].rx_offloads,
             confs[i].tx_offloads
         ));
+    }
+    for (i, port) in ports.iter().enumerate() {
+        // AF_XDP: which interface and queues, and how the kernel bound them.
+        let info = port.drvinfo();
+        if info.driver == "af_xdp" {
+            con.say(&format!("Port {i}: {}: {}", info.bus_info, info.fw_version));
+        }
     }
     for v in &args.tx_vlan {
         let by = if confs[v.port].tx_offloads.contains(TxOffloads::VLAN_INSERT) { "the NIC" } else { "software" };
@@ -893,6 +910,9 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
     }
     let mempools = pools
         .iter()
+        .enumerate()
+        .filter(|(i, p)| !pools[..*i].iter().any(|q| q.same_pool(p)))
+        .map(|(_, p)| p)
         .map(|p| PoolReport { name: p.name().to_string(), capacity: p.capacity(), available: p.available() })
         .collect();
     let mut report = Report {

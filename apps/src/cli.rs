@@ -472,7 +472,8 @@ pub struct Args {
     #[arg(long = "main-lcore", value_name = "CPU")]
     pub main_lcore: Option<usize>,
 
-    /// Virtual port(s) to create: loopN, pairN, nullN; repeatable, comma lists allowed
+    /// Virtual port(s) to create: loopN, pairN, nullN, or af_xdpN,iface=IF[,start_queue=N][,queue_count=N]
+    /// (AF_XDP on a kernel interface); repeatable, comma lists allowed, a key=value belongs to the port before it
     #[arg(long = "vdev", value_name = "NAME", value_delimiter = ',')]
     pub vdev: Vec<String>,
 
@@ -575,6 +576,11 @@ pub struct Args {
     /// Print the final report as one JSON object on stdout (progress goes to stderr)
     #[arg(long = "json")]
     pub json: bool,
+
+    /// One mempool for every port (as dpdk-testpmd's one pool per NUMA node) instead of one per
+    /// port: frames then forward between AF_XDP ports without a copy (their sockets share one UMEM)
+    #[arg(long = "shared-pool")]
+    pub shared_pool: bool,
 
     /// Leave promiscuous mode off
     #[arg(long = "no-promisc")]

@@ -98,6 +98,16 @@ fn unknown_vdev_kind() {
 }
 
 #[test]
+fn af_xdp_arguments_are_checked_before_anything_opens() {
+    bad(&["--vdev", "iface=eth0,af_xdp0"], &["--vdev", "'iface=eth0' belongs to no port"]);
+    bad(&["--vdev", "af_xdp0"], &["af_xdp0", "give iface=NAME"]);
+    bad(&["--vdev", "net_af_xdp0,iface=eth0,busy_budget=1"], &["unknown device argument 'busy_budget'"]);
+    bad(&["--vdev", "pair0,x=1,pair1"], &["pair0", "unknown device argument 'x'"]);
+    bad(&["--vdev", "afxdp0,iface=eth0"], &["'afxdp0'", "af_xdpN,iface=IF"]);
+    bad(&["--vdev", "af_xdp0,iface=h26-nonesuch"], &["no such interface 'h26-nonesuch'", "ip link"]);
+}
+
+#[test]
 fn odd_ports_with_paired_topology() {
     bad(&["--vdev", "null0,null1,null2"], &["paired needs an even number of ports, got 3", "chained or loop"]);
 }

@@ -183,8 +183,9 @@ fn control_line(features: u64, ch: &ferrite_pmd::port::Channels) -> String {
 }
 
 fn show_vdevs(names: &[String]) -> Result<(), String> {
-    let names: Vec<&str> = names.iter().map(|n| n.strip_prefix("net_").unwrap_or(n)).collect();
-    let ports = ferrite_pmd::drivers::virt::create_ports(&names).map_err(|e| format!("--vdev: {e}"))?;
+    use ferrite_pmd::drivers::vdev;
+    let specs = vdev::parse_vdev_tokens(names).map_err(|e| format!("--vdev: {e}"))?;
+    let ports = vdev::create_vdevs(&specs, 0).map_err(|e| format!("--vdev: {e}"))?;
     for p in &ports {
         println!("{}:", p.name());
         print!("{}", ferrite_apps::devinfo::DevInfo::of(&**p).to_text());

@@ -5,7 +5,9 @@
 //! * [`virtio`]: the modern (virtio 1.x) virtio-net poll-mode driver, also
 //!   reached through [`open_pci`].
 
+pub mod af_xdp;
 pub mod igb;
+pub mod vdev;
 pub mod virt;
 pub mod virtio;
 mod watcher;

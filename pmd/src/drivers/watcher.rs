@@ -83,6 +83,22 @@ impl Bell {
     }
 }
 
+impl Bell {
+    /// Sleeps until `fd` is readable, the watcher is dropped, or `timeout`
+    /// passes; returns whether `fd` is readable (for a netlink socket or
+    /// any other descriptor that is not an eventfd).
+    pub(crate) fn wait_readable(&self, fd: std::os::fd::BorrowedFd<'_>, timeout: Duration) -> bool {
+        let mut fds = [
+            libc::pollfd { fd: self.bell.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        ];
+        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: polls a live local array of two pollfds, its length given.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        n > 0 && fds[1].revents & libc::POLLIN != 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -380,6 +380,22 @@ impl Mbuf {
         true
     }
 
+    /// Places a one-segment packet of `len` bytes at `data_off` bytes into
+    /// the buffer (for a driver whose device chose where the frame went,
+    /// as AF_XDP's kernel does); false, changing nothing, if it does not
+    /// fit or the packet is chained.
+    #[inline(always)]
+    pub fn set_data_window(&mut self, data_off: usize, len: usize) -> bool {
+        let h = self.hm();
+        if data_off + len > h.buf_len as usize || !h.next.is_null() {
+            return false;
+        }
+        h.data_off = data_off as u16;
+        h.data_len = len as u16;
+        h.pkt_len = len as u32;
+        true
+    }
+
     /// Grows the data at the end of the last segment by `n` bytes and
     /// returns them (`rte_pktmbuf_append`).
     pub fn append(&mut self, n: usize) -> Option<&mut [u8]> {

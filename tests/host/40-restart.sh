@@ -1,0 +1,42 @@
+# SIGKILL, then restart on the same interfaces: a run killed with SIGKILL
+# cannot detach its XDP programs itself (the kernel may: see below), and the
+# next start on the same interfaces must work: ping through it. After its clean exit (SIGINT) no XDP program is
+# left on either interface.
+source "$(dirname "$0")/lib/net.bash"
+need_root
+need_afxdp
+need_testpmd
+
+T=${NETPFX}k
+mkns "${T}n0"
+mkns "${T}n1"
+mkveth "${T}0" "${T}n0" "${T}0p" 10.99.40.1
+mkveth "${T}1" "${T}n1" "${T}1p" 10.99.40.2
+afxdp_ports "${T}0" "${T}1"
+
+if start_pmd first "${PORTS[@]}" --forward-mode=io; then
+    path_up "${T}n0" 10.99.40.2
+    ping_ok "first run" "${T}n0" 10.99.40.2 10
+    kill -KILL -- "-$PMD"
+    wait_gone "$PMD" 10 || fail "first run: still alive 10 s after SIGKILL"
+    # Either the kernel detached the dead run's programs (ferrite attaches
+    # through a bpf_link, which dies with its last descriptor), or they
+    # stayed (a netlink attach, as DPDK 22.11's libxdp does) and the restart
+    # below must cope with them.
+    stale0=$(xdp_prog "${T}0") stale1=$(xdp_prog "${T}1")
+    if [[ -z $stale0$stale1 ]]; then
+        pass "after SIGKILL the kernel detached the dead run's XDP programs"
+    else
+        pass "after SIGKILL the dead run's XDP programs stay ('$stale0', '$stale1'): the restart must cope"
+    fi
+    ping_fails "after SIGKILL (nothing forwards)" "${T}n0" 10.99.40.2
+    if start_pmd second "${PORTS[@]}" --forward-mode=io; then
+        path_up "${T}n0" 10.99.40.2
+        ping_ok "restarted on the same interfaces" "${T}n0" 10.99.40.2 30
+        now0=$(xdp_prog "${T}0")
+        [[ -n $now0 ]] && pass "restarted run has XDP program $now0 on ${T}0" || fail "restarted run: no XDP program on ${T}0"
+        stop_pmd second
+        no_xdp_left "after the restarted run's clean exit" "${T}0" "${T}1"
+    fi
+fi
+finish
