@@ -276,7 +276,23 @@ impl AfXdpPort {
             XdpModeChoice::Native => native(),
             XdpModeChoice::Generic => generic(),
             XdpModeChoice::Auto => match native() {
-                Err(BpfError::Unsupported(..)) | Err(BpfError::Other(..)) => generic(),
+                Err(e @ (BpfError::Unsupported(..) | BpfError::Other(..))) => {
+                    // Said, since generic XDP is slower and the cause can
+                    // often be fixed (veth: fewer rx queues than its peer
+                    // has tx queues).
+                    let hint = if self.iface.driver() == "veth" {
+                        " (veth takes native XDP only with at least as many rx queues as its peer has tx \
+                         queues: `ethtool -L PEER tx N`)"
+                    } else {
+                        ""
+                    };
+                    eprintln!(
+                        "ferrite: warning: {}: native XDP on {} refused ({e}){hint}; using generic XDP",
+                        self.name,
+                        self.iface.name()
+                    );
+                    generic()
+                }
                 other => other,
             },
         };
