@@ -484,6 +484,29 @@ fn carrier_changes_arrive_as_link_events_and_the_mtu_is_the_interfaces() {
     assert_eq!(p.available(), p.capacity());
 }
 
+#[test]
+#[ignore = "needs root: veth pair, XDP and AF_XDP"]
+fn queue_count_beyond_the_interfaces_queues_sets_its_channels() {
+    root_or_skip!();
+    let v = Veth::new("c", 4);
+    let iface = Iface::lookup(&v.a).unwrap();
+    iface.set_queues(1).unwrap();
+    assert_eq!(iface.rx_queues(), 1);
+    let p = pool("afxdp-chan", 4096);
+    // Without queue_count nothing is changed: the error says what to do.
+    let mut port = AfXdpPort::open("af_xdp0", args(&v.a)).unwrap();
+    port.configure(&PortConfig { rx_queues: 2, tx_queues: 2, ..PortConfig::default() }, &p).unwrap();
+    let e = port.open().err().expect("refused").to_string();
+    assert!(e.contains("has 1 receive queue(s)") && e.contains("ethtool -L"), "{e}");
+    drop(port);
+    let (port, q) = open_port("af_xdp0", AfXdpArgs { queue_count: Some(2), ..args(&v.a) }, &p, 2);
+    assert_eq!(iface.rx_queues(), 2, "ETHTOOL_SCHANNELS asked the driver for two");
+    assert_eq!((q.rx.len(), q.tx.len()), (2, 2));
+    assert!(port.drvinfo().bus_info.contains("queues 0..2"), "{:?}", port.drvinfo());
+    drop((q, port));
+    assert_eq!(p.available(), p.capacity());
+}
+
 /// Not a test of its own: run without capabilities by
 /// [`without_capabilities_the_error_says_run_as_root`]; prints what opening
 /// a port on `H26_AFXDP_PERM_IFACE` said.
