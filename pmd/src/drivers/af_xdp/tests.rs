@@ -442,7 +442,8 @@ fn bad_input_fails_clearly_and_leaves_nothing_attached() {
     let prog = Program::load_xdp(&prog::steering_program(map.fd().as_raw_fd()), "not_ferrite").unwrap();
     let theirs = XdpLink::attach(&prog, Iface::lookup(&v.a).unwrap().index(), XdpMode::Generic).unwrap();
     let e = open(args(&v.a), &conf);
-    assert!(e.contains("already has an XDP program") && e.contains(&format!("ip link set dev {} xdp off", v.a)), "{e}");
+    assert!(e.contains("already has program") && e.contains("'not_ferrite'"), "names the program: {e}");
+    assert!(e.contains(&format!("ip link set dev {} xdp off", v.a)), "{e}");
     drop(theirs);
     assert!(xdp_detached(&v.a), "nothing of ours stayed attached");
     assert_eq!(p.available(), p.capacity(), "failed opens returned their buffers");
