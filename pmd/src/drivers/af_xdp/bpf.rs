@@ -226,3 +226,19 @@ impl XdpLink {
         self.mode
     }
 }
+
+/// The name of loaded program `id` (as `bpftool prog show id N` shows it),
+/// if it can be read.
+pub fn program_name(id: u32) -> Option<String> {
+    let mut by_id = bpf_get_fd_by_id_attr { prog_id: id, ..Default::default() };
+    let fd = fd_of(bpf(BPF_PROG_GET_FD_BY_ID, &mut by_id).ok()?);
+    let mut info = bpf_prog_info_head::default();
+    let mut attr = bpf_obj_info_attr {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: std::mem::size_of::<bpf_prog_info_head>() as u32,
+        info: &mut info as *mut bpf_prog_info_head as u64,
+    };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr).ok()?;
+    let end = info.name.iter().position(|&b| b == 0).unwrap_or(info.name.len());
+    Some(String::from_utf8_lossy(&info.name[..end]).into_owned())
+}

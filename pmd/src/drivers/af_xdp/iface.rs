@@ -197,6 +197,80 @@ impl Iface {
     }
 }
 
+impl Iface {
+    /// The id of the XDP program attached to the interface now, if any
+    /// (an `RTM_GETLINK` request; `IFLA_XDP`'s `IFLA_XDP_PROG_ID`).
+    pub fn xdp_prog_id(&self) -> Option<u32> {
+        #[repr(C)]
+        struct Request {
+            nh: libc::nlmsghdr,
+            ifi: [u32; 4],
+        }
+        // SAFETY: plain socket creation, checked below.
+        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: a new descriptor nothing else owns.
+        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+        let len = std::mem::size_of::<Request>() as u32;
+        let nh = libc::nlmsghdr {
+            nlmsg_len: len,
+            nlmsg_type: RTM_GETLINK,
+            nlmsg_flags: libc::NLM_F_REQUEST as u16,
+            nlmsg_seq: 1,
+            nlmsg_pid: 0,
+        };
+        // ifinfomsg: family AF_UNSPEC and type 0 (first word), the index.
+        let req = Request { nh, ifi: [0, self.index, 0, 0] };
+        // SAFETY: sends a live request, its size given.
+        if unsafe { libc::send(sock.as_raw_fd(), (&req as *const Request).cast(), len as usize, 0) } < 0 {
+            return None;
+        }
+        let mut buf = [0u8; 16384];
+        let mut p = libc::pollfd { fd: sock.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: polls one live pollfd; the kernel answers at once, the
+        // timeout only guards against a lost reply.
+        if unsafe { libc::poll(&mut p, 1, 1000) } <= 0 {
+            return None;
+        }
+        // SAFETY: receives into a live buffer, its length given.
+        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        (n > 0).then(|| xdp_prog_id_in(&buf[..n as usize])).flatten()
+    }
+}
+
+/// Rounds a netlink length up to its 4-byte alignment.
+fn nl_align(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// The attributes in `buf`, as (type without the nested flag, payload).
+fn attributes(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        let len = u16::from_ne_bytes(buf.get(..2)?.try_into().ok()?) as usize;
+        let kind = u16::from_ne_bytes(buf.get(2..4)?.try_into().ok()?) & 0x3fff;
+        let payload = buf.get(4..len)?;
+        buf = buf.get(nl_align(len).min(buf.len())..)?;
+        Some((kind, payload))
+    })
+}
+
+/// `IFLA_XDP_PROG_ID` from an `RTM_NEWLINK` message.
+fn xdp_prog_id_in(msg: &[u8]) -> Option<u32> {
+    const NLMSG_HDR: usize = 16;
+    const IFINFOMSG: usize = 16;
+    let len = u32::from_ne_bytes(msg.get(..4)?.try_into().ok()?) as usize;
+    let kind = u16::from_ne_bytes(msg.get(4..6)?.try_into().ok()?);
+    if kind != RTM_NEWLINK {
+        return None;
+    }
+    let attrs = msg.get(NLMSG_HDR + IFINFOMSG..len.min(msg.len()))?;
+    let (_, xdp) = attributes(attrs).find(|&(k, _)| k == IFLA_XDP)?;
+    let (_, id) = attributes(xdp).find(|&(k, _)| k == IFLA_XDP_PROG_ID)?;
+    Some(u32::from_ne_bytes(id.get(..4)?.try_into().ok()?)).filter(|&id| id != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +283,34 @@ mod tests {
         assert_eq!(lo.mac().unwrap(), MacAddr([0; 6]));
         let e = Iface::lookup("h26-nonesuch").unwrap_err().to_string();
         assert!(e.contains("no such interface 'h26-nonesuch'") && e.contains("ip link"), "{e}");
+    }
+
+    #[test]
+    fn the_xdp_program_id_is_read_from_a_link_message() {
+        // nlmsghdr (RTM_NEWLINK), ifinfomsg, IFLA_MTU, then IFLA_XDP
+        // (nested flag set) holding IFLA_XDP_ATTACHED and IFLA_XDP_PROG_ID.
+        let mut m = Vec::new();
+        m.extend_from_slice(&0u32.to_ne_bytes());
+        m.extend_from_slice(&RTM_NEWLINK.to_ne_bytes());
+        m.extend_from_slice(&[0; 10]);
+        m.extend_from_slice(&[0; 16]);
+        m.extend_from_slice(&8u16.to_ne_bytes());
+        m.extend_from_slice(&4u16.to_ne_bytes());
+        m.extend_from_slice(&1500u32.to_ne_bytes());
+        m.extend_from_slice(&20u16.to_ne_bytes());
+        m.extend_from_slice(&(IFLA_XDP | 0x8000).to_ne_bytes());
+        m.extend_from_slice(&5u16.to_ne_bytes());
+        m.extend_from_slice(&2u16.to_ne_bytes());
+        m.extend_from_slice(&[1, 0, 0, 0]);
+        m.extend_from_slice(&8u16.to_ne_bytes());
+        m.extend_from_slice(&IFLA_XDP_PROG_ID.to_ne_bytes());
+        m.extend_from_slice(&4242u32.to_ne_bytes());
+        let n = m.len() as u32;
+        m[..4].copy_from_slice(&n.to_ne_bytes());
+        assert_eq!(xdp_prog_id_in(&m), Some(4242));
+        m[4..6].copy_from_slice(&RTM_GETLINK.to_ne_bytes());
+        assert_eq!(xdp_prog_id_in(&m), None, "not a link message");
+        assert_eq!(xdp_prog_id_in(&m[..10]), None, "truncated");
+        assert_eq!(Iface::lookup("lo").unwrap().xdp_prog_id(), None, "lo has no program here");
     }
 }

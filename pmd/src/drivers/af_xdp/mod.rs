@@ -155,11 +155,20 @@ fn bpf_err(iface: &Iface, e: BpfError) -> PortError {
     let name = iface.name();
     match e {
         BpfError::Permission(_) => PortError::InvalidConfig(format!("{name}: {e}")),
-        BpfError::Busy(_) => PortError::Device(format!(
-            "{name} already has an XDP program attached (someone else's, or one left by `ip link set dev {name} \
-             xdp ...`): ferrite cannot take its queues. `ip link show dev {name}` shows its id; if it is stale, \
-             remove it with `ip link set dev {name} xdp off` (or `xdpgeneric off`)"
-        )),
+        BpfError::Busy(_) => {
+            let which = match iface.xdp_prog_id() {
+                Some(id) => match bpf::program_name(id) {
+                    Some(n) => format!("program {id} '{n}'"),
+                    None => format!("program {id}"),
+                },
+                None => "an XDP program".to_string(),
+            };
+            PortError::Device(format!(
+                "{name} already has {which} attached (someone else's, or one left by `ip link set dev {name} xdp \
+                 ...`): ferrite cannot take its queues. If it is stale, remove it with `ip link set dev {name} xdp \
+                 off` (or `xdpgeneric off`)"
+            ))
+        }
         _ => PortError::Device(format!("{name}: {e}")),
     }
 }
@@ -276,7 +285,23 @@ impl AfXdpPort {
             XdpModeChoice::Native => native(),
             XdpModeChoice::Generic => generic(),
             XdpModeChoice::Auto => match native() {
-                Err(BpfError::Unsupported(..)) | Err(BpfError::Other(..)) => generic(),
+                Err(e @ (BpfError::Unsupported(..) | BpfError::Other(..))) => {
+                    // Said, since generic XDP is slower and the cause can
+                    // often be fixed (veth: fewer rx queues than its peer
+                    // has tx queues).
+                    let hint = if self.iface.driver() == "veth" {
+                        " (veth takes native XDP only with at least as many rx queues as its peer has tx \
+                         queues: `ethtool -L PEER tx N`)"
+                    } else {
+                        ""
+                    };
+                    eprintln!(
+                        "ferrite: warning: {}: native XDP on {} refused ({e}){hint}; using generic XDP",
+                        self.name,
+                        self.iface.name()
+                    );
+                    generic()
+                }
                 other => other,
             },
         };

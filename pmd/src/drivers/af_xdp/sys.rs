@@ -11,6 +11,8 @@
 pub const BPF_MAP_CREATE: libc::c_int = 0;
 pub const BPF_MAP_UPDATE_ELEM: libc::c_int = 2;
 pub const BPF_PROG_LOAD: libc::c_int = 5;
+pub const BPF_PROG_GET_FD_BY_ID: libc::c_int = 13;
+pub const BPF_OBJ_GET_INFO_BY_FD: libc::c_int = 15;
 pub const BPF_LINK_CREATE: libc::c_int = 28;
 
 /// `enum bpf_map_type`: a map from queue index to AF_XDP socket.
@@ -103,6 +105,49 @@ pub struct bpf_prog_load_attr {
     pub prog_ifindex: u32,
     pub expected_attach_type: u32,
 }
+
+/// `BPF_PROG_GET_FD_BY_ID`'s block.
+#[repr(C)]
+#[derive(Default)]
+pub struct bpf_get_fd_by_id_attr {
+    pub prog_id: u32,
+    pub next_id: u32,
+    pub open_flags: u32,
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD`'s block.
+#[repr(C)]
+#[derive(Default)]
+pub struct bpf_obj_info_attr {
+    pub bpf_fd: u32,
+    pub info_len: u32,
+    pub info: u64,
+}
+
+/// The prefix of `struct bpf_prog_info` up to the name.
+#[repr(C)]
+#[derive(Default)]
+pub struct bpf_prog_info_head {
+    pub prog_type: u32,
+    pub id: u32,
+    pub tag: [u8; 8],
+    pub jited_prog_len: u32,
+    pub xlated_prog_len: u32,
+    pub jited_prog_insns: u64,
+    pub xlated_prog_insns: u64,
+    pub load_time: u64,
+    pub created_by_uid: u32,
+    pub nr_map_ids: u32,
+    pub map_ids: u64,
+    pub name: [u8; 16],
+}
+
+/// rtnetlink: `IFLA_XDP` and its nested `IFLA_XDP_PROG_ID`.
+pub const IFLA_XDP: u16 = 43;
+pub const IFLA_XDP_PROG_ID: u16 = 4;
+/// `RTM_GETLINK` / `RTM_NEWLINK`.
+pub const RTM_GETLINK: u16 = 18;
+pub const RTM_NEWLINK: u16 = 16;
 
 /// `BPF_LINK_CREATE`'s block (no target-specific part).
 #[repr(C)]

@@ -442,7 +442,8 @@ fn bad_input_fails_clearly_and_leaves_nothing_attached() {
     let prog = Program::load_xdp(&prog::steering_program(map.fd().as_raw_fd()), "not_ferrite").unwrap();
     let theirs = XdpLink::attach(&prog, Iface::lookup(&v.a).unwrap().index(), XdpMode::Generic).unwrap();
     let e = open(args(&v.a), &conf);
-    assert!(e.contains("already has an XDP program") && e.contains(&format!("ip link set dev {} xdp off", v.a)), "{e}");
+    assert!(e.contains("already has program") && e.contains("'not_ferrite'"), "names the program: {e}");
+    assert!(e.contains(&format!("ip link set dev {} xdp off", v.a)), "{e}");
     drop(theirs);
     assert!(xdp_detached(&v.a), "nothing of ours stayed attached");
     assert_eq!(p.available(), p.capacity(), "failed opens returned their buffers");
@@ -481,6 +482,29 @@ fn carrier_changes_arrive_as_link_events_and_the_mtu_is_the_interfaces() {
     assert_eq!(port.mtu(), 1300);
     port.stop().unwrap();
     drop(q);
+    assert_eq!(p.available(), p.capacity());
+}
+
+#[test]
+#[ignore = "needs root: veth pair, XDP and AF_XDP"]
+fn queue_count_beyond_the_interfaces_queues_sets_its_channels() {
+    root_or_skip!();
+    let v = Veth::new("c", 4);
+    let iface = Iface::lookup(&v.a).unwrap();
+    iface.set_queues(1).unwrap();
+    assert_eq!(iface.rx_queues(), 1);
+    let p = pool("afxdp-chan", 4096);
+    // Without queue_count nothing is changed: the error says what to do.
+    let mut port = AfXdpPort::open("af_xdp0", args(&v.a)).unwrap();
+    port.configure(&PortConfig { rx_queues: 2, tx_queues: 2, ..PortConfig::default() }, &p).unwrap();
+    let e = port.open().err().expect("refused").to_string();
+    assert!(e.contains("has 1 receive queue(s)") && e.contains("ethtool -L"), "{e}");
+    drop(port);
+    let (port, q) = open_port("af_xdp0", AfXdpArgs { queue_count: Some(2), ..args(&v.a) }, &p, 2);
+    assert_eq!(iface.rx_queues(), 2, "ETHTOOL_SCHANNELS asked the driver for two");
+    assert_eq!((q.rx.len(), q.tx.len()), (2, 2));
+    assert!(port.drvinfo().bus_info.contains("queues 0..2"), "{:?}", port.drvinfo());
+    drop((q, port));
     assert_eq!(p.available(), p.capacity());
 }
 
