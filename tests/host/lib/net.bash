@@ -8,8 +8,9 @@
 #   eq WHAT GOT WANT         pass if equal, fail otherwise
 #   need_root, need_afxdp    SKIP (exit 77) the whole script when not root / the
 #                            kernel has no AF_XDP sockets
-# Network (names get $NETPFX, default "fx", then the script's TAG; every name
-# made is deleted on exit, even after a failure or a kill by the runner):
+# Network (names get $NETPFX, default "fx", tests/host/run gives each run its
+# own, then the script's TAG; every name made is deleted on exit, even after a
+# failure or a kill by the runner):
 #   mkns NS                  a namespace, lo up, IPv6 off (no stray frames)
 #   mkveth ROOT NS NSIF IP [QUEUES]
 #                            veth ROOT (root namespace, up, IPv6 off) <-> NSIF
@@ -195,7 +196,10 @@ start_pmd() {
         while (($#)); do
             if [[ $1 == --vdev ]]; then shift 2; else args+=("$1"); shift; fi
         done
-        setsid "$DPDK_TESTPMD" -l 0,1 --no-pci -m 256 --file-prefix "$NETPFX$name" "${DPDK_VDEVS[@]}" -- \
+        # -m 64 (32 of the 2 MiB pages; 8192 mbufs take 18 MiB): scripts/test
+        # reserves only 64 pages, and with -m 256 two runs at once failed
+        # "Not enough memory available".
+        setsid "$DPDK_TESTPMD" -l 0,1 --no-pci -m 64 --file-prefix "$NETPFX$name" "${DPDK_VDEVS[@]}" -- \
             --total-num-mbufs=8192 --stats-period 1 "${args[@]}" >"$W/$name.json" 2>"$W/$name.err" </dev/null &
         ready='start packet forwarding'
     else
@@ -274,9 +278,31 @@ path_up() {
 }
 ping_ok() { # ping_ok WHAT NS DST COUNT
     local out
-    out=$(ip netns exec "$2" ping -c "$4" -i 0.02 -W 2 "$3" 2>&1)
-    grep -q ' 0% packet loss' <<<"$out" && pass "$1: $4 pings to $3, 0% loss" ||
+    # -w, not -W: with -W, once replies have come ping waits only two round
+    # trips for the last ones, and a reply a loaded host delayed by 5 ms was
+    # counted lost (the namespaces' ICMP counters showed every reply in);
+    # with -w it waits for all COUNT replies, up to 20 s.
+    out=$(ip netns exec "$2" ping -c "$4" -i 0.02 -w 20 "$3" 2>&1)
+    if grep -q ' 0% packet loss' <<<"$out"; then
+        pass "$1: $4 pings to $3, 0% loss"
+    else
         fail "$1: ping $3: $(tail -2 <<<"$out" | tr '\n' ' ')"
+        where_lost
+    fi
+}
+# After a loss: which side saw what — each namespace's ICMP echo counters
+# and every link of this run with its drop counters, the kernel's backlog
+# drops per CPU.
+where_lost() {
+    local ns
+    for ns in $(ip netns list | awk -v p="$NETPFX" 'index($1, p) == 1 { print $1 }'); do
+        echo "  $ns: $(ip netns exec "$ns" nstat -az 2>/dev/null | awk '/^Icmp(In|Out)Echo/ { printf "%s=%s ", $1, $2 }')"
+        ip netns exec "$ns" ip -s link show 2>/dev/null | sed 's/^/    /'
+    done
+    ip -s link show 2>/dev/null | awk -v p="$NETPFX" '/^[0-9]+:/ { show = index($2, p) == 1 } show' | sed 's/^/    /'
+    local _ dropped per_cpu=()
+    while read -r _ dropped _; do per_cpu+=($((16#$dropped))); done </proc/net/softnet_stat
+    echo "  softnet backlog drops per CPU: ${per_cpu[*]}"
 }
 ping_fails() { # ping_fails WHAT NS DST: 3 echo requests, none answered
     local out
