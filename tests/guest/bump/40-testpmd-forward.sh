@@ -29,7 +29,7 @@ for _ in $(seq 100); do grep -q '^Logical core' "$W/fwd.err" && break; sleep 0.1
 grep -q '^Logical core' "$W/fwd.err" || { cat "$W/fwd.err"; fail "testpmd did not start"; finish; exit 1; }
 sleep 1
 
-out=$(ip netns exec ns0 ping -c 100 -i 0.02 -W 2 "$k1ip" 2>&1)
+out=$(ip netns exec ns0 ping -c 100 -i 0.02 -w 30 "$k1ip" 2>&1)
 echo "$out" | tail -2
 grep -q ' 0% packet loss' <<<"$out" && pass "ping ns0 -> ns1 through testpmd: 0% loss" || fail "ping lost packets"
 
@@ -74,7 +74,7 @@ if tagged_ifs ns0 "$FERRITE_K0_IF" 1 && tagged_ifs ns1 "$FERRITE_K1_IF" 2; then
     [[ $got == "$want" ]] && pass "32 MB over TCP on VLAN 100 through testpmd: SHA-256 identical" ||
         fail "TCP over VLAN 100 stalled or corrupted: $(stat -c %s /tmp/recv.bin) of 32000000 bytes"
     rm -f /tmp/send.bin /tmp/recv.bin
-    out=$(ip netns exec ns0 ping -c 3 -i 0.2 -W 2 -s 1472 -M do 198.18.2.2 2>&1)
+    out=$(ip netns exec ns0 ping -c 3 -i 0.2 -w 20 -s 1472 -M do 198.18.2.2 2>&1)
     grep -q ' 0% packet loss' <<<"$out" && pass "full-size ping over QinQ (1522 B frames) through testpmd: 0% loss" ||
         fail "full-size ping over QinQ lost packets: $(tail -2 <<<"$out" | tr '\n' ' ')"
 else

@@ -57,7 +57,7 @@ done
 # Attaching XDP resets an igb NIC: its link goes down and up again (seconds
 # under TCG). Single pings until one is answered, then the counted ones.
 for _ in $(seq 20); do ip netns exec ns0 ping -c 1 -W 1 "$k1ip" >/dev/null 2>&1 && break; done
-out=$(ip netns exec ns0 ping -c 20 -i 0.05 -W 2 "$k1ip" 2>&1)
+out=$(ip netns exec ns0 ping -c 20 -i 0.05 -w 20 "$k1ip" 2>&1)
 tail -2 <<<"$out" | sed 's/^/  /'
 grep -q ' 0% packet loss' <<<"$out" && pass "ping ns0 -> ns1 through AF_XDP on kernel igb: 0% loss" ||
     fail "ping through AF_XDP on kernel igb: $(tail -2 <<<"$out" | tr '\n' ' ')"

@@ -92,7 +92,10 @@ tcp_xfer() {
 ping_ok() { # ping_ok WHAT NS DST COUNT [ping options]
     local what=$1 ns=$2 dst=$3 n=$4 out
     shift 4
-    out=$(ip netns exec "$ns" ping "$@" -c "$n" -i 0.05 -W 2 "$dst" 2>&1)
+    # -w, not -W: with -W ping waits only two round trips for the last
+    # replies once some came, and a reply a loaded host delayed a few ms was
+    # counted lost; -w waits for all N (up to the deadline).
+    out=$(ip netns exec "$ns" ping "$@" -c "$n" -i 0.05 -w $((n / 20 + 20)) "$dst" 2>&1)
     grep -q ' 0% packet loss' <<<"$out" && pass "$what: ping $dst 0% loss" || fail "$what: ping $dst: $(tail -2 <<<"$out" | tr '\n' ' ')"
 }
 ping_fails() { # ping_fails WHAT NS DST [ping options]: 3 echo requests, none answered
