@@ -97,18 +97,6 @@ impl Iface {
         self.flags().is_ok_and(|f| f & libc::IFF_RUNNING as u32 != 0)
     }
 
-    /// Sets or clears `bits` of the interface's flags (`SIOCSIFFLAGS`).
-    pub fn set_flag_bits(&self, bits: u32, on: bool) -> Result<(), PortError> {
-        let flags = self.flags()?;
-        let want = if on { flags | bits } else { flags & !bits };
-        if want == flags {
-            return Ok(());
-        }
-        let mut r = self.ifreq();
-        r.ifr_ifru.ifru_flags = want as u16 as libc::c_short;
-        self.ioctl(libc::SIOCSIFFLAGS, &mut r).map_err(|e| self.err("setting flags", e))
-    }
-
     /// Sets the interface's MTU (`SIOCSIFMTU`, as `ip link set mtu`).
     pub fn set_mtu(&self, mtu: u32) -> Result<(), PortError> {
         let mut r = self.ifreq();

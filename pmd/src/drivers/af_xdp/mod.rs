@@ -22,6 +22,8 @@
 //!   (zero-copy when the driver has it, else copy mode);
 //! * `session.rs` what a queue's halves and the port share, and the
 //!   reclaim of every mbuf the kernel still held at close;
+//! * `rx_mode.rs` promiscuous/all-multicast, held by a packet socket's
+//!   memberships so the kernel gives them back even after SIGKILL;
 //! * `rx.rs`/`tx.rs` the queues; `link.rs` carrier from netlink events.
 //!
 //! The program is attached through a `bpf_link`: the kernel detaches it
@@ -39,6 +41,7 @@ mod link;
 mod prog;
 mod ring;
 mod rx;
+mod rx_mode;
 mod session;
 mod socket;
 mod sys;
@@ -146,8 +149,9 @@ pub struct AfXdpPort {
     /// Socket counters of earlier opens.
     xsk_base: XskStats,
     rx_mode: RxMode,
-    /// The interface's flags before ferrite changed its receive mode.
-    saved_flags: Option<u32>,
+    /// Promiscuous/all-multicast as held on the interface (given back
+    /// when dropped, by the kernel too if the process dies).
+    rx_mode_hold: Option<rx_mode::RxModeHold>,
     port_id: u16,
 }
 
@@ -212,7 +216,7 @@ impl AfXdpPort {
             run: None,
             xsk_base: XskStats::default(),
             rx_mode: RxMode::default(),
-            saved_flags: None,
+            rx_mode_hold: None,
             port_id: 0,
         })
     }
@@ -459,10 +463,12 @@ impl NetDevice for AfXdpPort {
     }
 
     fn set_rx_mode(&mut self, mode: RxMode) -> Result<(), PortError> {
-        let flags = self.iface.flags()?;
-        self.saved_flags.get_or_insert(flags);
-        self.iface.set_flag_bits(libc::IFF_PROMISC as u32, mode.promiscuous)?;
-        self.iface.set_flag_bits(libc::IFF_ALLMULTI as u32, mode.all_multicast)?;
+        // The new hold is taken before the old one goes, so a change keeps
+        // the interface in what both ask for meanwhile.
+        let hold = rx_mode::RxModeHold::take(self.iface.index(), mode).map_err(|e| {
+            PortError::Device(format!("{}: setting promiscuous/all-multicast mode: {e}", self.iface.name()))
+        })?;
+        self.rx_mode_hold = Some(hold);
         self.rx_mode = mode;
         Ok(())
     }
@@ -590,9 +596,5 @@ impl EthtoolOps for AfXdpPort {
 impl Drop for AfXdpPort {
     fn drop(&mut self) {
         let _ = self.stop();
-        if let Some(flags) = self.saved_flags {
-            let _ = self.iface.set_flag_bits(libc::IFF_PROMISC as u32, flags & libc::IFF_PROMISC as u32 != 0);
-            let _ = self.iface.set_flag_bits(libc::IFF_ALLMULTI as u32, flags & libc::IFF_ALLMULTI as u32 != 0);
-        }
     }
 }
