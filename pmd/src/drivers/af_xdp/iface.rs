@@ -167,6 +167,17 @@ impl Iface {
             .map_err(|e| self.err(&format!("setting {n} channels (ethtool -L {} combined|rx {n})", self.name), e))
     }
 
+    /// `ethtool -L` back to the counts `saved` (from `channels` before a
+    /// `set_queues`). Fails while a socket is still bound to a queue that
+    /// would go.
+    pub fn restore_channels(&self, saved: &ethtool_channels) -> Result<(), PortError> {
+        let mut c = ethtool_channels { cmd: ETHTOOL_SCHANNELS, ..*saved };
+        let (rx, tx, comb) = (c.rx_count, c.tx_count, c.combined_count);
+        self.ethtool(&mut c).map_err(|e| {
+            self.err(&format!("restoring its channels (ethtool -L {} rx {rx} tx {tx} combined {comb})", self.name), e)
+        })
+    }
+
     /// Receive queues the interface has now (`/sys/class/net/IF/queues`).
     pub fn rx_queues(&self) -> u32 {
         let dir = format!("/sys/class/net/{}/queues", self.name);
