@@ -145,6 +145,10 @@ impl Default for DmaOptions {
 pub enum DmaError {
     /// Too few free huge pages of the asked size.
     NoHugepages { page_size: usize, needed: usize, free: usize },
+    /// The locked mapping would pass the process's locked-memory limit
+    /// (`RLIMIT_MEMLOCK`, `ulimit -l`; root and `CAP_IPC_LOCK` are exempt).
+    /// Sizes in bytes; `limit` is `None` when unlimited or unreadable.
+    LockedMemoryLimit { needed: usize, limit: Option<u64>, locked: u64 },
     /// `mmap` failed for another reason.
     Map(io::Error),
     /// Physical addresses could not be read (PA mode).
@@ -170,6 +174,20 @@ impl fmt::Display for DmaError {
                 kib = page_size / 1024,
                 want = (*needed).max(1) * 2,
             ),
+            DmaError::LockedMemoryLimit { needed, limit, locked } => {
+                let kib = |b: u64| b.div_ceil(1024);
+                let limit = limit.map_or("unlimited".to_string(), |l| format!("{} KiB", kib(l)));
+                write!(
+                    f,
+                    "the locked-memory limit is too small: this pool needs {} KiB of locked memory, and \
+                     RLIMIT_MEMLOCK (`ulimit -l`) is {limit} with {} KiB already locked. Run as root (or give \
+                     the program CAP_IPC_LOCK), raise the limit (`ulimit -l unlimited` in a root shell before \
+                     dropping privileges, `memlock` in /etc/security/limits.conf, LimitMEMLOCK= for a systemd \
+                     service), or ask for a smaller pool (testpmd: a smaller --total-num-mbufs)",
+                    kib(*needed as u64),
+                    kib(*locked)
+                )
+            }
             DmaError::Map(e) => write!(f, "mapping DMA memory failed: {e}"),
             DmaError::Pagemap(e) => write!(f, "reading /proc/self/pagemap failed: {e}"),
             DmaError::PagemapDenied => write!(
@@ -259,6 +277,7 @@ impl DmaRegion {
                 }
                 Self::allocate_small(len, opts.iova_mode, needed)
             }
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Err(locked_memory_limit(len_huge)),
             Err(e) => Err(DmaError::Map(e)),
         }
     }
@@ -419,6 +438,33 @@ fn keep_from_children(ptr: *mut libc::c_void, len: usize) -> io::Result<NonNull<
     Ok(NonNull::new(ptr.cast()).expect("mmap returned null"))
 }
 
+/// What a locked mapping of `needed` bytes ran into: `mmap` with
+/// `MAP_LOCKED` answers EAGAIN exactly when the process's locked pages
+/// plus the new ones would pass `RLIMIT_MEMLOCK` without `CAP_IPC_LOCK`
+/// (a hugetlb mapping short of pages answers ENOMEM instead).
+fn locked_memory_limit(needed: usize) -> DmaError {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit into the live `lim`.
+    let limit =
+        if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } == 0 && lim.rlim_cur != libc::RLIM_INFINITY {
+            Some(lim.rlim_cur)
+        } else {
+            None
+        };
+    DmaError::LockedMemoryLimit { needed, limit, locked: locked_now() }
+}
+
+/// Bytes this process has locked now (`VmLck` of /proc/self/status).
+fn locked_now() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("VmLck:").map(|v| v.trim().trim_end_matches(" kB").to_string()))
+        })
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(0, |k| k * 1024)
+}
+
 fn is_out_of_hugepages(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOMEM) | Some(libc::EINVAL))
 }
@@ -510,6 +556,29 @@ mod tests {
     /// and nothing of that size is ever touched. Without CAP_IPC_LOCK the
     /// kernel refuses the locked mapping first (EAGAIN, RLIMIT_MEMLOCK), so
     /// the tests using this need root.
+    #[test]
+    fn the_locked_memory_refusal_says_the_limit_the_need_and_what_to_run() {
+        let e = DmaError::LockedMemoryLimit { needed: 64 << 20, limit: Some(8 << 20), locked: 4096 }.to_string();
+        for want in ["65536 KiB", "`ulimit -l`) is 8192 KiB", "4 KiB already locked", "root", "--total-num-mbufs"] {
+            assert!(e.contains(want), "'{want}' missing from: {e}");
+        }
+        let e = DmaError::LockedMemoryLimit { needed: 1, limit: None, locked: 0 }.to_string();
+        assert!(e.contains("is unlimited"), "{e}");
+    }
+
+    #[test]
+    fn this_process_locked_memory_is_read() {
+        // A locked 64 KiB mapping shows in VmLck (it fits any user's
+        // limit). Other tests lock and unlock in parallel, so only a lower
+        // bound holds: at least this mapping is locked while it exists.
+        let len = 16 * SMALL_4K;
+        let p = map_anonymous(len, 0).unwrap();
+        let during = locked_now();
+        // SAFETY: the mapping made just above, not used after this.
+        unsafe { libc::munmap(p.as_ptr().cast(), len) };
+        assert!(during >= len as u64, "VmLck {during} B while {len} B are locked");
+    }
+
     fn unreservable_1g() -> (usize, DmaOptions) {
         let len = (reserved_hugepages(PageSize::Huge1G) + 1) * HUGE_1G;
         (len, DmaOptions { page_size: PageSize::Huge1G, ..DmaOptions::default() })

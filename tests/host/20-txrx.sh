@@ -3,7 +3,8 @@
 #    every payload and sequence number verified by rxonly, byte counts,
 #    per-queue counters, pools full;
 # 2. four queues (veths made with 4 tx/rx queues, then set to 1 channel
-#    each with ethtool -L: ferrite must raise them to 4): a veth hands what its
+#    each with ethtool -L: ferrite must raise them to 4, and put them back
+#    to 1 at its clean exit): a veth hands what its
 #    transmit queue k sends to its peer's receive queue k, so each of
 #    rxonly's queues must count exactly what txonly's queue of the same
 #    number sent, intact;
@@ -32,6 +33,7 @@ txrx() {
     QARGS=$([[ $q == 1 ]] || echo ",queue_count=$q") afxdp_ports "${T}a"
     start_pmd "$n.rx" "${RXCPU[@]}" "${rxport[@]}" --forward-mode rxonly --port-topology loop --rxd 4096 "${qa[@]}" || return 0
     local rxpid=$PMD
+    RX_CHANNELS=$(channels "${T}b")
     run_bounded 60 "$TESTPMD" "${TXCPU[@]}" --no-telemetry --json --xstats "${PORTS[@]}" --forward-mode txonly \
         --port-topology loop "${qa[@]}" --txpkts "$size" --tx-count "$count" --tx-rate "$rate" \
         >"$W/$n.tx.json" 2>"$W/$n.tx.err"
@@ -58,6 +60,7 @@ txrx() {
     echo "  $n: rx xstats: $(jv "$r" '.ports[0].xstats | to_entries | map(select(.key | test("xdp|fill|ring|drop"))) | map("\(.key)=\(.value)") | join(" ")')"
 }
 
+RX_CHANNELS= # channels of ${T}b while the last receiver ran
 # channels IF: current RX/TX channel counts (ethtool -l).
 channels() { ethtool -l "$1" | awk '/^Current/ { c = 1 } c && /^RX:/ { r = $2 } c && /^TX:/ { t = $2 } END { print r "/" t }'; }
 
@@ -76,7 +79,9 @@ mkpair "${T}a" "${T}b" 4
 ethtool -L "${T}a" rx 1 tx 1 && ethtool -L "${T}b" rx 1 tx 1
 eq "channels before (rx/tx of ${T}a and ${T}b)" "$(channels "${T}a") $(channels "${T}b")" "1/1 1/1"
 txrx q4-64B 4 64 8000 20000
-eq "channels after: raised to 4 by ferrite" "$(channels "${T}a") $(channels "${T}b")" "4/4 4/4"
+eq "channels of ${T}b while the receiver ran: raised to 4 by ferrite" "$RX_CHANNELS" "4/4"
+# Both ends exited cleanly: each put back the channels it found.
+eq "channels after both runs: put back by ferrite" "$(channels "${T}a") $(channels "${T}b")" "1/1 1/1"
 ip link del "${T}a"
 
 # 3. Spread by flow: kernel UDP from namespace n over a 4-queue veth.

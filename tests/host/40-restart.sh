@@ -1,7 +1,10 @@
 # SIGKILL, then restart on the same interfaces: a run killed with SIGKILL
 # cannot detach its XDP programs itself (the kernel may: see below), and the
 # next start on the same interfaces must work: ping through it. After its clean exit (SIGINT) no XDP program is
-# left on either interface.
+# left on either interface. Promiscuous mode (testpmd's default) raises each
+# interface's promiscuity count (`ip -d link`: promiscuity N) while a run
+# lives, and it is back to its value before the run after the SIGKILL as
+# well as after the clean exit.
 source "$(dirname "$0")/lib/net.bash"
 need_root
 need_afxdp
@@ -14,9 +17,18 @@ mkveth "${T}0" "${T}n0" "${T}0p" 10.99.40.1
 mkveth "${T}1" "${T}n1" "${T}1p" 10.99.40.2
 afxdp_ports "${T}0" "${T}1"
 
+promiscuity() { ip -d link show dev "$1" | grep -o 'promiscuity [0-9]*' | cut -d' ' -f2; }
+# promisc_is WHAT WANT0 WANT1: the promiscuity counts of both interfaces.
+promisc_is() { eq "$1: promiscuity of ${T}0 ${T}1" "$(promiscuity "${T}0") $(promiscuity "${T}1")" "$2 $3"; }
+# A user's own promiscuous setting on ${T}1 must survive ferrite's runs.
+ip link set "${T}1" promisc on
+p0=$(promiscuity "${T}0") p1=$(promiscuity "${T}1")
+echo "  promiscuity before any run: ${T}0 $p0, ${T}1 $p1"
+
 if start_pmd first "${PORTS[@]}" --forward-mode=io; then
     path_up "${T}n0" 10.99.40.2
     ping_ok "first run" "${T}n0" 10.99.40.2 10
+    promisc_is "while the first run lives (one more each)" $((p0 + 1)) $((p1 + 1))
     kill -KILL -- "-$PMD"
     wait_gone "$PMD" 10 || fail "first run: still alive 10 s after SIGKILL"
     # Either the kernel detached the dead run's programs (ferrite attaches
@@ -30,6 +42,7 @@ if start_pmd first "${PORTS[@]}" --forward-mode=io; then
         pass "after SIGKILL the dead run's XDP programs stay ('$stale0', '$stale1'): the restart must cope"
     fi
     ping_fails "after SIGKILL (nothing forwards)" "${T}n0" 10.99.40.2
+    promisc_is "after SIGKILL (as before the run)" "$p0" "$p1"
     if start_pmd second "${PORTS[@]}" --forward-mode=io; then
         path_up "${T}n0" 10.99.40.2
         ping_ok "restarted on the same interfaces" "${T}n0" 10.99.40.2 30
@@ -37,6 +50,7 @@ if start_pmd first "${PORTS[@]}" --forward-mode=io; then
         [[ -n $now0 ]] && pass "restarted run has XDP program $now0 on ${T}0" || fail "restarted run: no XDP program on ${T}0"
         stop_pmd second
         no_xdp_left "after the restarted run's clean exit" "${T}0" "${T}1"
+        promisc_is "after the clean exit (as before the run)" "$p0" "$p1"
     fi
 fi
 finish

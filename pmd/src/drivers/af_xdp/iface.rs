@@ -97,18 +97,6 @@ impl Iface {
         self.flags().is_ok_and(|f| f & libc::IFF_RUNNING as u32 != 0)
     }
 
-    /// Sets or clears `bits` of the interface's flags (`SIOCSIFFLAGS`).
-    pub fn set_flag_bits(&self, bits: u32, on: bool) -> Result<(), PortError> {
-        let flags = self.flags()?;
-        let want = if on { flags | bits } else { flags & !bits };
-        if want == flags {
-            return Ok(());
-        }
-        let mut r = self.ifreq();
-        r.ifr_ifru.ifru_flags = want as u16 as libc::c_short;
-        self.ioctl(libc::SIOCSIFFLAGS, &mut r).map_err(|e| self.err("setting flags", e))
-    }
-
     /// Sets the interface's MTU (`SIOCSIFMTU`, as `ip link set mtu`).
     pub fn set_mtu(&self, mtu: u32) -> Result<(), PortError> {
         let mut r = self.ifreq();
@@ -177,6 +165,17 @@ impl Iface {
         }
         self.ethtool(&mut c)
             .map_err(|e| self.err(&format!("setting {n} channels (ethtool -L {} combined|rx {n})", self.name), e))
+    }
+
+    /// `ethtool -L` back to the counts `saved` (from `channels` before a
+    /// `set_queues`). Fails while a socket is still bound to a queue that
+    /// would go.
+    pub fn restore_channels(&self, saved: &ethtool_channels) -> Result<(), PortError> {
+        let mut c = ethtool_channels { cmd: ETHTOOL_SCHANNELS, ..*saved };
+        let (rx, tx, comb) = (c.rx_count, c.tx_count, c.combined_count);
+        self.ethtool(&mut c).map_err(|e| {
+            self.err(&format!("restoring its channels (ethtool -L {} rx {rx} tx {tx} combined {comb})", self.name), e)
+        })
     }
 
     /// Receive queues the interface has now (`/sys/class/net/IF/queues`).

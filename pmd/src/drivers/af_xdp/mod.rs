@@ -7,7 +7,8 @@
 //! socket per queue (receive queue q and transmit queue q of the port
 //! share socket q). The kernel's RSS spreads frames over those queues;
 //! `queue_count` beyond what the interface has now is asked of its driver
-//! with `ethtool -L` (`ETHTOOL_SCHANNELS`).
+//! with `ethtool -L` (`ETHTOOL_SCHANNELS`), and the count found is put
+//! back when the port stops (a SIGKILLed run leaves them raised).
 //!
 //! One concept per file:
 //! * `args.rs` the device arguments; `iface.rs` the interface (index,
@@ -22,6 +23,8 @@
 //!   (zero-copy when the driver has it, else copy mode);
 //! * `session.rs` what a queue's halves and the port share, and the
 //!   reclaim of every mbuf the kernel still held at close;
+//! * `rx_mode.rs` promiscuous/all-multicast, held by a packet socket's
+//!   memberships so the kernel gives them back even after SIGKILL;
 //! * `rx.rs`/`tx.rs` the queues; `link.rs` carrier from netlink events.
 //!
 //! The program is attached through a `bpf_link`: the kernel detaches it
@@ -39,6 +42,7 @@ mod link;
 mod prog;
 mod ring;
 mod rx;
+mod rx_mode;
 mod session;
 mod socket;
 mod sys;
@@ -146,8 +150,12 @@ pub struct AfXdpPort {
     /// Socket counters of earlier opens.
     xsk_base: XskStats,
     rx_mode: RxMode,
-    /// The interface's flags before ferrite changed its receive mode.
-    saved_flags: Option<u32>,
+    /// Promiscuous/all-multicast as held on the interface (given back
+    /// when dropped, by the kernel too if the process dies).
+    rx_mode_hold: Option<rx_mode::RxModeHold>,
+    /// The interface's channels before ferrite raised them, until they
+    /// are put back (at stop, or at drop if a socket still held a queue).
+    channels_found: Option<sys::ethtool_channels>,
     port_id: u16,
 }
 
@@ -212,7 +220,8 @@ impl AfXdpPort {
             run: None,
             xsk_base: XskStats::default(),
             rx_mode: RxMode::default(),
-            saved_flags: None,
+            rx_mode_hold: None,
+            channels_found: None,
             port_id: 0,
         })
     }
@@ -257,13 +266,16 @@ impl AfXdpPort {
 
     /// Makes sure the interface has receive queues up to `need`, asking
     /// its driver for more when queue_count asked for them.
-    fn ensure_queues(&self, need: u32) -> Result<(), PortError> {
+    fn ensure_queues(&mut self, need: u32) -> Result<(), PortError> {
         let have = self.iface.rx_queues();
         if have >= need {
             return Ok(());
         }
         let name = self.iface.name();
         if self.args.queue_count.is_some() {
+            if self.channels_found.is_none() {
+                self.channels_found = self.iface.channels();
+            }
             self.iface.set_queues(need)?;
             if self.iface.rx_queues() >= need {
                 return Ok(());
@@ -361,6 +373,29 @@ impl AfXdpPort {
     }
 }
 
+impl AfXdpPort {
+    /// Puts the channels ferrite raised back to what it found, once every
+    /// socket on the extra queues is closed (until then the kernel refuses:
+    /// tried again at drop).
+    fn restore_channels(&mut self) -> Result<(), PortError> {
+        let Some(found) = self.channels_found else { return Ok(()) };
+        // The kernel releases a closed socket's hold on its queue a moment
+        // after the close (deferred work), and refuses to remove a queue
+        // still held (EINVAL): measured on veth right after the sockets
+        // closed. So retry for a while, as the bind does.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            match self.iface.restore_channels(&found) {
+                Ok(()) => break,
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        self.channels_found = None;
+        Ok(())
+    }
+}
+
 /// The fill ring holds twice the RX ring: the kernel can then keep the
 /// RX ring full and still have buffers for what arrives while the core
 /// catches up (with equal sizes a burst found the fill ring empty and the
@@ -450,7 +485,13 @@ impl NetDevice for AfXdpPort {
             add_xsk(&mut self.xsk_base, &socket::stats(s.fd()));
             s.stopped.store(true, Ordering::Relaxed);
         }
+        // Queue objects still alive keep their sockets on the queues, and
+        // the kernel would refuse: then the channels go back at drop.
+        let queues_gone = run.sessions.iter().all(|s| Arc::strong_count(s) == 1);
         drop(run);
+        if queues_gone {
+            let _ = self.restore_channels();
+        }
         Ok(())
     }
 
@@ -459,10 +500,12 @@ impl NetDevice for AfXdpPort {
     }
 
     fn set_rx_mode(&mut self, mode: RxMode) -> Result<(), PortError> {
-        let flags = self.iface.flags()?;
-        self.saved_flags.get_or_insert(flags);
-        self.iface.set_flag_bits(libc::IFF_PROMISC as u32, mode.promiscuous)?;
-        self.iface.set_flag_bits(libc::IFF_ALLMULTI as u32, mode.all_multicast)?;
+        // The new hold is taken before the old one goes, so a change keeps
+        // the interface in what both ask for meanwhile.
+        let hold = rx_mode::RxModeHold::take(self.iface.index(), mode).map_err(|e| {
+            PortError::Device(format!("{}: setting promiscuous/all-multicast mode: {e}", self.iface.name()))
+        })?;
+        self.rx_mode_hold = Some(hold);
         self.rx_mode = mode;
         Ok(())
     }
@@ -590,9 +633,8 @@ impl EthtoolOps for AfXdpPort {
 impl Drop for AfXdpPort {
     fn drop(&mut self) {
         let _ = self.stop();
-        if let Some(flags) = self.saved_flags {
-            let _ = self.iface.set_flag_bits(libc::IFF_PROMISC as u32, flags & libc::IFF_PROMISC as u32 != 0);
-            let _ = self.iface.set_flag_bits(libc::IFF_ALLMULTI as u32, flags & libc::IFF_ALLMULTI as u32 != 0);
+        if let Err(e) = self.restore_channels() {
+            eprintln!("ferrite: warning: {}: {e}", self.name);
         }
     }
 }

@@ -208,3 +208,17 @@ pub const XDP_PACKET_HEADROOM: usize = 256;
 pub const XSK_UNALIGNED_BUF_OFFSET_SHIFT: u32 = 48;
 /// The low 48 bits of such an address.
 pub const XSK_UNALIGNED_BUF_ADDR_MASK: u64 = (1 << XSK_UNALIGNED_BUF_OFFSET_SHIFT) - 1;
+
+// <linux/if_packet.rs>: packet socket memberships.
+pub const PACKET_ADD_MEMBERSHIP: libc::c_int = 1;
+pub const PACKET_MR_PROMISC: u16 = 1;
+pub const PACKET_MR_ALLMULTI: u16 = 2;
+
+#[repr(C)]
+#[derive(Default)]
+pub struct packet_mreq {
+    pub mr_ifindex: libc::c_int,
+    pub mr_type: u16,
+    pub mr_alen: u16,
+    pub mr_address: [u8; 8],
+}

@@ -506,6 +506,7 @@ fn queue_count_beyond_the_interfaces_queues_sets_its_channels() {
     assert!(port.drvinfo().bus_info.contains("queues 0..2"), "{:?}", port.drvinfo());
     drop((q, port));
     assert_eq!(p.available(), p.capacity());
+    assert_eq!(iface.rx_queues(), 1, "the channels ferrite raised are put back when the port goes");
 }
 
 /// Not a test of its own: run without capabilities by
