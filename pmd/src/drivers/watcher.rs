@@ -68,34 +68,36 @@ impl Bell {
     pub(crate) fn wait<const N: usize>(&self, irqs: [Option<&EventFd>; N], timeout: Duration) -> [u64; N] {
         const { assert!(N <= MAX_IRQS) };
         let mut fds = [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; 1 + MAX_IRQS];
-        fds[0].fd = self.bell.as_raw_fd();
         for (slot, irq) in fds[1..].iter_mut().zip(irqs) {
             slot.fd = irq.map_or(-1, |e| e.as_raw_fd());
         }
-        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-        // SAFETY: polls a live local array of pollfds, its length given
-        // (poll skips the entries whose fd is -1).
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        let n = self.poll_with_bell(&mut fds, timeout);
         std::array::from_fn(|i| match irqs[i] {
             Some(e) if n > 0 && fds[i + 1].revents & libc::POLLIN != 0 => e.read().ok().flatten().unwrap_or(0),
             _ => 0,
         })
     }
-}
 
-impl Bell {
     /// Sleeps until `fd` is readable, the watcher is dropped, or `timeout`
     /// passes; returns whether `fd` is readable (for a netlink socket or
     /// any other descriptor that is not an eventfd).
     pub(crate) fn wait_readable(&self, fd: std::os::fd::BorrowedFd<'_>, timeout: Duration) -> bool {
         let mut fds = [
-            libc::pollfd { fd: self.bell.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 },
             libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
         ];
-        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-        // SAFETY: polls a live local array of two pollfds, its length given.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        let n = self.poll_with_bell(&mut fds, timeout);
         n > 0 && fds[1].revents & libc::POLLIN != 0
+    }
+
+    /// Polls `fds` with the bell put in slot 0, for at most `timeout`;
+    /// poll's result (the number of ready entries, or -1).
+    fn poll_with_bell(&self, fds: &mut [libc::pollfd], timeout: Duration) -> libc::c_int {
+        fds[0] = libc::pollfd { fd: self.bell.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: polls a live slice of pollfds, its length given (poll
+        // skips the entries whose fd is -1).
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) }
     }
 }
 

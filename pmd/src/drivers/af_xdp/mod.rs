@@ -240,7 +240,7 @@ impl AfXdpPort {
     fn xsk_stats(&self) -> XskStats {
         let mut t = self.xsk_base;
         for s in self.run.iter().flat_map(|r| r.sessions.iter()) {
-            add_xsk(&mut t, &socket::stats(s.fd()));
+            t += &socket::stats(s.fd());
         }
         t
     }
@@ -371,9 +371,7 @@ impl AfXdpPort {
         }
         Ok((pool, layout))
     }
-}
 
-impl AfXdpPort {
     /// Puts the channels ferrite raised back to what it found, once every
     /// socket on the extra queues is closed (until then the kernel refuses:
     /// tried again at drop).
@@ -402,15 +400,6 @@ impl AfXdpPort {
 /// kernel dropped it: measured as rx_fill_ring_empty_descs on veth).
 fn fill_size(conf: &PortConfig) -> u32 {
     2 * u32::from(conf.rx_ring_size)
-}
-
-fn add_xsk(t: &mut XskStats, s: &XskStats) {
-    t.rx_dropped += s.rx_dropped;
-    t.rx_invalid_descs += s.rx_invalid_descs;
-    t.tx_invalid_descs += s.tx_invalid_descs;
-    t.rx_ring_full += s.rx_ring_full;
-    t.rx_fill_ring_empty_descs += s.rx_fill_ring_empty_descs;
-    t.tx_ring_empty_descs += s.tx_ring_empty_descs;
 }
 
 impl NetDevice for AfXdpPort {
@@ -482,7 +471,7 @@ impl NetDevice for AfXdpPort {
     fn stop(&mut self) -> Result<(), PortError> {
         let Some(run) = self.run.take() else { return Ok(()) };
         for s in &run.sessions {
-            add_xsk(&mut self.xsk_base, &socket::stats(s.fd()));
+            self.xsk_base += &socket::stats(s.fd());
             s.stopped.store(true, Ordering::Relaxed);
         }
         // Queue objects still alive keep their sockets on the queues, and

@@ -109,6 +109,17 @@ pub struct XskStats {
     pub tx_ring_empty_descs: u64,
 }
 
+impl std::ops::AddAssign<&XskStats> for XskStats {
+    fn add_assign(&mut self, s: &XskStats) {
+        self.rx_dropped += s.rx_dropped;
+        self.rx_invalid_descs += s.rx_invalid_descs;
+        self.tx_invalid_descs += s.tx_invalid_descs;
+        self.rx_ring_full += s.rx_ring_full;
+        self.rx_fill_ring_empty_descs += s.rx_fill_ring_empty_descs;
+        self.tx_ring_empty_descs += s.tx_ring_empty_descs;
+    }
+}
+
 #[repr(C)]
 #[derive(Default)]
 struct RawStats([u64; 6]);

@@ -117,15 +117,33 @@ impl AfXdpTx {
     }
 }
 
+impl AfXdpTx {
+    /// Adds one burst's outcome to the queue's counters: frames and bytes
+    /// put on the ring, frames refused as oversize (errors) and frames
+    /// dropped for want of a buffer to copy into.
+    #[inline]
+    fn count(&self, put: u32, bytes: u64, oversize: u64, no_buffer: u64) {
+        let counters = &self.port.tx[self.queue as usize];
+        if put > 0 {
+            counters.add(u64::from(put), bytes);
+        }
+        if oversize > 0 {
+            counters.add_errors(oversize);
+        }
+        if no_buffer > 0 {
+            self.port.txx[self.queue as usize].no_buffer_drops.add(no_buffer);
+            counters.add_drops(no_buffer);
+        }
+    }
+}
+
 impl TxQueue for AfXdpTx {
     #[inline]
     fn tx_burst(&mut self, batch: &mut MbufBatch) -> usize {
-        let port = Arc::clone(&self.port);
-        let counters = &port.tx[self.queue as usize];
         if self.session.is_stopped() || !self.port.link.carrier.load(Ordering::Relaxed) {
             let n = batch.len();
             self.port.txx[self.queue as usize].link_down_drops.add(n as u64);
-            counters.add_drops(n as u64);
+            self.port.tx[self.queue as usize].add_drops(n as u64);
             batch.clear();
             return n;
         }
@@ -149,20 +167,13 @@ impl TxQueue for AfXdpTx {
         }
         if put > 0 {
             self.tx.submit(put);
-            counters.add(u64::from(put), bytes);
         }
         // Also when the ring was full: in copy mode only a wake-up drains
         // it, and a caller that always has frames never calls cleanup.
         if put > 0 || room == 0 {
             self.kick();
         }
-        if oversize > 0 {
-            counters.add_errors(oversize);
-        }
-        if no_buffer > 0 {
-            self.port.txx[self.queue as usize].no_buffer_drops.add(no_buffer);
-            counters.add_drops(no_buffer);
-        }
+        self.count(put, bytes, oversize, no_buffer);
         room as usize
     }
 
