@@ -7,8 +7,9 @@
 #   AF_XDP's capabilities but a pool beyond the locked-memory limit (the
 #   message names the limit and what to run); an XDP program
 #   already attached by someone else (dpdk-testpmd's, live, then stale after
-#   a SIGKILL, then another ferrite: the holder keeps its program); queue_count beyond the interface's queues.
-# (A kernel without AF_XDP cannot be made here; need_afxdp skips on one.)
+#   a SIGKILL, then another ferrite: the holder keeps its program); queue_count beyond the interface's queues;
+#   a kernel without AF_XDP (made for testpmd alone by lib/no-af-xdp: a
+#   seccomp filter gives socket(AF_XDP) the EAFNOSUPPORT such a kernel gives).
 source "$(dirname "$0")/lib/net.bash"
 need_root
 need_afxdp
@@ -48,6 +49,8 @@ ip link set "${T}a" down
 refused "interface down" "down" "${T}a" -- --vdev "af_xdp0,iface=${T}a"
 ip link set "${T}a" up
 ip link set "${T}b" up
+refused "kernel without AF_XDP" "no AF_XDP sockets.*CONFIG_XDP_SOCKETS" "${T}a" \
+    "$(dirname "$0")/lib/no-af-xdp" -- --vdev "af_xdp0,iface=${T}a"
 refused "root without CAP_NET_ADMIN/CAP_BPF/CAP_SYS_ADMIN" "CAP_NET_ADMIN|CAP_BPF|permission" "${T}a" \
     setpriv --bounding-set=-net_admin,-bpf,-sys_admin,-net_raw,-perfmon -- --vdev "af_xdp0,iface=${T}a"
 # As user nobody, with a pool small enough for the default 8 MiB locked-
