@@ -19,39 +19,22 @@
 # The runner puts both virtio NICs back on vfio-pci before the next script.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/testpmd.bash"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/afxdp.bash"
 
 for v in FERRITE_VIRTIO0 FERRITE_VIRTIO1 FERRITE_K3_IP; do
     [[ -n ${!v:-} ]] || { fail "\$$v is not set (the bump layout has the virtio tap path)"; finish; exit 1; }
 done
 "$TESTPMD" --help 2>&1 | grep -q af_xdp || { echo "SKIP: this build of ferrite has no af_xdp port (testpmd --help)"; exit 77; }
 
-"$repo/scripts/devbind" --force --restore "$FERRITE_VIRTIO0" "$FERRITE_VIRTIO1" >"$W/devbind.out" 2>&1 ||
-    { cat "$W/devbind.out"; fail "could not give virtio0/virtio1 back to virtio_net"; finish; exit 1; }
-ifs=()
-for bdf in "$FERRITE_VIRTIO0" "$FERRITE_VIRTIO1"; do
-    ifc=$(ls /sys/bus/pci/devices/"$bdf"/virtio*/net 2>/dev/null | head -1)
-    [[ -n $ifc ]] || { fail "$bdf has no network interface after devbind --restore"; finish; exit 1; }
-    # QEMU offers MTU 9000 (host_mtu); the kernel NICs k2/k3 have 1500, and
-    # frames of 1500 fit one buffer of testpmd's default pool.
-    ip link set "$ifc" mtu 1500 up
-    ifs+=("$ifc")
-done
-for ifc in "${ifs[@]}"; do
-    for _ in $(seq 100); do [[ $(cat "/sys/class/net/$ifc/carrier" 2>/dev/null) == 1 ]] && break; sleep 0.1; done
-    eq "$ifc carrier" "$(cat "/sys/class/net/$ifc/carrier" 2>/dev/null)" 1
-done
-
-nq=$(ethtool -l "${ifs[0]}" | awk '/^Current/ { c = 1 } c && /^Combined:/ { print $2 }')
-[[ $nq =~ ^[1-9][0-9]*$ ]] || nq=1
+# QEMU offers MTU 9000 (host_mtu); the kernel NICs k2/k3 have 1500, and
+# frames of 1500 fit one buffer of testpmd's default pool.
+kernel_ifaces 1500 "$FERRITE_VIRTIO0" "$FERRITE_VIRTIO1"
+ifs=("${IFS_[@]}")
+nq=$(combined_channels "${ifs[0]}")
 echo "  ${ifs[0]} has $nq combined channel(s): queue_count=$nq"
 j=$W/afxdp.json
-timeout --foreground -k 5 -s INT 120 "$TESTPMD" -l 0,1 --vdev "af_xdp0,iface=${ifs[0]},queue_count=$nq" \
-    --vdev "af_xdp1,iface=${ifs[1]},queue_count=$nq" --rxq "$nq" --txq "$nq" --shared-pool --forward-mode io \
-    --json --xstats --stats-period 1 --no-telemetry >"$j" 2>"$W/afxdp.err" &
-pmd=$!
-for _ in $(seq 150); do grep -q '^Logical core' "$W/afxdp.err" && break; kill -0 $pmd 2>/dev/null || break; sleep 0.1; done
-grep -q '^Logical core' "$W/afxdp.err" || { cat "$W/afxdp.err"; fail "testpmd did not start on ${ifs[*]}"; finish; exit 1; }
-grep '^Port [0-9]' "$W/afxdp.err" | sed 's/^/  /'
+afxdp_start "$j" --vdev "af_xdp0,iface=${ifs[0]},queue_count=$nq" --vdev "af_xdp1,iface=${ifs[1]},queue_count=$nq" \
+    --rxq "$nq" --txq "$nq" --shared-pool
 # virtio_net offers zero-copy (NETDEV_XDP_ACT_XSK_ZEROCOPY) from Linux 6.13
 # on; before, the kernel binds copy mode, and ferrite must say so.
 kver=$(uname -r)
@@ -62,21 +45,11 @@ for p in 0 1; do
     grep -q "$want" <<<"$line" && pass "port $p (${ifs[$p]}): $want, as Linux $kver binds it" ||
         fail "port $p (${ifs[$p]}): want \"$want\" on Linux $kver: ${line:-no Port line}"
 done
-for _ in $(seq 20); do ip netns exec ns2 ping -c 1 -W 1 "$FERRITE_K3_IP" >/dev/null 2>&1 && break; done
-out=$(ip netns exec ns2 ping -c 20 -i 0.05 -w 20 "$FERRITE_K3_IP" 2>&1)
-tail -2 <<<"$out" | sed 's/^/  /'
-grep -q ' 0% packet loss' <<<"$out" && pass "ping ns2 -> ns3 through AF_XDP on virtio_net: 0% loss" ||
-    fail "ping through AF_XDP on virtio_net: $(tail -2 <<<"$out" | tr '\n' ' ')"
-kill -INT $pmd
-wait $pmd
-eq "testpmd exit status after SIGINT" "$?" 0
-eq "mempools full, accounting_ok" "$(jv "$j" '([.mempools[] | .capacity == .available] | all) and .accounting_ok')" true
+ping_through ns2 "$FERRITE_K3_IP" "AF_XDP on virtio_net"
+afxdp_stop "$j" "${ifs[@]}"
 for p in 0 1; do
     echo "  port $p: $(jv "$j" ".ports[$p] | \"RX \(.rx_packets) TX \(.tx_packets) drops \(.rx_drops)/\(.tx_drops)\"")"
     eq "port $p: frames received" "$(jv "$j" ".ports[$p].rx_packets > 20")" true
     eq "port $p: frames ferrite copied on TX (shared pool)" "$(jv "$j" ".ports[$p].xstats.tx_copied")" 0
-done
-for ifc in "${ifs[@]}"; do
-    ip -d link show dev "$ifc" | grep -q 'prog/xdp' && fail "$ifc: XDP program left after exit" || pass "$ifc: no XDP program after exit"
 done
 finish
