@@ -4,7 +4,11 @@
 # left on either interface. Promiscuous mode (testpmd's default) raises each
 # interface's promiscuity count (`ip -d link`: promiscuity N) while a run
 # lives, and it is back to its value before the run after the SIGKILL as
-# well as after the clean exit.
+# well as after the clean exit. The interfaces have one channel of two and
+# each run asks for two queues (queue_count=2): ferrite raises the channels,
+# the SIGKILLed run leaves them raised and its note of the counts it found
+# in /run/ferrite/af_xdp, and the restarted run puts them back at its clean
+# exit.
 source "$(dirname "$0")/lib/net.bash"
 need_root
 need_afxdp
@@ -13,9 +17,21 @@ need_testpmd
 T=${NETPFX}k
 mkns "${T}n0"
 mkns "${T}n1"
-mkveth "${T}0" "${T}n0" "${T}0p" 10.99.40.1
-mkveth "${T}1" "${T}n1" "${T}1p" 10.99.40.2
-afxdp_ports "${T}0" "${T}1"
+mkveth "${T}0" "${T}n0" "${T}0p" 10.99.40.1 2
+mkveth "${T}1" "${T}n1" "${T}1p" 10.99.40.2 2
+ethtool -L "${T}0" rx 1 tx 1 && ethtool -L "${T}1" rx 1 tx 1
+QARGS=,queue_count=2 afxdp_ports "${T}0" "${T}1"
+Q=(--rxq 2 --txq 2)
+# channels_are WHAT WANT: rx/tx channel counts of both interfaces.
+channels_are() {
+    local a b
+    a=$(ethtool -l "${T}0" | awk '/^Current/ { c = 1 } c && /^RX:/ { r = $2 } c && /^TX:/ { t = $2 } END { print r "/" t }')
+    b=$(ethtool -l "${T}1" | awk '/^Current/ { c = 1 } c && /^RX:/ { r = $2 } c && /^TX:/ { t = $2 } END { print r "/" t }')
+    eq "$1: channels (rx/tx) of ${T}0 ${T}1" "$a $b" "$2"
+}
+# notes: how many of ferrite's channel notes name these interfaces.
+notes() { ls /run/ferrite/af_xdp 2>/dev/null | grep -c -- "-${T}[01]\$"; }
+channels_are "before any run" "1/1 1/1"
 
 promiscuity() { ip -d link show dev "$1" | grep -o 'promiscuity [0-9]*' | cut -d' ' -f2; }
 # promisc_is WHAT WANT0 WANT1: the promiscuity counts of both interfaces.
@@ -25,7 +41,7 @@ ip link set "${T}1" promisc on
 p0=$(promiscuity "${T}0") p1=$(promiscuity "${T}1")
 echo "  promiscuity before any run: ${T}0 $p0, ${T}1 $p1"
 
-if start_pmd first "${PORTS[@]}" --forward-mode=io; then
+if start_pmd first "${PORTS[@]}" "${Q[@]}" --forward-mode=io; then
     path_up "${T}n0" 10.99.40.2
     ping_ok "first run" "${T}n0" 10.99.40.2 10
     promisc_is "while the first run lives (one more each)" $((p0 + 1)) $((p1 + 1))
@@ -43,7 +59,9 @@ if start_pmd first "${PORTS[@]}" --forward-mode=io; then
     fi
     ping_fails "after SIGKILL (nothing forwards)" "${T}n0" 10.99.40.2
     promisc_is "after SIGKILL (as before the run)" "$p0" "$p1"
-    if start_pmd second "${PORTS[@]}" --forward-mode=io; then
+    channels_are "after SIGKILL (left raised)" "2/2 2/2"
+    eq "after SIGKILL: the dead run's channel notes" "$(notes)" 2
+    if start_pmd second "${PORTS[@]}" "${Q[@]}" --forward-mode=io; then
         path_up "${T}n0" 10.99.40.2
         ping_ok "restarted on the same interfaces" "${T}n0" 10.99.40.2 30
         now0=$(xdp_prog "${T}0")
@@ -51,6 +69,8 @@ if start_pmd first "${PORTS[@]}" --forward-mode=io; then
         stop_pmd second
         no_xdp_left "after the restarted run's clean exit" "${T}0" "${T}1"
         promisc_is "after the clean exit (as before the run)" "$p0" "$p1"
+        channels_are "after the restarted run's clean exit (put back)" "1/1 1/1"
+        eq "after the clean exit: channel notes left" "$(notes)" 0
     fi
 fi
 finish

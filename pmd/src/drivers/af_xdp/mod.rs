@@ -37,6 +37,7 @@
 
 mod args;
 mod bpf;
+mod channel_record;
 mod iface;
 mod link;
 mod prog;
@@ -207,6 +208,17 @@ impl AfXdpPort {
         let watcher = link::spawn(iface.clone(), Arc::clone(&link))
             .map_err(|e| PortError::Device(format!("{name}: cannot start the link thread: {e}")))?;
         let shared = Arc::new(PortShared::new(0, 1, Arc::clone(&link)));
+        // Channels a killed run raised and could not put back: this run
+        // puts them back when it stops (and notes them, should it be killed
+        // too).
+        let channels_found = channel_record::left_by_dead_run(&iface);
+        if let Some(found) = &channels_found {
+            eprintln!(
+                "ferrite: {name}: {} has channels a killed run raised: they go back when this port stops",
+                iface.name()
+            );
+            channel_record::write(&iface, found);
+        }
         Ok(AfXdpPort {
             name: name.to_string(),
             args,
@@ -221,7 +233,7 @@ impl AfXdpPort {
             xsk_base: XskStats::default(),
             rx_mode: RxMode::default(),
             rx_mode_hold: None,
-            channels_found: None,
+            channels_found,
             port_id: 0,
         })
     }
@@ -275,6 +287,9 @@ impl AfXdpPort {
         if self.args.queue_count.is_some() {
             if self.channels_found.is_none() {
                 self.channels_found = self.iface.channels();
+                if let Some(found) = &self.channels_found {
+                    channel_record::write(&self.iface, found);
+                }
             }
             self.iface.set_queues(need)?;
             if self.iface.rx_queues() >= need {
@@ -390,6 +405,7 @@ impl AfXdpPort {
             }
         }
         self.channels_found = None;
+        channel_record::remove(&self.iface);
         Ok(())
     }
 }
