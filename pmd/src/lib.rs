@@ -19,6 +19,7 @@ pub mod checksum;
 pub mod drivers;
 pub mod ether;
 pub mod mem;
+mod open;
 pub mod port;
 pub mod rss;
 #[cfg(test)]
@@ -26,4 +27,5 @@ mod test_frames;
 
 pub use mem::lcore;
 pub use mem::{Mbuf, MbufBatch, Mempool, MempoolConfig, MAX_BURST};
+pub use open::{open_port, open_ports, OpenOptions};
 pub use port::{EthtoolOps, NetDevice, PortConfig, PortError, Queues, RxQueue, TxQueue};

@@ -62,8 +62,26 @@ fn is_af_xdp(name: &str) -> bool {
 /// port's id (stamped into the mbufs it receives) is `first_id` plus its
 /// place in the list.
 pub fn create_vdevs(specs: &[VdevSpec], first_id: usize) -> Result<Vec<Box<dyn NetDevice>>, PortError> {
-    let virt_names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).filter(|n| !is_af_xdp(n)).collect();
-    let mut virts = virt::create_ports(&virt_names)
+    let virt_count = specs.iter().filter(|s| !is_af_xdp(&s.name)).count();
+    let mut virt_ids = 0..virt_count;
+    let ids: Vec<u16> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let id = if is_af_xdp(&s.name) { first_id + i } else { virt_ids.next().unwrap_or(0) };
+            u16::try_from(id).unwrap_or(u16::MAX)
+        })
+        .collect();
+    create_vdevs_with_ids(specs, &ids)
+}
+
+/// As [`create_vdevs`], but the port of `specs[i]` gets id `ids[i]`, whatever
+/// its kind. `ids` must be as long as `specs`.
+pub(crate) fn create_vdevs_with_ids(specs: &[VdevSpec], ids: &[u16]) -> Result<Vec<Box<dyn NetDevice>>, PortError> {
+    debug_assert_eq!(specs.len(), ids.len());
+    let (virt_names, virt_ids): (Vec<&str>, Vec<u16>) =
+        specs.iter().zip(ids).filter(|(s, _)| !is_af_xdp(&s.name)).map(|(s, &id)| (s.name.as_str(), id)).unzip();
+    let mut virts = virt::create_ports_with_ids(&virt_names, &virt_ids)
         .map_err(|e| match e {
             PortError::InvalidConfig(s) if s.contains("is not a virtual port name") => {
                 PortError::InvalidConfig(format!("{s}; or af_xdpN,iface=IF for a kernel interface (AF_XDP)"))
@@ -85,7 +103,7 @@ pub fn create_vdevs(specs: &[VdevSpec], first_id: usize) -> Result<Vec<Box<dyn N
         if is_af_xdp(&spec.name) {
             let args = AfXdpArgs::parse(&spec.name, &spec.args)?;
             let mut port = AfXdpPort::open(&spec.name, args)?;
-            port.set_port_id(u16::try_from(first_id + i).unwrap_or(u16::MAX));
+            port.set_port_id(ids[i]);
             ports.push(Box::new(port) as Box<dyn NetDevice>);
         } else if let Some(p) = virts.next() {
             ports.push(p);
