@@ -25,6 +25,12 @@ pub(crate) const MAC_TAG: u8 = 2;
 impl VirtPort<Pair> {
     /// Two stopped ports wired to each other. Configure both alike (same
     /// queue counts) and open both: the link comes up when the second opens.
+    ///
+    /// Each end's `rx_ring_size` ([`PortConfig`](crate::PortConfig)) is the
+    /// depth of the wire into it: the peer's transmit takes at most that
+    /// many frames until this end receives. Frames still on a wire when
+    /// either end stops are freed and counted in the receiver's
+    /// [`PortStats::rx_missed`](crate::port::PortStats::rx_missed).
     pub fn new_pair(name_a: &str, name_b: &str) -> (PairPort, PairPort) {
         let ends = vec![End::new(name_a, default_mac(MAC_TAG, name_a)), End::new(name_b, default_mac(MAC_TAG, name_b))];
         let cable = Cable::new(ends);
@@ -178,6 +184,15 @@ mod tests {
         assert_eq!(p.available(), p.capacity(), "both directions drained");
         assert!(b.is_running() && !b.link_status().up, "the peer runs, without carrier");
         assert!(drain(&mut qb, 0).is_empty());
+        // Conservation for library users: every frame a port took is
+        // received, dropped or missed at the other end, and the frames
+        // freed from the wires are missed (DPDK's imissed), not lost.
+        for (sender, receiver) in [(&a, &b), (&b, &a)] {
+            let (sent, got) = (sender.stats64(), receiver.stats64());
+            assert_eq!(sent.tx_total().packets, 200);
+            assert_eq!(got.rx_missed, 200, "{} missed what was on its wires", receiver.name());
+            assert_eq!(got.rx_total().packets + got.rx_total().drops + got.rx_missed, 200);
+        }
     }
 
     #[test]
