@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! DMA memory for user-space drivers: pinned regions made of 2 MiB (or 1 GiB)
 //! hugepages that know, for every byte, both the virtual address the CPU uses
 //! and the I/O virtual address (IOVA) a device must be given.
@@ -157,7 +158,14 @@ pub enum DmaError {
     /// The locked mapping would pass the process's locked-memory limit
     /// (`RLIMIT_MEMLOCK`, `ulimit -l`; root and `CAP_IPC_LOCK` are exempt).
     /// Sizes in bytes; `limit` is `None` when unlimited or unreadable.
-    LockedMemoryLimit { needed: usize, limit: Option<u64>, locked: u64 },
+    LockedMemoryLimit {
+        /// Bytes the mapping needed locked.
+        needed: usize,
+        /// The soft limit, if there is one and it could be read.
+        limit: Option<u64>,
+        /// Bytes the process had locked already (`VmLck`).
+        locked: u64,
+    },
     /// `mmap` failed for another reason.
     Map(io::Error),
     /// Physical addresses could not be read (PA mode).

@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! ferrite: a poll-mode NIC driver framework in the manner of DPDK and ixy,
 //! with the Linux driver model's vocabulary.
 //!

@@ -1,17 +1,5 @@
 //! Opening ports by name, whatever their driver: the one entry point an
 //! application needs (DPDK's EAL does this from `-a` and `--vdev`).
-//!
-//! A port is named the way testpmd's command line names it:
-//!
-//! | spec                                   | port                                   |
-//! |----------------------------------------|----------------------------------------|
-//! | `null0`, `loop0`                       | a virtual port ([`crate::drivers::virt`]) |
-//! | `pair0`, `pair1`                       | the two ends of a virtual cable (pairs are wired in order of appearance) |
-//! | `af_xdp0,iface=eth0[,queue_count=N]`   | a kernel interface through AF_XDP      |
-//! | `0000:03:00.0`, `03:00.0,packed_vq=0`  | a PCI NIC bound to vfio-pci (igb, virtio-net) |
-//!
-//! DPDK's `net_` prefix is accepted (`net_null0`). A spec that parses as a
-//! PCI address is a PCI port; anything else is a virtual device.
 
 use ferrite_hugepages::IovaMode;
 
@@ -34,9 +22,21 @@ impl Default for OpenOptions {
     }
 }
 
-/// Opens every port named in `specs` (see the [module docs](self) for the
-/// names), in order: port `i` of the result is `specs[i]`, and `i` is the
-/// port id its driver stamps into the mbufs it receives ([`crate::Mbuf::port`]).
+/// Opens every port named in `specs`, in order: port `i` of the result is
+/// `specs[i]`, and `i` is the port id its driver stamps into the mbufs it
+/// receives ([`crate::Mbuf::port`]).
+///
+/// A port is named the way testpmd's command line names it:
+///
+/// | spec                                   | port                                   |
+/// |----------------------------------------|----------------------------------------|
+/// | `null0`, `loop0`                       | a virtual port ([`crate::drivers::virt`]) |
+/// | `pair0`, `pair1`                       | the two ends of a virtual cable (pairs are wired in order of appearance) |
+/// | `af_xdp0,iface=eth0[,queue_count=N]`   | a kernel interface through AF_XDP      |
+/// | `0000:03:00.0`, `03:00.0,packed_vq=0`  | a PCI NIC bound to vfio-pci (igb, virtio-net) |
+///
+/// DPDK's `net_` prefix is accepted (`net_null0`). A spec that parses as a
+/// PCI address is a PCI port; anything else is a virtual device.
 ///
 /// All ports of one program should be opened in one call: `pair` ports
 /// find their peer in the same list. Each port may appear once. On error
