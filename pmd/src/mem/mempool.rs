@@ -355,7 +355,16 @@ impl Mempool {
         self.shared == other.shared
     }
 
-    /// Moves the calling lcore's cached buffers back to the shared ring.
+    /// Moves the calling lcore's cached buffers back to the shared ring
+    /// (a no-op on an unregistered thread).
+    ///
+    /// Buffers in a cache are free: [`Mempool::available`] counts them and
+    /// dropping the pool is safe without flushing. But only the thread that
+    /// holds the lcore id can allocate them, up to 1.5 × `cache_size` per
+    /// thread. Call this when a registered thread stops polling for good
+    /// (before dropping its [`LcoreGuard`](crate::lcore::LcoreGuard)) so
+    /// that other threads can have its buffers, as DPDK's lcores flush
+    /// their mempool caches on exit.
     pub fn flush_local_cache(&self) {
         if let Some(id) = lcore::current() {
             self.shared().flush_cache(id);
