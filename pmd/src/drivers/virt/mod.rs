@@ -94,7 +94,7 @@ pub(crate) fn create_ports_with_ids(names: &[&str], ids: &[u16]) -> Result<Vec<B
         let taken = |n: u64| parsed.iter().any(|&(k, m)| k == "pair" && m == n);
         let peer = (parsed[lonely].1 + 1..).find(|&n| !taken(n)).unwrap_or(0);
         return Err(PortError::InvalidConfig(format!(
-            "{} has no peer: add --vdev pair{peer} (pair ports are wired in order of appearance, first with second)",
+            "{} has no peer: add pair{peer} after it (testpmd: --vdev pair{peer}); pair ports are wired in order of appearance, first with second",
             names[lonely]
         )));
     }
