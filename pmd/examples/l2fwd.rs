@@ -119,7 +119,7 @@ fn print_stats(ports: &[Box<dyn NetDevice>], dropped: Option<&[u64]>) {
 
 fn run() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
-    if args.ports.len() % 2 != 0 {
+    if !args.ports.len().is_multiple_of(2) {
         return Err("give an even number of ports: they forward in pairs, 0<->1, 2<->3, ...".into());
     }
     let stop = Arc::new(AtomicBool::new(false));

@@ -21,7 +21,7 @@ const NUM_MBUFS: usize = 8191;
 
 fn run() -> Result<(), Box<dyn Error>> {
     let names: Vec<String> = std::env::args().skip(1).collect();
-    if names.is_empty() || names.len() % 2 != 0 {
+    if names.is_empty() || !names.len().is_multiple_of(2) {
         return Err("usage: skeleton PORT PORT [PORT PORT]... (an even number: 0<->1, 2<->3, ...)".into());
     }
     let stop = Arc::new(AtomicBool::new(false));
