@@ -3,13 +3,12 @@
 //! (SIGINT) and get every buffer back. And l2fwd's forwarding step, called
 //! in-process on pair ports, must rewrite the MACs as documented.
 //!
-//! `cargo test` builds the examples next to this test
-//! (`target/<profile>/examples/`); run alone, build them first with
-//! `cargo build -p ferrite-pmd --examples`.
+//! The examples are built (debug) by the test itself, see [`example`].
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ferrite_pmd::ether::EthernetFrame;
@@ -20,17 +19,27 @@ use ferrite_pmd::{open_ports, MbufBatch, Mempool, MempoolConfig, OpenOptions, Po
 #[path = "../examples/l2fwd.rs"]
 mod l2fwd;
 
-/// The built example `name`, beside this test's own executable.
+/// The example `name`, built from the sources now: `cargo test` builds
+/// examples only as test harnesses under `--all-targets`, and a binary left
+/// by an earlier build may be stale. Builds them all once per run, in the
+/// target directory this test runs from (cargo has released its lock by
+/// the time tests run).
 fn example(name: &str) -> PathBuf {
-    let me = std::env::current_exe().expect("own path");
-    let dir = me.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps/..");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo build -p ferrite-pmd --examples` (cargo test --workspace builds it)",
-        path.display()
-    );
-    path
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let me = std::env::current_exe().expect("own path");
+        // target/<profile>/deps/examples-HASH
+        let target = me.ancestors().nth(3).expect("a test runs from target/<profile>/deps");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = Command::new(cargo)
+            .args(["build", "-q", "-p", "ferrite-pmd", "--examples", "--target-dir"])
+            .arg(target)
+            .output()
+            .expect("run cargo");
+        assert!(out.status.success(), "building the examples failed:\n{}", text(&out.stderr));
+        target.join("debug/examples")
+    });
+    dir.join(name)
 }
 
 /// Runs an example in its own process group; after `run_for` (if given) it
