@@ -21,6 +21,15 @@ pub struct VdevSpec {
     pub args: Vec<(String, String)>,
 }
 
+/// Writes the port back as one spec for [`crate::open_ports`]:
+/// `af_xdp0,iface=eth0`.
+impl std::fmt::Display for VdevSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)?;
+        self.args.iter().try_for_each(|(k, v)| write!(f, ",{k}={v}"))
+    }
+}
+
 /// The kind prefix of AF_XDP ports.
 const AF_XDP: &str = "af_xdp";
 
@@ -128,6 +137,13 @@ mod tests {
 
     fn spec(name: &str, args: &[(&str, &str)]) -> VdevSpec {
         VdevSpec { name: name.into(), args: args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+    }
+
+    #[test]
+    fn a_spec_prints_as_open_ports_reads_it() {
+        let specs = parse_vdev_tokens(&["pair0", "net_af_xdp0", "iface=h1", "queue_count=2", "pair1"]).unwrap();
+        let printed: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+        assert_eq!(printed, ["pair0", "af_xdp0,iface=h1,queue_count=2", "pair1"]);
     }
 
     #[test]
