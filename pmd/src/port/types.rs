@@ -96,8 +96,11 @@ pub struct PortConfig {
     /// transmit burst beyond that takes only what fits
     /// ([`TxQueue::tx_burst`](crate::TxQueue::tx_burst) returns fewer and
     /// leaves the rest in the batch). A single thread that sends more than
-    /// this before receiving must free (and count) what was not taken, not
-    /// retry it forever.
+    /// this before receiving should free (and count) what was not taken;
+    /// if it keeps retrying instead, the transmit watchdog
+    /// ([`NetDevice::set_tx_timeout`](crate::NetDevice::set_tx_timeout),
+    /// 5 s by default) frees the stuck wire and counts its frames in the
+    /// receiver's [`PortStats::rx_missed`].
     pub rx_ring_size: u16,
     /// Descriptors per transmit ring.
     pub tx_ring_size: u16,

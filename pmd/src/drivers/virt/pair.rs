@@ -196,6 +196,33 @@ mod tests {
     }
 
     #[test]
+    fn a_sender_that_overfills_the_wire_is_unblocked_by_the_watchdog_and_every_frame_is_counted() {
+        // The new user's case: 1000 frames into a 512-deep wire from one
+        // thread that retries whatever tx_burst leaves before it receives.
+        let p = pool(2048);
+        let ((mut a, mut qa), (b, mut qb)) = open_pair(1, 512, &p);
+        a.set_tx_timeout(Duration::from_millis(50)).unwrap();
+        let mut batch = MbufBatch::new();
+        let (mut next, deadline) = (0u64, Instant::now() + Duration::from_secs(60));
+        while next < 1000 || !batch.is_empty() {
+            assert!(Instant::now() < deadline, "stuck at frame {next}, {} not taken", batch.len());
+            while batch.room() > 0 && next < 1000 {
+                batch.push(frame(&p, STRANGER, next, 64)).unwrap();
+                next += 1;
+            }
+            qa.tx[0].tx_burst(&mut batch);
+        }
+        let received = drain(&mut qb, 0).len() as u64;
+        let (sent, got) = (a.stats64(), b.stats64());
+        assert_eq!(sent.tx_total().packets, 1000);
+        assert!(got.rx_missed >= 488, "the watchdog freed a full wire at least once: {}", got.rx_missed);
+        assert_eq!(received + got.rx_missed, 1000, "received + missed = sent");
+        let resets = a.named_stats().into_iter().find(|(n, _)| n == "tx_timeout_count").map(|(_, v)| v);
+        assert!(resets >= Some(1), "{resets:?}");
+        assert_eq!(p.available(), p.capacity());
+    }
+
+    #[test]
     fn two_threads_move_a_million_frames() {
         const N: u64 = 1_000_000;
         let p = pool(4096);
