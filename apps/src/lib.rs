@@ -9,6 +9,10 @@
 //! * [`devinfo`]: a port's capabilities and offloads (`pmdinfo -k`,
 //!   telemetry's `/ethdev/info`).
 
+// The command-line docs are clap's --help text, where `[,Y]` means
+// "optional", not a link; rustdoc would read them as broken links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 pub mod app;
 pub mod capture;
 pub mod cli;

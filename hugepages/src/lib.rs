@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! DMA memory for user-space drivers: pinned regions made of 2 MiB (or 1 GiB)
 //! hugepages that know, for every byte, both the virtual address the CPU uses
 //! and the I/O virtual address (IOVA) a device must be given.
@@ -144,11 +145,27 @@ impl Default for DmaOptions {
 #[derive(Debug)]
 pub enum DmaError {
     /// Too few free huge pages of the asked size.
-    NoHugepages { page_size: usize, needed: usize, free: usize },
+    NoHugepages {
+        /// The page size asked for, in bytes.
+        page_size: usize,
+        /// Pages this allocation needed.
+        needed: usize,
+        /// Pages of that size free when it failed.
+        free: usize,
+        /// Pages of that size reserved in all (free or in use).
+        reserved: usize,
+    },
     /// The locked mapping would pass the process's locked-memory limit
     /// (`RLIMIT_MEMLOCK`, `ulimit -l`; root and `CAP_IPC_LOCK` are exempt).
     /// Sizes in bytes; `limit` is `None` when unlimited or unreadable.
-    LockedMemoryLimit { needed: usize, limit: Option<u64>, locked: u64 },
+    LockedMemoryLimit {
+        /// Bytes the mapping needed locked.
+        needed: usize,
+        /// The soft limit, if there is one and it could be read.
+        limit: Option<u64>,
+        /// Bytes the process had locked already (`VmLck`).
+        locked: u64,
+    },
     /// `mmap` failed for another reason.
     Map(io::Error),
     /// Physical addresses could not be read (PA mode).
@@ -166,14 +183,22 @@ pub enum DmaError {
 impl fmt::Display for DmaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DmaError::NoHugepages { page_size, needed, free } => write!(
-                f,
-                "not enough {kib} kB hugepages: need {needed}, {free} free; reserve them with \
-                 `sudo scripts/hugepages --reserve {want}` (or `echo {want} > \
-                 /proc/sys/vm/nr_hugepages`)",
-                kib = page_size / 1024,
-                want = (*needed).max(1) * 2,
-            ),
+            DmaError::NoHugepages { page_size, needed, free, reserved } => {
+                let kib = page_size / 1024;
+                let want = reserved + needed.saturating_sub(*free);
+                write!(
+                    f,
+                    "not enough {kib} kB hugepages: need {needed}, {free} free of {reserved} reserved; reserve \
+                     {want} in all with `echo {want} | sudo tee {}/nr_hugepages`",
+                    sysfs_dir_of(*page_size)
+                )?;
+                if *page_size == HUGE_1G {
+                    // The kernel rarely finds 1 GiB of contiguous memory
+                    // once it has run for a while.
+                    write!(f, " (1 GiB pages are best reserved at boot: `hugepagesz=1G hugepages={want}`)")?;
+                }
+                Ok(())
+            }
             DmaError::LockedMemoryLimit { needed, limit, locked } => {
                 let kib = |b: u64| b.div_ceil(1024);
                 let limit = limit.map_or("unlimited".to_string(), |l| format!("{} KiB", kib(l)));
@@ -198,7 +223,7 @@ impl fmt::Display for DmaError {
             DmaError::PaNeedsHugepages => write!(
                 f,
                 "IOVA mode 'pa' needs hugepages (4 KiB pages are not physically contiguous); \
-                 reserve them with `sudo scripts/hugepages --reserve 512`"
+                 reserve them with `echo 512 | sudo tee /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages`"
             ),
             DmaError::Empty => write!(f, "a DMA region cannot be empty"),
             DmaError::Mapper(s) => write!(f, "mapping DMA memory for the device failed: {s}"),
@@ -270,25 +295,28 @@ impl DmaRegion {
                         page_size: page,
                         needed,
                         free: free_hugepages(opts.page_size),
+                        reserved: reserved_hugepages(opts.page_size),
                     });
                 }
                 if opts.iova_mode == IovaMode::Pa {
                     return Err(DmaError::PaNeedsHugepages);
                 }
-                Self::allocate_small(len, opts.iova_mode, needed)
+                Self::allocate_small(len, opts.iova_mode, opts.page_size, needed)
             }
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Err(locked_memory_limit(len_huge)),
             Err(e) => Err(DmaError::Map(e)),
         }
     }
 
-    fn allocate_small(len: usize, iova_mode: IovaMode, needed_huge: usize) -> Result<DmaRegion, DmaError> {
+    fn allocate_small(len: usize, iova_mode: IovaMode, asked: PageSize, needed: usize) -> Result<DmaRegion, DmaError> {
         if !SMALL_PAGE_WARNING.swap(true, Ordering::Relaxed) {
+            let kib = asked.bytes() / 1024;
+            let want = reserved_hugepages(asked) + needed.saturating_sub(free_hugepages(asked));
             eprintln!(
-                "ferrite: warning: no free hugepages ({needed_huge} x 2 MiB needed); virtual ports \
+                "ferrite: warning: not enough free {kib} kB hugepages ({needed} needed); virtual ports \
                  fall back to 4 KiB pages, which costs throughput (TLB misses). Reserve hugepages \
-                 with `sudo scripts/hugepages --reserve {}`.",
-                needed_huge.max(1) * 2
+                 with `echo {want} | sudo tee {}/nr_hugepages`.",
+                asked.sysfs_dir()
             );
         }
         let len = len.div_ceil(SMALL_4K) * SMALL_4K;
@@ -465,6 +493,11 @@ fn locked_now() -> u64 {
         .map_or(0, |k| k * 1024)
 }
 
+/// The sysfs directory of the hugepages of `bytes` each.
+fn sysfs_dir_of(bytes: usize) -> String {
+    format!("/sys/kernel/mm/hugepages/hugepages-{}kB", bytes / 1024)
+}
+
 fn is_out_of_hugepages(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOMEM) | Some(libc::EINVAL))
 }
@@ -635,13 +668,28 @@ mod tests {
     }
 
     #[test]
+    fn the_missing_hugepages_message_reserves_what_is_missing_of_the_size_asked() {
+        let e = DmaError::NoHugepages { page_size: HUGE_2M, needed: 4, free: 2, reserved: 8 };
+        let msg = e.to_string();
+        assert!(msg.contains("echo 10 | sudo tee /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"), "{msg}");
+        assert!(!msg.contains("scripts/"), "no path that exists only in ferrite's repository: {msg}");
+        let e = DmaError::NoHugepages { page_size: HUGE_1G, needed: 1, free: 0, reserved: 0 };
+        let msg = e.to_string();
+        assert!(msg.contains("echo 1 | sudo tee /sys/kernel/mm/hugepages/hugepages-1048576kB/"), "{msg}");
+        assert!(msg.contains("hugepagesz=1G hugepages=1"), "{msg}");
+    }
+
+    #[test]
     #[ignore = "needs root (CAP_IPC_LOCK: a 1 GiB locked mapping exceeds a user's RLIMIT_MEMLOCK): run scripts/test as root"]
     fn refuse_mode_explains_how_to_reserve() {
         let (len, opts) = unreservable_1g();
         let err = DmaRegion::allocate(len, &opts).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, DmaError::NoHugepages { page_size: HUGE_1G, .. }), "{msg}");
-        assert!(msg.contains("1048576 kB hugepages") && msg.contains("scripts/hugepages --reserve"), "{msg}");
+        assert!(msg.contains("1048576 kB hugepages"), "{msg}");
+        let want = reserved_hugepages(PageSize::Huge1G) + len.div_ceil(HUGE_1G) - free_hugepages(PageSize::Huge1G);
+        let cmd = format!("echo {want} | sudo tee /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages");
+        assert!(msg.contains(&cmd), "the command reserves pages of the size asked for: {msg}");
     }
 
     #[test]

@@ -316,7 +316,7 @@ pub(crate) fn pick_iova(va: u64, len: u64, ranges: &[RangeInclusive<u64>], used:
 
 impl DmaMapper for Container {
     /// `VFIO_IOMMU_MAP_DMA` read+write. Returns `va` as the IOVA when the
-    /// IOMMU accepts it, else an IOVA from [`pick_iova`].
+    /// IOMMU accepts it, else an IOVA from `pick_iova`.
     fn map(&self, va: usize, len: usize) -> Result<u64, DmaError> {
         if self.mode == IommuMode::NoIommu {
             return Err(DmaError::Mapper(

@@ -20,46 +20,139 @@ pub struct GroupMember {
 #[non_exhaustive]
 pub enum VfioError {
     /// The string is not a PCI address.
-    InvalidAddress { input: String },
+    InvalidAddress {
+        /// The text given, as it was.
+        input: String,
+    },
     /// No such device in sysfs.
-    NoSuchDevice { addr: String },
+    NoSuchDevice {
+        /// The device's canonical PCI address (`0000:01:00.0`).
+        addr: String,
+    },
     /// The device is bound to another driver, or to none.
-    NotBound { addr: String, driver: Option<String> },
+    NotBound {
+        /// The device's canonical PCI address (`0000:01:00.0`).
+        addr: String,
+        /// The kernel driver bound to it, `None` when unbound.
+        driver: Option<String>,
+    },
     /// The device has no IOMMU group: the IOMMU is off (or missing).
-    NoIommuGroup { addr: String },
+    NoIommuGroup {
+        /// The device's canonical PCI address (`0000:01:00.0`).
+        addr: String,
+    },
     /// `/dev/vfio/vfio` (or the group node) is missing: module not loaded.
-    NoVfio { path: String },
+    NoVfio {
+        /// The device node that could not be opened.
+        path: String,
+    },
     /// The caller may not open a VFIO node.
-    PermissionDenied { path: String },
+    PermissionDenied {
+        /// The device node that could not be opened.
+        path: String,
+    },
     /// The group node exists only in the other IOMMU mode.
-    WrongGroupKind { addr: String, group: u32, wanted: IommuMode },
+    WrongGroupKind {
+        /// The device's canonical PCI address (`0000:01:00.0`).
+        addr: String,
+        /// The IOMMU group number (`/dev/vfio/N`).
+        group: u32,
+        /// The IOMMU mode asked for.
+        wanted: IommuMode,
+    },
     /// Another process (or this one, through another container) holds the group.
-    GroupBusy { group: u32 },
+    GroupBusy {
+        /// The IOMMU group number (`/dev/vfio/N`).
+        group: u32,
+    },
     /// This process already has the device open (through another driver
     /// instance, or the same address written another way).
-    AlreadyOpen { addr: String },
+    AlreadyOpen {
+        /// The device's canonical PCI address (`0000:01:00.0`).
+        addr: String,
+    },
     /// Some device of the group is bound to a host driver.
-    GroupNotViable { group: u32, addr: String, others: Vec<GroupMember> },
+    GroupNotViable {
+        /// The IOMMU group number (`/dev/vfio/N`).
+        group: u32,
+        /// The device's canonical PCI address (`0000:01:00.0`).
+        addr: String,
+        /// The group's devices still bound to host drivers.
+        others: Vec<GroupMember>,
+    },
     /// The kernel speaks another VFIO API version.
-    ApiVersion { got: i32 },
+    ApiVersion {
+        /// The version the kernel reported (`VFIO_GET_API_VERSION`).
+        got: i32,
+    },
     /// The kernel's VFIO lacks the IOMMU backend the mode needs.
-    IommuUnsupported { mode: IommuMode },
+    IommuUnsupported {
+        /// The IOMMU mode that was asked for.
+        mode: IommuMode,
+    },
     /// type1 refused the IOMMU because interrupts cannot be remapped.
     NoInterruptRemapping,
     /// `Container::global` was asked for another mode than the one in use.
-    ModeMismatch { have: IommuMode, wanted: IommuMode },
+    ModeMismatch {
+        /// The mode the process-wide container already runs in.
+        have: IommuMode,
+        /// The mode asked for now.
+        wanted: IommuMode,
+    },
     /// An ioctl failed for another reason.
-    Ioctl { op: &'static str, target: String, source: io::Error },
+    Ioctl {
+        /// The ioctl, by its kernel name.
+        op: &'static str,
+        /// What it was issued on (a device address, group or container).
+        target: String,
+        /// The error the kernel returned.
+        source: io::Error,
+    },
     /// A read, write or mmap on a device region failed.
-    Io { what: String, source: io::Error },
+    Io {
+        /// What was being accessed (a BAR, config space, ...).
+        what: String,
+        /// The error the kernel returned.
+        source: io::Error,
+    },
     /// A config-space or region access outside the region.
-    OutOfRange { addr: String, what: String, offset: u64, len: u64, size: u64 },
+    OutOfRange {
+        /// The device's canonical PCI address (`0000:01:00.0`).
+        addr: String,
+        /// What was being accessed (a BAR, config space, ...).
+        what: String,
+        /// Where the access started, in bytes from the region start.
+        offset: u64,
+        /// Bytes accessed.
+        len: u64,
+        /// Size of the region in bytes.
+        size: u64,
+    },
     /// The region index does not exist or is not a usable BAR.
-    BadRegion { addr: String, index: u32, why: &'static str },
+    BadRegion {
+        /// The device's canonical PCI address (`0000:01:00.0`).
+        addr: String,
+        /// The VFIO region index asked for.
+        index: u32,
+        /// Why the region cannot be used.
+        why: &'static str,
+    },
     /// The device cannot be reset through VFIO.
-    ResetUnsupported { addr: String },
+    ResetUnsupported {
+        /// The device's canonical PCI address (`0000:01:00.0`).
+        addr: String,
+    },
     /// The interrupt type or vector count is not available.
-    IrqUnsupported { addr: String, kind: crate::IrqKind, wanted: u32, available: u32 },
+    IrqUnsupported {
+        /// The device's canonical PCI address (`0000:01:00.0`).
+        addr: String,
+        /// The interrupt type asked for (INTx, MSI, MSI-X).
+        kind: crate::IrqKind,
+        /// Vectors asked for.
+        wanted: u32,
+        /// Vectors the device offers of that type.
+        available: u32,
+    },
     /// Creating an eventfd failed.
     EventFd(io::Error),
 }

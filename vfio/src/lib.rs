@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! Thin safe wrappers over the Linux VFIO ioctls, for user-space PCI drivers.
 //!
 //! A NIC driver needs a handful of things from VFIO: claim a device bound to
@@ -32,7 +33,7 @@
 //!
 //! We keep `vfio-bindings` for the kernel structs and constants (the
 //! bindgen'd `linux/vfio.h`); it lacks only the ioctl request numbers, which
-//! are one line each in [`ioctl`](crate::ioctl) (private).
+//! are one line each in the private `ioctl` module.
 //!
 //! # One container per process
 //!

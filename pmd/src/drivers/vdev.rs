@@ -21,6 +21,15 @@ pub struct VdevSpec {
     pub args: Vec<(String, String)>,
 }
 
+/// Writes the port back as one spec for [`crate::open_ports`]:
+/// `af_xdp0,iface=eth0`.
+impl std::fmt::Display for VdevSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)?;
+        self.args.iter().try_for_each(|(k, v)| write!(f, ",{k}={v}"))
+    }
+}
+
 /// The kind prefix of AF_XDP ports.
 const AF_XDP: &str = "af_xdp";
 
@@ -62,8 +71,26 @@ fn is_af_xdp(name: &str) -> bool {
 /// port's id (stamped into the mbufs it receives) is `first_id` plus its
 /// place in the list.
 pub fn create_vdevs(specs: &[VdevSpec], first_id: usize) -> Result<Vec<Box<dyn NetDevice>>, PortError> {
-    let virt_names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).filter(|n| !is_af_xdp(n)).collect();
-    let mut virts = virt::create_ports(&virt_names)
+    let virt_count = specs.iter().filter(|s| !is_af_xdp(&s.name)).count();
+    let mut virt_ids = 0..virt_count;
+    let ids: Vec<u16> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let id = if is_af_xdp(&s.name) { first_id + i } else { virt_ids.next().unwrap_or(0) };
+            u16::try_from(id).unwrap_or(u16::MAX)
+        })
+        .collect();
+    create_vdevs_with_ids(specs, &ids)
+}
+
+/// As [`create_vdevs`], but the port of `specs[i]` gets id `ids[i]`, whatever
+/// its kind. `ids` must be as long as `specs`.
+pub(crate) fn create_vdevs_with_ids(specs: &[VdevSpec], ids: &[u16]) -> Result<Vec<Box<dyn NetDevice>>, PortError> {
+    debug_assert_eq!(specs.len(), ids.len());
+    let (virt_names, virt_ids): (Vec<&str>, Vec<u16>) =
+        specs.iter().zip(ids).filter(|(s, _)| !is_af_xdp(&s.name)).map(|(s, &id)| (s.name.as_str(), id)).unzip();
+    let mut virts = virt::create_ports_with_ids(&virt_names, &virt_ids)
         .map_err(|e| match e {
             PortError::InvalidConfig(s) if s.contains("is not a virtual port name") => {
                 PortError::InvalidConfig(format!("{s}; or af_xdpN,iface=IF for a kernel interface (AF_XDP)"))
@@ -85,7 +112,7 @@ pub fn create_vdevs(specs: &[VdevSpec], first_id: usize) -> Result<Vec<Box<dyn N
         if is_af_xdp(&spec.name) {
             let args = AfXdpArgs::parse(&spec.name, &spec.args)?;
             let mut port = AfXdpPort::open(&spec.name, args)?;
-            port.set_port_id(u16::try_from(first_id + i).unwrap_or(u16::MAX));
+            port.set_port_id(ids[i]);
             ports.push(Box::new(port) as Box<dyn NetDevice>);
         } else if let Some(p) = virts.next() {
             ports.push(p);
@@ -110,6 +137,13 @@ mod tests {
 
     fn spec(name: &str, args: &[(&str, &str)]) -> VdevSpec {
         VdevSpec { name: name.into(), args: args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+    }
+
+    #[test]
+    fn a_spec_prints_as_open_ports_reads_it() {
+        let specs = parse_vdev_tokens(&["pair0", "net_af_xdp0", "iface=h1", "queue_count=2", "pair1"]).unwrap();
+        let printed: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+        assert_eq!(printed, ["pair0", "af_xdp0,iface=h1,queue_count=2", "pair1"]);
     }
 
     #[test]

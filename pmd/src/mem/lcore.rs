@@ -64,7 +64,19 @@ impl std::fmt::Display for LcoreError {
 
 impl std::error::Error for LcoreError {}
 
-/// Registers the calling thread as a polling core.
+/// Registers the calling thread as a polling core (DPDK's lcore): it gets
+/// an id below [`MAX_LCORES`], and with it a private cache in every
+/// [`Mempool`](crate::Mempool).
+///
+/// Not required for correctness: an unregistered thread allocates and frees
+/// through the pool's shared ring, which is lock-free but touches a shared
+/// cache line per burst. Register each thread that calls `rx_burst`,
+/// `tx_burst` or allocates in a loop; skip it for control threads. The id is
+/// held until the returned guard is dropped (keep it for the thread's
+/// life: `let _lcore = lcore::register()?;`). What the thread's caches hold
+/// then stays in them, free but usable only by the next holder of the id;
+/// call [`Mempool::flush_local_cache`](crate::Mempool::flush_local_cache)
+/// first if other threads need those buffers.
 pub fn register() -> Result<LcoreGuard, LcoreError> {
     if let Some(id) = current() {
         return Err(LcoreError::AlreadyRegistered(id));

@@ -13,13 +13,13 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
-use ferrite_hugepages::{DmaOptions, DmaRegion, IovaMode};
+use ferrite_hugepages::{DmaOptions, DmaRegion, Fallback, IovaMode};
 
 use super::batch::{MbufBatch, MAX_BURST};
 use super::lcore::{self, MAX_LCORES};
 use super::mbuf::{Mbuf, MbufHeader, HEADER_SIZE, HEADROOM};
 use super::ring::BulkRing;
-use crate::port::PortError;
+use crate::port::{NetDevice, PortError};
 
 /// Default bytes of packet data per buffer (a 1518 B frame fits).
 pub const DEFAULT_DATA_ROOM: usize = 2048;
@@ -47,15 +47,35 @@ pub struct MempoolConfig {
 }
 
 impl MempoolConfig {
-    /// A pool of `capacity` default-sized buffers on 2 MiB pages.
+    /// A pool of `capacity` default-sized buffers on 2 MiB hugepages, or on
+    /// locked 4 KiB pages (with one warning per process) when no hugepages
+    /// are free. That fallback is for virtual ports, which never hand
+    /// memory to a device; for hardware ports use
+    /// [`MempoolConfig::for_ports`], which maps the pool for the device and
+    /// refuses small pages.
     pub fn new(name: &str, capacity: usize) -> MempoolConfig {
         MempoolConfig {
             name: name.to_string(),
             capacity,
             data_room: DEFAULT_DATA_ROOM,
             cache_size: DEFAULT_CACHE_SIZE,
-            dma: DmaOptions::default(),
+            dma: DmaOptions { fallback: Fallback::SmallPages, ..DmaOptions::default() },
         }
+    }
+
+    /// A pool the given ports may all receive into: like
+    /// [`MempoolConfig::new`], but when one of them is a hardware port
+    /// behind VFIO ([`NetDevice::dma_mapper`]) the pool is mapped into its
+    /// IOMMU and must be on hugepages ([`Fallback::Refuse`]: a NIC must
+    /// not DMA into pages the kernel may move). All hardware ports of one
+    /// process share one IOMMU container, so one mapper serves them all.
+    pub fn for_ports(name: &str, capacity: usize, ports: &[Box<dyn NetDevice>]) -> MempoolConfig {
+        let mut cfg = MempoolConfig::new(name, capacity);
+        if let Some(mapper) = ports.iter().find_map(|p| p.dma_mapper()) {
+            cfg.dma.mapper = Some(mapper);
+            cfg.dma.fallback = Fallback::Refuse;
+        }
+        cfg
     }
 }
 
@@ -335,7 +355,16 @@ impl Mempool {
         self.shared == other.shared
     }
 
-    /// Moves the calling lcore's cached buffers back to the shared ring.
+    /// Moves the calling lcore's cached buffers back to the shared ring
+    /// (a no-op on an unregistered thread).
+    ///
+    /// Buffers in a cache are free: [`Mempool::available`] counts them and
+    /// dropping the pool is safe without flushing. But only the thread that
+    /// holds the lcore id can allocate them, up to 1.5 × `cache_size` per
+    /// thread. Call this when a registered thread stops polling for good
+    /// (before dropping its [`LcoreGuard`](crate::lcore::LcoreGuard)) so
+    /// that other threads can have its buffers, as DPDK's lcores flush
+    /// their mempool caches on exit.
     pub fn flush_local_cache(&self) {
         if let Some(id) = lcore::current() {
             self.shared().flush_cache(id);
@@ -632,7 +661,6 @@ pub(super) fn free_bulk(mbufs: &mut [std::mem::MaybeUninit<Mbuf>]) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use ferrite_hugepages::Fallback;
     use proptest::prelude::*;
     use std::sync::atomic::AtomicBool;
     use std::time::{Duration, Instant};

@@ -67,7 +67,7 @@ mod tests {
             assert!(matches!(p, PortError::InvalidConfig(_)), "{p:?}");
             assert!(!p.to_string().contains("out of memory"), "{p}");
         }
-        let p = PortError::from(DmaError::NoHugepages { page_size: 2 << 20, needed: 4, free: 0 });
+        let p = PortError::from(DmaError::NoHugepages { page_size: 2 << 20, needed: 4, free: 0, reserved: 0 });
         assert!(matches!(p, PortError::NoMemory(_)), "{p:?}");
     }
 }

@@ -90,7 +90,17 @@ pub struct PortConfig {
     pub rx_queues: u16,
     /// Number of transmit queues.
     pub tx_queues: u16,
-    /// Descriptors per receive ring.
+    /// Descriptors per receive ring. On virtual `loop` and `pair` ports
+    /// this is the depth of the wire into each receive queue: at most this
+    /// many frames can be in flight before the receiver polls, and a
+    /// transmit burst beyond that takes only what fits
+    /// ([`TxQueue::tx_burst`](crate::TxQueue::tx_burst) returns fewer and
+    /// leaves the rest in the batch). A single thread that sends more than
+    /// this before receiving should free (and count) what was not taken;
+    /// if it keeps retrying instead, the transmit watchdog
+    /// ([`NetDevice::set_tx_timeout`](crate::NetDevice::set_tx_timeout),
+    /// 5 s by default) frees the stuck wire and counts its frames in the
+    /// receiver's [`PortStats::rx_missed`].
     pub rx_ring_size: u16,
     /// Descriptors per transmit ring.
     pub tx_ring_size: u16,
@@ -281,8 +291,11 @@ pub struct PortStats {
     pub rx_queues: Vec<QueueStats>,
     /// Per transmit queue.
     pub tx_queues: Vec<QueueStats>,
-    /// Frames the device dropped before any queue saw them (hardware
-    /// missed/no-buffer counters); 0 for virtual ports.
+    /// Frames that arrived but never reached a receive burst (DPDK's
+    /// `imissed`): hardware missed/no-buffer counters; for virtual ports,
+    /// frames freed from their receive wires when the port stopped or the
+    /// link went down (`rx_flushed` in `ethtool -S`). Sent = received +
+    /// dropped + missed holds across a pair of ports.
     pub rx_missed: u64,
 }
 

@@ -559,3 +559,29 @@ fn the_steering_program_passes_the_verifier() {
     let e = Program::load_xdp(&bad, "ferrite_bad").err().expect("refused").to_string();
     assert!(e.contains("verifier"), "{e}");
 }
+
+#[test]
+#[ignore = "needs root (veth pairs, XDP, AF_XDP): run scripts/test as root"]
+fn open_ports_opens_an_af_xdp_port_by_spec_among_virtual_ones() {
+    root_or_skip!();
+    let pid = std::process::id() % 100_000;
+    let (a, b) = (format!("h31{pid}oa"), format!("h31{pid}ob"));
+    ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
+    let v = Veth { a, b };
+    for end in [&v.a, &v.b] {
+        ip(&["link", "set", end, "up"]);
+    }
+    let spec = format!("net_af_xdp0,iface={}", v.a);
+    let mut ports = crate::open_ports(&["null0", &spec, "pair0", "pair1"], &crate::OpenOptions::default()).unwrap();
+    let got: Vec<(&str, String)> = ports.iter().map(|p| (p.name(), p.drvinfo().driver)).collect();
+    let want = [("null0", "net_null"), ("af_xdp0", "af_xdp"), ("pair0", "net_pair"), ("pair1", "net_pair")];
+    assert_eq!(got, want.map(|(n, d)| (n, d.to_string())));
+    let p = pool("open-ports", 4096);
+    ports[1].configure(&PortConfig::default(), &p).unwrap();
+    let queues = ports[1].open().unwrap();
+    assert!(xdp_attached(&v.a), "the AF_XDP port opened through open_ports runs on {}", v.a);
+    drop(queues);
+    ports[1].stop().unwrap();
+    drop(ports);
+    assert!(xdp_detached(&v.a), "the program leaves with the port");
+}

@@ -192,7 +192,7 @@ impl LinkThread {
     ///
     /// With `removal` (VFIO's request eventfd and the device), it also
     /// hands the device back when the kernel asks for it (see
-    /// [`super::release_on_request`]), and it reports the port removed once
+    /// `release_on_request`), and it reports the port removed once
     /// the device is gone, by request or because it stopped answering.
     pub fn spawn(
         hw: Arc<Hw>,

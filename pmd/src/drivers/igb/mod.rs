@@ -50,15 +50,15 @@
 //! transmit (`ctx.rs` says why) and interrupts.
 
 pub mod ctx;
-pub mod desc;
+pub(crate) mod desc;
 pub mod filter;
 pub mod link;
 pub mod mac;
 pub mod regs;
 pub mod rss;
-pub mod rx;
+pub(crate) mod rx;
 pub mod stats;
-pub mod tx;
+pub(crate) mod tx;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;

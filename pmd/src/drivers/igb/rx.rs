@@ -176,7 +176,7 @@ pub struct IgbRxQueue {
 unsafe impl Send for IgbRxQueue {}
 
 /// What the port hands to a new queue.
-pub struct RxSetup {
+pub(crate) struct RxSetup {
     pub hw: Arc<Hw>,
     pub qid: u16,
     pub ring: DescRing,
@@ -198,7 +198,7 @@ pub struct RxSetup {
 impl IgbRxQueue {
     /// A queue whose every descriptor holds a fresh buffer; the device is
     /// told nothing yet (the port programs the registers).
-    pub fn new(s: RxSetup) -> Result<IgbRxQueue, crate::port::PortError> {
+    pub(crate) fn new(s: RxSetup) -> Result<IgbRxQueue, crate::port::PortError> {
         let n = s.ring.count();
         let strip_vlan = s.offloads.contains(RxOffloads::VLAN_STRIP);
         let vlan_flags =

@@ -122,7 +122,7 @@ enum Outcome {
 unsafe impl Send for IgbTxQueue {}
 
 /// What the port hands to a new queue.
-pub struct TxSetup {
+pub(crate) struct TxSetup {
     pub hw: Arc<Hw>,
     pub qid: u16,
     pub ring: DescRing,
@@ -142,7 +142,7 @@ pub fn rs_thresh_for(count: u16) -> u16 {
 
 impl IgbTxQueue {
     /// An empty queue; the port programs the registers.
-    pub fn new(s: TxSetup) -> IgbTxQueue {
+    pub(crate) fn new(s: TxSetup) -> IgbTxQueue {
         let n = s.ring.count();
         let rs_thresh = rs_thresh_for(n);
         IgbTxQueue {

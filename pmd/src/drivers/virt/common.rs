@@ -219,7 +219,11 @@ impl End {
     pub fn stats(&self, conf: &PortConfig) -> PortStats {
         let rx = self.rx.iter().take(conf.rx_queues as usize).map(|c| c.stats.snapshot()).collect();
         let tx = self.tx.iter().take(conf.tx_queues as usize).map(|c| c.stats.snapshot()).collect();
-        PortStats { rx_queues: rx, tx_queues: tx, rx_missed: 0 }
+        // Frames freed from this end's wires (stop, link down, watchdog)
+        // arrived but never reached a receive burst: missed, as a NIC
+        // counts frames it had no descriptor for. Without this they would
+        // be counted nowhere but `rx_flushed` in `ethtool -S`.
+        PortStats { rx_queues: rx, tx_queues: tx, rx_missed: self.flushed.get() }
     }
 
     /// Zeroes every counter, configured queues or not.

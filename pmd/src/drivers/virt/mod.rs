@@ -62,6 +62,20 @@ const KINDS: [&str; 3] = ["loop", "pair", "null"];
 /// first with the second, the third with the fourth. Null ports receive
 /// [`DEFAULT_PACKET_SIZE`]-byte frames.
 pub fn create_ports(names: &[&str]) -> Result<Vec<Box<dyn NetDevice>>, PortError> {
+    let ids = (0..names.len())
+        .map(|i| {
+            u16::try_from(i)
+                .map_err(|_| PortError::InvalidConfig(format!("too many ports: at most {} fit a port id", u16::MAX)))
+        })
+        .collect::<Result<Vec<u16>, _>>()?;
+    create_ports_with_ids(names, &ids)
+}
+
+/// As [`create_ports`], but port `names[i]` gets id `ids[i]` (its place in
+/// a longer list of ports of every kind, as [`crate::open_ports`] numbers
+/// them). `ids` must be as long as `names`.
+pub(crate) fn create_ports_with_ids(names: &[&str], ids: &[u16]) -> Result<Vec<Box<dyn NetDevice>>, PortError> {
+    debug_assert_eq!(names.len(), ids.len());
     let parsed = names.iter().map(|n| parse_name(n)).collect::<Result<Vec<_>, _>>()?;
     for (i, a) in parsed.iter().enumerate() {
         if let Some(j) = parsed[..i].iter().position(|b| b == a) {
@@ -80,14 +94,13 @@ pub fn create_ports(names: &[&str]) -> Result<Vec<Box<dyn NetDevice>>, PortError
         let taken = |n: u64| parsed.iter().any(|&(k, m)| k == "pair" && m == n);
         let peer = (parsed[lonely].1 + 1..).find(|&n| !taken(n)).unwrap_or(0);
         return Err(PortError::InvalidConfig(format!(
-            "{} has no peer: add --vdev pair{peer} (pair ports are wired in order of appearance, first with second)",
+            "{} has no peer: add pair{peer} after it (testpmd: --vdev pair{peer}); pair ports are wired in order of appearance, first with second",
             names[lonely]
         )));
     }
     let mut ports: Vec<Option<Box<dyn NetDevice>>> = names.iter().map(|_| None).collect();
     for (i, &(kind, _)) in parsed.iter().enumerate() {
-        let id = u16::try_from(i)
-            .map_err(|_| PortError::InvalidConfig(format!("too many ports: at most {} fit a port id", u16::MAX)))?;
+        let id = ids[i];
         match kind {
             "loop" => {
                 let mut p = LoopPort::new(names[i]);
@@ -105,9 +118,8 @@ pub fn create_ports(names: &[&str]) -> Result<Vec<Box<dyn NetDevice>>, PortError
     for two in pairs.chunks_exact(2) {
         let (i, j) = (two[0], two[1]);
         let (mut a, mut b) = PairPort::new_pair(names[i], names[j]);
-        // Both indices are < names.len(), which the loop above proved fits a u16.
-        a.set_port_id(i as u16);
-        b.set_port_id(j as u16);
+        a.set_port_id(ids[i]);
+        b.set_port_id(ids[j]);
         ports[i] = Some(Box::new(a));
         ports[j] = Some(Box::new(b));
     }

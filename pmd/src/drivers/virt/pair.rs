@@ -25,6 +25,12 @@ pub(crate) const MAC_TAG: u8 = 2;
 impl VirtPort<Pair> {
     /// Two stopped ports wired to each other. Configure both alike (same
     /// queue counts) and open both: the link comes up when the second opens.
+    ///
+    /// Each end's `rx_ring_size` ([`PortConfig`](crate::PortConfig)) is the
+    /// depth of the wire into it: the peer's transmit takes at most that
+    /// many frames until this end receives. Frames still on a wire when
+    /// either end stops are freed and counted in the receiver's
+    /// [`PortStats::rx_missed`](crate::port::PortStats::rx_missed).
     pub fn new_pair(name_a: &str, name_b: &str) -> (PairPort, PairPort) {
         let ends = vec![End::new(name_a, default_mac(MAC_TAG, name_a)), End::new(name_b, default_mac(MAC_TAG, name_b))];
         let cable = Cable::new(ends);
@@ -178,6 +184,42 @@ mod tests {
         assert_eq!(p.available(), p.capacity(), "both directions drained");
         assert!(b.is_running() && !b.link_status().up, "the peer runs, without carrier");
         assert!(drain(&mut qb, 0).is_empty());
+        // Conservation for library users: every frame a port took is
+        // received, dropped or missed at the other end, and the frames
+        // freed from the wires are missed (DPDK's imissed), not lost.
+        for (sender, receiver) in [(&a, &b), (&b, &a)] {
+            let (sent, got) = (sender.stats64(), receiver.stats64());
+            assert_eq!(sent.tx_total().packets, 200);
+            assert_eq!(got.rx_missed, 200, "{} missed what was on its wires", receiver.name());
+            assert_eq!(got.rx_total().packets + got.rx_total().drops + got.rx_missed, 200);
+        }
+    }
+
+    #[test]
+    fn a_sender_that_overfills_the_wire_is_unblocked_by_the_watchdog_and_every_frame_is_counted() {
+        // The new user's case: 1000 frames into a 512-deep wire from one
+        // thread that retries whatever tx_burst leaves before it receives.
+        let p = pool(2048);
+        let ((mut a, mut qa), (b, mut qb)) = open_pair(1, 512, &p);
+        a.set_tx_timeout(Duration::from_millis(50)).unwrap();
+        let mut batch = MbufBatch::new();
+        let (mut next, deadline) = (0u64, Instant::now() + Duration::from_secs(60));
+        while next < 1000 || !batch.is_empty() {
+            assert!(Instant::now() < deadline, "stuck at frame {next}, {} not taken", batch.len());
+            while batch.room() > 0 && next < 1000 {
+                batch.push(frame(&p, STRANGER, next, 64)).unwrap();
+                next += 1;
+            }
+            qa.tx[0].tx_burst(&mut batch);
+        }
+        let received = drain(&mut qb, 0).len() as u64;
+        let (sent, got) = (a.stats64(), b.stats64());
+        assert_eq!(sent.tx_total().packets, 1000);
+        assert!(got.rx_missed >= 488, "the watchdog freed a full wire at least once: {}", got.rx_missed);
+        assert_eq!(received + got.rx_missed, 1000, "received + missed = sent");
+        let resets = a.named_stats().into_iter().find(|(n, _)| n == "tx_timeout_count").map(|(_, v)| v);
+        assert!(resets >= Some(1), "{resets:?}");
+        assert_eq!(p.available(), p.capacity());
     }
 
     #[test]

@@ -289,13 +289,13 @@ fn create_ports_refuses_bad_lists_helpfully() {
         assert!(msg(&[bad]).contains("valid kinds"), "{bad}");
     }
     let m = msg(&["pair0", "pair1", "pair2"]);
-    assert!(m.contains("pair2 has no peer: add --vdev pair3"), "{m}");
+    assert!(m.contains("pair2 has no peer: add pair3"), "{m}");
     let m = msg(&["pair2", "loop0", "pair3", "pair4", "pair5", "pair9"]);
-    assert!(m.contains("pair9 has no peer: add --vdev pair10"), "{m}");
+    assert!(m.contains("pair9 has no peer: add pair10"), "{m}");
     let m = msg(&["pair3", "pair4", "pair1"]);
-    assert!(m.contains("pair1 has no peer: add --vdev pair2"), "{m}");
+    assert!(m.contains("pair1 has no peer: add pair2"), "{m}");
     let m = msg(&["pair1", "pair2", "pair0"]);
-    assert!(m.contains("pair0 has no peer: add --vdev pair3"), "skips taken numbers: {m}");
+    assert!(m.contains("pair0 has no peer: add pair3"), "skips taken numbers: {m}");
     let m = msg(&["loop0", "null0", "loop0"]);
     assert!(m.contains("'loop0' is given twice"), "{m}");
     let m = msg(&["null1", "null01"]);

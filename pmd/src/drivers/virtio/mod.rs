@@ -9,22 +9,22 @@
 //!   status and feature bits, `virtio_net_config`, the packet header);
 //! * [`pci`]: the capability walk that finds the common, notify, ISR and
 //!   device structures in the BARs;
-//! * [`transport`]: typed access to them and the initialisation handshake
+//! * `transport`: typed access to them and the initialisation handshake
 //!   (reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK, queues,
 //!   DRIVER_OK; FAILED on error);
-//! * [`virtq`]: split and packed virtqueues in DMA memory, with the
+//! * `virtq`: split and packed virtqueues in DMA memory, with the
 //!   barriers the spec asks for and the notification suppression this
 //!   driver uses (flags, or EVENT_IDX when negotiated);
-//! * [`rx`] / [`tx`]: the receive and transmit queues (`RxQueue` /
+//! * `rx` / `tx`: the receive and transmit queues (`RxQueue` /
 //!   `TxQueue`), generic over the ring layout, the `virtio_net_hdr` in the
 //!   mbuf headroom, mergeable receive buffers as mbuf chains;
-//! * [`net_hdr`]: a frame's checksum and TSO requests as that header;
-//! * [`session`]: what the queues of one open share (the device reset that
+//! * `net_hdr`: a frame's checksum and TSO requests as that header;
+//! * `session`: what the queues of one open share (the device reset that
 //!   makes their memory safe to free);
-//! * [`irq`]: MSI-X vectors (configuration changes, one per receive
+//! * `irq`: MSI-X vectors (configuration changes, one per receive
 //!   queue) and a receive queue's interrupt;
-//! * [`link`]: the link state from VIRTIO_NET_F_STATUS, as link events;
-//! * [`ctrl`] / [`filters`]: the control queue and what goes through it.
+//! * `link`: the link state from VIRTIO_NET_F_STATUS, as link events;
+//! * `ctrl` / `filters`: the control queue and what goes through it.
 //!
 //! # Life cycle
 //!
@@ -35,19 +35,19 @@
 //! * **open**: bus mastering on, the whole handshake again from a reset
 //!   (the device forgets its queues and vectors on every reset, and a
 //!   stopped port was reset), MSI-X vectors from VFIO and `msix_config`
-//!   (see [`irq`]), receive and transmit virtqueues set up with their
+//!   (see `irq`), receive and transmit virtqueues set up with their
 //!   vectors, packed if RING_PACKED was negotiated, split otherwise
 //!   (receive filled with buffers first), DRIVER_OK, one kick so the
 //!   device sees the buffers, the link thread.
 //! * **stop / a queue dropped / close**: a device reset, confirmed by the
 //!   status reading 0, before any ring or buffer goes back (see
-//!   [`session`]); the vectors back to VFIO; bus mastering off.
+//!   `session`); the vectors back to VFIO; bus mastering off.
 //!
 //! # Interrupts
 //!
 //! Receive queues support `enable_interrupt` (testpmd's `--rx-mode
 //! adaptive|interrupt`) through their MSI-X vector and the rings'
-//! notification suppression (see [`virtq`] on interrupt mode); link
+//! notification suppression (see `virtq` on interrupt mode); link
 //! changes arrive on the configuration vector. Statistics:
 //! `msix_vectors` (vectors the device accepted in the last open: 1 + the
 //! queue pairs, or 0 when polled), `rx_queue_N_interrupts` (the device's
@@ -61,9 +61,9 @@
 //! ACCESS_PLATFORM (`iommu_platform=on`), without which the device would
 //! bypass the IOMMU. Taken when offered: MAC, STATUS, MTU, MRG_RXBUF,
 //! SPEED_DUPLEX, CSUM, HOST_TSO4, HOST_TSO6 (transmit offloads through the
-//! header: `tcp_cksum`, `udp_cksum`, `tcp_tso`; see [`net_hdr`]),
+//! header: `tcp_cksum`, `udp_cksum`, `tcp_tso`; see `net_hdr`),
 //! CTRL_VQ, CTRL_RX, CTRL_MAC_ADDR, MQ (and CTRL_VLAN per open, see
-//! [`filters`]; GUEST_CSUM per open, see [`rx_csum`]), RING_PACKED (packed virtqueues, asked for with a device argument,
+//! `filters`; GUEST_CSUM per open, see `rx_csum`), RING_PACKED (packed virtqueues, asked for with a device argument,
 //! DPDK virtio_user's word: `-a ADDR,packed_vq=1` ([`DeviceArgs`] says
 //! why they are not the default); without it the port runs split
 //! rings) and RING_EVENT_IDX (event-index notification suppression; split
@@ -74,8 +74,8 @@
 //!
 //! # Control queue, filters, multi-queue
 //!
-//! With CTRL_VQ the port runs the control queue ([`ctrl`]) and keeps its
-//! receive filters ([`filters`]: CTRL_RX promiscuous, all-multicast and
+//! With CTRL_VQ the port runs the control queue (`ctrl`) and keeps its
+//! receive filters (`filters`: CTRL_RX promiscuous, all-multicast and
 //! the MAC table, CTRL_MAC_ADDR, CTRL_VLAN for the opens that ask for
 //! `vlan_filter`), sent at every open and on every change while it runs.
 //! With MQ it runs the queue pairs configured, up to the device's
@@ -91,7 +91,7 @@
 //! MSI-X the port polls), no indirect descriptors, no IN_ORDER, and no
 //! NOTIFICATION_DATA. Offered receive offloads: `scatter` (with
 //! MRG_RXBUF), `vlan_filter` (with CTRL_VLAN), `tcp_cksum` and `udp_cksum`
-//! (with GUEST_CSUM, see [`rx_csum`]).
+//! (with GUEST_CSUM, see `rx_csum`).
 
 pub(crate) mod ctrl;
 pub(crate) mod filters;
@@ -633,7 +633,7 @@ impl VirtioPort {
     /// Transmit offloads: chains always; TCP/UDP checksums with CSUM; TSO
     /// with both HOST_TSO4 and HOST_TSO6 (as DPDK's virtio PMD: one
     /// `tcp_tso` covers both IP versions). No IPv4 header checksum or SCTP:
-    /// the header cannot ask for them (see [`net_hdr`]).
+    /// the header cannot ask for them (see `net_hdr`).
     fn tx_offload_capa(&self) -> TxOffloads {
         let h = self.hdr_offloads();
         let mut capa = TxOffloads::MULTI_SEGS;

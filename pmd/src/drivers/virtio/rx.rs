@@ -132,7 +132,7 @@ impl RxStats {
 }
 
 /// What the port hands to a new receive queue.
-pub struct RxSetup<R: Virtqueue> {
+pub(crate) struct RxSetup<R: Virtqueue> {
     /// The open it belongs to.
     pub session: Arc<Session>,
     /// Where to kick the device.
@@ -250,7 +250,7 @@ impl Tally {
 impl<R: Virtqueue> VirtioRxQueue<R> {
     /// A queue whose every descriptor holds a fresh buffer, published (the
     /// device is told about the ring afterwards, and kicked once it runs).
-    pub fn new(s: RxSetup<R>) -> Result<VirtioRxQueue<R>, PortError> {
+    pub(crate) fn new(s: RxSetup<R>) -> Result<VirtioRxQueue<R>, PortError> {
         let n = s.ring.size();
         let mut q = VirtioRxQueue {
             bufs: vec![None; n as usize].into_boxed_slice(),

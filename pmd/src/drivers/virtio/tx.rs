@@ -104,7 +104,7 @@ impl TxStats {
 }
 
 /// What the port hands to a new transmit queue.
-pub struct TxSetup<R: Virtqueue> {
+pub(crate) struct TxSetup<R: Virtqueue> {
     /// The open it belongs to.
     pub session: Arc<Session>,
     /// Where to kick the device.
@@ -156,7 +156,7 @@ unsafe impl<R: Virtqueue> Send for VirtioTxQueue<R> {}
 
 impl<R: Virtqueue> VirtioTxQueue<R> {
     /// An empty queue; every descriptor is free.
-    pub fn new(s: TxSetup<R>) -> VirtioTxQueue<R> {
+    pub(crate) fn new(s: TxSetup<R>) -> VirtioTxQueue<R> {
         let n = s.ring.size();
         VirtioTxQueue {
             bufs: vec![None; n as usize].into_boxed_slice(),
