@@ -86,7 +86,7 @@ pub(crate) struct Console {
 }
 
 impl Console {
-    fn say(&self, s: &str) {
+    pub(crate) fn say(&self, s: &str) {
         if self.json {
             let _ = writeln!(std::io::stderr(), "{s}");
         } else {
@@ -94,7 +94,7 @@ impl Console {
         }
     }
 
-    fn warn(&self, s: &str) {
+    pub(crate) fn warn(&self, s: &str) {
         let _ = writeln!(std::io::stderr(), "testpmd: warning: {s}");
     }
 }

@@ -158,6 +158,13 @@ impl PortSet {
         Ok(queues)
     }
 
+    /// Configures port `i` from its checked configuration and opens it
+    /// (also how `testpmd -i`'s `port start` restarts a stopped port).
+    pub(crate) fn reopen(&mut self, i: usize) -> Result<Queues, AppError> {
+        self.configure(i)?;
+        self.open_port(i)
+    }
+
     fn configure(&mut self, i: usize) -> Result<(), AppError> {
         let what = self.what(i);
         self.ports[i].configure(&self.confs[i], &self.pools[i]).map_err(|e| port_err(what, e))
@@ -166,6 +173,21 @@ impl PortSet {
     fn open_port(&mut self, i: usize) -> Result<Queues, AppError> {
         let what = self.what(i);
         self.ports[i].open().map_err(|e| port_err(format!("{what}: open"), e))
+    }
+
+    /// Refuses generated frames (`--txpkts`) longer than port `i` accepts.
+    pub(crate) fn check_frame_fits(&self, args: &Args, i: usize) -> Result<(), AppError> {
+        let (frame, mtu) = (args.txpkts.total(), self.ports[i].mtu());
+        if sends_generated(args) && frame > mtu as usize + 14 {
+            return usage(format!(
+                "--txpkts {} ({frame} B) is longer than {} accepts (MTU {mtu} + 14 B header); give --mtu {} or a \
+                 smaller --txpkts",
+                args.txpkts,
+                self.what(i),
+                frame - 14
+            ));
+        }
+        Ok(())
     }
 
     /// What the flags set on port `i` besides its queues, before it opens:
@@ -178,16 +200,8 @@ impl PortSet {
             port.change_mtu(mtu).map_err(|e| port_err(format!("{what}: cannot set MTU {mtu}"), e))?;
         }
         receive_filters(args, i, port.as_mut(), &what)?;
-        let frame = args.txpkts.total();
-        if sends_generated(args) && frame > port.mtu() as usize + 14 {
-            return usage(format!(
-                "--txpkts {} ({frame} B) is longer than {what} accepts (MTU {} + 14 B header); give --mtu {} or a \
-                 smaller --txpkts",
-                args.txpkts,
-                port.mtu(),
-                frame - 14
-            ));
-        }
+        self.check_frame_fits(args, i)?;
+        let port = &mut self.ports[i];
         let all_multicast = args.all_multicast || port.rx_mode().all_multicast;
         let rx_mode = RxMode { promiscuous: !args.no_promisc, all_multicast };
         match port.set_rx_mode(rx_mode) {

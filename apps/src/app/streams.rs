@@ -66,6 +66,33 @@ impl QueueTable {
         table
     }
 
+    /// Puts port `p`'s queues in (after `port start`).
+    pub(crate) fn replace(&mut self, p: usize, q: Queues) {
+        self.rx[p] = q.rx.into_iter().map(Some).collect();
+        self.tx[p] = q.tx.into_iter().map(Some).collect();
+    }
+
+    /// Drops port `p`'s queues (before `port stop`).
+    pub(crate) fn clear(&mut self, p: usize) {
+        self.rx[p].clear();
+        self.tx[p].clear();
+    }
+
+    /// Takes back a stopped stream's queues; `NoQueue` stand-ins (the rx
+    /// side of a generator, the tx side of rxonly) are dropped.
+    pub(crate) fn give_back(&mut self, args: &Args, id: StreamId, rx: Box<dyn RxQueue>, tx: Box<dyn TxQueue>) {
+        if args.forward_mode.receives() {
+            if let Some(slot) = self.rx.get_mut(id.rx_port as usize).and_then(|v| v.get_mut(id.rx_queue as usize)) {
+                *slot = Some(rx);
+            }
+        }
+        if transmits(args) {
+            if let Some(slot) = self.tx.get_mut(id.tx_port as usize).and_then(|v| v.get_mut(id.tx_queue as usize)) {
+                *slot = Some(tx);
+            }
+        }
+    }
+
     fn take_rx(&mut self, p: usize, q: usize) -> Result<Box<dyn RxQueue>, AppError> {
         self.rx.get_mut(p).and_then(|v| v.get_mut(q)).and_then(Option::take).ok_or_else(|| missing(p, "rx", q))
     }
