@@ -213,6 +213,14 @@ fn set_fwd_switches_the_engine_at_the_next_start() {
     let stop = forward_then_stop(&mut p, |[rx, ..]| rx > 0);
     let [rx, _, tx, _] = accumulated(&stop);
     assert!(rx > 0 && tx == 0, "rxonly receives and sends nothing: {stop:?}");
+    // io on the same queues the two runs before gave back at stop; stop
+    // drained the wires, so what circulates is what tx_first made.
+    p.send("set fwd io");
+    p.send("start tx_first");
+    let stop = forward_then_stop(&mut p, |[rx, ..]| rx > 1000);
+    let [rx, _, tx, tx_dropped] = accumulated(&stop);
+    assert!(rx > 1000, "io forwards: {stop:?}");
+    assert_eq!(rx + 64, tx + tx_dropped, "{stop:?}");
     let (code, _, err) = p.finish();
     assert_eq!(code, 0, "{err}");
 }

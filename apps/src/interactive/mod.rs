@@ -66,8 +66,11 @@ fn dispatch(s: &mut Session, line: &str) -> CmdResult {
         Command::Start { tx_first } => s.start(tx_first),
         Command::Stop => {
             let r = s.stop();
-            show::fwd_stats(s);
-            s.con.say("\nDone.");
+            // An unbalanced run still has its statistics shown.
+            if !matches!(&r, Err(e) if e.starts_with("Packet forwarding not started")) {
+                show::fwd_stats(s);
+                s.con.say("\nDone.");
+            }
             r
         }
         Command::Quit => Ok(()),
