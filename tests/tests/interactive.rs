@@ -353,3 +353,31 @@ fn end_of_input_while_forwarding_stops_and_returns_every_buffer() {
     assert_eq!(rx + 2 * 2 * 8 * 32, tx + tx_dropped, "{rest:?}");
     assert!(!err.contains("accounting problem"), "{err}");
 }
+
+#[test]
+fn more_queues_and_longer_rings_after_port_config_forward_and_balance() {
+    let mut p = Prompt::start("pair0,pair1", &[]);
+    assert_eq!(value(&p.info(0), "Current number of RX queues:"), "1");
+    p.send("port stop all");
+    for c in ["port config all rxq 4", "port config all txq 4", "port config all rxd 4096", "port config all txd 4096"]
+    {
+        p.send(c);
+    }
+    p.send("port start all");
+    p.wait_for("port start's Done", |l| l == "Done");
+    let info = p.info(1);
+    assert_eq!(value(&info, "Current number of RX queues:"), "4", "{info:?}");
+    assert_eq!(value(&info, "Current number of TX queues:"), "4", "{info:?}");
+    assert_eq!(value(&info, "Current number of RXDs per queue:"), "4096", "{info:?}");
+    // 4 queues x 2 ports x 64 bursts x 32 frames made up: 8192 per port,
+    // more than the pools the first configuration was sized for hold.
+    p.send("start tx_first 64");
+    let stop = forward_then_stop(&mut p, |[rx, ..]| rx > 20_000);
+    let [rx, rx_dropped, tx, tx_dropped] = accumulated(&stop);
+    // Rings long enough for every frame: none is lost while forwarding,
+    // and all are still circulating at stop, where they are drained.
+    assert_eq!((rx_dropped, tx_dropped), (0, 4 * 2 * 64 * 32), "{stop:?}");
+    assert_eq!(rx + 4 * 2 * 64 * 32, tx + tx_dropped, "{stop:?}");
+    let (code, _, err) = p.finish();
+    assert_eq!(code, 0, "{err}");
+}

@@ -209,13 +209,28 @@ impl Session {
         match self.set.check_configs(&self.con, &args) {
             Ok(()) => {
                 self.args = args;
-                Ok(())
+                self.resize_pools()
             }
             Err(e) => {
                 self.set.confs = old;
                 Err(e.to_string())
             }
         }
+    }
+
+    /// New pools when more queues or longer rings need more buffers than
+    /// the pools hold (every port is stopped, so every buffer is home).
+    fn resize_pools(&mut self) -> CmdResult {
+        let layout = Layout::new(&self.con, &self.args, &self.plan, self.set.len());
+        let want = crate::app::config::pool_size(&self.args, layout.nstreams, layout.cores);
+        let have = self.set.pools.first().map_or(0, |p| p.capacity());
+        if self.args.total_num_mbufs.is_some() || want <= have {
+            return Ok(());
+        }
+        self.set.pools.clear();
+        self.set.make_pools(&self.args, &layout).map_err(|e| e.to_string())?;
+        self.con.say(&format!("New mbuf pools of {} buffers for the larger rings", self.set.pools[0].capacity()));
+        Ok(())
     }
 
     /// `quit`: forwarding stopped, queues dropped, ports stopped; then
