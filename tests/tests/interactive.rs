@@ -113,7 +113,11 @@ impl Prompt {
             let _ = stderr.read_to_string(&mut err);
             err
         });
-        let rest = self.wait_for("Bye... at end of input", |l| l == "Bye...");
+        let rest = if self.seen.iter().any(|l| l == "Bye...") {
+            Vec::new()
+        } else {
+            self.wait_for("Bye... at end of input", |l| l == "Bye...")
+        };
         let start = Instant::now();
         let status = loop {
             if let Some(s) = self.child.try_wait().expect("wait") {
@@ -378,6 +382,23 @@ fn more_queues_and_longer_rings_after_port_config_forward_and_balance() {
     // and all are still circulating at stop, where they are drained.
     assert_eq!((rx_dropped, tx_dropped), (0, 4 * 2 * 64 * 32), "{stop:?}");
     assert_eq!(rx + 4 * 2 * 64 * 32, tx + tx_dropped, "{stop:?}");
+    let (code, _, err) = p.finish();
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn sigterm_at_the_prompt_stops_forwarding_and_quits_cleanly() {
+    let mut p = Prompt::start("pair0,pair1", &[]);
+    p.send("start tx_first 2");
+    p.send("show fwd stats all");
+    p.wait_for("forwarding", end_of_fwd_stats);
+    // Standard input stays open: only the signal can end the wait.
+    // SAFETY: kill(2) on our child.
+    assert_eq!(unsafe { libc::kill(p.child.id() as i32, libc::SIGTERM) }, 0);
+    let rest = p.wait_for("Bye... after SIGTERM", |l| l == "Bye...");
+    assert!(rest.iter().any(|l| l == "Signal received, stopping..."), "{rest:?}");
+    let [rx, _, tx, tx_dropped] = accumulated(&rest);
+    assert_eq!(rx + 2 * 2 * 32, tx + tx_dropped, "{rest:?}");
     let (code, _, err) = p.finish();
     assert_eq!(code, 0, "{err}");
 }

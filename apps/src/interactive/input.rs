@@ -2,7 +2,8 @@
 //! terminal (rustyline), plain lines otherwise (`testpmd -i < cmds`), with
 //! no prompt or echo so a script's output is only the commands' own.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
+use std::os::fd::RawFd;
 
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
@@ -13,7 +14,7 @@ const PROMPT: &str = "testpmd> ";
 pub(crate) enum Input {
     /// Boxed: the editor is large, and there is one `Input`.
     Editor(Box<DefaultEditor>),
-    Plain(std::io::StdinLock<'static>),
+    Plain(PlainLines),
 }
 
 impl Input {
@@ -24,7 +25,7 @@ impl Input {
                 return Input::Editor(Box::new(ed));
             }
         }
-        Input::Plain(std::io::stdin().lock())
+        Input::Plain(PlainLines::default())
     }
 
     /// The next line; `None` at the end of input (EOF, Ctrl-D) or on a
@@ -41,13 +42,72 @@ impl Input {
                 Err(ReadlineError::Interrupted) => Some(String::new()),
                 Err(_) => None,
             },
-            Input::Plain(stdin) => {
-                let mut line = String::new();
-                match stdin.read_line(&mut line) {
-                    Ok(0) | Err(_) => None,
-                    Ok(_) => Some(line),
-                }
+            Input::Plain(lines) => lines.next_line(),
+        }
+    }
+}
+
+/// Lines from standard input, read so that a stop signal (SIGINT, SIGTERM)
+/// ends the wait for the next one: `std`'s reader blocks in `read`, which
+/// the signal handler (installed with `SA_RESTART`) does not interrupt.
+#[derive(Default)]
+pub(crate) struct PlainLines {
+    buf: Vec<u8>,
+    eof: bool,
+}
+
+impl PlainLines {
+    /// The next line; `None` at end of input, on a read error, or once a
+    /// stop signal arrived.
+    fn next_line(&mut self) -> Option<String> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                return Some(String::from_utf8_lossy(&line).into_owned());
             }
+            if self.eof {
+                let rest = std::mem::take(&mut self.buf);
+                return (!rest.is_empty()).then(|| String::from_utf8_lossy(&rest).into_owned());
+            }
+            if !wait_readable(libc::STDIN_FILENO) {
+                return None;
+            }
+            let mut chunk = [0u8; 4096];
+            // SAFETY: `chunk` is a writable buffer of the length passed.
+            let n = unsafe { libc::read(libc::STDIN_FILENO, chunk.as_mut_ptr().cast(), chunk.len()) };
+            match n {
+                0 => self.eof = true,
+                n if n > 0 => self.buf.extend_from_slice(&chunk[..n as usize]),
+                _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Waits until `fd` is readable (or at its end); `false` once a stop
+/// signal arrived (the signal's eventfd became readable) or `poll` failed.
+fn wait_readable(fd: RawFd) -> bool {
+    let wake = crate::signal::wake_fd().unwrap_or(-1);
+    let mut fds = [
+        libc::pollfd { fd, events: libc::POLLIN, revents: 0 },
+        // poll ignores a negative fd: no eventfd, no wake-up.
+        libc::pollfd { fd: wake, events: libc::POLLIN, revents: 0 },
+    ];
+    loop {
+        if crate::signal::requested() {
+            return false;
+        }
+        // SAFETY: `fds` is an array of two initialised pollfd, as counted.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return false;
+        }
+        if fds[1].revents != 0 || crate::signal::requested() {
+            return false;
+        }
+        if fds[0].revents != 0 {
+            return true;
         }
     }
 }

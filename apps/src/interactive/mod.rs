@@ -47,6 +47,9 @@ pub fn run(args: &Args) -> Result<Outcome, AppError> {
         }
         crate::app::main_loop::log_link_events(&s.con, &s.set.link_events);
     }
+    if crate::signal::requested() {
+        s.con.say("Signal received, stopping...");
+    }
     if let Err(e) = s.quit() {
         eprintln!("{e}");
         accounting = true;
