@@ -263,21 +263,9 @@ pub(crate) fn tx_gen(
             c.done.store(true, Relaxed);
             return 0;
         }
-        if let Some((start, rate)) = &mut g.rate {
-            let mut due = (start.elapsed().as_secs_f64() * *rate) as u64;
-            // A token bucket two bursts deep: a sender that was held up
-            // (descheduled, a slow doorbell) does not flood the wire to
-            // catch up; the missed time is forgiven instead. Flooding after a
-            // stall overflowed QEMU's igb receive queue, which drops silently.
-            let depth = 2 * burst as u64;
-            if due > g.seq + depth {
-                *start += Duration::from_secs_f64((due - g.seq - depth) as f64 / *rate);
-                due = g.seq + depth;
-            }
-            n = n.min(due.saturating_sub(g.seq));
-            if n == 0 {
-                return 0;
-            }
+        n = n.min(due_by_rate(g, burst));
+        if n == 0 {
+            return 0;
         }
         let n = n as usize;
         if !alloc_frames(&g.pool, batch, n, &g.segments) {
@@ -286,23 +274,58 @@ pub(crate) fn tx_gen(
             tx.tx_done_cleanup();
             return 0;
         }
-        for m in batch.iter_mut() {
-            let flow = (g.flows > 1).then_some(g.flow as u16);
-            g.tmpl.write_mbuf(m, g.seq, flow);
-            if flow.is_some() {
-                g.flow += 1;
-                if g.flow == g.flows {
-                    g.flow = 0;
-                }
-            }
-            g.seq += 1;
-        }
+        write_frames(g, batch);
         c.generated.add(n as u64);
         made = n;
         // Tagged once, when built: leftovers retried are tagged already.
         tag(batch, out.vlan, c);
     }
-    let sent = tx_captured(tx, batch, out.cap);
+    send_or_give_up(tx, batch, c, g, out.cap);
+    made
+}
+
+/// How many frames `--tx-rate` allows now (any number without a rate).
+fn due_by_rate(g: &mut TxGen, burst: usize) -> u64 {
+    let Some((start, rate)) = &mut g.rate else { return u64::MAX };
+    let mut due = (start.elapsed().as_secs_f64() * *rate) as u64;
+    // A token bucket two bursts deep: a sender that was held up
+    // (descheduled, a slow doorbell) does not flood the wire to
+    // catch up; the missed time is forgiven instead. Flooding after a
+    // stall overflowed QEMU's igb receive queue, which drops silently.
+    let depth = 2 * burst as u64;
+    if due > g.seq + depth {
+        *start += Duration::from_secs_f64((due - g.seq - depth) as f64 / *rate);
+        due = g.seq + depth;
+    }
+    due.saturating_sub(g.seq)
+}
+
+/// Writes the template into every frame of `batch`, each with the next
+/// sequence number and, with several flows, the next flow.
+fn write_frames(g: &mut TxGen, batch: &mut MbufBatch) {
+    for m in batch.iter_mut() {
+        let flow = (g.flows > 1).then_some(g.flow as u16);
+        g.tmpl.write_mbuf(m, g.seq, flow);
+        if flow.is_some() {
+            g.flow += 1;
+            if g.flow == g.flows {
+                g.flow = 0;
+            }
+        }
+        g.seq += 1;
+    }
+}
+
+/// Sends what the batch holds; frames the queue keeps refusing for
+/// [`TX_RETRY`] are dropped and counted.
+fn send_or_give_up(
+    tx: &mut dyn TxQueue,
+    batch: &mut MbufBatch,
+    c: &StreamCounters,
+    g: &mut TxGen,
+    cap: Option<&StreamTaps>,
+) {
+    let sent = tx_captured(tx, batch, cap);
     c.tx.add(sent as u64);
     if sent == 0 && !batch.is_empty() {
         let since = *g.stuck_since.get_or_insert_with(Instant::now);
@@ -314,7 +337,6 @@ pub(crate) fn tx_gen(
     } else {
         g.stuck_since = None;
     }
-    made
 }
 
 /// `tx_burst`, copying the frames the queue takes to the capture, if any.

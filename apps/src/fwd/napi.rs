@@ -115,14 +115,7 @@ pub fn run_core_napi_woken(
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
     let (mut can_sleep, mut idle, mut rounds) = (true, 0u32, 0u64);
     while !stop.load(Relaxed) {
-        let mut got = 0;
-        for s in streams.iter_mut() {
-            let n = s.poll();
-            if n == 0 {
-                s.counters.empty_polls.add(1);
-            }
-            got += n;
-        }
+        let got = poll_round(streams);
         rounds += 1;
         if got != 0 {
             idle = 0;
@@ -133,32 +126,61 @@ pub fn run_core_napi_woken(
             continue;
         }
         idle = 0;
-        for s in streams.iter() {
-            s.counters.polls.add(rounds);
-        }
+        add_polls(streams, rounds);
         rounds = 0;
         if !arm_all(streams, &ep, &mut watched) {
             can_sleep = false;
             continue;
         }
-        for s in streams.iter() {
-            s.counters.sleeps.add(1);
-        }
-        let t = Instant::now();
-        for ev in ep.wait(&mut events, Some(wait.max_sleep)) {
-            if let Some(s) = streams.get(ev.u64 as usize) {
-                s.counters.interrupts.add(1);
-            }
-        }
-        slept += t.elapsed();
-        for s in streams.iter_mut() {
-            s.rx.disable_interrupt();
-        }
+        slept += sleep_on_interrupts(streams, &ep, &mut events, wait.max_sleep);
     }
     if wait.mode != RxWaitMode::Poll {
-        for s in streams.iter() {
-            s.counters.polls.add(rounds);
+        add_polls(streams, rounds);
+    }
+    slept
+}
+
+/// Polls every stream once; returns the frames they received.
+fn poll_round(streams: &mut [Stream]) -> usize {
+    let mut got = 0;
+    for s in streams.iter_mut() {
+        let n = s.poll();
+        if n == 0 {
+            s.counters.empty_polls.add(1);
         }
+        got += n;
+    }
+    got
+}
+
+/// Counts `rounds` polls on every stream (once per sleep, not per poll).
+fn add_polls(streams: &[Stream], rounds: u64) {
+    for s in streams {
+        s.counters.polls.add(rounds);
+    }
+}
+
+/// Sleeps on the armed rx interrupts (and the stop bell) for at most
+/// `max_sleep`, counts the sleep and the interrupts that ended it, then
+/// turns the interrupts off again for polling. Returns the time asleep.
+fn sleep_on_interrupts(
+    streams: &mut [Stream],
+    ep: &Epoll,
+    events: &mut [libc::epoll_event],
+    max_sleep: Duration,
+) -> Duration {
+    for s in streams.iter() {
+        s.counters.sleeps.add(1);
+    }
+    let t = Instant::now();
+    for ev in ep.wait(events, Some(max_sleep)) {
+        if let Some(s) = streams.get(ev.u64 as usize) {
+            s.counters.interrupts.add(1);
+        }
+    }
+    let slept = t.elapsed();
+    for s in streams.iter_mut() {
+        s.rx.disable_interrupt();
     }
     slept
 }

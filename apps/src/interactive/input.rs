@@ -3,7 +3,6 @@
 //! no prompt or echo so a script's output is only the commands' own.
 
 use std::io::IsTerminal;
-use std::os::fd::RawFd;
 
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
@@ -69,7 +68,7 @@ impl PlainLines {
                 let rest = std::mem::take(&mut self.buf);
                 return (!rest.is_empty()).then(|| String::from_utf8_lossy(&rest).into_owned());
             }
-            if !wait_readable(libc::STDIN_FILENO) {
+            if !stdin_readable() {
                 return None;
             }
             let mut chunk = [0u8; 4096];
@@ -85,29 +84,11 @@ impl PlainLines {
     }
 }
 
-/// Waits until `fd` is readable (or at its end); `false` once a stop
-/// signal arrived (the signal's eventfd became readable) or `poll` failed.
-fn wait_readable(fd: RawFd) -> bool {
-    let wake = crate::signal::wake_fd().unwrap_or(-1);
-    let mut fds = [
-        libc::pollfd { fd, events: libc::POLLIN, revents: 0 },
-        // poll ignores a negative fd: no eventfd, no wake-up.
-        libc::pollfd { fd: wake, events: libc::POLLIN, revents: 0 },
-    ];
-    loop {
-        if crate::signal::requested() {
-            return false;
-        }
-        // SAFETY: `fds` is an array of two initialised pollfd, as counted.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            return false;
-        }
-        if fds[1].revents != 0 || crate::signal::requested() {
-            return false;
-        }
-        if fds[0].revents != 0 {
-            return true;
-        }
-    }
+/// Waits until standard input is readable (or at its end); `false` once
+/// a stop signal arrived (its handler rings the signal eventfd, and
+/// interrupts `poll`) or `poll` failed. Only SIGINT and SIGTERM have
+/// handlers, so no other signal ends the wait.
+fn stdin_readable() -> bool {
+    let wake = crate::signal::wake_fd().unwrap_or(-1); // poll skips a negative fd
+    !crate::signal::requested() && crate::event::wait_readable(libc::STDIN_FILENO, wake, None)
 }
