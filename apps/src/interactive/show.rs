@@ -130,8 +130,8 @@ pub(crate) fn fwd_stats(s: &Session) {
 
 /// `[rx, rx dropped, tx, tx dropped]` in dpdk-testpmd's two lines.
 fn fwd_lines(o: &mut String, [rx, rxd, tx, txd]: [u64; 4]) {
-    let _ = writeln!(o, "  RX-packets: {rx:<14} RX-dropped: {rxd:<14} RX-total: {}", rx + rxd);
-    let _ = writeln!(o, "  TX-packets: {tx:<14} TX-dropped: {txd:<14} TX-total: {}", tx + txd);
+    let _ = writeln!(o, "  RX-packets: {rx:<14} RX-dropped: {rxd:<14}RX-total: {}", rx + rxd);
+    let _ = writeln!(o, "  TX-packets: {tx:<14} TX-dropped: {txd:<14}TX-total: {}", tx + txd);
 }
 
 fn rx_drops(d: &dyn NetDevice) -> u64 {
