@@ -117,14 +117,22 @@ impl Session {
         let assignment = crate::fwd::spread((0..streams.len()).collect::<Vec<_>>(), layout.cores);
         announce::announce(&self.con, &args, &self.set, &layout, &self.plan, &streams, &assignment);
         let base = self.set.ports.iter().map(|p| rx_counts(p.as_ref())).collect();
-        let running =
-            cores::launch(&args, &self.plan, streams, &assignment, &self.set.pools).map_err(|e| e.to_string())?;
-        self.fwd = Some(Forwarding { running, args, base });
-        Ok(())
+        match cores::launch(&args, &self.plan, streams, &assignment, &self.set.pools) {
+            Ok(running) => {
+                self.fwd = Some(Forwarding { running, args, base });
+                Ok(())
+            }
+            Err(e) => {
+                // The streams, and with them their queues, are gone.
+                self.reclaim_after_failed_build();
+                Err(e.to_string())
+            }
+        }
     }
 
-    /// A stream build that failed half-way dropped the queues it took;
-    /// the ports are restarted so that they hand out a full set again.
+    /// A start that failed half-way (a stream refused, a core that did not
+    /// spawn) dropped the queues its streams took; the ports are restarted
+    /// so that they hand out a full set again.
     fn reclaim_after_failed_build(&mut self) {
         for i in 0..self.set.len() {
             self.table.clear(i);
