@@ -1,9 +1,9 @@
 //! `testpmd` itself, one job per file: check the arguments and plan the
-//! cores ([`plan`]), derive each port's configuration ([`config`]), open
-//! and start the ports with their pools ([`ports`]), build the streams
-//! ([`streams`]), announce them ([`announce`]), launch the forwarding
-//! cores ([`cores`]), run the main loop ([`main_loop`]), and stop, drain
-//! and report ([`shutdown`]). The parts are
+//! cores (`plan`), derive each port's configuration (`config`), open
+//! and start the ports with their pools (`ports`), build the streams
+//! (`streams`), announce them (`announce`), launch the forwarding
+//! cores (`cores`), run the main loop (`main_loop`), and stop, drain
+//! and report (`shutdown`). The parts are
 //! separate so that interactive control can reuse them.
 
 pub(crate) mod announce;

@@ -1,8 +1,8 @@
 //! `testpmd -i`: a `testpmd>` prompt taking dpdk-testpmd's commands
 //! ([`command`]) on ports opened and started as the flags say
-//! ([`session`]), printing in its layouts ([`show`]). Commands come from a
+//! (`session`), printing in its layouts (`show`). Commands come from a
 //! line editor on a terminal or, for scripts and tests, plain lines on
-//! standard input ([`input`]); end of input quits. A failed command prints
+//! standard input (`input`); end of input quits. A failed command prints
 //! why and the session goes on; the exit status counts it.
 
 pub mod command;
