@@ -462,6 +462,12 @@ pub fn parse_lcores(s: &str) -> Result<Vec<usize>, String> {
                   4 device failure (a PCI port could not be opened or stopped responding)."
 )]
 pub struct Args {
+    /// Interactive mode: a `testpmd>` prompt taking dpdk-testpmd's commands (start, stop, show port stats
+    /// all, port config all rxd N, ...; type help); without a terminal, commands are read one a line from
+    /// standard input (testpmd -i < cmds). The other flags set the initial configuration
+    #[arg(short = 'i', long = "interactive")]
+    pub interactive: bool,
+
     /// CPUs to use (e.g. 0-1 or 0,2): the first runs the main (stats)
     /// thread, the others forwarding cores [default: all allowed CPUs]
     #[arg(short = 'l', long = "lcores", value_name = "LIST", value_parser = parse_lcore_list)]

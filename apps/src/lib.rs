@@ -5,6 +5,7 @@
 //!   flowgen, csum, icmpecho, 5tswap) and the per-core polling loop.
 //! * [`cli`]: the dpdk-testpmd-like command line.
 //! * [`app`]: a whole run: ports, pools, cores, stats, clean stop.
+//! * [`interactive`]: `testpmd -i`, dpdk-testpmd's commands at a prompt.
 //! * [`report`]: the final report, as text or JSON.
 //! * [`devinfo`]: a port's capabilities and offloads (`pmdinfo -k`,
 //!   telemetry's `/ethdev/info`).
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod devinfo;
 mod event;
 pub mod fwd;
+pub mod interactive;
 pub mod json;
 pub mod pmdstat;
 pub mod report;
@@ -52,6 +54,9 @@ pub fn testpmd_main() -> ExitCode {
         eprintln!("testpmd: cannot install signal handlers: {e}");
         return ExitCode::from(1);
     }
+    if args.interactive {
+        return interactive_main(&args);
+    }
     match app::run(&args) {
         Ok(report) => {
             if args.json {
@@ -67,6 +72,23 @@ pub fn testpmd_main() -> ExitCode {
                 }
                 ExitCode::from(3)
             }
+        }
+        Err(e) => {
+            eprintln!("testpmd: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+/// `testpmd -i`: the session, then its exit code (0, 2 when a command
+/// failed, 3 for an accounting problem; 1, 2 or 4 when it cannot start).
+fn interactive_main(args: &cli::Args) -> ExitCode {
+    match interactive::run(args) {
+        Ok(outcome) => {
+            if outcome.failures > 0 {
+                eprintln!("testpmd: {} command(s) failed", outcome.failures);
+            }
+            ExitCode::from(interactive::exit_code(&outcome))
         }
         Err(e) => {
             eprintln!("testpmd: {e}");
