@@ -60,7 +60,8 @@ pub fn open_ports<S: AsRef<str>>(specs: &[S], opts: &OpenOptions) -> Result<Vec<
     let mut slots: Vec<Option<Box<dyn NetDevice>>> = specs.iter().map(|_| None).collect();
     for (slot, kind) in slots.iter_mut().zip(&kinds) {
         if let Spec::Pci { spec, .. } = kind {
-            *slot = Some(open_pci(spec, opts.iova_mode)?);
+            *slot =
+                Some(open_pci(spec, opts.iova_mode).map_err(|e| e.context(&format!("cannot open PCI port {spec}")))?);
         }
     }
     let (vdevs, ids): (Vec<VdevSpec>, Vec<u16>) = kinds

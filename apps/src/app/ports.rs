@@ -10,27 +10,23 @@ use super::plan::{check_port_flags, sends_generated, Layout};
 use super::{port_err, usage, AppError, Console};
 use crate::cli::{Args, Topology};
 
+/// The ports of `-a` (PCI) then `--vdev` (virtual, AF_XDP), in that order,
+/// opened by the library's one function for every kind of port.
 pub(crate) fn open_ports(args: &Args) -> Result<Vec<Box<dyn NetDevice>>, AppError> {
     check_distinct_pci(&args.allow)?;
-    let mut ports = Vec::new();
-    for addr in &args.allow {
-        match ferrite_pmd::drivers::open_pci(addr, args.iova_mode) {
-            Ok(p) => ports.push(p),
-            Err(e) => return Err(port_err(format!("cannot open PCI port {addr}"), e)),
-        }
-    }
-    if !args.vdev.is_empty() {
-        // Port names (DPDK's net_ prefix accepted) with their key=value
-        // device arguments after them (af_xdp0,iface=eth0).
-        use ferrite_pmd::drivers::vdev;
-        let specs = vdev::parse_vdev_tokens(&args.vdev).or_else(|e| usage(format!("--vdev: {e}")))?;
-        let first = ports.len();
-        match vdev::create_vdevs(&specs, first) {
-            Ok(v) => ports.extend(v),
-            Err(e) => return Err(port_err("--vdev".to_string(), e)),
-        }
-    }
-    Ok(ports)
+    // Port names (DPDK's net_ prefix accepted) with their key=value device
+    // arguments after them (af_xdp0,iface=eth0).
+    let vdevs = ferrite_pmd::drivers::vdev::parse_vdev_tokens(&args.vdev).or_else(|e| usage(format!("--vdev: {e}")))?;
+    let specs: Vec<String> = args.allow.iter().cloned().chain(vdevs.iter().map(|v| v.to_string())).collect();
+    let opts = ferrite_pmd::OpenOptions { iova_mode: args.iova_mode };
+    let what = if args.vdev.is_empty() {
+        "-a"
+    } else if args.allow.is_empty() {
+        "--vdev"
+    } else {
+        "-a/--vdev"
+    };
+    ferrite_pmd::open_ports(&specs, &opts).map_err(|e| port_err(what.to_string(), e))
 }
 
 /// One driver per device: the same NIC given twice (perhaps written two

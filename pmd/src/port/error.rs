@@ -36,6 +36,21 @@ impl fmt::Display for PortError {
 
 impl std::error::Error for PortError {}
 
+impl PortError {
+    /// The same error with `what` (the port or step it concerns) before its
+    /// message; the kind, and so a program's exit status, stays.
+    pub fn context(self, what: &str) -> PortError {
+        match self {
+            PortError::NotSupported(op) => PortError::InvalidConfig(format!("{what}: operation not supported: {op}")),
+            PortError::InvalidConfig(s) => PortError::InvalidConfig(format!("{what}: {s}")),
+            PortError::InvalidState(s) => PortError::InvalidState(format!("{what}: {s}")),
+            PortError::NoMemory(s) => PortError::NoMemory(format!("{what}: {s}")),
+            PortError::Device(s) => PortError::Device(format!("{what}: {s}")),
+            PortError::Timeout(s) => PortError::Timeout(format!("{what}: {s}")),
+        }
+    }
+}
+
 impl From<ferrite_hugepages::DmaError> for PortError {
     fn from(e: ferrite_hugepages::DmaError) -> Self {
         use ferrite_hugepages::DmaError;
