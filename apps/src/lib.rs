@@ -15,7 +15,6 @@ pub mod cli;
 pub mod devinfo;
 mod event;
 pub mod fwd;
-pub mod json;
 pub mod pmdstat;
 pub mod report;
 pub mod signal;
