@@ -220,9 +220,21 @@ const CLIENT_STALL: Duration = Duration::from_secs(10);
 /// bound against a server that never ends its line.
 const MAX_REPLY_LINE: usize = 16 << 20;
 
+pub mod dpdk;
+
+/// Which protocol a request came in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dialect {
+    /// ferrite's own (this module's doc).
+    Ferrite,
+    /// DPDK's telemetry v2 ([`dpdk`]).
+    Dpdk,
+}
+
 /// A request waiting for the main thread.
 struct Request {
     line: String,
+    dialect: Dialect,
     reply: SyncSender<String>,
 }
 
@@ -233,6 +245,18 @@ pub struct Telemetry {
     listener: Option<JoinHandle<()>>,
     requests: Receiver<Request>,
     started: Instant,
+    /// The DPDK-protocol socket, when [`serve_dpdk`](Telemetry::serve_dpdk)
+    /// started one.
+    dpdk: Option<DpdkSocket>,
+}
+
+/// The DPDK-protocol socket and its listener thread.
+struct DpdkSocket {
+    path: PathBuf,
+    /// The `dpdk/PREFIX` directory if testpmd created it (removed again
+    /// when empty).
+    created_dir: Option<PathBuf>,
+    listener: Option<JoinHandle<()>>,
 }
 
 /// What the server's threads share.
@@ -256,6 +280,14 @@ impl Shared {
     /// Sleeps until `fd` is readable or the server stops; whether `fd` is.
     fn wait_readable(&self, fd: &impl AsRawFd) -> bool {
         event::wait_readable(fd.as_raw_fd(), self.stop_bell.as_raw_fd(), None)
+    }
+
+    /// Has the main thread answer `line`; `None` if it does not (stopping).
+    fn ask(&self, line: String, dialect: Dialect) -> Option<String> {
+        let (rtx, rrx) = mpsc::sync_channel(1);
+        self.requests.send(Request { line, dialect, reply: rtx }).ok()?;
+        let _ = self.bell.write(1);
+        rrx.recv_timeout(Duration::from_secs(5)).ok()
     }
 }
 
@@ -337,8 +369,32 @@ impl Telemetry {
         };
         let for_thread = shared.clone();
         let handle =
-            std::thread::Builder::new().name("telemetry".into()).spawn(move || listen(listener, for_thread))?;
-        Ok(Telemetry { path, shared, listener: Some(handle), requests: rx, started: Instant::now() })
+            std::thread::Builder::new().name("telemetry".into()).spawn(move || listen(listener, for_thread, client))?;
+        Ok(Telemetry { path, shared, listener: Some(handle), requests: rx, started: Instant::now(), dpdk: None })
+    }
+
+    /// Also answers DPDK's telemetry protocol, on the socket DPDK tools
+    /// look for with file prefix `prefix` (see [`dpdk`]); returns its path.
+    /// A missing `dpdk/PREFIX` directory is created 0700, as DPDK's EAL
+    /// does; a socket a live app still answers on is refused.
+    pub fn serve_dpdk(&mut self, prefix: &str) -> std::io::Result<PathBuf> {
+        dpdk::check_prefix(prefix).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let dir = dpdk::runtime_dir(prefix);
+        let created_dir = match std::fs::symlink_metadata(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(dir.clone()),
+            _ => None,
+        };
+        prepare_dir(&dir, Trust::Named)?;
+        let path = dir.join(dpdk::SOCKET_NAME);
+        let listener = dpdk::bind(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        listener.set_nonblocking(true)?;
+        let for_thread = self.shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("telemetry-dpdk".into())
+            .spawn(move || listen(listener, for_thread, dpdk_client))?;
+        self.dpdk = Some(DpdkSocket { path: path.clone(), created_dir, listener: Some(handle) });
+        Ok(path)
     }
 
     /// The socket's path.
@@ -359,7 +415,11 @@ impl Telemetry {
         // the reset rings it again, one sent before is answered now.
         let _ = self.shared.bell.read();
         while let Ok(req) = self.requests.try_recv() {
-            let _ = req.reply.try_send(answer(&req.line, ports, ctx, self.started));
+            let reply = match req.dialect {
+                Dialect::Ferrite => answer(&req.line, ports, ctx, self.started),
+                Dialect::Dpdk => dpdk::answer(&req.line, ports),
+            };
+            let _ = req.reply.try_send(reply);
         }
     }
 }
@@ -373,6 +433,16 @@ impl Drop for Telemetry {
             let _ = h.join();
         }
         let _ = std::fs::remove_file(&self.path);
+        if let Some(d) = &mut self.dpdk {
+            if let Some(h) = d.listener.take() {
+                let _ = h.join();
+            }
+            let _ = std::fs::remove_file(&d.path);
+            if let Some(dir) = &d.created_dir {
+                // Only if empty: a DPDK app may have put files there since.
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
     }
 }
 
@@ -395,7 +465,8 @@ fn turn_away(stream: UnixStream) {
 }
 
 /// Accepts connections until the server stops, asleep in between.
-fn listen(listener: UnixListener, shared: Shared) {
+/// `serve` runs each client's connection on a thread of its own.
+fn listen(listener: UnixListener, shared: Shared, serve: fn(UnixStream, Shared) -> std::io::Result<()>) {
     // Only this thread adds to it, so checking then adding cannot overshoot.
     let clients = Arc::new(AtomicUsize::new(0));
     while !shared.stopping() {
@@ -414,7 +485,7 @@ fn listen(listener: UnixListener, shared: Shared) {
                 // If the spawn fails, the closure and its slot are dropped.
                 let _ = std::thread::Builder::new().name("telemetry-client".into()).spawn(move || {
                     let _slot = slot;
-                    let _ = client(stream, shared);
+                    let _ = serve(stream, shared);
                 });
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -467,19 +538,42 @@ fn client(stream: UnixStream, shared: Shared) -> std::io::Result<()> {
                 if req.is_empty() {
                     continue;
                 }
-                let (rtx, rrx) = mpsc::sync_channel(1);
-                if shared.requests.send(Request { line: req, reply: rtx }).is_err() {
-                    return Ok(());
-                }
-                let _ = shared.bell.write(1);
-                let reply = rrx
-                    .recv_timeout(Duration::from_secs(5))
-                    .unwrap_or_else(|_| r#"{"error":"testpmd is not answering (stopping?)"}"#.to_string());
+                let reply = shared
+                    .ask(req, Dialect::Ferrite)
+                    .unwrap_or_else(|| r#"{"error":"testpmd is not answering (stopping?)"}"#.to_string());
                 writeln!(out, "{reply}")?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+    }
+    Ok(())
+}
+
+/// Serves one DPDK-protocol connection: the info message, then a reply
+/// message per request message, until the client hangs up (an empty
+/// message too, as DPDK) or the server stops.
+fn dpdk_client(mut stream: UnixStream, shared: Shared) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_write_timeout(Some(CLIENT_STALL))?;
+    stream.write_all(dpdk::info().to_string().as_bytes())?;
+    // A longer message is cut to the buffer (SOCK_SEQPACKET drops the
+    // rest), as DPDK reads it.
+    let mut buf = [0u8; dpdk::MAX_REQUEST];
+    while !shared.stopping() {
+        if !shared.wait_readable(&stream) {
+            continue;
+        }
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let cmd = dpdk::command(&line).to_string();
+        let Some(reply) = shared.ask(line, Dialect::Dpdk) else { return Ok(()) };
+        dpdk::send(&mut stream, &cmd, &reply)?;
     }
     Ok(())
 }
