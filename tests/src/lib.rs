@@ -113,6 +113,67 @@ pub fn run_cores(
     out
 }
 
+/// A child in a process group of its own, killed with the group when
+/// dropped (a failed assertion included), so nothing outlives the test.
+pub struct Group(pub std::process::Child);
+
+impl Group {
+    /// Starts `cmd` as the leader of a new process group.
+    pub fn spawn(cmd: &mut std::process::Command) -> Group {
+        Group(
+            std::os::unix::process::CommandExt::process_group(cmd, 0)
+                .spawn()
+                .unwrap_or_else(|e| panic!("start {cmd:?}: {e}")),
+        )
+    }
+
+    /// Waits at most `limit` for the exit; on timeout kills the group and
+    /// fails saying what was stuck, with what it printed.
+    pub fn finish(mut self, what: &str, limit: Duration) -> (std::process::ExitStatus, String, String) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.0.try_wait().expect("wait") {
+                break s;
+            }
+            if start.elapsed() > limit {
+                self.kill();
+                let (out, err) = self.output();
+                panic!("{what} still running after {limit:?}: killed.\nstdout: {out}\nstderr: {err}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let (out, err) = self.output();
+        (status, out, err)
+    }
+
+    fn output(&mut self) -> (String, String) {
+        let read = |r: Option<&mut dyn std::io::Read>| {
+            let mut s = String::new();
+            if let Some(r) = r {
+                let _ = r.read_to_string(&mut s);
+            }
+            s
+        };
+        let out = read(self.0.stdout.as_mut().map(|s| s as &mut dyn std::io::Read));
+        let err = read(self.0.stderr.as_mut().map(|s| s as &mut dyn std::io::Read));
+        (out, err)
+    }
+
+    fn kill(&mut self) {
+        // SAFETY: signals the process group this child leads (its pid).
+        unsafe { libc::killpg(self.0.id() as libc::pid_t, libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            self.kill();
+        }
+    }
+}
+
 /// A parsed JSON value, read by serde_json. Numbers keep serde_json's
 /// exact form, so a u64 counter above 2^53 reads back as it was written
 /// (an f64 would round it). The accessors panic with what was expected:

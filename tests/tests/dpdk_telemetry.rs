@@ -10,72 +10,14 @@
 //! The run is asymmetric on purpose: a reply that swapped receive and
 //! transmit, bytes and packets, or two ports, would not match.
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ferrite_tests::Json;
+use ferrite_tests::{Group, Json};
 
 const TESTPMD: &str = env!("CARGO_BIN_EXE_testpmd-under-test");
 const SCRIPT: &str = "/usr/bin/dpdk-telemetry.py";
-
-/// A child in a process group of its own, killed with the group when
-/// dropped (a failed assertion included), so nothing outlives the test.
-struct Group(Child);
-
-impl Group {
-    fn spawn(cmd: &mut Command) -> Group {
-        Group(cmd.process_group(0).spawn().unwrap_or_else(|e| panic!("start {cmd:?}: {e}")))
-    }
-
-    /// Waits at most `limit` for the exit; on timeout kills the group and
-    /// fails saying what was stuck, with what it printed.
-    fn finish(mut self, what: &str, limit: Duration) -> (std::process::ExitStatus, String, String) {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(s) = self.0.try_wait().expect("wait") {
-                break s;
-            }
-            if start.elapsed() > limit {
-                self.kill();
-                let (out, err) = self.output();
-                panic!("{what} still running after {limit:?}: killed.\nstdout: {out}\nstderr: {err}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let (out, err) = self.output();
-        (status, out, err)
-    }
-
-    fn output(&mut self) -> (String, String) {
-        let read = |r: Option<&mut dyn Read>| {
-            let mut s = String::new();
-            if let Some(r) = r {
-                let _ = r.read_to_string(&mut s);
-            }
-            s
-        };
-        let out = read(self.0.stdout.as_mut().map(|s| s as &mut dyn Read));
-        let err = read(self.0.stderr.as_mut().map(|s| s as &mut dyn Read));
-        (out, err)
-    }
-
-    fn kill(&mut self) {
-        // SAFETY: signals the process group this child leads (its pid).
-        unsafe { libc::killpg(self.0.id() as libc::pid_t, libc::SIGKILL) };
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            self.kill();
-        }
-    }
-}
 
 /// Removes the test's runtime directory however the test ends.
 struct TempDir(PathBuf);

@@ -47,7 +47,7 @@ pub struct Args {
     /// Machine-readable output
     #[arg(long = "json")]
     pub json: bool,
-    /// OpenMetrics text for Prometheus (one sample, no rates)
+    /// Prometheus text exposition format (one sample of every queue's counters, no rates)
     #[arg(long = "prometheus")]
     pub prometheus: bool,
 }
@@ -289,37 +289,52 @@ pub fn to_json(pid: u32, a: &Sample, b: &Sample) -> String {
     json!({ "pid": pid, "interval_s": secs, "uptime_s": b.t, "ports": ports }).to_string()
 }
 
-/// The `--prometheus` output (OpenMetrics text).
-pub fn to_openmetrics(pid: u32, s: &Sample) -> String {
+/// The `--prometheus` output: Prometheus's text exposition format
+/// (version 0.0.4, what a scrape or node_exporter's textfile collector
+/// reads and `promtool check metrics` checks). One family per direction and
+/// counter, named `ferrite_DIR_WHAT_total` as counters are, HELP then TYPE
+/// then one sample per queue, labelled with the process, port and queue.
+pub fn to_prometheus(pid: u32, s: &Sample) -> String {
     let mut out = String::new();
-    type Family = (&'static str, &'static str, fn(&Counters) -> u64);
+    // Name, then the help text for receive and for transmit.
+    type Family = (&'static str, [&'static str; 2], fn(&Counters) -> u64);
     let fams: [Family; 4] = [
-        ("packets", "Frames", |c| c.packets),
-        ("bytes", "Bytes", |c| c.bytes),
-        ("drops", "Frames dropped", |c| c.drops),
-        ("errors", "Frames in error", |c| c.errors),
+        ("packets", ["Frames received", "Frames sent"], |c| c.packets),
+        ("bytes", ["Bytes received", "Bytes sent"], |c| c.bytes),
+        ("drops", ["Frames dropped on receive", "Frames dropped on transmit"], |c| c.drops),
+        ("errors", ["Frames in error on receive", "Frames in error on transmit"], |c| c.errors),
     ];
-    for dir in ["rx", "tx"] {
+    for (d, dir) in ["rx", "tx"].into_iter().enumerate() {
         for (what, help, get) in fams {
-            let name = format!("ferrite_{dir}_{what}");
+            let name = format!("ferrite_{dir}_{what}_total");
+            let _ = writeln!(out, "# HELP {name} {}, per queue of a ferrite port.", help[d]);
             let _ = writeln!(out, "# TYPE {name} counter");
-            let _ = writeln!(out, "# HELP {name} {help} {}, per queue.", if dir == "rx" { "received" } else { "sent" });
             for p in &s.ports {
                 let qs = if dir == "rx" { &p.rxq } else { &p.txq };
+                let port_name = label_value(&p.name);
                 for (q, c) in qs.iter().enumerate() {
-                    let _ = writeln!(
-                        out,
-                        "{name}_total{{pid=\"{pid}\",port=\"{}\",name=\"{}\",queue=\"{q}\"}} {}",
-                        p.id,
-                        p.name,
-                        get(c)
-                    );
+                    let labels = format!(r#"pid="{pid}",port="{}",name="{port_name}",queue="{q}""#, p.id);
+                    let _ = writeln!(out, "{name}{{{labels}}} {}", get(c));
                 }
             }
         }
     }
-    out.push_str("# EOF\n");
     out
+}
+
+/// A label value as the exposition format wants it between its quotes:
+/// backslash, double quote and newline escaped.
+fn label_value(v: &str) -> String {
+    let mut o = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            '"' => o.push_str("\\\""),
+            '\n' => o.push_str("\\n"),
+            c => o.push(c),
+        }
+    }
+    o
 }
 
 /// `ethtool -S`: the port's named statistics.
@@ -361,7 +376,7 @@ pub fn main_with(args: &Args) -> Result<(), String> {
         return Ok(());
     }
     if args.prometheus {
-        print!("{}", to_openmetrics(pid, &sample(&mut c)?));
+        print!("{}", to_prometheus(pid, &sample(&mut c)?));
         return Ok(());
     }
     let period = args.watch.unwrap_or(args.interval);
