@@ -445,3 +445,52 @@ fn queue_lines(w: &mut String, dir: &str, qs: &[QueueStats]) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrite_pmd::port::QueueStats;
+
+    #[test]
+    fn counters_above_2_pow_53_survive_the_json_round_trip() {
+        // 2^53 + 1 is the first whole number an f64 cannot hold: a writer
+        // or reader that goes through f64 gives back 2^53.
+        let big = (1u64 << 53) + 1;
+        assert_ne!(big as f64 as u64, big, "the test value must be one f64 rounds");
+        let q = QueueStats { packets: big, bytes: u64::MAX, drops: 3, errors: 4 };
+        let port = PortReport {
+            id: 0,
+            name: "pair0".into(),
+            driver: "net_pair".into(),
+            mac: "02:00:00:00:00:01".into(),
+            stats: PortStats { rx_queues: vec![q], tx_queues: vec![q], rx_missed: big },
+            fwd_tx_drops: big,
+            xstats: vec![("rx_queue_0_packets".into(), big)],
+            rx_offloads: RxOffloads::default(),
+            tx_offloads: TxOffloads::default(),
+            mac_addrs: vec![],
+            mc_addrs: vec![],
+            vlan_filters: vec![7],
+        };
+        let r = Report {
+            mode: "io".into(),
+            topology: "paired".into(),
+            burst: 32,
+            cores: 1,
+            duration_s: 1.5,
+            ports: vec![port],
+            streams: vec![],
+            mempools: vec![],
+            problems: vec![],
+            core_sleep: vec![],
+        };
+        let v: Value = serde_json::from_str(&r.to_json()).unwrap();
+        let p = &v["ports"][0];
+        for k in ["rx_packets", "tx_packets", "rx_missed", "fwd_tx_drops"] {
+            assert_eq!(p[k].as_u64(), Some(big), "{k}");
+        }
+        assert_eq!(p["queues"][0]["rx_bytes"].as_u64(), Some(u64::MAX));
+        assert_eq!(p["xstats"]["rx_queue_0_packets"].as_u64(), Some(big));
+        assert_eq!((v["duration_s"].as_f64(), v["accounting_ok"].as_bool()), (Some(1.5), Some(true)));
+    }
+}
