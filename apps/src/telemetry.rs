@@ -1,5 +1,7 @@
 //! Telemetry: a running testpmd answers JSON requests on a Unix-domain
-//! socket, in the manner of DPDK's telemetry (`dpdk-telemetry.py`).
+//! socket, in the manner of DPDK's telemetry (`dpdk-telemetry.py`); with
+//! `--file-prefix` also on a second socket in DPDK's own protocol, for
+//! DPDK's tools ([`dpdk`]).
 //!
 //! * One socket per process: `DIR/testpmd.PID.sock` (DIR from
 //!   [`default_dir`] unless `--telemetry-dir` names one), the socket 0600:
