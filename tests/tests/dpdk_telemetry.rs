@@ -273,8 +273,19 @@ fn replies_are_laid_out_as_dpdk_22_11_lays_them_out() {
         "/no/such/command",
     ];
     // The judge's answers, read with the same script, its runtime
-    // directory the default one.
+    // directory the default one. DPDK's EAL opens the socket before
+    // testpmd starts the port: wait for its link to be up (the null
+    // port's is as soon as it starts).
     let judge_rt = Path::new("/var/run");
+    let start = Instant::now();
+    let link_up = |rt: &Path, prefix: &str| {
+        let reply = &ask_script(rt, prefix, &["/ethdev/link_status,0"])[0];
+        body(reply, "/ethdev/link_status").get("status").str() == "UP"
+    };
+    while !link_up(judge_rt, &judge_prefix) {
+        assert!(start.elapsed() < Duration::from_secs(60), "dpdk-testpmd's port is not up after 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let theirs = ask_script(judge_rt, &judge_prefix, &cmds);
     let mine = ask_script(&rt.0, &prefix, &cmds);
     for ((cmd, t), m) in cmds.iter().zip(&theirs).zip(&mine) {
