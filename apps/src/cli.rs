@@ -684,6 +684,13 @@ pub struct Args {
     #[arg(long = "no-telemetry")]
     pub no_telemetry: bool,
 
+    /// Also answer DPDK's telemetry protocol, where dpdk-telemetry.py -f PREFIX looks:
+    /// /var/run/dpdk/PREFIX/dpdk_telemetry.v2 as root, else under $XDG_RUNTIME_DIR or /tmp
+    /// ($RUNTIME_DIRECTORY first, as the script)
+    #[arg(long = "file-prefix", value_name = "PREFIX", conflicts_with = "no_telemetry",
+          value_parser = parse_file_prefix)]
+    pub file_prefix: Option<String>,
+
     /// Write every received frame to FILE (pcapng; one interface per port/queue)
     #[arg(long = "pcap-rx", value_name = "FILE")]
     pub pcap_rx: Option<std::path::PathBuf>,
@@ -691,6 +698,11 @@ pub struct Args {
     /// Write every transmitted frame to FILE (pcapng; may be the same file as --pcap-rx)
     #[arg(long = "pcap-tx", value_name = "FILE")]
     pub pcap_tx: Option<std::path::PathBuf>,
+}
+
+/// `--file-prefix`: one directory name, as DPDK's EAL takes it.
+fn parse_file_prefix(s: &str) -> Result<String, String> {
+    crate::telemetry::dpdk::check_prefix(s).map(|()| s.to_string())
 }
 
 fn parse_rss_types(s: &str) -> Result<ferrite_pmd::rss::RssHashTypes, String> {

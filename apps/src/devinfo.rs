@@ -8,7 +8,7 @@ use ferrite_pmd::ether::max_frame_len;
 use ferrite_pmd::port::{DeviceCaps, Feature, MacAddr, RxOffloads, TxOffloads};
 use ferrite_pmd::NetDevice;
 
-use crate::json::JsonWriter;
+use serde_json::{json, Map, Value};
 
 /// What a port can do and how it is set up.
 #[derive(Clone, Debug)]
@@ -110,47 +110,37 @@ impl DevInfo {
 
     /// The same as one JSON object, the offload sets as name lists; with
     /// the port's index first when `port` gives it.
-    pub fn write_json(&self, w: &mut JsonWriter, port: Option<usize>) {
+    pub fn to_json(&self, port: Option<usize>) -> Value {
         let c = &self.caps;
-        w.begin_object();
+        let mut o = Map::new();
         if let Some(id) = port {
-            w.field_u64("port", id as u64);
+            o.insert("port".into(), id.into());
         }
-        w.field_str("name", &self.name).field_str("driver", &self.driver);
-        w.field_u64("mtu", u64::from(self.mtu)).field_u64("min_mtu", u64::from(c.min_mtu));
-        w.field_u64("max_mtu", u64::from(c.max_mtu)).field_u64("max_rx_pktlen", self.max_rx_pktlen() as u64);
-        w.field_u64("nb_rx_queues", u64::from(self.queues.0)).field_u64("nb_tx_queues", u64::from(self.queues.1));
-        w.field_u64("max_rx_queues", u64::from(c.max_rx_queues)).field_u64("max_tx_queues", u64::from(c.max_tx_queues));
-        w.key("desc_lim").begin_object().field_u64("nb_min", u64::from(c.min_ring_size));
-        w.field_u64("nb_max", u64::from(c.max_ring_size)).field_u64("nb_align", u64::from(c.ring_size_align));
-        w.field_bool("power_of_two", c.ring_size_pow2).end_object();
-        names(w, "rx_offload_capa", c.rx_offload_capa.names());
-        names(w, "tx_offload_capa", c.tx_offload_capa.names());
-        names(w, "rx_offloads", self.rx_offloads.names());
-        names(w, "tx_offloads", self.tx_offloads.names());
-        w.key("features").begin_object();
-        for f in &self.features {
-            w.key(f.name).begin_object().field_bool("on", f.on).field_bool("fixed", f.fixed).end_object();
+        let features: Map<String, Value> =
+            self.features.iter().map(|f| (f.name.to_string(), json!({ "on": f.on, "fixed": f.fixed }))).collect();
+        let rest = json!({
+            "name": self.name, "driver": self.driver,
+            "mtu": self.mtu, "min_mtu": c.min_mtu, "max_mtu": c.max_mtu, "max_rx_pktlen": self.max_rx_pktlen(),
+            "nb_rx_queues": self.queues.0, "nb_tx_queues": self.queues.1,
+            "max_rx_queues": c.max_rx_queues, "max_tx_queues": c.max_tx_queues,
+            "desc_lim": {
+                "nb_min": c.min_ring_size, "nb_max": c.max_ring_size, "nb_align": c.ring_size_align,
+                "power_of_two": c.ring_size_pow2,
+            },
+            "rx_offload_capa": c.rx_offload_capa.names().collect::<Vec<_>>(),
+            "tx_offload_capa": c.tx_offload_capa.names().collect::<Vec<_>>(),
+            "rx_offloads": self.rx_offloads.names().collect::<Vec<_>>(),
+            "tx_offloads": self.tx_offloads.names().collect::<Vec<_>>(),
+            "features": features,
+            "mac_addrs": self.mac_addrs.iter().map(MacAddr::to_string).collect::<Vec<_>>(),
+            "mc_addrs": self.mc_addrs.iter().map(MacAddr::to_string).collect::<Vec<_>>(),
+            "vlan_filters": self.vlan_filters,
+        });
+        if let Value::Object(m) = rest {
+            o.extend(m);
         }
-        w.end_object();
-        let macs: Vec<String> = self.mac_addrs.iter().map(MacAddr::to_string).collect();
-        names(w, "mac_addrs", macs.iter().map(String::as_str));
-        let groups: Vec<String> = self.mc_addrs.iter().map(MacAddr::to_string).collect();
-        names(w, "mc_addrs", groups.iter().map(String::as_str));
-        w.key("vlan_filters").begin_array();
-        for id in &self.vlan_filters {
-            w.u64(u64::from(*id));
-        }
-        w.end_array().end_object();
+        Value::Object(o)
     }
-}
-
-fn names<'a>(w: &mut JsonWriter, key: &str, items: impl Iterator<Item = &'a str>) {
-    w.key(key).begin_array();
-    for n in items {
-        w.str(n);
-    }
-    w.end_array();
 }
 
 #[cfg(test)]
@@ -177,12 +167,10 @@ mod tests {
         assert!(text.contains(&format!("rx offload capa  {}", caps.rx_offload_capa)), "{text}");
         assert!(text.contains("tcp-segmentation-offload: off [fixed]"), "virtual ports have no TSO:\n{text}");
         assert!(text.contains("multicast        01:00:5e:00:00:07"), "{text}");
-        let mut w = JsonWriter::new();
-        d.write_json(&mut w, Some(0));
-        let j = crate::pmdstat::Json::parse(&w.finish()).unwrap();
-        assert_eq!(j.get("rx_offloads"), &crate::pmdstat::Json::Arr(vec![crate::pmdstat::Json::Str("scatter".into())]));
-        let tso = j.get("features").get("tcp-segmentation-offload");
-        assert_eq!(tso.get("fixed"), &crate::pmdstat::Json::Bool(true));
-        assert_eq!(j.get("max_mtu"), &crate::pmdstat::Json::Num(f64::from(caps.max_mtu)));
+        let j: Value = serde_json::from_str(&d.to_json(Some(0)).to_string()).unwrap();
+        assert_eq!(j["port"], 0);
+        assert_eq!(j["rx_offloads"], json!(["scatter"]));
+        assert_eq!(j["features"]["tcp-segmentation-offload"]["fixed"], true);
+        assert_eq!(j["max_mtu"], caps.max_mtu);
     }
 }

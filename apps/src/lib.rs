@@ -21,7 +21,6 @@ pub mod devinfo;
 mod event;
 pub mod fwd;
 pub mod interactive;
-pub mod json;
 pub mod pmdstat;
 pub mod report;
 pub mod signal;

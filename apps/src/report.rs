@@ -10,7 +10,7 @@ use std::fmt::Write;
 use ferrite_pmd::port::{PortStats, QueueStats, RxOffloads, TxOffloads};
 
 use crate::fwd::{StreamId, StreamStats};
-use crate::json::JsonWriter;
+use serde_json::{json, Map, Value};
 
 /// One port's part of the report.
 #[derive(Clone, Debug)]
@@ -357,125 +357,80 @@ impl Report {
 
     /// The report as one JSON object.
     pub fn to_json(&self) -> String {
-        let mut j = JsonWriter::new();
-        j.begin_object();
-        j.field_str("mode", &self.mode).field_str("topology", &self.topology);
-        // "nb_cores" (testpmd's --nb-cores word): "cores" is the per-core array below.
-        j.field_u64("burst", self.burst as u64).field_u64("nb_cores", self.cores as u64);
-        j.field_f64("duration_s", self.duration_s);
-        j.field_f64("mpps", self.mpps()).field_f64("rx_mpps", self.rx_mpps()).field_f64("tx_mpps", self.tx_mpps());
-        j.key("ports").begin_array();
-        for p in &self.ports {
-            let (rx, tx) = (p.stats.rx_total(), p.stats.tx_total());
-            j.begin_object();
-            j.field_u64("id", p.id as u64).field_str("name", &p.name).field_str("driver", &p.driver);
-            j.field_str("mac", &p.mac);
-            j.field_u64("rx_packets", rx.packets).field_u64("rx_bytes", rx.bytes);
-            j.field_u64("rx_drops", rx.drops).field_u64("rx_errors", rx.errors);
-            j.field_u64("rx_missed", p.stats.rx_missed);
-            j.field_u64("tx_packets", tx.packets).field_u64("tx_bytes", tx.bytes);
-            j.field_u64("tx_drops", tx.drops).field_u64("tx_errors", tx.errors);
-            j.field_u64("fwd_tx_drops", p.fwd_tx_drops);
-            j.field_f64("rx_mpps", mpps(rx.packets, self.duration_s));
-            j.field_f64("tx_mpps", mpps(tx.packets, self.duration_s));
-            j.key("rx_offloads").begin_array();
-            for name in p.rx_offloads.names() {
-                j.str(name);
-            }
-            j.end_array();
-            j.key("tx_offloads").begin_array();
-            for name in p.tx_offloads.names() {
-                j.str(name);
-            }
-            j.end_array();
-            for (key, list) in [("mac_addrs", &p.mac_addrs), ("mc_addrs", &p.mc_addrs)] {
-                j.key(key).begin_array();
-                for a in list {
-                    j.str(a);
-                }
-                j.end_array();
-            }
-            j.key("vlan_filters").begin_array();
-            for id in &p.vlan_filters {
-                j.u64(u64::from(*id));
-            }
-            j.end_array();
-            j.key("queues").begin_array();
-            let nq = p.stats.rx_queues.len().max(p.stats.tx_queues.len());
-            for q in 0..nq {
+        json!({
+            "mode": self.mode, "topology": self.topology,
+            // "nb_cores" (testpmd's --nb-cores word): "cores" is the per-core array below.
+            "burst": self.burst, "nb_cores": self.cores, "duration_s": self.duration_s,
+            "mpps": self.mpps(), "rx_mpps": self.rx_mpps(), "tx_mpps": self.tx_mpps(),
+            "ports": self.ports.iter().map(|p| self.port_json(p)).collect::<Vec<_>>(),
+            "streams": self.streams.iter().map(stream_json).collect::<Vec<_>>(),
+            "cores": self.core_sleep.iter().map(|c| json!({
+                "core": c.core, "cpu": cpu_json(c.cpu), "rx_mode": c.rx_mode, "slept_s": c.slept_s,
+                "ran_s": c.ran_s, "sleep_fraction": c.fraction(),
+            })).collect::<Vec<_>>(),
+            "mempools": self.mempools.iter().map(|p| json!({
+                "name": p.name, "capacity": p.capacity, "available": p.available,
+            })).collect::<Vec<_>>(),
+            "accounting_ok": self.problems.is_empty(),
+            "problems": self.problems,
+        })
+        .to_string()
+    }
+
+    fn port_json(&self, p: &PortReport) -> Value {
+        let (rx, tx) = (p.stats.rx_total(), p.stats.tx_total());
+        let nq = p.stats.rx_queues.len().max(p.stats.tx_queues.len());
+        let queues: Vec<Value> = (0..nq)
+            .map(|q| {
                 let r = p.stats.rx_queues.get(q).copied().unwrap_or_default();
                 let t = p.stats.tx_queues.get(q).copied().unwrap_or_default();
-                j.begin_object().field_u64("queue", q as u64);
-                j.field_u64("rx_packets", r.packets).field_u64("rx_bytes", r.bytes);
-                j.field_u64("rx_drops", r.drops).field_u64("rx_errors", r.errors);
-                j.field_u64("tx_packets", t.packets).field_u64("tx_bytes", t.bytes);
-                j.field_u64("tx_drops", t.drops).field_u64("tx_errors", t.errors);
-                j.end_object();
-            }
-            j.end_array();
-            if !p.xstats.is_empty() {
-                j.key("xstats").begin_object();
-                for (name, v) in &p.xstats {
-                    j.field_u64(name, *v);
-                }
-                j.end_object();
-            }
-            j.end_object();
+                json!({
+                    "queue": q,
+                    "rx_packets": r.packets, "rx_bytes": r.bytes, "rx_drops": r.drops, "rx_errors": r.errors,
+                    "tx_packets": t.packets, "tx_bytes": t.bytes, "tx_drops": t.drops, "tx_errors": t.errors,
+                })
+            })
+            .collect();
+        let mut o = json!({
+            "id": p.id, "name": p.name, "driver": p.driver, "mac": p.mac,
+            "rx_packets": rx.packets, "rx_bytes": rx.bytes, "rx_drops": rx.drops, "rx_errors": rx.errors,
+            "rx_missed": p.stats.rx_missed,
+            "tx_packets": tx.packets, "tx_bytes": tx.bytes, "tx_drops": tx.drops, "tx_errors": tx.errors,
+            "fwd_tx_drops": p.fwd_tx_drops,
+            "rx_mpps": mpps(rx.packets, self.duration_s), "tx_mpps": mpps(tx.packets, self.duration_s),
+            "rx_offloads": p.rx_offloads.names().collect::<Vec<_>>(),
+            "tx_offloads": p.tx_offloads.names().collect::<Vec<_>>(),
+            "mac_addrs": p.mac_addrs, "mc_addrs": p.mc_addrs, "vlan_filters": p.vlan_filters,
+            "queues": queues,
+        });
+        if !p.xstats.is_empty() {
+            let xstats: Map<String, Value> = p.xstats.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect();
+            o["xstats"] = Value::Object(xstats);
         }
-        j.end_array();
-        j.key("streams").begin_array();
-        for s in &self.streams {
-            let (id, st) = (s.id, s.stats);
-            j.begin_object();
-            j.field_u64("rx_port", id.rx_port as u64).field_u64("rx_queue", id.rx_queue as u64);
-            j.field_u64("tx_port", id.tx_port as u64).field_u64("tx_queue", id.tx_queue as u64);
-            j.field_u64("core", s.core as u64);
-            match s.cpu {
-                Some(c) => j.field_u64("cpu", c as u64),
-                None => j.key("cpu").str("any"),
-            };
-            j.field_u64("rx", st.rx).field_u64("tx", st.tx).field_u64("fwd_drops", st.fwd_drops);
-            j.field_u64("generated", st.generated).field_u64("consumed", st.consumed);
-            j.field_u64("drained", st.drained).field_u64("bad_payload", st.bad_payload);
-            j.field_u64("out_of_order", st.out_of_order).field_u64("seq_gaps", st.seq_gaps);
-            for (name, v) in st.csum_named() {
-                j.field_u64(name, v);
-            }
-            for (name, v) in st.napi_named() {
-                j.field_u64(name, v);
-            }
-            j.field_bool("balanced", st.balanced());
-            j.end_object();
-        }
-        j.end_array();
-        j.key("cores").begin_array();
-        for c in &self.core_sleep {
-            j.begin_object().field_u64("core", c.core as u64);
-            match c.cpu {
-                Some(cpu) => j.field_u64("cpu", cpu as u64),
-                None => j.key("cpu").str("any"),
-            };
-            j.field_str("rx_mode", &c.rx_mode).field_f64("slept_s", c.slept_s).field_f64("ran_s", c.ran_s);
-            j.field_f64("sleep_fraction", c.fraction());
-            j.end_object();
-        }
-        j.end_array();
-        j.key("mempools").begin_array();
-        for p in &self.mempools {
-            j.begin_object().field_str("name", &p.name);
-            j.field_u64("capacity", p.capacity as u64).field_u64("available", p.available as u64);
-            j.end_object();
-        }
-        j.end_array();
-        j.field_bool("accounting_ok", self.problems.is_empty());
-        j.key("problems").begin_array();
-        for pr in &self.problems {
-            j.str(pr);
-        }
-        j.end_array();
-        j.end_object();
-        j.finish()
+        o
     }
+}
+
+/// A core's CPU, or "any" when it was not pinned.
+fn cpu_json(cpu: Option<usize>) -> Value {
+    cpu.map_or_else(|| Value::from("any"), Value::from)
+}
+
+fn stream_json(s: &StreamReport) -> Value {
+    let (id, st) = (s.id, s.stats);
+    let mut o = json!({
+        "rx_port": id.rx_port, "rx_queue": id.rx_queue, "tx_port": id.tx_port, "tx_queue": id.tx_queue,
+        "core": s.core, "cpu": cpu_json(s.cpu),
+        "rx": st.rx, "tx": st.tx, "fwd_drops": st.fwd_drops, "generated": st.generated, "consumed": st.consumed,
+        "drained": st.drained, "bad_payload": st.bad_payload, "out_of_order": st.out_of_order,
+        "seq_gaps": st.seq_gaps,
+    });
+    let m = o.as_object_mut().expect("an object");
+    for (name, v) in st.csum_named().into_iter().chain(st.napi_named()) {
+        m.insert(name.to_string(), v.into());
+    }
+    m.insert("balanced".into(), st.balanced().into());
+    o
 }
 
 fn queue_lines(w: &mut String, dir: &str, qs: &[QueueStats]) {
@@ -488,5 +443,54 @@ fn queue_lines(w: &mut String, dir: &str, qs: &[QueueStats]) {
             "    {dir}-queue {i:<3} packets: {:<14} bytes: {:<16} dropped: {:<10} errors: {}",
             q.packets, q.bytes, q.drops, q.errors
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrite_pmd::port::QueueStats;
+
+    #[test]
+    fn counters_above_2_pow_53_survive_the_json_round_trip() {
+        // 2^53 + 1 is the first whole number an f64 cannot hold: a writer
+        // or reader that goes through f64 gives back 2^53.
+        let big = (1u64 << 53) + 1;
+        assert_ne!(big as f64 as u64, big, "the test value must be one f64 rounds");
+        let q = QueueStats { packets: big, bytes: u64::MAX, drops: 3, errors: 4 };
+        let port = PortReport {
+            id: 0,
+            name: "pair0".into(),
+            driver: "net_pair".into(),
+            mac: "02:00:00:00:00:01".into(),
+            stats: PortStats { rx_queues: vec![q], tx_queues: vec![q], rx_missed: big },
+            fwd_tx_drops: big,
+            xstats: vec![("rx_queue_0_packets".into(), big)],
+            rx_offloads: RxOffloads::default(),
+            tx_offloads: TxOffloads::default(),
+            mac_addrs: vec![],
+            mc_addrs: vec![],
+            vlan_filters: vec![7],
+        };
+        let r = Report {
+            mode: "io".into(),
+            topology: "paired".into(),
+            burst: 32,
+            cores: 1,
+            duration_s: 1.5,
+            ports: vec![port],
+            streams: vec![],
+            mempools: vec![],
+            problems: vec![],
+            core_sleep: vec![],
+        };
+        let v: Value = serde_json::from_str(&r.to_json()).unwrap();
+        let p = &v["ports"][0];
+        for k in ["rx_packets", "tx_packets", "rx_missed", "fwd_tx_drops"] {
+            assert_eq!(p[k].as_u64(), Some(big), "{k}");
+        }
+        assert_eq!(p["queues"][0]["rx_bytes"].as_u64(), Some(u64::MAX));
+        assert_eq!(p["xstats"]["rx_queue_0_packets"].as_u64(), Some(big));
+        assert_eq!((v["duration_s"].as_f64(), v["accounting_ok"].as_bool()), (Some(1.5), Some(true)));
     }
 }

@@ -1,5 +1,7 @@
 //! Telemetry: a running testpmd answers JSON requests on a Unix-domain
-//! socket, in the manner of DPDK's telemetry (`dpdk-telemetry.py`).
+//! socket, in the manner of DPDK's telemetry (`dpdk-telemetry.py`); with
+//! `--file-prefix` also on a second socket in DPDK's own protocol, for
+//! DPDK's tools ([`dpdk`]).
 //!
 //! * One socket per process: `DIR/testpmd.PID.sock` (DIR from
 //!   [`default_dir`] unless `--telemetry-dir` names one), the socket 0600:
@@ -50,7 +52,7 @@ use ferrite_vfio::EventFd;
 
 use crate::event;
 use crate::fwd::{StreamCounters, StreamId};
-use crate::json::JsonWriter;
+use serde_json::{json, Map, Value};
 
 /// Where root's sockets go unless `--telemetry-dir` says otherwise.
 pub const DEFAULT_DIR: &str = "/run/ferrite";
@@ -220,9 +222,21 @@ const CLIENT_STALL: Duration = Duration::from_secs(10);
 /// bound against a server that never ends its line.
 const MAX_REPLY_LINE: usize = 16 << 20;
 
+pub mod dpdk;
+
+/// Which protocol a request came in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dialect {
+    /// ferrite's own (this module's doc).
+    Ferrite,
+    /// DPDK's telemetry v2 ([`dpdk`]).
+    Dpdk,
+}
+
 /// A request waiting for the main thread.
 struct Request {
     line: String,
+    dialect: Dialect,
     reply: SyncSender<String>,
 }
 
@@ -233,6 +247,18 @@ pub struct Telemetry {
     listener: Option<JoinHandle<()>>,
     requests: Receiver<Request>,
     started: Instant,
+    /// The DPDK-protocol socket, when [`serve_dpdk`](Telemetry::serve_dpdk)
+    /// started one.
+    dpdk: Option<DpdkSocket>,
+}
+
+/// The DPDK-protocol socket and its listener thread.
+struct DpdkSocket {
+    path: PathBuf,
+    /// The `dpdk/PREFIX` directory if testpmd created it (removed again
+    /// when empty).
+    created_dir: Option<PathBuf>,
+    listener: Option<JoinHandle<()>>,
 }
 
 /// What the server's threads share.
@@ -256,6 +282,14 @@ impl Shared {
     /// Sleeps until `fd` is readable or the server stops; whether `fd` is.
     fn wait_readable(&self, fd: &impl AsRawFd) -> bool {
         event::wait_readable(fd.as_raw_fd(), self.stop_bell.as_raw_fd(), None)
+    }
+
+    /// Has the main thread answer `line`; `None` if it does not (stopping).
+    fn ask(&self, line: String, dialect: Dialect) -> Option<String> {
+        let (rtx, rrx) = mpsc::sync_channel(1);
+        self.requests.send(Request { line, dialect, reply: rtx }).ok()?;
+        let _ = self.bell.write(1);
+        rrx.recv_timeout(Duration::from_secs(5)).ok()
     }
 }
 
@@ -337,8 +371,32 @@ impl Telemetry {
         };
         let for_thread = shared.clone();
         let handle =
-            std::thread::Builder::new().name("telemetry".into()).spawn(move || listen(listener, for_thread))?;
-        Ok(Telemetry { path, shared, listener: Some(handle), requests: rx, started: Instant::now() })
+            std::thread::Builder::new().name("telemetry".into()).spawn(move || listen(listener, for_thread, client))?;
+        Ok(Telemetry { path, shared, listener: Some(handle), requests: rx, started: Instant::now(), dpdk: None })
+    }
+
+    /// Also answers DPDK's telemetry protocol, on the socket DPDK tools
+    /// look for with file prefix `prefix` (see [`dpdk`]); returns its path.
+    /// A missing `dpdk/PREFIX` directory is created 0700, as DPDK's EAL
+    /// does; a socket a live app still answers on is refused.
+    pub fn serve_dpdk(&mut self, prefix: &str) -> std::io::Result<PathBuf> {
+        dpdk::check_prefix(prefix).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let dir = dpdk::runtime_dir(prefix);
+        let created_dir = match std::fs::symlink_metadata(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(dir.clone()),
+            _ => None,
+        };
+        prepare_dir(&dir, Trust::Named)?;
+        let path = dir.join(dpdk::SOCKET_NAME);
+        let listener = dpdk::bind(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        listener.set_nonblocking(true)?;
+        let for_thread = self.shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("telemetry-dpdk".into())
+            .spawn(move || listen(listener, for_thread, dpdk_client))?;
+        self.dpdk = Some(DpdkSocket { path: path.clone(), created_dir, listener: Some(handle) });
+        Ok(path)
     }
 
     /// The socket's path.
@@ -359,7 +417,11 @@ impl Telemetry {
         // the reset rings it again, one sent before is answered now.
         let _ = self.shared.bell.read();
         while let Ok(req) = self.requests.try_recv() {
-            let _ = req.reply.try_send(answer(&req.line, ports, ctx, self.started));
+            let reply = match req.dialect {
+                Dialect::Ferrite => answer(&req.line, ports, ctx, self.started),
+                Dialect::Dpdk => dpdk::answer(&req.line, ports),
+            };
+            let _ = req.reply.try_send(reply);
         }
     }
 }
@@ -373,6 +435,16 @@ impl Drop for Telemetry {
             let _ = h.join();
         }
         let _ = std::fs::remove_file(&self.path);
+        if let Some(d) = &mut self.dpdk {
+            if let Some(h) = d.listener.take() {
+                let _ = h.join();
+            }
+            let _ = std::fs::remove_file(&d.path);
+            if let Some(dir) = &d.created_dir {
+                // Only if empty: a DPDK app may have put files there since.
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
     }
 }
 
@@ -395,7 +467,8 @@ fn turn_away(stream: UnixStream) {
 }
 
 /// Accepts connections until the server stops, asleep in between.
-fn listen(listener: UnixListener, shared: Shared) {
+/// `serve` runs each client's connection on a thread of its own.
+fn listen(listener: UnixListener, shared: Shared, serve: fn(UnixStream, Shared) -> std::io::Result<()>) {
     // Only this thread adds to it, so checking then adding cannot overshoot.
     let clients = Arc::new(AtomicUsize::new(0));
     while !shared.stopping() {
@@ -414,7 +487,7 @@ fn listen(listener: UnixListener, shared: Shared) {
                 // If the spawn fails, the closure and its slot are dropped.
                 let _ = std::thread::Builder::new().name("telemetry-client".into()).spawn(move || {
                     let _slot = slot;
-                    let _ = client(stream, shared);
+                    let _ = serve(stream, shared);
                 });
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -435,12 +508,8 @@ fn client(stream: UnixStream, shared: Shared) -> std::io::Result<()> {
     stream.set_read_timeout(Some(CLIENT_STALL))?;
     stream.set_write_timeout(Some(CLIENT_STALL))?;
     let mut out = stream.try_clone()?;
-    let greeting = {
-        let mut w = JsonWriter::new();
-        w.begin_object().field_str("version", VERSION).field_u64("pid", u64::from(std::process::id()));
-        w.field_str("app", "testpmd").field_u64("max_output_len", 1 << 20).end_object();
-        w.finish()
-    };
+    let greeting =
+        json!({ "version": VERSION, "pid": std::process::id(), "app": "testpmd", "max_output_len": 1 << 20 });
     writeln!(out, "{greeting}")?;
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
@@ -471,14 +540,9 @@ fn client(stream: UnixStream, shared: Shared) -> std::io::Result<()> {
                 if req.is_empty() {
                     continue;
                 }
-                let (rtx, rrx) = mpsc::sync_channel(1);
-                if shared.requests.send(Request { line: req, reply: rtx }).is_err() {
-                    return Ok(());
-                }
-                let _ = shared.bell.write(1);
-                let reply = rrx
-                    .recv_timeout(Duration::from_secs(5))
-                    .unwrap_or_else(|_| r#"{"error":"testpmd is not answering (stopping?)"}"#.to_string());
+                let reply = shared
+                    .ask(req, Dialect::Ferrite)
+                    .unwrap_or_else(|| r#"{"error":"testpmd is not answering (stopping?)"}"#.to_string());
                 writeln!(out, "{reply}")?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -488,10 +552,36 @@ fn client(stream: UnixStream, shared: Shared) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Serves one DPDK-protocol connection: the info message, then a reply
+/// message per request message, until the client hangs up (an empty
+/// message too, as DPDK) or the server stops.
+fn dpdk_client(mut stream: UnixStream, shared: Shared) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_write_timeout(Some(CLIENT_STALL))?;
+    stream.write_all(dpdk::info().to_string().as_bytes())?;
+    // A longer message is cut to the buffer (SOCK_SEQPACKET drops the
+    // rest), as DPDK reads it.
+    let mut buf = [0u8; dpdk::MAX_REQUEST];
+    while !shared.stopping() {
+        if !shared.wait_readable(&stream) {
+            continue;
+        }
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let cmd = dpdk::command(&line).to_string();
+        let Some(reply) = shared.ask(line, Dialect::Dpdk) else { return Ok(()) };
+        dpdk::send(&mut stream, &cmd, &reply)?;
+    }
+    Ok(())
+}
+
 fn error(msg: &str) -> String {
-    let mut w = JsonWriter::new();
-    w.begin_object().field_str("error", msg).end_object();
-    w.finish()
+    json!({ "error": msg }).to_string()
 }
 
 /// The reply to one request line.
@@ -506,136 +596,103 @@ pub fn answer(line: &str, ports: &[Box<dyn NetDevice>], ctx: &Context<'_>, start
         let dev = ports.get(id).ok_or_else(|| format!("no port {id}: there are {} (0..)", ports.len()))?;
         Ok((id, &**dev))
     };
-    let mut w = JsonWriter::new();
-    w.begin_object().key(cmd);
     let uptime = started.elapsed().as_secs_f64();
-    match cmd {
-        "/" | "/help" => {
-            w.begin_array();
-            for c in COMMANDS {
-                w.str(c);
-            }
-            w.end_array();
-        }
-        "/info" => {
-            w.begin_object().field_u64("pid", u64::from(std::process::id())).field_str("app", "testpmd");
-            w.field_str("version", env!("CARGO_PKG_VERSION")).field_str("mode", ctx.mode);
-            w.field_u64("cores", ctx.cores as u64).field_u64("ports", ports.len() as u64);
-            w.field_f64("uptime_s", uptime).end_object();
-        }
-        "/ports" => {
-            w.begin_array();
-            for (i, p) in ports.iter().enumerate() {
-                w.begin_object().field_u64("id", i as u64).field_str("name", p.name());
-                w.field_str("driver", &p.drvinfo().driver).end_object();
-            }
-            w.end_array();
-        }
-        "/port/info" => match port() {
-            Ok((id, p)) => {
-                let (info, link, rings, ch) = (p.drvinfo(), p.link_status(), p.ringparam(), p.channels());
-                w.begin_object().field_u64("port", id as u64).field_str("name", p.name());
-                w.field_str("driver", &info.driver).field_str("version", &info.version);
-                w.field_str("bus_info", &info.bus_info).field_str("fw_version", &info.fw_version);
-                w.field_str("mac", &p.mac_address().to_string()).field_u64("mtu", u64::from(p.mtu()));
-                w.field_bool("running", p.is_running()).field_bool("promiscuous", p.rx_mode().promiscuous);
-                link_fields(w.key("link"), &link);
-                w.field_u64("rx_queues", u64::from(ch.rx)).field_u64("tx_queues", u64::from(ch.tx));
-                w.field_u64("max_rx_queues", u64::from(ch.max_rx)).field_u64("max_tx_queues", u64::from(ch.max_tx));
-                w.field_u64("rx_ring", u64::from(rings.rx)).field_u64("tx_ring", u64::from(rings.tx));
-                w.end_object();
-            }
+    let body = match cmd {
+        "/" | "/help" => json!(COMMANDS),
+        "/info" => json!({
+            "pid": std::process::id(), "app": "testpmd", "version": env!("CARGO_PKG_VERSION"),
+            "mode": ctx.mode, "cores": ctx.cores, "ports": ports.len(), "uptime_s": uptime,
+        }),
+        "/ports" => Value::Array(
+            ports
+                .iter()
+                .enumerate()
+                .map(|(i, p)| json!({ "id": i, "name": p.name(), "driver": p.drvinfo().driver }))
+                .collect(),
+        ),
+        "/streams" => Value::Array(ctx.streams.iter().map(|(id, c)| stream_json(id, c)).collect()),
+        _ if !COMMANDS.contains(&cmd) => return error(&format!("unknown command '{cmd}' (try /)")),
+        _ => match port() {
+            Ok((id, p)) => port_answer(cmd, id, p, uptime),
             Err(e) => return error(&e),
         },
-        "/ethdev/info" => match port() {
-            Ok((id, p)) => crate::devinfo::DevInfo::of(p).write_json(&mut w, Some(id)),
-            Err(e) => return error(&e),
-        },
-        "/port/stats" => match port() {
-            Ok((id, p)) => {
-                let s = p.stats64();
-                let (rx, tx) = (s.rx_total(), s.tx_total());
-                w.begin_object().field_u64("port", id as u64).field_str("name", p.name());
-                w.field_f64("uptime_s", uptime);
-                for (dir, t) in [("rx", rx), ("tx", tx)] {
-                    w.field_u64(&format!("{dir}_packets"), t.packets).field_u64(&format!("{dir}_bytes"), t.bytes);
-                    w.field_u64(&format!("{dir}_drops"), t.drops).field_u64(&format!("{dir}_errors"), t.errors);
-                }
-                w.field_u64("rx_missed", s.rx_missed);
-                for (dir, qs) in [("rx_queues", &s.rx_queues), ("tx_queues", &s.tx_queues)] {
-                    w.key(dir).begin_array();
-                    for (q, st) in qs.iter().enumerate() {
-                        w.begin_object().field_u64("queue", q as u64).field_u64("packets", st.packets);
-                        w.field_u64("bytes", st.bytes).field_u64("drops", st.drops).field_u64("errors", st.errors);
-                        w.end_object();
-                    }
-                    w.end_array();
-                }
-                w.end_object();
-            }
-            Err(e) => return error(&e),
-        },
-        "/port/xstats" => match port() {
-            Ok((_, p)) => {
-                w.begin_object();
-                for (k, v) in p.named_stats() {
-                    w.field_u64(&k, v);
-                }
-                w.end_object();
-            }
-            Err(e) => return error(&e),
-        },
-        "/port/link" => match port() {
-            Ok((_, p)) => link_fields(&mut w, &p.link_status()),
-            Err(e) => return error(&e),
-        },
-        "/port/rss" => match port() {
-            Ok((id, p)) => {
-                w.begin_object().field_u64("port", id as u64);
-                match p.rss_config() {
-                    Ok(c) => {
-                        w.field_bool("supported", true).field_bool("enabled", c.enabled());
-                        w.field_str("hash_function", "toeplitz").field_str("hash_types", &c.hash_types.to_string());
-                        w.field_str("key", &c.key_hex()).field_u64("rx_queues", u64::from(p.channels().rx));
-                        w.key("reta").begin_array();
-                        for q in c.reta {
-                            w.u64(u64::from(q));
-                        }
-                        w.end_array();
-                    }
-                    Err(e) => {
-                        w.field_bool("supported", false).field_str("reason", &e.to_string());
-                    }
-                }
-                w.end_object();
-            }
-            Err(e) => return error(&e),
-        },
-        "/streams" => {
-            w.begin_array();
-            for (id, c) in ctx.streams {
-                let s = c.snapshot();
-                w.begin_object().field_u64("rx_port", u64::from(id.rx_port));
-                w.field_u64("rx_queue", u64::from(id.rx_queue)).field_u64("tx_port", u64::from(id.tx_port));
-                w.field_u64("tx_queue", u64::from(id.tx_queue)).field_u64("rx", s.rx).field_u64("tx", s.tx);
-                w.field_u64("fwd_drops", s.fwd_drops).field_u64("generated", s.generated);
-                w.field_u64("consumed", s.consumed);
-                for (name, v) in s.csum_named() {
-                    w.field_u64(name, v);
-                }
-                w.end_object();
-            }
-            w.end_array();
-        }
-        _ => return error(&format!("unknown command '{cmd}' (try /)")),
-    }
-    w.end_object();
-    w.finish()
+    };
+    let mut reply = Map::new();
+    reply.insert(cmd.to_string(), body);
+    Value::Object(reply).to_string()
 }
 
-fn link_fields(w: &mut JsonWriter, l: &ferrite_pmd::port::LinkStatus) {
-    w.begin_object().field_bool("up", l.up).field_u64("speed_mbps", u64::from(l.speed_mbps));
-    w.field_str("duplex", &l.duplex.to_string()).field_bool("autoneg", l.autoneg).end_object();
+/// The reply body of a command about one port.
+fn port_answer(cmd: &str, id: usize, p: &dyn NetDevice, uptime: f64) -> Value {
+    match cmd {
+        "/port/info" => port_info(id, p),
+        "/ethdev/info" => crate::devinfo::DevInfo::of(p).to_json(Some(id)),
+        "/port/stats" => port_stats(id, p, uptime),
+        "/port/xstats" => Value::Object(p.named_stats().into_iter().map(|(k, v)| (k, Value::from(v))).collect()),
+        "/port/link" => link_json(&p.link_status()),
+        "/port/rss" => port_rss(id, p),
+        _ => unreachable!("{cmd} is not a port command"),
+    }
+}
+
+fn port_info(id: usize, p: &dyn NetDevice) -> Value {
+    let (info, rings, ch) = (p.drvinfo(), p.ringparam(), p.channels());
+    json!({
+        "port": id, "name": p.name(), "driver": info.driver, "version": info.version,
+        "bus_info": info.bus_info, "fw_version": info.fw_version,
+        "mac": p.mac_address().to_string(), "mtu": p.mtu(),
+        "running": p.is_running(), "promiscuous": p.rx_mode().promiscuous,
+        "link": link_json(&p.link_status()),
+        "rx_queues": ch.rx, "tx_queues": ch.tx, "max_rx_queues": ch.max_rx, "max_tx_queues": ch.max_tx,
+        "rx_ring": rings.rx, "tx_ring": rings.tx,
+    })
+}
+
+fn port_stats(id: usize, p: &dyn NetDevice, uptime: f64) -> Value {
+    let s = p.stats64();
+    let (rx, tx) = (s.rx_total(), s.tx_total());
+    let queues = |qs: &[ferrite_pmd::port::QueueStats]| -> Vec<Value> {
+        qs.iter()
+            .enumerate()
+            .map(|(q, st)| {
+                json!({ "queue": q, "packets": st.packets, "bytes": st.bytes, "drops": st.drops, "errors": st.errors })
+            })
+            .collect()
+    };
+    json!({
+        "port": id, "name": p.name(), "uptime_s": uptime,
+        "rx_packets": rx.packets, "rx_bytes": rx.bytes, "rx_drops": rx.drops, "rx_errors": rx.errors,
+        "tx_packets": tx.packets, "tx_bytes": tx.bytes, "tx_drops": tx.drops, "tx_errors": tx.errors,
+        "rx_missed": s.rx_missed,
+        "rx_queues": queues(&s.rx_queues), "tx_queues": queues(&s.tx_queues),
+    })
+}
+
+fn port_rss(id: usize, p: &dyn NetDevice) -> Value {
+    match p.rss_config() {
+        Ok(c) => json!({
+            "port": id, "supported": true, "enabled": c.enabled(), "hash_function": "toeplitz",
+            "hash_types": c.hash_types.to_string(), "key": c.key_hex(), "rx_queues": p.channels().rx,
+            "reta": &c.reta[..],
+        }),
+        Err(e) => json!({ "port": id, "supported": false, "reason": e.to_string() }),
+    }
+}
+
+fn stream_json(id: &StreamId, c: &StreamCounters) -> Value {
+    let s = c.snapshot();
+    let mut o = json!({
+        "rx_port": id.rx_port, "rx_queue": id.rx_queue, "tx_port": id.tx_port, "tx_queue": id.tx_queue,
+        "rx": s.rx, "tx": s.tx, "fwd_drops": s.fwd_drops, "generated": s.generated, "consumed": s.consumed,
+    });
+    if let Value::Object(m) = &mut o {
+        m.extend(s.csum_named().into_iter().map(|(name, v)| (name.to_string(), Value::from(v))));
+    }
+    o
+}
+
+fn link_json(l: &ferrite_pmd::port::LinkStatus) -> Value {
+    json!({ "up": l.up, "speed_mbps": l.speed_mbps, "duplex": l.duplex.to_string(), "autoneg": l.autoneg })
 }
 
 /// A client connection (used by `pmdstat` and the tests).
@@ -655,8 +712,8 @@ impl Client {
         let out = s.try_clone()?;
         let mut c = Client { reader: BufReader::new(s), out, greeting: String::new() };
         let greeting = c.read_reply()?;
-        if let Ok(v) = crate::pmdstat::Json::parse(&greeting) {
-            if let crate::pmdstat::Json::Str(e) = v.get("error") {
+        if let Ok(v) = serde_json::from_str::<Value>(&greeting) {
+            if let Some(e) = v.get("error").and_then(Value::as_str) {
                 return Err(std::io::Error::other(format!("testpmd refused the connection: {e}")));
             }
         }

@@ -12,7 +12,8 @@
 //!   of the protocol) and valid JSON by an independent strict parser;
 //! * it is an object with one member: the command's own name for a known
 //!   command with a usable argument, else `"error"` with a string;
-//! * pmdstat's reader reads it back, the same as the strict parser does;
+//! * no object in it names a member twice (readers disagree on which
+//!   value wins);
 //! * it is at most a constant plus 6 bytes per request byte (the worst
 //!   case of escaping an echoed command), so a request cannot make the
 //!   server build an arbitrarily large reply.
@@ -23,9 +24,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ferrite_apps::fwd::{StreamCounters, StreamId};
-use ferrite_apps::pmdstat::Json;
 use ferrite_apps::telemetry::{answer, Context, COMMANDS};
-use ferrite_fuzz::json::{self as oracle, Numbers, Tree};
+use ferrite_fuzz::json::{self as oracle, Tree};
 use ferrite_fuzz::pool;
 use ferrite_pmd::rss::{RssConfig, RssHashTypes};
 use ferrite_pmd::{NetDevice, PortConfig, Queues};
@@ -122,9 +122,5 @@ fn check(line: &str, reply: &str, nports: usize) {
         assert!(matches!(val, Tree::Str(_)), "error is not a string: {reply}");
     }
 
-    // pmdstat reads every reply as it is.
-    let j = Json::parse(reply).unwrap_or_else(|e| panic!("pmdstat cannot read the reply to {line:?} ({e}): {reply}"));
-    if let Err(e) = oracle::agree(&j, &tree, Numbers::Exact) {
-        panic!("pmdstat misreads the reply to {line:?}: {e}\n{reply}");
-    }
+    assert!(!tree.has_repeated_keys(), "reply to {line:?} names a member twice: {reply}");
 }

@@ -113,15 +113,79 @@ pub fn run_cores(
     out
 }
 
-/// A parsed JSON value.
+/// A child in a process group of its own, killed with the group when
+/// dropped (a failed assertion included), so nothing outlives the test.
+pub struct Group(pub std::process::Child);
+
+impl Group {
+    /// Starts `cmd` as the leader of a new process group.
+    pub fn spawn(cmd: &mut std::process::Command) -> Group {
+        Group(
+            std::os::unix::process::CommandExt::process_group(cmd, 0)
+                .spawn()
+                .unwrap_or_else(|e| panic!("start {cmd:?}: {e}")),
+        )
+    }
+
+    /// Waits at most `limit` for the exit; on timeout kills the group and
+    /// fails saying what was stuck, with what it printed.
+    pub fn finish(mut self, what: &str, limit: Duration) -> (std::process::ExitStatus, String, String) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.0.try_wait().expect("wait") {
+                break s;
+            }
+            if start.elapsed() > limit {
+                self.kill();
+                let (out, err) = self.output();
+                panic!("{what} still running after {limit:?}: killed.\nstdout: {out}\nstderr: {err}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let (out, err) = self.output();
+        (status, out, err)
+    }
+
+    fn output(&mut self) -> (String, String) {
+        let read = |r: Option<&mut dyn std::io::Read>| {
+            let mut s = String::new();
+            if let Some(r) = r {
+                let _ = r.read_to_string(&mut s);
+            }
+            s
+        };
+        let out = read(self.0.stdout.as_mut().map(|s| s as &mut dyn std::io::Read));
+        let err = read(self.0.stderr.as_mut().map(|s| s as &mut dyn std::io::Read));
+        (out, err)
+    }
+
+    fn kill(&mut self) {
+        // SAFETY: signals the process group this child leads (its pid).
+        unsafe { libc::killpg(self.0.id() as libc::pid_t, libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            self.kill();
+        }
+    }
+}
+
+/// A parsed JSON value, read by serde_json. Numbers keep serde_json's
+/// exact form, so a u64 counter above 2^53 reads back as it was written
+/// (an f64 would round it). The accessors panic with what was expected:
+/// a test that reads a missing or mistyped member fails saying so.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Json {
     /// null
     Null,
     /// true / false
     Bool(bool),
-    /// Any number.
-    Num(f64),
+    /// Any number, exact as written when it is an integer.
+    Num(serde_json::Number),
     /// A string.
     Str(String),
     /// An array.
@@ -133,13 +197,7 @@ pub enum Json {
 impl Json {
     /// Parses one JSON text (surrounding whitespace allowed).
     pub fn parse(s: &str) -> Result<Json, String> {
-        let mut p = Parser { b: s.as_bytes(), i: 0 };
-        let v = p.value()?;
-        p.ws();
-        if p.i != p.b.len() {
-            return Err(format!("trailing characters at {}", p.i));
-        }
-        Ok(v)
+        serde_json::from_str(s).map_err(|e| e.to_string())
     }
 
     /// Member `k` of an object (panics with the key name if absent).
@@ -158,10 +216,11 @@ impl Json {
         }
     }
 
-    /// A number as u64 (panics if it is not a whole non-negative number).
+    /// A number as u64 (panics if it is not a whole non-negative number
+    /// that fits).
     pub fn u64(&self) -> u64 {
         match self {
-            Json::Num(n) if *n >= 0.0 && n.fract() == 0.0 => *n as u64,
+            Json::Num(n) => n.as_u64().unwrap_or_else(|| panic!("not a whole number: {n}")),
             _ => panic!("not a whole number: {self:?}"),
         }
     }
@@ -169,7 +228,7 @@ impl Json {
     /// A number.
     pub fn f64(&self) -> f64 {
         match self {
-            Json::Num(n) => *n,
+            Json::Num(n) => n.as_f64().unwrap_or_else(|| panic!("not a number: {n}")),
             _ => panic!("not a number: {self:?}"),
         }
     }
@@ -191,146 +250,67 @@ impl Json {
     }
 }
 
-struct Parser<'a> {
-    b: &'a [u8],
-    i: usize,
+/// Builds [`Json`] from serde_json's parser. Written out rather than
+/// derived to refuse a key written twice in one object: readers disagree
+/// on which value wins (jq and Python keep the last), so a report must not
+/// depend on that, and serde_json's own `Value` keeps one silently.
+impl<'de> serde::Deserialize<'de> for Json {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Json, D::Error> {
+        d.deserialize_any(JsonVisitor)
+    }
 }
 
-impl Parser<'_> {
-    fn ws(&mut self) {
-        while self.i < self.b.len() && self.b[self.i].is_ascii_whitespace() {
-            self.i += 1;
-        }
+struct JsonVisitor;
+
+impl<'de> serde::de::Visitor<'de> for JsonVisitor {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
     }
 
-    fn eat(&mut self, c: u8) -> Result<(), String> {
-        self.ws();
-        if self.b.get(self.i) == Some(&c) {
-            self.i += 1;
-            Ok(())
-        } else {
-            Err(format!("expected '{}' at {}", c as char, self.i))
-        }
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
     }
 
-    fn value(&mut self) -> Result<Json, String> {
-        self.ws();
-        match self.b.get(self.i) {
-            Some(b'{') => {
-                self.i += 1;
-                let mut m = BTreeMap::new();
-                self.ws();
-                if self.b.get(self.i) == Some(&b'}') {
-                    self.i += 1;
-                    return Ok(Json::Obj(m));
-                }
-                loop {
-                    self.ws();
-                    let at = self.i;
-                    let k = self.string()?;
-                    // Readers disagree on which duplicate wins (jq and Python
-                    // keep the last): a report must not depend on that.
-                    if m.contains_key(&k) {
-                        return Err(format!("duplicate key \"{k}\" at {at}"));
-                    }
-                    self.eat(b':')?;
-                    let v = self.value()?;
-                    m.insert(k, v);
-                    self.ws();
-                    match self.b.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(Json::Obj(m));
-                        }
-                        _ => return Err(format!("expected ',' or '}}' at {}", self.i)),
-                    }
-                }
-            }
-            Some(b'[') => {
-                self.i += 1;
-                let mut v = Vec::new();
-                self.ws();
-                if self.b.get(self.i) == Some(&b']') {
-                    self.i += 1;
-                    return Ok(Json::Arr(v));
-                }
-                loop {
-                    v.push(self.value()?);
-                    self.ws();
-                    match self.b.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(Json::Arr(v));
-                        }
-                        _ => return Err(format!("expected ',' or ']' at {}", self.i)),
-                    }
-                }
-            }
-            Some(b'"') => Ok(Json::Str(self.string()?)),
-            Some(b't') => self.word("true", Json::Bool(true)),
-            Some(b'f') => self.word("false", Json::Bool(false)),
-            Some(b'n') => self.word("null", Json::Null),
-            Some(_) => {
-                let start = self.i;
-                while self.i < self.b.len() && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-                {
-                    self.i += 1;
-                }
-                let t = std::str::from_utf8(&self.b[start..self.i]).map_err(|e| e.to_string())?;
-                t.parse().map(Json::Num).map_err(|_| format!("bad number '{t}' at {start}"))
-            }
-            None => Err("unexpected end".into()),
-        }
+    fn visit_bool<E>(self, b: bool) -> Result<Json, E> {
+        Ok(Json::Bool(b))
     }
 
-    fn word(&mut self, w: &str, v: Json) -> Result<Json, String> {
-        if self.b[self.i..].starts_with(w.as_bytes()) {
-            self.i += w.len();
-            Ok(v)
-        } else {
-            Err(format!("bad literal at {}", self.i))
-        }
+    fn visit_u64<E>(self, n: u64) -> Result<Json, E> {
+        Ok(Json::Num(n.into()))
     }
 
-    fn string(&mut self) -> Result<String, String> {
-        if self.b.get(self.i) != Some(&b'"') {
-            return Err(format!("expected a string at {}", self.i));
+    fn visit_i64<E>(self, n: i64) -> Result<Json, E> {
+        Ok(Json::Num(n.into()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Json, E> {
+        serde_json::Number::from_f64(n).map(Json::Num).ok_or_else(|| E::custom("a number that is not finite"))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Json, E> {
+        Ok(Json::Str(s.to_string()))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut v = Vec::new();
+        while let Some(x) = seq.next_element()? {
+            v.push(x);
         }
-        self.i += 1;
-        let mut out = String::new();
-        loop {
-            let c = *self.b.get(self.i).ok_or("unterminated string")?;
-            self.i += 1;
-            match c {
-                b'"' => return Ok(out),
-                b'\\' => {
-                    let e = *self.b.get(self.i).ok_or("unterminated escape")?;
-                    self.i += 1;
-                    match e {
-                        b'n' => out.push('\n'),
-                        b't' => out.push('\t'),
-                        b'r' => out.push('\r'),
-                        b'u' => {
-                            let hex = std::str::from_utf8(&self.b[self.i..self.i + 4]).map_err(|e| e.to_string())?;
-                            let cp = u32::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
-                            out.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
-                            self.i += 4;
-                        }
-                        other => out.push(other as char),
-                    }
-                }
-                _ => {
-                    // Copy the whole UTF-8 sequence.
-                    let start = self.i - 1;
-                    while self.i < self.b.len() && (self.b[self.i] & 0xc0) == 0x80 {
-                        self.i += 1;
-                    }
-                    out.push_str(std::str::from_utf8(&self.b[start..self.i]).map_err(|e| e.to_string())?);
-                }
+        Ok(Json::Arr(v))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut m = BTreeMap::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if m.contains_key(&k) {
+                return Err(serde::de::Error::custom(format!("duplicate key \"{k}\"")));
             }
+            let v = map.next_value()?;
+            m.insert(k, v);
         }
+        Ok(Json::Obj(m))
     }
 }
 
@@ -407,6 +387,17 @@ mod tests {
         // The same key in different objects is fine.
         let v = Json::parse(r#"{"n": 1, "a": [{"n": 2}, {"n": 3}], "o": {"n": 4}}"#).unwrap();
         assert_eq!(v.get("o").get("n").u64(), 4);
+    }
+
+    #[test]
+    fn counters_above_2_pow_53_read_back_exactly() {
+        // 2^53 + 1 is the first whole number an f64 cannot hold: the
+        // f64-based reader this replaced read it as 2^53.
+        let n = (1u64 << 53) + 1;
+        assert_ne!(n as f64 as u64, n, "the test value must be one f64 rounds");
+        for n in [n, u64::MAX] {
+            assert_eq!(Json::parse(&format!(r#"{{"rx_packets": {n}}}"#)).unwrap().get("rx_packets").u64(), n);
+        }
     }
 }
 

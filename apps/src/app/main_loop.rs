@@ -140,8 +140,14 @@ pub(crate) fn start_telemetry(con: &Console, args: &Args) -> Option<crate::telem
     }
     let dir = args.telemetry_dir.clone().unwrap_or_else(crate::telemetry::default_dir);
     match crate::telemetry::Telemetry::start(&dir) {
-        Ok(t) => {
+        Ok(mut t) => {
             con.say(&format!("Telemetry: {}", t.path().display()));
+            if let Some(prefix) = &args.file_prefix {
+                match t.serve_dpdk(prefix) {
+                    Ok(p) => con.say(&format!("Telemetry (DPDK protocol): {}", p.display())),
+                    Err(e) => con.warn(&format!("no DPDK telemetry socket for --file-prefix {prefix}: {e}")),
+                }
+            }
             Some(t)
         }
         Err(e) => {

@@ -358,7 +358,7 @@ fn field<'a>(j: &'a Json, k: &str) -> Option<&'a Json> {
 
 fn whole(j: Option<&Json>) -> Option<u64> {
     match j {
-        Some(Json::Num(n)) if *n >= 0.0 && n.fract() == 0.0 => Some(*n as u64),
+        Some(Json::Num(n)) => n.as_u64(),
         _ => None,
     }
 }
