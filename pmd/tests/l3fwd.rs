@@ -3,7 +3,7 @@
 //! TTL lowered with a checksum that a fresh computation agrees with, MACs
 //! rewritten; and each kind of frame a router must not forward counted under
 //! its reason. The example itself, run as a user runs it, routes the Linux
-//! kernel's pings between two namespaces in `tests/host/70-l3fwd.sh`.
+//! kernel's pings between two namespaces in `tests/host/75-l3fwd.sh`.
 
 use ferrite_pmd::ether::EthernetFrame;
 use ferrite_pmd::port::MacAddr;
