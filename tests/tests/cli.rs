@@ -357,10 +357,44 @@ fn other_modes_run_clean() {
 
 #[test]
 fn text_report_has_testpmd_layout() {
+    // No --duration: the periodic "Rates:" line is awaited as it is
+    // printed, then SIGINT ends the run (a 0.5 s run on a loaded machine
+    // sometimes ended before the first period was printed).
     let l = lcores();
-    let out = run(&["-l", &l, "--vdev", "null0,null1", "--duration", "0.5", "--stats-period", "0.2"]);
+    let mut child = Command::new(BIN)
+        .args(["-l", &l, "--vdev", "null0,null1", "--stats-period", "0.2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line.starts_with("Rates:"));
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    // A guard against a hang, not a timing check: the first period is 0.2 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut rates_seen = false;
+    while !rates_seen {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(is_rates) => rates_seen = is_rates,
+            Err(_) => break,
+        }
+    }
+    // SAFETY: plain kill(2) on our child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = wait(child, Duration::from_secs(60));
+    let text = reader.join().expect("stdout reader");
+    assert!(rates_seen, "no 'Rates:' line within 60 s:\n{text}");
     assert_eq!(out.status.code(), Some(0));
-    let text = String::from_utf8_lossy(&out.stdout);
     for want in [
         "Forward statistics for port 0",
         "Forward statistics for port 1",
@@ -373,7 +407,6 @@ fn text_report_has_testpmd_layout() {
         "RX-queue 0",
         "Accumulated forward statistics for all ports",
         "Throughput (Mpps)",
-        "Rates:",
         "every packet accounted for",
     ] {
         assert!(text.contains(want), "report lacks '{want}':\n{text}");

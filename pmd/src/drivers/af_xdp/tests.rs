@@ -71,6 +71,16 @@ impl Veth {
             let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{end}/disable_ipv6"), "1");
             ip(&["link", "set", end, "up"]);
         }
+        // The kernel marks a link running (IFF_RUNNING, the carrier ports
+        // read) from deferred work, a moment after `up`: a port opened
+        // before then started with the link down and reported it coming
+        // up as an event, which a test awaiting "down" took instead (seen
+        // on a loaded machine). 10 s bounds a hang; it takes milliseconds.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ![&v.a, &v.b].iter().all(|e| Iface::lookup(e).is_ok_and(|i| i.has_carrier())) {
+            assert!(Instant::now() < deadline, "{} and {} not running 10 s after `ip link set up`", v.a, v.b);
+            std::thread::sleep(Duration::from_millis(10));
+        }
         v
     }
 }
