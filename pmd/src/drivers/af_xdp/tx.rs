@@ -131,7 +131,12 @@ impl TxQueue for AfXdpTx {
         }
         self.reclaim();
         let limit = self.port.link.frame_limit.load(Ordering::Relaxed) as usize;
-        let room = self.tx.free(batch.len().min(MAX_BURST) as u32);
+        let wanted = batch.len().min(MAX_BURST) as u32;
+        let room = self.tx.free(wanted);
+        if room < wanted {
+            // The ring could not take the burst whole: Linux's queue restart.
+            self.port.txx[self.queue as usize].restart.add(1);
+        }
         let (mut put, mut bytes, mut oversize, mut no_buffer) = (0u32, 0u64, 0u64, 0u64);
         for m in batch.drain_front(room as usize) {
             if m.len() > limit {

@@ -62,6 +62,8 @@ pub struct TxWatch {
     pub abandoned: Arc<Counter>,
     /// Frames whose offload request was refused (`tx_offload_errors`).
     pub offload_errors: Arc<Counter>,
+    /// Bursts the ring could not take whole (`tx_queue_N_restart`).
+    pub restart: Arc<Counter>,
     /// TXDCTL value (thresholds) to re-enable the queue with after a reset.
     pub txdctl: u32,
 }
@@ -493,6 +495,11 @@ impl TxQueue for IgbTxQueue {
         // One slot stays empty so that TDH == TDT means "nothing to send".
         let room = (self.ring.count() - 1 - self.in_flight) as usize;
         let take = self.frames_that_fit(batch, room);
+        if take < batch.len() {
+            // Linux stops the queue here and counts its restart; a poll-mode
+            // caller keeps the rest and offers it again.
+            self.watch.restart.add(1);
+        }
         if take == 0 {
             if !batch.is_empty() {
                 self.on_full();

@@ -333,7 +333,11 @@ impl TxQueue for WireTx {
         let route = self.tap.poll_rss().and_then(|(s, end, rss)| Some((s, s.wires.get(q)?, end, rss)));
         let Some((session, wire, end, rss)) = route else { return take_all_link_down(self.tap.end(), q, batch) };
         if let Some(rss) = rss {
-            return tx_spread(end, q, &session.wires, rss, batch, &mut self.spread);
+            let taken = tx_spread(end, q, &session.wires, rss, batch, &mut self.spread);
+            if !batch.is_empty() {
+                end.tx[q].restart.add(1);
+            }
+            return taken;
         }
         let limit = end.frame_limit();
         // Lengths must be read before the frames go on the wire: from then
@@ -353,6 +357,7 @@ impl TxQueue for WireTx {
             taken += n;
         }
         if !batch.is_empty() {
+            end.tx[q].restart.add(1);
             self.on_full();
         } else if self.stall.is_some() {
             self.stall = None;

@@ -51,6 +51,7 @@ use super::session::{Release, Session};
 use super::transport::Doorbell;
 use super::virtq::Virtqueue;
 use crate::mem::{Mbuf, MbufBatch, MbufHeader, OffloadFlags, MAX_BURST};
+use crate::port::stat_names;
 use crate::port::{Counter, QueueCounters, TxQueue};
 
 /// End of the free list.
@@ -84,6 +85,8 @@ pub struct TxStats {
     /// Frames dropped because their offload request cannot be carried by
     /// the header (see [`net_hdr`]); also counted in `bad_frames`.
     pub offload_errors: Counter,
+    /// Bursts the ring could not take whole (`tx_queue_N_restart`).
+    pub restart: Counter,
 }
 
 impl TxStats {
@@ -91,14 +94,15 @@ impl TxStats {
     /// (and, like it, without `abandoned`).
     ///
     /// [`RxStats::named`]: super::rx::RxStats::named
-    pub fn named(&self) -> [(&'static str, &Counter); 6] {
+    pub fn named(&self) -> [(&'static str, &Counter); 7] {
         [
             ("tx_bad_frames", &self.bad_frames),
             ("tx_separate_headers", &self.separate_hdr),
             ("tx_bad_used_ids", &self.bad_used_ids),
             ("tx_csum_offload", &self.csum_offload),
             ("tx_tso", &self.tso),
-            ("tx_offload_errors", &self.offload_errors),
+            (stat_names::TX_OFFLOAD_ERRORS, &self.offload_errors),
+            (stat_names::TX_RESTART_QUEUE, &self.restart),
         ]
     }
 }
@@ -311,6 +315,11 @@ impl<R: Virtqueue> TxQueue for VirtioTxQueue<R> {
             }
             room -= k;
             taken += 1;
+        }
+        if taken < batch.len() {
+            // Linux stops the queue here and counts its restart; the caller
+            // keeps the rest and offers it again.
+            self.stats.restart.add(1);
         }
         for mut m in batch.drain_front(taken) {
             let k = self.descriptors_for(&m);
