@@ -26,7 +26,7 @@ mod offloads;
 pub mod stat_names;
 mod types;
 
-pub use counters::{Counter, QueueCounters};
+pub use counters::{Counter, QueueCounters, TxStops};
 pub use error::PortError;
 pub use features::{features, Feature};
 pub use link::{LinkEvent, LinkEvents, LinkNotifier};

@@ -58,7 +58,7 @@ pub const TX_LINK_DOWN_DROPS: &str = "tx_link_down_drops";
 pub const TX_TIMEOUT_COUNT: &str = "tx_timeout_count";
 /// Frames dropped because their transmit offload request cannot be met.
 pub const TX_OFFLOAD_ERRORS: &str = "tx_offload_errors";
-/// Transmit bursts the ring could not take whole, summed over queues
+/// Times a transmit ring filled, summed over queues
 /// (ixgbe's `tx_restart_queue`; per queue, igb's `tx_queue_N_restart`).
 pub const TX_RESTART_QUEUE: &str = "tx_restart_queue";
 /// Buffers left to a device that would not stop: memory gone for good.
@@ -119,9 +119,8 @@ pub struct QueueExtras {
     pub rx_csum_err: Option<Vec<u64>>,
     /// Refills that got fewer buffers than wanted (`alloc_failed`).
     pub rx_alloc_failed: Option<Vec<u64>>,
-    /// Transmit bursts cut short because the ring (or wire) was full: the
-    /// poll-mode counterpart of Linux stopping and restarting the queue
-    /// (`restart`).
+    /// Times the ring (or wire) filled: the poll-mode counterpart of Linux
+    /// stopping and restarting the queue (`restart`; see `TxStops`).
     pub tx_restart: Option<Vec<u64>>,
 }
 

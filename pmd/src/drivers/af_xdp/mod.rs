@@ -101,7 +101,7 @@ pub struct TxExtra {
     copies: Counter,
     no_buffer_drops: Counter,
     link_down_drops: Counter,
-    /// Bursts the TX ring could not take whole (`tx_queue_N_restart`).
+    /// Times the TX ring filled (`tx_queue_N_restart`, see `TxStops`).
     restart: Counter,
 }
 

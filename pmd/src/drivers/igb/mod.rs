@@ -206,7 +206,7 @@ struct QueueStatsSet {
     rx_oversize: Vec<Arc<Counter>>,
     /// Frames with a bad IP or L4 checksum (`rx_queue_N_csum_err`).
     rx_csum_err: Vec<Arc<Counter>>,
-    /// Bursts a full ring cut short (`tx_queue_N_restart`).
+    /// Times the ring filled (`tx_queue_N_restart`).
     tx_restart: Vec<Arc<Counter>>,
     tx: Vec<Arc<QueueCounters>>,
     tx_link_down: Vec<Arc<Counter>>,

@@ -87,7 +87,7 @@ pub(crate) struct TxCounters {
     pub link_down: Counter,
     /// Times the watchdog reset this queue (`tx_timeout_count`).
     pub timeouts: Counter,
-    /// Bursts the wire could not take whole (`tx_queue_N_restart`).
+    /// Times the wire filled (`tx_queue_N_restart`, see `TxStops`).
     pub restart: Counter,
 }
 

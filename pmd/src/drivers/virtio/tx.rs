@@ -52,7 +52,7 @@ use super::transport::Doorbell;
 use super::virtq::Virtqueue;
 use crate::mem::{Mbuf, MbufBatch, MbufHeader, OffloadFlags, MAX_BURST};
 use crate::port::stat_names;
-use crate::port::{Counter, QueueCounters, TxQueue};
+use crate::port::{Counter, QueueCounters, TxQueue, TxStops};
 
 /// End of the free list.
 const NONE: u16 = u16::MAX;
@@ -85,7 +85,7 @@ pub struct TxStats {
     /// Frames dropped because their offload request cannot be carried by
     /// the header (see [`net_hdr`]); also counted in `bad_frames`.
     pub offload_errors: Counter,
-    /// Bursts the ring could not take whole (`tx_queue_N_restart`).
+    /// Times the ring filled (`tx_queue_N_restart`, see [`TxStops`]).
     pub restart: Counter,
 }
 
@@ -152,6 +152,8 @@ pub struct VirtioTxQueue<R: Virtqueue> {
     done: Box<MbufBatch>,
     counters: Arc<QueueCounters>,
     stats: Arc<TxStats>,
+    /// Whether the last burst filled the ring (`tx_queue_N_restart`).
+    stops: TxStops,
 }
 
 // SAFETY: the parked mbuf pointers are owned by this queue (like a
@@ -178,6 +180,7 @@ impl<R: Virtqueue> VirtioTxQueue<R> {
             done: Box::new(MbufBatch::new()),
             counters: s.counters,
             stats: s.stats,
+            stops: TxStops::default(),
         }
     }
 
@@ -316,11 +319,7 @@ impl<R: Virtqueue> TxQueue for VirtioTxQueue<R> {
             room -= k;
             taken += 1;
         }
-        if taken < batch.len() {
-            // Linux stops the queue here and counts its restart; the caller
-            // keeps the rest and offers it again.
-            self.stats.restart.add(1);
-        }
+        self.stops.note(batch.len(), taken < batch.len(), &self.stats.restart);
         for mut m in batch.drain_front(taken) {
             let k = self.descriptors_for(&m);
             if k == 0 {

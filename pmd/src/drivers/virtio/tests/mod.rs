@@ -394,8 +394,9 @@ fn full_ring(rings: Rings) {
     let sent = dev.lock().unwrap().tx_all();
     assert_eq!(sent.len(), 32);
     assert_eq!(q.tx[0].tx_burst(&mut batch), 8, "room again once the device used them");
-    // Two bursts were cut short (32 of 40, then 0 of 8), the third was not.
-    assert_eq!((stat(&port, "tx_queue_0_restart"), stat(&port, "tx_restart_queue")), (2, 2), "{rings:?}");
+    // The ring filled once: two bursts cut short in a row (32 of 40, then
+    // 0 of 8) are one stop, as Linux counts it.
+    assert_eq!((stat(&port, "tx_queue_0_restart"), stat(&port, "tx_restart_queue")), (1, 1), "{rings:?}");
     assert_eq!(dev.lock().unwrap().notifies[TX], kicks + 1, "{rings:?}");
     let sent: Vec<_> = dev.lock().unwrap().tx_all();
     assert_eq!(
