@@ -129,10 +129,47 @@ impl Counter {
     }
 }
 
+/// Counts a transmit queue's stops the way Linux counts its restarts
+/// (`tx_queue_N_restart`): once per run of bursts the ring cut short, not
+/// once per retry. Linux stops a queue when its ring fills and counts the
+/// restart when room comes back, so each filling counts once; a poll-mode
+/// caller instead offers the rest again at once, and counting every such
+/// retry would count how fast it spins, not how often the ring filled.
+/// Owned by the queue (single writer, no atomics needed for the state).
+#[derive(Debug, Default)]
+pub struct TxStops {
+    stopped: bool,
+}
+
+impl TxStops {
+    /// Records a burst of `offered` frames that the ring did (`cut_short`)
+    /// or did not fill on; counts into `restarts` when the ring fills after
+    /// a burst it took whole. An empty burst says nothing about room.
+    #[inline(always)]
+    pub fn note(&mut self, offered: usize, cut_short: bool, restarts: &Counter) {
+        if offered == 0 {
+            return;
+        }
+        if cut_short && !self.stopped {
+            restarts.add(1);
+        }
+        self.stopped = cut_short;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn a_run_of_cut_short_bursts_is_one_stop() {
+        let (mut s, c) = (TxStops::default(), Counter::default());
+        for (offered, cut) in [(32, false), (32, true), (32, true), (0, false), (32, true), (8, false), (32, true)] {
+            s.note(offered, cut, &c);
+        }
+        assert_eq!(c.get(), 2, "two fillings: the retries and the empty burst between them add nothing");
+    }
 
     #[test]
     fn counts_and_snapshots() {

@@ -23,13 +23,15 @@ mod error;
 mod features;
 mod link;
 mod offloads;
+pub mod stat_names;
 mod types;
 
-pub use counters::{Counter, QueueCounters};
+pub use counters::{Counter, QueueCounters, TxStops};
 pub use error::PortError;
 pub use features::{features, Feature};
 pub use link::{LinkEvent, LinkEvents, LinkNotifier};
 pub use offloads::{RxOffloads, TxOffloads, VlanType, MIN_ETHERTYPE};
+pub use stat_names::{per_queue_stat_rows, QueueExtras};
 pub use types::{
     check_multicast_groups, Channels, Coalesce, DeviceCaps, DrvInfo, Duplex, LinkSettings, LinkStatus, MacAddr,
     PortConfig, PortStats, QueueStats, RegDump, RingParams, RxMode,
@@ -394,21 +396,4 @@ pub trait EthtoolOps {
         let _ = coalesce;
         Err(PortError::NotSupported("set_coalesce"))
     }
-}
-
-/// The standard per-queue `ethtool -S` rows every driver should expose, in
-/// Linux's naming (`rx_queue_0_packets`, ...).
-pub fn per_queue_stat_rows(stats: &PortStats) -> Vec<(String, u64)> {
-    let mut rows = Vec::new();
-    for (i, q) in stats.rx_queues.iter().enumerate() {
-        rows.push((format!("rx_queue_{i}_packets"), q.packets));
-        rows.push((format!("rx_queue_{i}_bytes"), q.bytes));
-        rows.push((format!("rx_queue_{i}_drops"), q.drops));
-    }
-    for (i, q) in stats.tx_queues.iter().enumerate() {
-        rows.push((format!("tx_queue_{i}_packets"), q.packets));
-        rows.push((format!("tx_queue_{i}_bytes"), q.bytes));
-        rows.push((format!("tx_queue_{i}_drops"), q.drops));
-    }
-    rows
 }

@@ -54,6 +54,8 @@ eq "over-MTU: igb1 hardware accepted all 2000 frames (GPRC)" "$(jv "$r" '.ports[
 eq "over-MTU: the 1000 over-MTU frames counted by the driver" \
     "$(jv "$r" '.ports[0].xstats.rx_mtu_oversize_drops')" 1000
 eq "over-MTU: counted as rx drops of queue 0" "$(jv "$r" '.ports[0].queues[0].rx_drops')" 1000
+eq "over-MTU: under Linux igb's names, rx_queue_0_packets/rx_queue_0_drops" \
+    "$(jv "$r" '.ports[0].xstats | "\(.rx_queue_0_packets)/\(.rx_queue_0_drops)"')" 1000/1000
 eq "over-MTU: mempool full, accounting_ok" "$(jv "$r" '(.mempools[0] | .capacity == .available) and .accounting_ok')" true
 
 out=$(timeout --foreground -k 5 60 "$TESTPMD" -l 0,1 -a "$FERRITE_IGB1" --port-topology loop --forward-mode rxonly --mtu 9000 --duration 1 2>&1)

@@ -69,9 +69,9 @@ use umem::UmemLayout;
 use crate::drivers::watcher::Watcher;
 use crate::mem::Mempool;
 use crate::port::{
-    per_queue_stat_rows, Channels, Counter, DeviceCaps, DrvInfo, Duplex, EthtoolOps, LinkEvents, LinkNotifier,
-    LinkStatus, MacAddr, NetDevice, PortConfig, PortError, PortStats, QueueCounters, Queues, RingParams, RxMode,
-    RxOffloads, RxQueue, TxOffloads, TxQueue,
+    per_queue_stat_rows, stat_names, Channels, Counter, DeviceCaps, DrvInfo, Duplex, EthtoolOps, LinkEvents,
+    LinkNotifier, LinkStatus, MacAddr, NetDevice, PortConfig, PortError, PortStats, QueueCounters, QueueExtras, Queues,
+    RingParams, RxMode, RxOffloads, RxQueue, TxOffloads, TxQueue,
 };
 
 /// Most queues one port takes.
@@ -102,6 +102,8 @@ pub struct TxExtra {
     copies: Counter,
     no_buffer_drops: Counter,
     link_down_drops: Counter,
+    /// Times the TX ring filled (`tx_queue_N_restart`, see `TxStops`).
+    restart: Counter,
 }
 
 /// What an open port's queues share with it.
@@ -552,6 +554,7 @@ impl NetDevice for AfXdpPort {
             x.copies.reset();
             x.no_buffer_drops.reset();
             x.link_down_drops.reset();
+            x.restart.reset();
         }
         Ok(())
     }
@@ -579,10 +582,12 @@ impl NetDevice for AfXdpPort {
 
 impl AfXdpPort {
     fn stat_rows(&self) -> Vec<(String, u64)> {
-        let mut rows = per_queue_stat_rows(&self.stats64());
+        let restart = self.shared.txx.iter().map(|x| x.restart.get()).collect();
+        let extras = QueueExtras { tx_restart: Some(restart), ..QueueExtras::default() };
+        let mut rows = per_queue_stat_rows(&self.stats64(), &extras);
         let x = self.xsk_stats();
         rows.extend([
-            ("rx_dropped".to_string(), x.rx_dropped),
+            (stat_names::RX_DROPPED.to_string(), x.rx_dropped),
             ("rx_invalid_descs".to_string(), x.rx_invalid_descs),
             ("tx_invalid_descs".to_string(), x.tx_invalid_descs),
             ("rx_ring_full".to_string(), x.rx_ring_full),
@@ -592,7 +597,8 @@ impl AfXdpPort {
         let sum = |f: fn(&TxExtra) -> &Counter| self.shared.txx.iter().map(|x| f(x).get()).sum::<u64>();
         rows.push(("tx_copied".to_string(), sum(|x| &x.copies)));
         rows.push(("tx_no_buffer_drops".to_string(), sum(|x| &x.no_buffer_drops)));
-        rows.push(("tx_link_down_drops".to_string(), sum(|x| &x.link_down_drops)));
+        rows.push((stat_names::TX_LINK_DOWN_DROPS.to_string(), sum(|x| &x.link_down_drops)));
+        rows.push((stat_names::TX_RESTART_QUEUE.to_string(), sum(|x| &x.restart)));
         rows
     }
 }

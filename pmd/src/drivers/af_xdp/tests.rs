@@ -308,6 +308,8 @@ fn frames_cross_both_ways_without_allocating_and_every_mbuf_returns() {
     assert_eq!(allocs, 0, "sending allocated {allocs} times");
     let stats: std::collections::HashMap<String, u64> = port.named_stats().into_iter().collect();
     assert_eq!(stats["tx_copied"], 64, "only the other pool's frames were copied");
+    assert_eq!(stats["tx_queue_0_packets"], 576);
+    crate::port::stat_names::assert_documented("af_xdp", stats.keys());
     assert_eq!(port.stats64().tx_total().packets, 576);
     let deadline = Instant::now() + Duration::from_secs(5);
     while other.available() < other.capacity() && Instant::now() < deadline {

@@ -20,7 +20,7 @@ use super::umem::UmemLayout;
 use super::PortShared;
 use crate::mem::mbuf::HEADER_SIZE;
 use crate::mem::{Mbuf, MbufBatch, MAX_BURST};
-use crate::port::TxQueue;
+use crate::port::{TxQueue, TxStops};
 
 /// Frames the kernel's copy-mode transmit takes per wake-up.
 const KERNEL_TX_BUDGET: u32 = 32;
@@ -35,6 +35,8 @@ pub struct AfXdpTx {
     port: Arc<PortShared>,
     queue: u16,
     session: Arc<Session>,
+    /// Whether the last burst filled the ring (`tx_queue_N_restart`).
+    stops: TxStops,
 }
 
 impl AfXdpTx {
@@ -48,7 +50,8 @@ impl AfXdpTx {
         session: Arc<Session>,
     ) -> AfXdpTx {
         let given = Outstanding::new(&layout);
-        AfXdpTx { tx, completion, layout, given, scratch: [0; MAX_BURST], port, queue, session }
+        let stops = TxStops::default();
+        AfXdpTx { tx, completion, layout, given, scratch: [0; MAX_BURST], port, queue, session, stops }
     }
 
     /// Returns completed frames to the pool; how many.
@@ -149,7 +152,9 @@ impl TxQueue for AfXdpTx {
         }
         self.reclaim();
         let limit = self.port.link.frame_limit.load(Ordering::Relaxed) as usize;
-        let room = self.tx.free(batch.len().min(MAX_BURST) as u32);
+        let wanted = batch.len().min(MAX_BURST) as u32;
+        let room = self.tx.free(wanted);
+        self.stops.note(wanted as usize, room < wanted, &self.port.txx[self.queue as usize].restart);
         let (mut put, mut bytes, mut oversize, mut no_buffer) = (0u32, 0u64, 0u64, 0u64);
         for m in batch.drain_front(room as usize) {
             if m.len() > limit {

@@ -77,9 +77,9 @@ use tx::{IgbTxQueue, TxSetup, TxWatch};
 use crate::ether::max_frame_len;
 use crate::mem::Mempool;
 use crate::port::{
-    per_queue_stat_rows, Channels, Coalesce, Counter, DeviceCaps, DrvInfo, EthtoolOps, LinkEvents, LinkSettings,
-    LinkStatus, MacAddr, NetDevice, PortConfig, PortError, PortStats, QueueCounters, Queues, RegDump, RingParams,
-    RssConfig, RxMode, RxOffloads, TxOffloads, VlanType,
+    Channels, Coalesce, Counter, DeviceCaps, DrvInfo, EthtoolOps, LinkEvents, LinkSettings, LinkStatus, MacAddr,
+    NetDevice, PortConfig, PortError, PortStats, QueueCounters, Queues, RegDump, RingParams, RssConfig, RxMode,
+    RxOffloads, TxOffloads, VlanType,
 };
 
 /// The VFIO layer the driver is built on (re-exported for tools such as
@@ -204,6 +204,10 @@ struct QueueStatsSet {
     rx_alloc_failed: Vec<Arc<Counter>>,
     /// Frames longer than the MTU allows, dropped by the receive path.
     rx_oversize: Vec<Arc<Counter>>,
+    /// Frames with a bad IP or L4 checksum (`rx_queue_N_csum_err`).
+    rx_csum_err: Vec<Arc<Counter>>,
+    /// Times the ring filled (`tx_queue_N_restart`).
+    tx_restart: Vec<Arc<Counter>>,
     tx: Vec<Arc<QueueCounters>>,
     tx_link_down: Vec<Arc<Counter>>,
     tx_timeouts: Vec<Arc<Counter>>,
@@ -221,6 +225,8 @@ impl QueueStatsSet {
             rx: (0..rx).map(|_| Arc::default()).collect(),
             rx_alloc_failed: (0..rx).map(|_| Arc::default()).collect(),
             rx_oversize: (0..rx).map(|_| Arc::default()).collect(),
+            rx_csum_err: (0..rx).map(|_| Arc::default()).collect(),
+            tx_restart: (0..tx).map(|_| Arc::default()).collect(),
             tx: (0..tx).map(|_| Arc::default()).collect(),
             tx_link_down: (0..tx).map(|_| Arc::default()).collect(),
             tx_timeouts: (0..tx).map(|_| Arc::default()).collect(),
@@ -513,6 +519,7 @@ impl IgbPort {
                 counters: Arc::clone(&self.qstats.rx[q as usize]),
                 alloc_failed: Arc::clone(&self.qstats.rx_alloc_failed[q as usize]),
                 oversize: Arc::clone(&self.qstats.rx_oversize[q as usize]),
+                csum_err: Arc::clone(&self.qstats.rx_csum_err[q as usize]),
                 abandoned: Arc::clone(&self.qstats.rx_abandoned[q as usize]),
                 max_len: Arc::clone(&self.rx_max_len),
                 live: Arc::clone(live),
@@ -577,6 +584,7 @@ impl IgbPort {
                     timeouts: Arc::clone(&self.qstats.tx_timeouts[q as usize]),
                     abandoned: Arc::clone(&self.qstats.tx_abandoned[q as usize]),
                     offload_errors: Arc::clone(&self.qstats.tx_offload_errors[q as usize]),
+                    restart: Arc::clone(&self.qstats.tx_restart[q as usize]),
                     txdctl: TXDCTL_THRESH,
                 },
             })));
@@ -638,27 +646,37 @@ impl IgbPort {
     }
 
     fn sw_rows(&self) -> Vec<(String, u64)> {
+        use crate::port::stat_names::*;
         let stats = self.stats64();
-        let mut rows = vec![
-            ("rx_sw_packets".to_string(), stats.rx_total().packets),
-            ("rx_sw_bytes".to_string(), stats.rx_total().bytes),
-            ("rx_sw_drops".to_string(), stats.rx_total().drops),
-            ("rx_sw_errors".to_string(), stats.rx_total().errors),
-            ("rx_alloc_failed".to_string(), self.qstats.rx_alloc_failed.iter().map(|c| c.get()).sum()),
-            ("rx_mtu_oversize_drops".to_string(), self.qstats.rx_oversize.iter().map(|c| c.get()).sum()),
-            ("tx_sw_packets".to_string(), stats.tx_total().packets),
-            ("tx_sw_bytes".to_string(), stats.tx_total().bytes),
-            ("tx_sw_drops".to_string(), stats.tx_total().drops),
-            ("tx_link_down_drops".to_string(), self.qstats.tx_link_down.iter().map(|c| c.get()).sum()),
-            ("tx_timeout_count".to_string(), self.qstats.tx_timeouts.iter().map(|c| c.get()).sum()),
-            ("tx_offload_errors".to_string(), self.qstats.tx_offload_errors.iter().map(|c| c.get()).sum()),
-            ("lsc_interrupts".to_string(), self.link.lsc_irqs.load(Ordering::Relaxed)),
-            (
-                "mbufs_left_to_device".to_string(),
-                self.qstats.rx_abandoned.iter().chain(&self.qstats.tx_abandoned).map(|c| c.get()).sum(),
-            ),
-        ];
-        rows.extend(per_queue_stat_rows(&stats));
+        let q = &self.qstats;
+        let sum = |c: &[Arc<Counter>]| c.iter().map(|c| c.get()).sum::<u64>();
+        let mut rows: Vec<(String, u64)> = [
+            (RX_SW_PACKETS, stats.rx_total().packets),
+            (RX_SW_BYTES, stats.rx_total().bytes),
+            (RX_DROPPED, stats.rx_total().drops),
+            (RX_SW_ERRORS, stats.rx_total().errors),
+            (RX_ALLOC_FAILED, sum(&q.rx_alloc_failed)),
+            (RX_MTU_OVERSIZE_DROPS, sum(&q.rx_oversize)),
+            (TX_SW_PACKETS, stats.tx_total().packets),
+            (TX_SW_BYTES, stats.tx_total().bytes),
+            (TX_DROPPED, stats.tx_total().drops),
+            (TX_LINK_DOWN_DROPS, sum(&q.tx_link_down)),
+            (TX_TIMEOUT_COUNT, sum(&q.tx_timeouts)),
+            (TX_OFFLOAD_ERRORS, sum(&q.tx_offload_errors)),
+            (TX_RESTART_QUEUE, sum(&q.tx_restart)),
+            (LSC_INTERRUPTS, self.link.lsc_irqs.load(Ordering::Relaxed)),
+            (MBUFS_LEFT_TO_DEVICE, sum(&q.rx_abandoned) + sum(&q.tx_abandoned)),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v))
+        .collect();
+        let each = |c: &[Arc<Counter>]| Some(c.iter().map(|c| c.get()).collect());
+        let extras = QueueExtras {
+            rx_csum_err: each(&q.rx_csum_err),
+            rx_alloc_failed: each(&q.rx_alloc_failed),
+            tx_restart: each(&q.tx_restart),
+        };
+        rows.extend(per_queue_stat_rows(&stats, &extras));
         rows
     }
 }
@@ -885,6 +903,7 @@ impl NetDevice for IgbPort {
         self.qstats.tx_timeouts.iter().for_each(|c| c.reset());
         self.qstats.tx_offload_errors.iter().for_each(|c| c.reset());
         self.qstats.rx_oversize.iter().for_each(|c| c.reset());
+        self.qstats.rx_csum_err.iter().chain(&self.qstats.tx_restart).for_each(|c| c.reset());
         self.link.lsc_irqs.store(0, Ordering::Relaxed);
         self.hw_stats.clear(&self.hw);
         Ok(())
@@ -1570,6 +1589,58 @@ mod tests {
         assert_eq!(q.tx[0].tx_burst(&mut b), 8, "and it takes frames again");
         assert_eq!(hw.read(tdt(0)), 8);
         drop(q);
+        port.stop().unwrap();
+        assert_eq!(pool.available(), 1024);
+    }
+
+    /// Linux's netdev aggregates (igb_update_stats) from the registers, and
+    /// RLEC kept out of `rx_length_errors`.
+    #[test]
+    fn linux_aggregates_sum_the_registers_linux_sums() {
+        let (port, _hw, regs) = fake_port_and_regs();
+        let counts = [
+            (RXERRC, 1),
+            (CRCERRS, 2),
+            (ALGNERRC, 4),
+            (RUC, 8),
+            (ROC, 16),
+            (CEXTERR, 32),
+            (RLEC, 1000),
+            (ECOL, 64),
+            (LATECOL, 128),
+            (TNCRS, 256),
+            (rqdpc(0), 3),
+            (rqdpc(1), 5),
+        ];
+        regs.lock().unwrap().extend(counts);
+        let stats: std::collections::HashMap<String, u64> = port.named_stats().into_iter().collect();
+        assert_eq!(stats["rx_errors"], 1 + 2 + 4 + 8 + 16 + 32);
+        assert_eq!(stats["rx_length_errors"], 8 + 16, "RUC + ROC, as Linux, not RLEC");
+        assert_eq!(stats["rx_hw_length_errors"], 1000);
+        assert_eq!(stats["rx_crc_errors"], 2);
+        assert_eq!(stats["rx_frame_errors"], 4);
+        assert_eq!(stats["rx_phy_errors"], 1);
+        assert_eq!(stats["tx_errors"], 64 + 128);
+        assert_eq!(stats["tx_carrier_errors"], 256);
+        assert_eq!(stats["rx_fifo_errors"], 8);
+    }
+
+    #[test]
+    fn a_burst_the_full_ring_cuts_short_counts_one_restart() {
+        let (mut port, _hw) = fake_port();
+        let pool = pool(1024);
+        let mut q = open_on(&mut port, &pool, 64);
+        // The fake device completes nothing: 63 slots hold frames, then none.
+        let mut b = MbufBatch::new();
+        fill(&pool, &mut b, 40);
+        assert_eq!(q.tx[0].tx_burst(&mut b), 40);
+        assert_eq!((sw_stat(&port, "tx_queue_0_restart"), sw_stat(&port, "tx_restart_queue")), (0, 0));
+        fill(&pool, &mut b, 40);
+        assert_eq!(q.tx[0].tx_burst(&mut b), 23, "one slot stays empty");
+        assert_eq!(b.len(), 17, "the rest stays with the caller");
+        assert_eq!((sw_stat(&port, "tx_queue_0_restart"), sw_stat(&port, "tx_restart_queue")), (1, 1));
+        assert_eq!(sw_stat(&port, "tx_queue_0_packets"), 63);
+        drop((b, q));
         port.stop().unwrap();
         assert_eq!(pool.available(), 1024);
     }

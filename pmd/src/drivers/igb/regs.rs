@@ -509,6 +509,8 @@ pub const COLC: u32 = 0x4028;
 pub const DC: u32 = 0x4030;
 /// Transmit with no CRS.
 pub const TNCRS: u32 = 0x4034;
+/// Carrier extension error count.
+pub const CEXTERR: u32 = 0x403C;
 /// Receive length error count.
 pub const RLEC: u32 = 0x4040;
 /// XON received.

@@ -159,6 +159,8 @@ pub struct IgbRxQueue {
     staging: Box<MbufBatch>,
     counters: Arc<QueueCounters>,
     alloc_failed: Arc<Counter>,
+    /// Frames the device found a bad IP or L4 checksum in (`csum_err`).
+    csum_err: Arc<Counter>,
     /// Frames over the MTU, dropped here.
     oversize: Arc<Counter>,
     /// Buffers left to a device that would not stop (see `Drop`).
@@ -188,6 +190,7 @@ pub(crate) struct RxSetup {
     pub pool: Mempool,
     pub counters: Arc<QueueCounters>,
     pub alloc_failed: Arc<Counter>,
+    pub csum_err: Arc<Counter>,
     pub oversize: Arc<Counter>,
     pub abandoned: Arc<Counter>,
     pub max_len: Arc<AtomicU32>,
@@ -222,6 +225,7 @@ impl IgbRxQueue {
             staging: Box::new(MbufBatch::new()),
             counters: s.counters,
             alloc_failed: s.alloc_failed,
+            csum_err: s.csum_err,
             oversize: s.oversize,
             abandoned: s.abandoned,
             max_len: s.max_len,
@@ -451,6 +455,11 @@ impl IgbRxQueue {
         let mut flags = cksum_flags(status);
         if flags.contains(OffloadFlags::RX_L4_CKSUM_BAD) && self.sctp_l4e_erratum(i, m.len()) {
             flags = OffloadFlags(flags.0 & !OffloadFlags::RX_L4_CKSUM_BAD.0);
+        }
+        if flags.intersects(OffloadFlags::RX_IP_CKSUM_BAD | OffloadFlags::RX_L4_CKSUM_BAD) {
+            // Linux igb's per-queue csum_err: the frame is still delivered,
+            // flagged; only the rare bad frame pays for the count.
+            self.csum_err.add(1);
         }
         if status & RXD_STAT_VP != 0 {
             flags |= self.vlan_flags;

@@ -32,7 +32,11 @@ use std::time::Duration;
 use super::mac::Hw;
 use super::regs::*;
 
-/// One hardware counter and its `ethtool -S` name (Linux igb's names).
+/// One hardware counter and its `ethtool -S` name: Linux igb's name where
+/// Linux shows the register under one, else DPDK's (`rx_carrier_ext_errors`)
+/// or one in the same style. Linux's `rx_errors` and `rx_length_errors` are
+/// sums (see [`DERIVED`]), so the single registers RXERRC and RLEC go by
+/// `rx_phy_errors` and `rx_hw_length_errors`.
 struct HwStat {
     name: &'static str,
     lo: u32,
@@ -59,14 +63,15 @@ const HW_STATS: &[HwStat] = &[
     c32("rx_crc_errors", CRCERRS),
     c32("rx_align_errors", ALGNERRC),
     c32("rx_symbol_errors", SYMERRS),
-    c32("rx_errors", RXERRC),
+    c32("rx_phy_errors", RXERRC),
     c32("rx_missed_errors", MPC),
     c32("rx_no_buffer_count", RNBC),
     c32("rx_short_length_errors", RUC),
     c32("rx_long_length_errors", ROC),
     c32("rx_fragment_errors", RFC),
     c32("rx_jabber_errors", RJC),
-    c32("rx_length_errors", RLEC),
+    c32("rx_hw_length_errors", RLEC),
+    c32("rx_carrier_ext_errors", CEXTERR),
     c32("rx_size_64", PRC64),
     c32("rx_size_65_to_127", PRC127),
     c32("rx_size_128_to_255", PRC255),
@@ -91,7 +96,7 @@ const HW_STATS: &[HwStat] = &[
     c32("tx_window_errors", LATECOL),
     c32("collisions", COLC),
     c32("tx_deferred_ok", DC),
-    c32("tx_no_crs", TNCRS),
+    c32("tx_carrier_errors", TNCRS),
     c32("rx_flow_control_xon", XONRXC),
     c32("tx_flow_control_xon", XONTXC),
     c32("rx_flow_control_xoff", XOFFRXC),
@@ -104,8 +109,43 @@ const HW_STATS: &[HwStat] = &[
 /// How often the link thread folds the 32-bit counters into the totals.
 pub const STATS_PERIOD: Duration = Duration::from_secs(2);
 
-/// Name of the summed per-queue drop counters (RQDPC), appended last.
-const RQDPC_NAME: &str = "rx_queue_drop_packet_count";
+/// Name of the summed per-queue drop counters (RQDPC), appended after the
+/// registers: Linux igb adds RQDPC to the netdev `rx_fifo_errors`.
+const RQDPC_NAME: &str = "rx_fifo_errors";
+
+/// A netdev aggregate Linux igb computes from the registers (its
+/// `igb_update_stats`), shown under the netdev name: the sum of the named
+/// hardware counters.
+struct Derived {
+    name: &'static str,
+    sum_of: &'static [&'static str],
+}
+
+/// The aggregates, appended after [`RQDPC_NAME`]. Linux builds
+/// `rx_length_errors` from RUC + ROC rather than reading RLEC, which it
+/// distrusts on newer parts; so does this.
+const DERIVED: &[Derived] = &[
+    Derived {
+        name: "rx_errors",
+        sum_of: &[
+            "rx_phy_errors",
+            "rx_crc_errors",
+            "rx_align_errors",
+            "rx_short_length_errors",
+            "rx_long_length_errors",
+            "rx_carrier_ext_errors",
+        ],
+    },
+    Derived { name: "rx_length_errors", sum_of: &["rx_short_length_errors", "rx_long_length_errors"] },
+    Derived { name: "rx_frame_errors", sum_of: &["rx_align_errors"] },
+    Derived { name: "tx_errors", sum_of: &["tx_aborted_errors", "tx_window_errors"] },
+];
+
+/// The aggregates' values from the register totals (in `HW_STATS` order).
+fn derived_values(totals: &[u64]) -> impl Iterator<Item = u64> + '_ {
+    let total = |name: &str| HW_STATS.iter().position(|s| s.name == name).map_or(0, |i| totals[i]);
+    DERIVED.iter().map(move |d| d.sum_of.iter().map(|n| total(n)).fold(0u64, u64::wrapping_add))
+}
 
 /// Running 64-bit totals of the hardware counters.
 #[derive(Default)]
@@ -116,7 +156,7 @@ pub struct HwStats {
 impl HwStats {
     /// Names, in value order.
     pub fn names() -> impl Iterator<Item = &'static str> {
-        HW_STATS.iter().map(|s| s.name).chain(std::iter::once(RQDPC_NAME))
+        HW_STATS.iter().map(|s| s.name).chain(std::iter::once(RQDPC_NAME)).chain(DERIVED.iter().map(|d| d.name))
     }
 
     /// Reads (and so clears) every hardware counter and adds it to the totals.
@@ -180,6 +220,32 @@ impl HwStats {
     /// Totals after an update, in `names()` order.
     pub fn values(&self, hw: &Hw) -> Vec<u64> {
         self.update(hw);
-        self.totals.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let mut v = self.totals.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        v.resize(HW_STATS.len() + 1, 0);
+        let derived: Vec<u64> = derived_values(&v).collect();
+        v.extend(derived);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_aggregate_sums_registers_that_exist() {
+        for d in DERIVED {
+            for n in d.sum_of {
+                assert!(HW_STATS.iter().any(|s| s.name == *n), "{}: no register named {n}", d.name);
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_documented() {
+        let names: Vec<&str> = HwStats::names().collect();
+        let unique: std::collections::HashSet<&&str> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "a name shown twice: {names:?}");
+        crate::port::stat_names::assert_documented("igb (hardware)", names);
     }
 }

@@ -48,7 +48,7 @@ use super::link::LinkShared;
 use super::mac::Hw;
 use super::regs::{tdh, tdt, txdctl};
 use crate::mem::{Mbuf, MbufBatch, MbufHeader, OffloadFlags};
-use crate::port::{Counter, QueueCounters, TxQueue};
+use crate::port::{Counter, QueueCounters, TxQueue, TxStops};
 
 /// What a transmit queue watches and counts besides packets.
 pub struct TxWatch {
@@ -62,6 +62,8 @@ pub struct TxWatch {
     pub abandoned: Arc<Counter>,
     /// Frames whose offload request was refused (`tx_offload_errors`).
     pub offload_errors: Arc<Counter>,
+    /// Times the ring filled (`tx_queue_N_restart`, see [`TxStops`]).
+    pub restart: Arc<Counter>,
     /// TXDCTL value (thresholds) to re-enable the queue with after a reset.
     pub txdctl: u32,
 }
@@ -101,6 +103,8 @@ pub struct IgbTxQueue {
     stall: Option<(Instant, u32)>,
     /// Bursts that found the ring full since it last had room.
     full_bursts: u32,
+    /// Whether the last burst filled the ring (`tx_queue_N_restart`).
+    stops: TxStops,
     /// The context last written to the ring (slot 0): the one the device
     /// applies to the next offloaded frame. `None` until the first, and
     /// after a reset.
@@ -164,6 +168,7 @@ impl IgbTxQueue {
             watch: s.watch,
             stall: None,
             full_bursts: 0,
+            stops: TxStops::default(),
             ctx_last: None,
         }
     }
@@ -493,6 +498,7 @@ impl TxQueue for IgbTxQueue {
         // One slot stays empty so that TDH == TDT means "nothing to send".
         let room = (self.ring.count() - 1 - self.in_flight) as usize;
         let take = self.frames_that_fit(batch, room);
+        self.stops.note(batch.len(), take < batch.len(), &self.watch.restart);
         if take == 0 {
             if !batch.is_empty() {
                 self.on_full();

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use super::filter::AddressFilter;
 
 use crate::mem::{Mbuf, MbufBatch, OffloadFlags};
+use crate::port::stat_names::*;
 use crate::port::{
-    per_queue_stat_rows, Counter, DeviceCaps, LinkNotifier, MacAddr, PortConfig, PortStats, QueueCounters, RxMode,
-    RxOffloads, TxOffloads,
+    Counter, DeviceCaps, LinkNotifier, MacAddr, PortConfig, PortStats, QueueCounters, RxMode, RxOffloads, TxOffloads,
 };
 
 /// Most queues per direction a virtual port offers.
@@ -87,6 +87,8 @@ pub(crate) struct TxCounters {
     pub link_down: Counter,
     /// Times the watchdog reset this queue (`tx_timeout_count`).
     pub timeouts: Counter,
+    /// Times the wire filled (`tx_queue_N_restart`, see `TxStops`).
+    pub restart: Counter,
 }
 
 const PROMISC: u8 = 1;
@@ -237,6 +239,7 @@ impl End {
             c.oversize.reset();
             c.link_down.reset();
             c.timeouts.reset();
+            c.restart.reset();
         }
     }
 
@@ -248,24 +251,27 @@ impl End {
         let oversize = self.tx.iter().map(|c| c.oversize.get()).sum();
         let link_down = self.tx.iter().map(|c| c.link_down.get()).sum();
         let timeouts = self.tx.iter().map(|c| c.timeouts.get()).sum();
+        let restarts = self.tx.iter().map(|c| c.restart.get()).sum();
         let mut rows: Vec<(String, u64)> = [
-            ("rx_packets", rx.packets),
-            ("rx_bytes", rx.bytes),
-            ("rx_dropped", rx.drops),
-            ("tx_packets", tx.packets),
-            ("tx_bytes", tx.bytes),
-            ("tx_dropped", tx.drops),
-            ("tx_errors", tx.errors),
-            ("rx_filtered_drops", filtered),
-            ("tx_oversize_errors", oversize),
-            ("tx_link_down_drops", link_down),
-            ("tx_timeout_count", timeouts),
-            ("rx_flushed", self.flushed.get()),
+            (RX_PACKETS, rx.packets),
+            (RX_BYTES, rx.bytes),
+            (RX_DROPPED, rx.drops),
+            (TX_PACKETS, tx.packets),
+            (TX_BYTES, tx.bytes),
+            (TX_DROPPED, tx.drops),
+            (TX_ERRORS, tx.errors),
+            (RX_FILTERED_DROPS, filtered),
+            (TX_OVERSIZE_ERRORS, oversize),
+            (TX_LINK_DOWN_DROPS, link_down),
+            (TX_TIMEOUT_COUNT, timeouts),
+            (TX_RESTART_QUEUE, restarts),
+            (RX_FLUSHED, self.flushed.get()),
         ]
         .into_iter()
         .map(|(name, v)| (name.to_string(), v))
         .collect();
-        rows.extend(per_queue_stat_rows(stats));
+        let restart = self.tx.iter().take(stats.tx_queues.len()).map(|c| c.restart.get()).collect();
+        rows.extend(per_queue_stat_rows(stats, &QueueExtras { tx_restart: Some(restart), ..QueueExtras::default() }));
         rows
     }
 }
@@ -439,6 +445,6 @@ mod tests {
         assert_eq!(names[..3], ["rx_packets", "rx_bytes", "rx_dropped"]);
         assert_eq!(names[9], "tx_link_down_drops");
         assert_eq!(names[10], "tx_timeout_count");
-        assert_eq!(names[12], "rx_queue_0_packets");
+        assert_eq!(names[13], "rx_queue_0_packets");
     }
 }

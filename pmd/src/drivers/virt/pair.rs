@@ -154,6 +154,36 @@ mod tests {
         assert_eq!(seqs(&drain(&mut qb, 0)), vec![0, 1, 2, 3]);
     }
 
+    fn named(port: &PairPort) -> std::collections::HashMap<String, u64> {
+        port.named_stats().into_iter().collect()
+    }
+
+    #[test]
+    fn per_queue_rows_count_each_queue_under_linux_names_and_a_full_wire_restarts() {
+        let p = pool(1024);
+        let ((a, mut qa), (b, mut qb)) = open_pair(2, 64, &p);
+        let mut f = frames(&p, 0..10, 64);
+        assert_eq!(qa.tx[0].tx_burst(&mut f), 10);
+        let mut f = frames(&p, 0..7, 100);
+        assert_eq!(qa.tx[1].tx_burst(&mut f), 7);
+        assert_eq!((drain(&mut qb, 0).len(), drain(&mut qb, 1).len()), (10, 7));
+        let (sa, sb) = (named(&a), named(&b));
+        assert_eq!((sa["tx_queue_0_packets"], sa["tx_queue_1_packets"]), (10, 7));
+        assert_eq!((sb["rx_queue_0_packets"], sb["rx_queue_1_packets"]), (10, 7));
+        assert_eq!((sb["rx_queue_0_bytes"], sb["rx_queue_1_bytes"]), (640, 700));
+        assert_eq!((sa["tx_queue_0_restart"], sa["tx_restart_queue"]), (0, 0), "nothing was cut short yet");
+        // The wire holds as many frames as the receiver's ring (64): a
+        // burst of 100 is cut short once, on queue 1 only.
+        let mut f = frames(&p, 0..100, 64);
+        assert_eq!(qa.tx[1].tx_burst(&mut f), 64);
+        let sa = named(&a);
+        assert_eq!((sa["tx_queue_0_restart"], sa["tx_queue_1_restart"], sa["tx_restart_queue"]), (0, 1, 1));
+        assert_eq!(sa["tx_queue_1_packets"], 7 + 64);
+        drop(f);
+        assert_eq!(drain(&mut qb, 1).len(), 64);
+        crate::port::stat_names::assert_documented("pair", sa.keys());
+    }
+
     #[test]
     fn queue_counts_must_match_the_running_peer() {
         let p = pool(64);

@@ -244,8 +244,8 @@ fn ethtool_views_agree_with_each_other() {
     q.tx[0].tx_burst(&mut b);
     let (names, values) = (port.stat_names(), port.stat_values());
     assert_eq!(names.len(), values.len());
-    assert_eq!(names.len(), 12 + 6, "twelve port rows, three per queue and direction");
-    assert_eq!(&names[12..15], ["rx_queue_0_packets", "rx_queue_0_bytes", "rx_queue_0_drops"]);
+    assert_eq!(names.len(), 13 + 7, "thirteen port rows, three per receive queue, four per transmit queue");
+    assert_eq!(&names[13..16], ["rx_queue_0_packets", "rx_queue_0_bytes", "rx_queue_0_drops"]);
     assert_eq!((stat(&port, "tx_bytes"), stat(&port, "tx_queue_0_packets")), (500, 5));
     let regs = port.regs().unwrap();
     let reg = |n: &str| regs.regs.iter().find(|r| r.0 == n).unwrap_or_else(|| panic!("no reg {n}")).1;
@@ -339,4 +339,14 @@ fn offload_flags_do_not_travel_over_the_wire_but_the_receivers_rss_hash_does() {
     assert_eq!(n, 1);
     let flags = got.iter().next().unwrap().ol_flags();
     assert_eq!(flags.0 & !OffloadFlags::RX_RSS_HASH.0, 0, "with RSS: only the receiver's hash flag, got {flags:?}");
+}
+
+#[test]
+fn every_name_null_and_loop_ports_show_is_in_the_statistics_table() {
+    let p = pool(256);
+    let (port, _q) = open_loop(&p);
+    crate::port::stat_names::assert_documented("loop", port.stat_names());
+    let mut null = NullPort::new("null0", 64);
+    null.configure(&PortConfig::default(), &p).unwrap();
+    crate::port::stat_names::assert_documented("null", null.stat_names());
 }

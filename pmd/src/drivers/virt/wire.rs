@@ -39,7 +39,7 @@ use super::cable::{Cable, Session, Tap};
 use super::common::{deliver, forget_metadata, measure, take_all_link_down, take_oversize, End};
 use super::spread::{tx_spread, Spread};
 use crate::mem::{BulkRing, MbufBatch, MAX_BURST};
-use crate::port::{PortConfig, PortError, Queues, RxQueue, TxQueue};
+use crate::port::{PortConfig, PortError, Queues, RxQueue, TxQueue, TxStops};
 
 /// `Wire::irq`: the receiver armed the interrupt.
 const ARMED: u8 = 1;
@@ -219,6 +219,7 @@ pub(crate) fn queues(cable: &Arc<Cable>, me: usize, session: &Arc<Session>, conf
                     queue: q,
                     stall: None,
                     full_bursts: 0,
+                    stops: TxStops::default(),
                     spread: Spread::new(),
                 }) as Box<dyn TxQueue>
             })
@@ -276,6 +277,8 @@ struct WireTx {
     stall: Option<(Instant, u64)>,
     /// Bursts that found the wire full since it last had room.
     full_bursts: u32,
+    /// Whether the last burst filled the wire (`tx_queue_N_restart`).
+    stops: TxStops,
     /// Scratch for software RSS (`spread.rs`).
     spread: Box<Spread>,
 }
@@ -333,9 +336,12 @@ impl TxQueue for WireTx {
         let route = self.tap.poll_rss().and_then(|(s, end, rss)| Some((s, s.wires.get(q)?, end, rss)));
         let Some((session, wire, end, rss)) = route else { return take_all_link_down(self.tap.end(), q, batch) };
         if let Some(rss) = rss {
-            return tx_spread(end, q, &session.wires, rss, batch, &mut self.spread);
+            let offered = batch.len();
+            let taken = tx_spread(end, q, &session.wires, rss, batch, &mut self.spread);
+            self.stops.note(offered, !batch.is_empty(), &end.tx[q].restart);
+            return taken;
         }
-        let limit = end.frame_limit();
+        let (limit, offered) = (end.frame_limit(), batch.len());
         // Lengths must be read before the frames go on the wire: from then
         // on the receiver owns them. So size the burst to the room first.
         let mut n = batch.len().min(wire.room());
@@ -352,6 +358,7 @@ impl TxQueue for WireTx {
             wire.notify();
             taken += n;
         }
+        self.stops.note(offered, !batch.is_empty(), &end.tx[q].restart);
         if !batch.is_empty() {
             self.on_full();
         } else if self.stall.is_some() {

@@ -134,9 +134,10 @@ use virtq::{QueueArena, Virtqueue, MAX_QUEUE_SIZE};
 
 use crate::ether::max_frame_len;
 use crate::mem::Mempool;
+use crate::port::stat_names::*;
 use crate::port::{
-    per_queue_stat_rows, Channels, Counter, DeviceCaps, DrvInfo, EthtoolOps, LinkEvents, LinkStatus, MacAddr,
-    NetDevice, PortConfig, PortError, PortStats, QueueCounters, Queues, RingParams, RxMode, RxOffloads, TxOffloads,
+    Channels, Counter, DeviceCaps, DrvInfo, EthtoolOps, LinkEvents, LinkStatus, MacAddr, NetDevice, PortConfig,
+    PortError, PortStats, QueueCounters, Queues, RingParams, RxMode, RxOffloads, TxOffloads,
 };
 
 /// Driver name reported by `drvinfo` (Linux's is `virtio_net` too).
@@ -870,30 +871,36 @@ impl VirtioPort {
         let stats = self.stats64();
         let (rx, tx) = (stats.rx_total(), stats.tx_total());
         let mut rows = vec![
-            ("rx_packets".to_string(), rx.packets),
-            ("rx_bytes".to_string(), rx.bytes),
-            ("rx_drops".to_string(), rx.drops),
-            ("rx_errors".to_string(), rx.errors),
+            (RX_PACKETS.to_string(), rx.packets),
+            (RX_BYTES.to_string(), rx.bytes),
+            (RX_DROPPED.to_string(), rx.drops),
+            (RX_ERRORS.to_string(), rx.errors),
         ];
         rows.extend(summed_over_queues(&self.qstats, |q| q.rx_more.named()));
         rows.extend([
-            ("tx_packets".to_string(), tx.packets),
-            ("tx_bytes".to_string(), tx.bytes),
-            ("tx_drops".to_string(), tx.drops),
-            ("tx_errors".to_string(), tx.errors),
+            (TX_PACKETS.to_string(), tx.packets),
+            (TX_BYTES.to_string(), tx.bytes),
+            (TX_DROPPED.to_string(), tx.drops),
+            (TX_ERRORS.to_string(), tx.errors),
         ]);
         rows.extend(summed_over_queues(&self.qstats, |q| q.tx_more.named()));
         let abandoned = self.qstats.iter().map(|q| q.rx_more.abandoned.get() + q.tx_more.abandoned.get()).sum();
         rows.extend([
-            ("mbufs_left_to_device".to_string(), abandoned),
+            (MBUFS_LEFT_TO_DEVICE.to_string(), abandoned),
             ("msix_vectors".to_string(), u64::from(self.vectors_in_use)),
-            ("lsc_interrupts".to_string(), self.link.config_irqs.load(Ordering::Relaxed)),
+            (LSC_INTERRUPTS.to_string(), self.link.config_irqs.load(Ordering::Relaxed)),
             ("features_offered".to_string(), self.negotiated.offered),
             ("features_negotiated".to_string(), self.negotiated.features),
         ]);
-        rows.extend(per_queue_stat_rows(&stats));
+        let used = &self.qstats[..usize::from(self.pairs)];
+        let extras = QueueExtras {
+            rx_alloc_failed: Some(used.iter().map(|q| q.rx_more.alloc_failed.get()).collect()),
+            tx_restart: Some(used.iter().map(|q| q.tx_more.restart.get()).collect()),
+            ..QueueExtras::default()
+        };
+        rows.extend(per_queue_stat_rows(&stats, &extras));
         let pairs = self.qstats.iter().take(usize::from(self.pairs));
-        rows.extend(pairs.enumerate().map(|(q, s)| (format!("rx_queue_{q}_interrupts"), s.rx_irqs.get())));
+        rows.extend(pairs.enumerate().map(|(q, s)| (rx_queue_name(q, "interrupts"), s.rx_irqs.get())));
         rows
     }
 

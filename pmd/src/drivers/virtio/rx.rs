@@ -72,6 +72,7 @@ use super::session::{Release, Session};
 use super::transport::Doorbell;
 use super::virtq::{Virtqueue, DESC_F_WRITE};
 use crate::mem::{Mbuf, MbufBatch, MbufHeader, Mempool, MAX_BURST};
+use crate::port::stat_names;
 use crate::port::{Counter, PortError, QueueCounters, RxQueue};
 
 /// Refill once this many descriptors are free (capped at a quarter ring).
@@ -117,10 +118,10 @@ impl RxStats {
     /// mbufs lost to a device for good, a leak a reset must not hide.
     pub fn named(&self) -> [(&'static str, &Counter); 10] {
         [
-            ("rx_alloc_failed", &self.alloc_failed),
+            (stat_names::RX_ALLOC_FAILED, &self.alloc_failed),
             ("rx_short_frames", &self.short),
             ("rx_bad_num_buffers", &self.bad_num_buffers),
-            ("rx_mtu_oversize_drops", &self.oversize),
+            (stat_names::RX_MTU_OVERSIZE_DROPS, &self.oversize),
             ("rx_unscattered_drops", &self.unscattered),
             ("rx_bad_used_ids", &self.bad_used_ids),
             ("rx_buffers_exhausted", &self.exhausted),

@@ -51,7 +51,8 @@ use super::session::{Release, Session};
 use super::transport::Doorbell;
 use super::virtq::Virtqueue;
 use crate::mem::{Mbuf, MbufBatch, MbufHeader, OffloadFlags, MAX_BURST};
-use crate::port::{Counter, QueueCounters, TxQueue};
+use crate::port::stat_names;
+use crate::port::{Counter, QueueCounters, TxQueue, TxStops};
 
 /// End of the free list.
 const NONE: u16 = u16::MAX;
@@ -84,6 +85,8 @@ pub struct TxStats {
     /// Frames dropped because their offload request cannot be carried by
     /// the header (see [`net_hdr`]); also counted in `bad_frames`.
     pub offload_errors: Counter,
+    /// Times the ring filled (`tx_queue_N_restart`, see [`TxStops`]).
+    pub restart: Counter,
 }
 
 impl TxStats {
@@ -91,14 +94,15 @@ impl TxStats {
     /// (and, like it, without `abandoned`).
     ///
     /// [`RxStats::named`]: super::rx::RxStats::named
-    pub fn named(&self) -> [(&'static str, &Counter); 6] {
+    pub fn named(&self) -> [(&'static str, &Counter); 7] {
         [
             ("tx_bad_frames", &self.bad_frames),
             ("tx_separate_headers", &self.separate_hdr),
             ("tx_bad_used_ids", &self.bad_used_ids),
             ("tx_csum_offload", &self.csum_offload),
             ("tx_tso", &self.tso),
-            ("tx_offload_errors", &self.offload_errors),
+            (stat_names::TX_OFFLOAD_ERRORS, &self.offload_errors),
+            (stat_names::TX_RESTART_QUEUE, &self.restart),
         ]
     }
 }
@@ -148,6 +152,8 @@ pub struct VirtioTxQueue<R: Virtqueue> {
     done: Box<MbufBatch>,
     counters: Arc<QueueCounters>,
     stats: Arc<TxStats>,
+    /// Whether the last burst filled the ring (`tx_queue_N_restart`).
+    stops: TxStops,
 }
 
 // SAFETY: the parked mbuf pointers are owned by this queue (like a
@@ -174,6 +180,7 @@ impl<R: Virtqueue> VirtioTxQueue<R> {
             done: Box::new(MbufBatch::new()),
             counters: s.counters,
             stats: s.stats,
+            stops: TxStops::default(),
         }
     }
 
@@ -312,6 +319,7 @@ impl<R: Virtqueue> TxQueue for VirtioTxQueue<R> {
             room -= k;
             taken += 1;
         }
+        self.stops.note(batch.len(), taken < batch.len(), &self.stats.restart);
         for mut m in batch.drain_front(taken) {
             let k = self.descriptors_for(&m);
             if k == 0 {

@@ -342,6 +342,13 @@ fn checksum_flags_come_from_the_status_and_error_bits() {
     for (m, (what, _, _, _, want)) in batch.iter().zip(cases) {
         assert_eq!(rx_flags(m), want, "{what}: {:?}", m.ol_flags());
     }
+    // Linux igb's csum_err: every frame reported bad, not the erratum's.
+    let bad = cases.iter().filter(|c| c.4 & (ip_bad | l4_bad) != 0).count() as u64;
+    let stats: std::collections::HashMap<String, u64> = port.named_stats().into_iter().collect();
+    assert_eq!(bad, 6);
+    assert_eq!(stats["rx_queue_0_csum_err"], bad);
+    assert_eq!(stats["rx_queue_0_packets"], cases.len() as u64);
+    crate::port::stat_names::assert_documented("igb", stats.keys());
     drop((batch, q));
     port.stop().unwrap();
 }

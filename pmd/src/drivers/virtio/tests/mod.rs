@@ -394,6 +394,9 @@ fn full_ring(rings: Rings) {
     let sent = dev.lock().unwrap().tx_all();
     assert_eq!(sent.len(), 32);
     assert_eq!(q.tx[0].tx_burst(&mut batch), 8, "room again once the device used them");
+    // The ring filled once: two bursts cut short in a row (32 of 40, then
+    // 0 of 8) are one stop, as Linux counts it.
+    assert_eq!((stat(&port, "tx_queue_0_restart"), stat(&port, "tx_restart_queue")), (1, 1), "{rings:?}");
     assert_eq!(dev.lock().unwrap().notifies[TX], kicks + 1, "{rings:?}");
     let sent: Vec<_> = dev.lock().unwrap().tx_all();
     assert_eq!(
@@ -409,6 +412,7 @@ fn full_ring(rings: Rings) {
     batch.push(long).unwrap();
     assert_eq!(q.tx[0].tx_burst(&mut batch), 2);
     assert_eq!((stat(&port, "tx_bad_frames"), port.stats64().tx_queues[0].drops), (2, 2));
+    crate::port::stat_names::assert_documented("virtio", port.stat_names());
     drop(q);
     port.stop().unwrap();
     assert_eq!(pool.available(), pool.capacity());
