@@ -51,6 +51,7 @@
 
 pub mod ctx;
 pub mod desc;
+pub mod diag;
 pub mod filter;
 pub mod link;
 pub mod mac;
@@ -79,7 +80,7 @@ use crate::mem::Mempool;
 use crate::port::{
     per_queue_stat_rows, Channels, Coalesce, Counter, DeviceCaps, DrvInfo, EthtoolOps, LinkEvents, LinkSettings,
     LinkStatus, MacAddr, NetDevice, PortConfig, PortError, PortStats, QueueCounters, Queues, RegDump, RingParams,
-    RssConfig, RxMode, RxOffloads, TxOffloads, VlanType,
+    RssConfig, RxMode, RxOffloads, SelfTestRow, TxOffloads, VlanType,
 };
 
 /// The VFIO layer the driver is built on (re-exported for tools such as
@@ -1021,6 +1022,7 @@ impl EthtoolOps for IgbPort {
             ("STATUS", STATUS),
             ("CTRL_EXT", CTRL_EXT),
             ("EECD", EECD),
+            ("LEDCTL", LEDCTL),
             ("MDIC", MDIC),
             ("IMS", IMS),
             ("EIMS", EIMS),
@@ -1083,6 +1085,32 @@ impl EthtoolOps for IgbPort {
 
     fn nway_reset(&mut self) -> Result<(), PortError> {
         self.hw.restart_autoneg()
+    }
+
+    fn eeprom_len(&self) -> usize {
+        diag::nvm_len(&self.hw)
+    }
+
+    fn read_eeprom(&self, offset: usize, len: usize) -> Result<Vec<u8>, PortError> {
+        diag::read_nvm(&self.hw, offset, len)
+    }
+
+    fn supports_self_test(&self) -> bool {
+        true
+    }
+
+    /// The offline test writes registers and raises interrupts, so it
+    /// needs a stopped port (as Linux takes the interface down for it).
+    fn self_test(&mut self, offline: bool) -> Result<Vec<SelfTestRow>, PortError> {
+        if offline && self.live.is_some() {
+            return Err(PortError::InvalidState("the offline self-test needs a stopped port: stop it first".into()));
+        }
+        Ok(diag::self_test(&self.hw, self.dev.as_deref(), offline))
+    }
+
+    fn identify(&mut self, duration: std::time::Duration) -> Result<(), PortError> {
+        diag::identify(&self.hw, duration);
+        Ok(())
     }
 
     fn coalesce(&self) -> Result<Coalesce, PortError> {
