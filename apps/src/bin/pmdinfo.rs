@@ -225,15 +225,8 @@ fn show_vdevs(names: &[String]) -> Result<(), String> {
 fn open_device(device: &str, iova: ferrite_hugepages::IovaMode) -> Result<Box<dyn ferrite_pmd::NetDevice>, String> {
     use ferrite_pmd::drivers::vdev;
     if device.contains(':') {
-        return ferrite_pmd::drivers::open_pci(device, iova).map_err(|e| {
-            let bound = vfio::pci_device_info(ferrite_pmd::drivers::pci_addr_of(device)).map(|i| i.driver);
-            match bound {
-                Ok(Some(d)) if d != "vfio-pci" => format!(
-                    "{device}: {e} (it is bound to {d}: run `sudo scripts/devbind --bind vfio-pci {device}` first)"
-                ),
-                _ => format!("{device}: {e}"),
-            }
-        });
+        // open_pci's errors already name the devbind command to run.
+        return ferrite_pmd::drivers::open_pci(device, iova).map_err(|e| format!("{device}: {e}"));
     }
     let specs = vdev::parse_vdev_tokens(&[device.to_string()]).map_err(|e| format!("{device}: {e}"))?;
     let mut ports = vdev::create_vdevs(&specs, 0).map_err(|e| format!("{device}: {e}"))?;

@@ -54,6 +54,7 @@ pub mod desc;
 pub mod diag;
 pub mod filter;
 pub mod link;
+mod loopback;
 pub mod mac;
 pub mod regs;
 pub mod rss;
@@ -1105,7 +1106,19 @@ impl EthtoolOps for IgbPort {
         if offline && self.live.is_some() {
             return Err(PortError::InvalidState("the offline self-test needs a stopped port: stop it first".into()));
         }
-        Ok(diag::self_test(&self.hw, self.dev.as_deref(), offline))
+        if !offline {
+            return Ok(diag::online_rows(&self.hw));
+        }
+        // MSI-X messages are memory writes: the interrupt test needs bus
+        // mastering, which a stopped port has off.
+        self.set_bus_master(true)?;
+        let register = diag::register_test(&self.hw);
+        let eeprom = diag::eeprom_test(&self.hw);
+        let interrupt = diag::interrupt_test(&self.hw, self.dev.as_deref());
+        self.set_bus_master(false)?;
+        let loopback = self.loopback_test();
+        let link = diag::link_test(&self.hw);
+        Ok(diag::rows([register, eeprom, interrupt, loopback, link]))
     }
 
     fn identify(&mut self, duration: std::time::Duration) -> Result<(), PortError> {

@@ -297,6 +297,8 @@ pub const RCTL_MPE: u32 = 1 << 4;
 pub const RCTL_LPE: u32 = 1 << 5;
 /// Loopback mode (7:6); 00 = normal.
 pub const RCTL_LBM_MASK: u32 = 0b11 << 6;
+/// Loopback mode: the MAC loops transmitted frames back to receive.
+pub const RCTL_LBM_MAC: u32 = 0b01 << 6;
 /// Receive descriptor minimum threshold (9:8): 00 = half the ring.
 pub const RCTL_RDMTS_HALF: u32 = 0b00 << 8;
 /// Descriptor type (11:10); must be 00 (advanced layout comes from SRRCTL).
