@@ -28,11 +28,24 @@ pub enum Verb {
     /// `-d`: register dump.
     Regs,
     /// `-e [offset N] [length N] [raw on|off]`: EEPROM/NVM bytes.
-    Eeprom { offset: usize, length: Option<usize>, raw: bool },
+    Eeprom {
+        /// First byte.
+        offset: usize,
+        /// Bytes to read; `None`: to the end.
+        length: Option<usize>,
+        /// The bytes themselves, not a hex dump.
+        raw: bool,
+    },
     /// `-t [offline|online]`: self-test.
-    Test { offline: bool },
+    Test {
+        /// All rows (the port must be stopped), or the link row only.
+        offline: bool,
+    },
     /// `-p [SECONDS]`: blink the port's LEDs.
-    Identify { seconds: u64 },
+    Identify {
+        /// How long to blink.
+        seconds: u64,
+    },
     /// `-x`: RSS indirection table, key and hash function.
     Rss,
 }
