@@ -213,7 +213,7 @@ pub fn drvinfo(port: &dyn NetDevice) -> String {
 /// `ethtool -g`.
 pub fn rings(port: &dyn NetDevice) -> String {
     let r = port.ringparam();
-    let block = |rx: u16, tx: u16| format!("RX:\t\t\t{rx}\nRX Mini:\t\tn/a\nRX Jumbo:\t\tn/a\nTX:\t\t\t{tx}\n");
+    let block = |rx: u16, tx: u16| format!("RX:\t\t{rx}\nRX Mini:\tn/a\nRX Jumbo:\tn/a\nTX:\t\t{tx}\n");
     format!(
         "Ring parameters for {}:\nPre-set maximums:\n{}Current hardware settings:\n{}",
         port.name(),

@@ -55,6 +55,7 @@ for _ in $(seq 150); do [[ $(cat "/sys/class/net/$ifc/carrier" 2>/dev/null) == 1
 ethtool -i "$ifc" >"$W/linux-i.txt"
 ethtool -g "$ifc" >"$W/linux-g.txt"
 ethtool -e "$ifc" raw on >"$W/linux-eeprom.bin"
+ethtool -e "$ifc" >"$W/linux-e.txt"
 bounded ethtool -t "$ifc" offline >"$W/linux-t.txt"
 echo "ethtool -t exit $?"
 cat "$W/linux-i.txt" "$W/linux-g.txt" "$W/linux-t.txt"
@@ -80,6 +81,8 @@ eq "-e: header" "$(head -2 "$W/ferrite-e.txt" | tr '\t\n' '  ')" "Offset  Values
 eq "-e: hex dump bytes = Linux's (od)" "$(tail -n +3 "$W/ferrite-e.txt" | cut -f3- | tr -s ' \n' ' ' | sed 's/ $//')" \
     "$(od -An -tx1 -v "$W/linux-eeprom.bin" | tr -s ' \n' ' ' | sed 's/^ //; s/ $//')"
 eq "-e: line offsets" "$(tail -n +3 "$W/ferrite-e.txt" | awk -F: 'NR == 2 { print $1 }')" 0x0010
+cmp "$W/linux-e.txt" "$W/ferrite-e.txt" && pass "-e: the hex dump is Linux's ethtool -e, byte for byte" ||
+    fail "-e: the hex dump differs from Linux's ethtool -e ($(diff "$W/linux-e.txt" "$W/ferrite-e.txt" | head -3 | tr '\n' ' '))"
 bounded "$PMDINFO" -e "$A" offset 0x7 length 5 raw on >"$W/sub.bin" 2>>"$W/e.err"
 cmp "$W/sub.bin" <(dd if="$W/linux-eeprom.bin" bs=1 skip=7 count=5 2>/dev/null) && pass "-e offset 7 length 5: Linux's bytes 7..11" ||
     fail "-e offset/length"
@@ -92,11 +95,14 @@ cat "$W/ferrite-g.txt"
 for k in RX TX; do
     eq "-g $k maximum = Linux's" "$(max_of "$W/ferrite-g.txt" "$k")" "$(max_of "$W/linux-g.txt" "$k")"
 done
+eq "-g: the maxima block is laid out as Linux's" "$(sed -n 2,6p "$W/ferrite-g.txt" | cat -A | tr '\n' ' ')" \
+    "$(sed -n 2,6p "$W/linux-g.txt" | cat -A | tr '\n' ' ')"
 
 bounded "$PMDINFO" -i "$A" >"$W/ferrite-i.txt" 2>&1
 cat "$W/ferrite-i.txt"
 eq "-i driver" "$(awk '/^driver:/ { print $2 }' "$W/ferrite-i.txt")" igb
 eq "-i bus-info" "$(awk '/^bus-info:/ { print $2 }' "$W/ferrite-i.txt")" "$A"
+eq "-i: the keys of Linux's, in its order" "$(cut -d: -f1 "$W/ferrite-i.txt" | tr '\n' ' ')" "$(cut -d: -f1 "$W/linux-i.txt" | tr '\n' ' ')"
 for k in supports-statistics supports-test supports-eeprom-access supports-register-dump; do
     eq "-i $k = Linux's" "$(awk -v k="$k:" '$1 == k { print $2 }' "$W/ferrite-i.txt")" \
         "$(awk -v k="$k:" '$1 == k { print $2 }' "$W/linux-i.txt")"
@@ -119,6 +125,10 @@ while IFS=$'\t' read -r name value; do
 done <"$W/linux-t.txt"
 grep -q 'The test result is FAIL' "$W/ferrite-t.txt" && want=1 || want=0
 eq "-t exit status follows the result" "$trc" "$want"
+bounded "$PMDINFO" -t "$A" online >"$W/ferrite-t-online.txt" 2>&1
+eq "-t online: exit" "$?" 0
+eq "-t online: the link row runs" "$(row_value "$W/ferrite-t-online.txt" "Link test   (on/offline)")" 0
+eq "-t online: the offline rows do not" "$(grep -c 'offline)	 not run (offline test only)' "$W/ferrite-t-online.txt")" 4
 
 bounded "$PMDINFO" -p "$A" 3 >"$W/p.out" 2>&1 &
 PIDS+=($!)
