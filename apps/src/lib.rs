@@ -18,6 +18,7 @@ pub mod app;
 pub mod capture;
 pub mod cli;
 pub mod devinfo;
+pub mod ethtool;
 mod event;
 pub mod fwd;
 pub mod interactive;

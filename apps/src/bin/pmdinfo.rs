@@ -22,15 +22,31 @@
 //! device arguments allow: `-k ADDR,packed_vq=1` takes packed rings, as
 //! testpmd's `-a` does), and the control queue's: which of CTRL_VQ,
 //! CTRL_RX, CTRL_MAC_ADDR and MQ were negotiated, and the queue pairs.
+//!
+//! ethtool's verbs, laid out as ethtool prints them (`apps/src/ethtool.rs`):
+//!
+//! ```text
+//! pmdinfo [--iova-mode va|pa] -i|-g|-l|-c|-S|-d|-x DEVICE
+//! pmdinfo -e DEVICE [offset N] [length N] [raw on|off]
+//! pmdinfo -t DEVICE [offline|online]
+//! pmdinfo -p DEVICE [SECONDS]
+//! ```
+//!
+//! DEVICE is a PCI address bound to vfio-pci or a virtual port name. Each
+//! verb opens the port with its driver (which resets a NIC) and leaves it
+//! stopped. A verb the driver cannot do exits with ethtool's status for it.
 
 use std::process::ExitCode;
 
+use ferrite_apps::ethtool::Verb;
 use ferrite_pmd::drivers::igb::{self, vfio};
 use ferrite_pmd::drivers::virtio;
 use vfio::{IommuMode, IrqKind, VfioDevice};
 
 const USAGE: &str = "usage: pmdinfo [--iova-mode va|pa] [-k] PCI_ADDR[,KEY=VALUE...]... | pmdinfo --vdev \
-                     NAME[,NAME...] (e.g. pmdinfo -k 0000:01:00.0, pmdinfo -k 0000:03:00.0,packed_vq=1, pmdinfo \
+                     NAME[,NAME...] | pmdinfo [--iova-mode va|pa] -i|-g|-l|-c|-S|-d|-x DEVICE | pmdinfo -e DEVICE \
+                     [offset N] [length N] [raw on|off] | pmdinfo -t DEVICE [offline|online] | pmdinfo -p DEVICE \
+                     [SECONDS] (e.g. pmdinfo -k 0000:01:00.0, pmdinfo -k 0000:03:00.0,packed_vq=1, pmdinfo \
                      --vdev pair0,pair1; bind a PCI device first with \
                      `sudo scripts/devbind --bind vfio-pci ADDR`; -k opens the port, which resets the NIC)";
 
@@ -116,6 +132,8 @@ struct Opts {
     dev_info: bool,
     addrs: Vec<String>,
     vdevs: Vec<String>,
+    /// An ethtool verb, its device and the words after it.
+    verb: Option<(Verb, String)>,
 }
 
 fn parse_args() -> Result<Option<Opts>, String> {
@@ -125,12 +143,19 @@ fn parse_args() -> Result<Option<Opts>, String> {
         dev_info: false,
         addrs: Vec::new(),
         vdevs: Vec::new(),
+        verb: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "-h" | "--help" => return Ok(None),
             "-k" | "--show-features" => o.dev_info = true,
+            flag if Verb::from_flag(flag).is_some() => {
+                let verb = Verb::from_flag(flag).unwrap_or(Verb::DrvInfo);
+                let Some(device) = args.next() else { return Err(format!("{flag} wants a device")) };
+                let rest: Vec<String> = args.by_ref().collect();
+                o.verb = Some((verb.with_args(&rest)?, device));
+            }
             "--iova-mode" => match args.next().as_deref() {
                 Some("va") => (o.mode, o.iova) = (IommuMode::Type1, ferrite_hugepages::IovaMode::Va),
                 Some("pa") => (o.mode, o.iova) = (IommuMode::NoIommu, ferrite_hugepages::IovaMode::Pa),
@@ -144,7 +169,10 @@ fn parse_args() -> Result<Option<Opts>, String> {
             _ => o.addrs.push(a),
         }
     }
-    if o.addrs.is_empty() && o.vdevs.is_empty() {
+    if o.verb.is_some() && (o.dev_info || !o.addrs.is_empty() || !o.vdevs.is_empty()) {
+        return Err("an ethtool verb takes one device and nothing else but --iova-mode".into());
+    }
+    if o.verb.is_none() && o.addrs.is_empty() && o.vdevs.is_empty() {
         return Err("no PCI address or --vdev given".into());
     }
     Ok(Some(o))
@@ -193,6 +221,43 @@ fn show_vdevs(names: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Opens DEVICE (a PCI address, or a virtual port name) with its driver.
+fn open_device(device: &str, iova: ferrite_hugepages::IovaMode) -> Result<Box<dyn ferrite_pmd::NetDevice>, String> {
+    use ferrite_pmd::drivers::vdev;
+    if device.contains(':') {
+        // open_pci's errors already name the devbind command to run.
+        return ferrite_pmd::drivers::open_pci(device, iova).map_err(|e| format!("{device}: {e}"));
+    }
+    let specs = vdev::parse_vdev_tokens(&[device.to_string()]).map_err(|e| format!("{device}: {e}"))?;
+    let mut ports = vdev::create_vdevs(&specs, 0).map_err(|e| format!("{device}: {e}"))?;
+    ports.pop().ok_or_else(|| format!("{device}: no such port"))
+}
+
+/// Runs one ethtool verb; the exit status is ethtool's.
+fn run_verb(verb: &Verb, device: &str, iova: ferrite_hugepages::IovaMode) -> ExitCode {
+    use std::io::Write;
+    let mut port = match open_device(device, iova) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("pmdinfo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = Vec::new();
+    let status = match verb.run(&mut *port, &mut out) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("pmdinfo: {}", e.message);
+            e.status
+        }
+    };
+    if let Err(e) = std::io::stdout().write_all(&out) {
+        eprintln!("pmdinfo: writing the output: {e}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::from(status)
+}
+
 fn main() -> ExitCode {
     let o = match parse_args() {
         Ok(Some(o)) => o,
@@ -205,6 +270,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some((verb, device)) = &o.verb {
+        return run_verb(verb, device, o.iova);
+    }
     let mut failed = false;
     if !o.vdevs.is_empty() {
         if let Err(e) = show_vdevs(&o.vdevs) {

@@ -34,7 +34,7 @@ pub use offloads::{RxOffloads, TxOffloads, VlanType, MIN_ETHERTYPE};
 pub use stat_names::{per_queue_stat_rows, QueueExtras};
 pub use types::{
     check_multicast_groups, Channels, Coalesce, DeviceCaps, DrvInfo, Duplex, LinkSettings, LinkStatus, MacAddr,
-    PortConfig, PortStats, QueueStats, RegDump, RingParams, RxMode,
+    PortConfig, PortStats, QueueStats, RegDump, RingParams, RxMode, SelfTestRow, TestResult,
 };
 
 use std::os::fd::RawFd;
@@ -384,6 +384,43 @@ pub trait EthtoolOps {
     fn set_rss_hash_types(&mut self, types: RssHashTypes) -> Result<(), PortError> {
         let conf = RssConfig { hash_types: types, ..self.rss_config()? };
         self.set_rss_config(&conf)
+    }
+
+    /// `ethtool -e`: the size of the EEPROM/NVM in bytes (Linux's
+    /// `get_eeprom_len`); 0 when the driver cannot read one.
+    fn eeprom_len(&self) -> usize {
+        0
+    }
+
+    /// `ethtool -e offset N length N`: `len` bytes of the EEPROM/NVM from
+    /// byte `offset` (Linux's `get_eeprom`). A range past
+    /// [`EthtoolOps::eeprom_len`] is refused.
+    fn read_eeprom(&self, offset: usize, len: usize) -> Result<Vec<u8>, PortError> {
+        let _ = (offset, len);
+        Err(PortError::NotSupported("get_eeprom"))
+    }
+
+    /// Whether [`EthtoolOps::self_test`] does anything (`ethtool -i`'s
+    /// `supports-test`).
+    fn supports_self_test(&self) -> bool {
+        false
+    }
+
+    /// `ethtool -t [offline|online]`: runs the driver's self-test and
+    /// returns its rows (Linux's `self_test`). The offline test may take the
+    /// device over for a while, so it needs a stopped port; the online test
+    /// leaves the port alone.
+    fn self_test(&mut self, offline: bool) -> Result<Vec<SelfTestRow>, PortError> {
+        let _ = offline;
+        Err(PortError::NotSupported("self_test"))
+    }
+
+    /// `ethtool -p`: blinks the port's LEDs for `duration` so a person can
+    /// find it, then puts the LED setting back (Linux's `set_phys_id`).
+    /// Blocks for the duration.
+    fn identify(&mut self, duration: Duration) -> Result<(), PortError> {
+        let _ = duration;
+        Err(PortError::NotSupported("set_phys_id"))
     }
 
     /// `ethtool -c`: interrupt coalescing.

@@ -320,6 +320,26 @@ fn sum(q: &[QueueStats]) -> QueueStats {
     })
 }
 
+/// The outcome of one self-test row (`ethtool -t`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TestResult {
+    /// Passed (ethtool shows 0).
+    Pass,
+    /// Failed with a driver-specific code (ethtool shows it; never 0).
+    Fail(u64),
+    /// Not run, and why: shown as such rather than as a pass.
+    NotRun(String),
+}
+
+/// One row of a self-test (`ethtool -t`), named as Linux's driver names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SelfTestRow {
+    /// The row's name, e.g. `Register test  (offline)`.
+    pub name: String,
+    /// What came of it.
+    pub result: TestResult,
+}
+
 /// Driver identity (`ethtool -i`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DrvInfo {

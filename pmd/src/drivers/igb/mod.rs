@@ -51,8 +51,10 @@
 
 pub mod ctx;
 pub(crate) mod desc;
+pub mod diag;
 pub mod filter;
 pub mod link;
+mod loopback;
 pub mod mac;
 pub mod regs;
 pub mod rss;
@@ -79,7 +81,7 @@ use crate::mem::Mempool;
 use crate::port::{
     Channels, Coalesce, Counter, DeviceCaps, DrvInfo, EthtoolOps, LinkEvents, LinkSettings, LinkStatus, MacAddr,
     NetDevice, PortConfig, PortError, PortStats, QueueCounters, Queues, RegDump, RingParams, RssConfig, RxMode,
-    RxOffloads, TxOffloads, VlanType,
+    RxOffloads, SelfTestRow, TxOffloads, VlanType,
 };
 
 /// The VFIO layer the driver is built on (re-exported for tools such as
@@ -1040,6 +1042,7 @@ impl EthtoolOps for IgbPort {
             ("STATUS", STATUS),
             ("CTRL_EXT", CTRL_EXT),
             ("EECD", EECD),
+            ("LEDCTL", LEDCTL),
             ("MDIC", MDIC),
             ("IMS", IMS),
             ("EIMS", EIMS),
@@ -1102,6 +1105,44 @@ impl EthtoolOps for IgbPort {
 
     fn nway_reset(&mut self) -> Result<(), PortError> {
         self.hw.restart_autoneg()
+    }
+
+    fn eeprom_len(&self) -> usize {
+        diag::nvm_len(&self.hw)
+    }
+
+    fn read_eeprom(&self, offset: usize, len: usize) -> Result<Vec<u8>, PortError> {
+        diag::read_nvm(&self.hw, offset, len)
+    }
+
+    fn supports_self_test(&self) -> bool {
+        true
+    }
+
+    /// The offline test writes registers and raises interrupts, so it
+    /// needs a stopped port (as Linux takes the interface down for it).
+    fn self_test(&mut self, offline: bool) -> Result<Vec<SelfTestRow>, PortError> {
+        if offline && self.live.is_some() {
+            return Err(PortError::InvalidState("the offline self-test needs a stopped port: stop it first".into()));
+        }
+        if !offline {
+            return Ok(diag::online_rows(&self.hw));
+        }
+        // MSI-X messages are memory writes: the interrupt test needs bus
+        // mastering, which a stopped port has off.
+        self.set_bus_master(true)?;
+        let register = diag::register_test(&self.hw);
+        let eeprom = diag::eeprom_test(&self.hw);
+        let interrupt = diag::interrupt_test(&self.hw, self.dev.as_deref());
+        self.set_bus_master(false)?;
+        let loopback = self.loopback_test();
+        let link = diag::link_test(&self.hw);
+        Ok(diag::rows([register, eeprom, interrupt, loopback, link]))
+    }
+
+    fn identify(&mut self, duration: std::time::Duration) -> Result<(), PortError> {
+        diag::identify(&self.hw, duration);
+        Ok(())
     }
 
     fn coalesce(&self) -> Result<Coalesce, PortError> {

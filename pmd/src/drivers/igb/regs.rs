@@ -108,6 +108,28 @@ pub const EECD_PRES: u32 = 1 << 8;
 /// Hardware finished reading the EEPROM after reset (auto-read done).
 pub const EECD_AUTO_RD: u32 = 1 << 9;
 
+/// EEC bits 14:11: the NVM size, as a power of two above 64 words.
+pub const EECD_SIZE_EX_MASK: u32 = 0xF << 11;
+/// Shift of [`EECD_SIZE_EX_MASK`].
+pub const EECD_SIZE_EX_SHIFT: u32 = 11;
+/// The NVM's smallest size, as a power of two of 16-bit words.
+pub const NVM_WORD_SIZE_BASE_SHIFT: u32 = 6;
+/// Words 0..=0x3F of the NVM sum (wrapping) to this when its checksum is
+/// valid (the checksum word 0x3F is chosen to make it so).
+pub const NVM_SUM: u16 = 0xBABA;
+/// Words covered by the checksum.
+pub const NVM_CHECKSUM_WORDS: u16 = 0x40;
+
+/// LED Control (§8.2.5): one byte per LED (0..3), mode in bits 3:0.
+pub const LEDCTL: u32 = 0x0E00;
+/// Every LED's mode set to "always on".
+pub const LEDCTL_ALL_ON: u32 = 0x0E0E_0E0E;
+/// Every LED's mode set to "always off".
+pub const LEDCTL_ALL_OFF: u32 = 0x0F0F_0F0F;
+
+/// Extended Interrupt Cause Set (§8.8.7): writing a bit raises that vector's cause.
+pub const EICS: u32 = 0x1520;
+
 /// EEPROM Read (EERD, §8.4.2).
 pub const EERD: u32 = 0x0014;
 /// Start a read.
@@ -275,6 +297,8 @@ pub const RCTL_MPE: u32 = 1 << 4;
 pub const RCTL_LPE: u32 = 1 << 5;
 /// Loopback mode (7:6); 00 = normal.
 pub const RCTL_LBM_MASK: u32 = 0b11 << 6;
+/// Loopback mode: the MAC loops transmitted frames back to receive.
+pub const RCTL_LBM_MAC: u32 = 0b01 << 6;
 /// Receive descriptor minimum threshold (9:8): 00 = half the ring.
 pub const RCTL_RDMTS_HALF: u32 = 0b00 << 8;
 /// Descriptor type (11:10); must be 00 (advanced layout comes from SRRCTL).
