@@ -221,7 +221,7 @@ pub fn rows(results: [TestResult; 5]) -> Vec<SelfTestRow> {
     NAMES.iter().zip(results).map(|(name, result)| SelfTestRow { name: name.to_string(), result }).collect()
 }
 
-/// Blinks every LED (on, off, each [`BLINK_HALF`]) for `duration`, then
+/// Blinks every LED (on, off, half a second each) for `duration`, then
 /// puts LEDCTL back as it was.
 pub fn identify(hw: &Hw, duration: Duration) {
     let saved = hw.read(LEDCTL);
