@@ -312,7 +312,7 @@ impl DmaRegion {
         if !SMALL_PAGE_WARNING.swap(true, Ordering::Relaxed) {
             let kib = asked.bytes() / 1024;
             let want = reserved_hugepages(asked) + needed.saturating_sub(free_hugepages(asked));
-            eprintln!(
+            log::warn!(
                 "ferrite: warning: not enough free {kib} kB hugepages ({needed} needed); virtual ports \
                  fall back to 4 KiB pages, which costs throughput (TLB misses). Reserve hugepages \
                  with `echo {want} | sudo tee {}/nr_hugepages`.",

@@ -338,6 +338,7 @@ fn forward(a: &Args, mut ports: [Box<dyn NetDevice>; 2], mut qs: [Queues; 2], po
 }
 
 fn main() -> ExitCode {
+    ferrite_pmd::logging::log_to_stderr(log::LevelFilter::Info);
     match parse().and_then(run) {
         Ok(()) => {
             println!("OK");

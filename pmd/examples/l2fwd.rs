@@ -182,6 +182,7 @@ fn run() -> Result<(), Box<dyn Error>> {
 }
 
 fn main() -> ExitCode {
+    ferrite_pmd::logging::log_to_stderr(log::LevelFilter::Info);
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

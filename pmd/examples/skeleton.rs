@@ -76,6 +76,8 @@ fn run() -> Result<(), Box<dyn Error>> {
 }
 
 fn main() -> ExitCode {
+    // The library's warnings (e.g. no hugepages: 4 KiB pages) on stderr.
+    ferrite_pmd::logging::log_to_stderr(log::LevelFilter::Info);
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

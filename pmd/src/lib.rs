@@ -110,12 +110,16 @@
 //!   chains, and the TCP/UDP pseudo-headers.
 //! * [`drivers`]: the virtual ports (`loop`, `pair`, `null`) and hardware
 //!   drivers, each also reachable through [`open_ports`].
+//! * [`logging`]: warnings go through the `log` facade (nothing is printed
+//!   unless the application installs a logger; [`logging::log_to_stderr`]
+//!   is a ready one).
 
 #[cfg(test)]
 mod alloc_count;
 pub mod checksum;
 pub mod drivers;
 pub mod ether;
+pub mod logging;
 pub mod mem;
 mod open;
 pub mod port;

@@ -225,7 +225,7 @@ fn noiommu_warning() {
     use std::sync::atomic::{AtomicBool, Ordering};
     static WARNED: AtomicBool = AtomicBool::new(false);
     if !WARNED.swap(true, Ordering::Relaxed) {
-        eprintln!(
+        log::warn!(
             "\n*** ferrite: WARNING: VFIO NO-IOMMU MODE ***\n\
              *** Devices DMA to physical addresses with NO isolation: a buggy or malicious device or\n\
              *** driver can overwrite any memory of this machine. The kernel is now tainted.\n\
@@ -387,7 +387,7 @@ impl DmaMapper for Container {
         // SAFETY: UNMAP_DMA reads and writes back (`size`) the struct, a live
         // local of `argsz` bytes.
         if unsafe { libc::ioctl(self.fd.as_raw_fd(), VFIO_IOMMU_UNMAP_DMA, &unmap) } < 0 {
-            eprintln!(
+            log::warn!(
                 "ferrite: warning: VFIO_IOMMU_UNMAP_DMA iova {iova:#x} len {len:#x} failed: {}",
                 io::Error::last_os_error()
             );

@@ -50,7 +50,7 @@
 //!   allows (otherwise IOVAs are allocated from its valid ranges).
 //! * [`IommuMode::NoIommu`] (only when asked for, `--iova-mode pa`):
 //!   `/dev/vfio/noiommu-N`, no isolation, devices see physical addresses;
-//!   a loud warning is printed once, and [`Container`] refuses to map.
+//!   a loud warning is logged once (`log::warn!`), and [`Container`] refuses to map.
 
 mod bar;
 mod container;

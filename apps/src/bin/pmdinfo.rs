@@ -259,6 +259,8 @@ fn run_verb(verb: &Verb, device: &str, iova: ferrite_hugepages::IovaMode) -> Exi
 }
 
 fn main() -> ExitCode {
+    // The libraries' warnings (e.g. VFIO's) on stderr.
+    ferrite_pmd::logging::log_to_stderr(log::LevelFilter::Info);
     let o = match parse_args() {
         Ok(Some(o)) => o,
         Ok(None) => {

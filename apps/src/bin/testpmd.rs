@@ -4,5 +4,7 @@
 //! same binary.
 
 fn main() -> std::process::ExitCode {
+    // The libraries' warnings (no hugepages, refused vectors, ...) on stderr.
+    ferrite_pmd::logging::log_to_stderr(log::LevelFilter::Info);
     ferrite_apps::testpmd_main()
 }

@@ -256,6 +256,7 @@ fn finish(ports: &[Box<dyn NetDevice>], drops: &Drops, pool: &Mempool) -> Result
 }
 
 fn main() -> ExitCode {
+    ferrite_pmd::logging::log_to_stderr(log::LevelFilter::Info);
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

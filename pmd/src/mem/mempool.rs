@@ -158,7 +158,7 @@ impl Drop for PoolOwner {
         let shared = unsafe { self.0.as_ref() };
         let out = shared.buffers_out();
         if out > 0 {
-            eprintln!("ferrite: mempool '{}' dropped with {out} buffers still in use; leaking it", shared.name);
+            log::warn!("ferrite: mempool '{}' dropped with {out} buffers still in use; leaking it", shared.name);
             return;
         }
         // SAFETY: nothing can reach the pool any more. No handle is left, so

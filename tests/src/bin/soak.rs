@@ -1320,6 +1320,8 @@ fn report(
 }
 
 fn main() -> ExitCode {
+    // The drivers' warnings (watchdog resets, abandoned rings, ...) on stderr.
+    ferrite_pmd::logging::log_to_stderr(log::LevelFilter::Info);
     let args = match parse_args() {
         Ok(Some(a)) => a,
         Ok(None) => {

@@ -67,7 +67,7 @@ pub fn write(iface: &Iface, found: &ethtool_channels) {
 }
 
 fn log_unwritable(iface: &Iface) {
-    eprintln!(
+    log::warn!(
         "ferrite: warning: cannot note {}'s channel counts in {DIR}: if this run is killed, put them back with ethtool -L",
         iface.name()
     );

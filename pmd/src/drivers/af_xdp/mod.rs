@@ -215,7 +215,7 @@ impl AfXdpPort {
         // too).
         let channels_found = channel_record::left_by_dead_run(&iface);
         if let Some(found) = &channels_found {
-            eprintln!(
+            log::info!(
                 "ferrite: {name}: {} has channels a killed run raised: they go back when this port stops",
                 iface.name()
             );
@@ -324,7 +324,7 @@ impl AfXdpPort {
                     } else {
                         ""
                     };
-                    eprintln!(
+                    log::warn!(
                         "ferrite: warning: {}: native XDP on {} refused ({e}){hint}; using generic XDP",
                         self.name,
                         self.iface.name()
@@ -645,7 +645,7 @@ impl Drop for AfXdpPort {
     fn drop(&mut self) {
         let _ = self.stop();
         if let Err(e) = self.restore_channels() {
-            eprintln!("ferrite: warning: {}: {e}", self.name);
+            log::warn!("ferrite: warning: {}: {e}", self.name);
         }
     }
 }

@@ -82,7 +82,7 @@ impl Hw {
     #[cold]
     pub fn mark_gone(&self, why: &str) {
         if !self.gone.swap(true, Ordering::Relaxed) {
-            eprintln!("ferrite igb: {why}");
+            log::warn!("ferrite igb: {why}");
         }
     }
 
@@ -178,7 +178,7 @@ impl Hw {
         self.set_bits(CTRL, CTRL_GIO_MASTER_DISABLE);
         let drained = self.wait(STATUS, STATUS_GIO_MASTER_ENABLE, 0, MASTER_TIMEOUT);
         if !drained {
-            eprintln!("ferrite igb: PCIe master requests did not drain; resetting anyway");
+            log::warn!("ferrite igb: PCIe master requests did not drain; resetting anyway");
         }
         self.mask_irqs();
         self.write(RCTL, 0);

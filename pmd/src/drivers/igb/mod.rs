@@ -180,17 +180,17 @@ fn quiesce(hw: &Hw, dev: Option<&VfioDevice>) -> Result<(), PortError> {
 /// inert. Called by the link thread.
 pub(crate) fn release_on_request(hw: &Hw, dev: &VfioDevice) {
     if let Err(e) = quiesce(hw, Some(dev)) {
-        eprintln!("ferrite igb: {}: quiescing before release: {e}", dev.pci_addr());
+        log::warn!("ferrite igb: {}: quiescing before release: {e}", dev.pci_addr());
     }
     hw.mark_gone(&format!(
         "{}: the kernel asked for the device back (unbind or hot-unplug): releasing it; the port is gone",
         dev.pci_addr()
     ));
     if let Err(e) = hw.revoke() {
-        eprintln!("ferrite igb: {}: unmapping BAR 0: {e}", dev.pci_addr());
+        log::warn!("ferrite igb: {}: unmapping BAR 0: {e}", dev.pci_addr());
     }
     if let Err(e) = dev.revoke() {
-        eprintln!("ferrite igb: {}: closing the device: {e}", dev.pci_addr());
+        log::warn!("ferrite igb: {}: closing the device: {e}", dev.pci_addr());
     }
 }
 
@@ -308,7 +308,7 @@ impl IgbPort {
         // this process exits; with it, the link thread releases the device.
         match dev.enable_irqs(IrqKind::Req, 1) {
             Ok(mut fds) => port.removal_request = fds.pop().map(Arc::new),
-            Err(e) => eprintln!("ferrite igb: {name}: no device-removal requests ({e}); unbinding waits for exit"),
+            Err(e) => log::warn!("ferrite igb: {name}: no device-removal requests ({e}); unbinding waits for exit"),
         }
         port.dev = Some(dev);
         Ok(port)
@@ -611,7 +611,7 @@ impl IgbPort {
             match LinkThread::spawn(Arc::clone(&hw), Arc::clone(&self.link), other, stats, stats::STATS_PERIOD, removal)
             {
                 Ok(t) => self.link_thread = Some(t),
-                Err(e) => eprintln!("ferrite igb: {}: no link thread ({e}); link changes need link_update", self.name),
+                Err(e) => log::warn!("ferrite igb: {}: no link thread ({e}); link changes need link_update", self.name),
             }
         }
         Ok(queues)
@@ -629,7 +629,7 @@ impl IgbPort {
                     self.irqs = Some((other, fds.collect()));
                 }
             }
-            Err(e) => eprintln!("ferrite igb: {}: no MSI-X ({e}): no rx interrupts, link polled", self.name),
+            Err(e) => log::warn!("ferrite igb: {}: no MSI-X ({e}): no rx interrupts, link polled", self.name),
         }
     }
 
@@ -1173,7 +1173,7 @@ impl Drop for IgbPort {
         }
         self.release_irqs();
         if let Err(e) = self.quiesce() {
-            eprintln!("ferrite igb: {}: closing: {e}", self.name);
+            log::warn!("ferrite igb: {}: closing: {e}", self.name);
         }
         self.hw.clear_bits(CTRL_EXT, CTRL_EXT_DRV_LOAD);
     }

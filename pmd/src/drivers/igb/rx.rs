@@ -579,7 +579,7 @@ impl Drop for IgbRxQueue {
                 // Still running: it may write into any armed buffer.
                 let n = super::desc::abandon_to_device(&self.ring, &mut self.bufs);
                 self.abandoned.add(n);
-                eprintln!(
+                log::warn!(
                     "ferrite igb: rx queue {}: {e}; its {n} buffers and ring stay with the device, never \
                      reused (mbufs_left_to_device)",
                     self.qid

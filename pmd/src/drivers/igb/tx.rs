@@ -244,7 +244,7 @@ impl IgbTxQueue {
         self.hw.write(tdh(q), 0);
         self.hw.write(tdt(q), 0);
         if let Err(e) = self.hw.enable_queue(txdctl(q), self.watch.txdctl) {
-            eprintln!("ferrite igb: tx queue {q} watchdog reset: {e}");
+            log::warn!("ferrite igb: tx queue {q} watchdog reset: {e}");
         }
         self.stall = None;
         self.full_bursts = 0;
@@ -257,7 +257,7 @@ impl IgbTxQueue {
     fn abandon(&mut self, why: &crate::port::PortError) {
         let n = super::desc::abandon_to_device(&self.ring, &mut self.bufs);
         self.watch.abandoned.add(n);
-        eprintln!(
+        log::warn!(
             "ferrite igb: tx queue {}: {why}; its {n} parked frames and ring stay with the device, never \
              reused (mbufs_left_to_device)",
             self.qid

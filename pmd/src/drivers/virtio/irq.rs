@@ -7,8 +7,8 @@
 //! the driver reclaims transmitted buffers when it sends, as every
 //! poll-mode driver does. VFIO hands each vector to user space as an
 //! eventfd. A device with too few vectors, or one that refuses a vector
-//! (it reads back NO_VECTOR), leaves that part polled, said once on
-//! stderr: the link thread then reads the link every 500 ms, and the
+//! (it reads back NO_VECTOR), leaves that part polled, said once in a
+//! `log` warning: the link thread then reads the link every 500 ms, and the
 //! receive queue refuses `enable_interrupt` (so `--rx-mode adaptive`
 //! keeps polling).
 //!
@@ -107,7 +107,7 @@ pub enum VectorSource<'a> {
 }
 
 /// Enables the vectors a port with `rx_queues` receive queues needs, or
-/// says (on stderr, once per open) why it runs polled.
+/// says (a `log` warning, once per open) why it runs polled.
 pub fn enable(src: VectorSource<'_>, who: &str, rx_queues: u16) -> Option<Msix> {
     let want = vectors_for(rx_queues);
     let fds = match src {
@@ -126,7 +126,7 @@ pub fn enable(src: VectorSource<'_>, who: &str, rx_queues: u16) -> Option<Msix> 
     match fds {
         Ok(fds) => Msix::from_fds(fds),
         Err(why) => {
-            eprintln!("ferrite virtio: {who}: no MSI-X ({why}): link polled, no rx interrupts");
+            log::warn!("ferrite virtio: {who}: no MSI-X ({why}): link polled, no rx interrupts");
             None
         }
     }

@@ -711,7 +711,7 @@ impl VirtioPort {
             match LinkThread::spawn(Arc::clone(&t), Arc::clone(&self.link), config_irq, period, doorbells.tx) {
                 Ok(th) => self.link_thread = Some(th),
                 Err(e) => {
-                    eprintln!("ferrite virtio: {}: no link thread ({e}); link changes need link_update", self.name)
+                    log::warn!("ferrite virtio: {}: no link thread ({e}); link changes need link_update", self.name)
                 }
             }
         }
@@ -938,7 +938,7 @@ impl VirtioPort {
         let m = self.msix.as_ref()?;
         let kept = self.transport.set_config_vector(CONFIG_VECTOR);
         if kept != CONFIG_VECTOR {
-            eprintln!(
+            log::warn!(
                 "ferrite virtio: {}: the device refused MSI-X vector {CONFIG_VECTOR} for configuration changes \
                  (reads {kept:#06x}): link polled every {:?}",
                 self.name,
@@ -955,7 +955,7 @@ impl VirtioPort {
     fn accepted_rx_irq(&mut self, q: u16, want: Option<(u16, Arc<EventFd>)>, kept: u16) -> Option<RxIrq> {
         let (vector, efd) = want?;
         if kept != vector {
-            eprintln!(
+            log::warn!(
                 "ferrite virtio: {}: the device refused MSI-X vector {vector} for receive queue {q} (reads \
                  {kept:#06x}): no rx interrupts, the queue is polled",
                 self.name
@@ -971,7 +971,7 @@ impl VirtioPort {
         if self.msix.take().is_some() {
             if let Some(dev) = &self.dev {
                 if let Err(e) = dev.disable_irqs(ferrite_vfio::IrqKind::Msix) {
-                    eprintln!("ferrite virtio: {}: releasing MSI-X: {e}", self.name);
+                    log::warn!("ferrite virtio: {}: releasing MSI-X: {e}", self.name);
                 }
             }
         }
@@ -1226,7 +1226,7 @@ impl EthtoolOps for VirtioPort {
 impl Drop for VirtioPort {
     fn drop(&mut self) {
         if let Err(e) = self.quiesce() {
-            eprintln!("ferrite virtio: {}: closing: {e}", self.name);
+            log::warn!("ferrite virtio: {}: closing: {e}", self.name);
         }
     }
 }

@@ -74,12 +74,12 @@ impl Session {
         }
     }
 
-    /// For a queue's drop: quiesce, reporting a failure once on stderr.
+    /// For a queue's drop: quiesce, reporting a failure once as a warning (the `log` facade).
     pub fn release_for(&self, what: &str) -> Release {
         match self.quiesce() {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("ferrite virtio: {what}: {e}; its buffers and ring stay with the device, never reused");
+                log::warn!("ferrite virtio: {what}: {e}; its buffers and ring stay with the device, never reused");
                 Release::Abandon
             }
         }
