@@ -8,22 +8,13 @@
 //! is cut short or does not add up: the caller then leaves that layer (and
 //! those above it) alone. Nothing here panics on any input.
 
-/// Ethernet header without tags.
-pub const ETH_HLEN: usize = 14;
-/// IPv4.
-pub const ETHERTYPE_IPV4: u16 = 0x0800;
-/// IPv6.
-pub const ETHERTYPE_IPV6: u16 = 0x86dd;
-/// ARP.
-pub const ETHERTYPE_ARP: u16 = 0x0806;
-/// An 802.1Q (customer) VLAN tag.
-pub const ETHERTYPE_VLAN: u16 = 0x8100;
-/// An 802.1ad service tag, the outer tag of QinQ.
-pub const ETHERTYPE_QINQ: u16 = 0x88a8;
+// The link-layer constants are the library's (`ferrite_pmd::ether`), so
+// the engines and the drivers agree on them.
+pub use ferrite_pmd::ether::{
+    ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_VLAN, ETH_HLEN, MAX_VLAN_TAGS,
+};
 /// The pre-standard QinQ outer tag some switches still send.
 const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
-/// Tags walked over before giving up (as DPDK's packet-type parser: QinQ).
-pub const MAX_VLAN_TAGS: usize = 2;
 
 /// ICMP.
 pub const PROTO_ICMP: u8 = 1;
