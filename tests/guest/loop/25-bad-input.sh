@@ -28,7 +28,7 @@ expect_error "testpmd, NIC not bound to vfio-pci" "devbind --bind vfio-pci $FERR
 "$repo/scripts/devbind" --bind vfio-pci "$FERRITE_IGB0" >/dev/null
 
 "$repo/scripts/hugepages" --clear >/dev/null
-expect_error "testpmd, no hugepages reserved" 'hugepages.*--reserve' \
+expect_error "testpmd, no hugepages reserved" 'not enough 2048 kB hugepages: need [0-9]+, 0 free.*nr_hugepages' \
     "${tp[@]}" -a "$FERRITE_IGB0" --port-topology loop
 "$repo/scripts/hugepages" --reserve "${FERRITE_HUGEPAGES:-256}" >/dev/null
 

@@ -4,16 +4,16 @@
 # ranges/width, MSI-X vectors, and the MAC (must match QEMU's) and link state
 # read from the igb registers; bad input exits non-zero saying what to run.
 #
-# Build on the host first: cargo build -p ferrite-apps --bin pmdinfo
+# Build on the host first: cargo build --release -p ferrite-apps --bin pmdinfo
 set -uo pipefail
 
 repo=${FERRITE_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
-bin=${PMDINFO:-${CARGO_TARGET_DIR:-$repo/target}/debug/pmdinfo}
+bin=${PMDINFO:-${CARGO_TARGET_DIR:-$repo/target}/release/pmdinfo}
 [[ -x $bin ]] || bin=${CARGO_TARGET_DIR:-$repo/target}/release/pmdinfo
 fails=0
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-[[ -x $bin ]] || { echo "FAIL: pmdinfo is missing: run \`cargo build -p ferrite-apps --bin pmdinfo\` on the host"; exit 1; }
+[[ -x $bin ]] || { echo "FAIL: pmdinfo is missing: run \`cargo build --release -p ferrite-apps --bin pmdinfo\` on the host"; exit 1; }
 
 out=$("$bin" "$FERRITE_IGB0" "$FERRITE_IGB1" 2>&1)
 rc=$?

@@ -14,15 +14,15 @@
 #   * -l, -c, -x, -d print their ethtool headers; a virtio NIC refuses -e and
 #     -t with ethtool's status 74; a range past the EEPROM is refused.
 #
-# Build on the host first: cargo build -p ferrite-apps --bins
+# Build on the host first: cargo build --release -p ferrite-apps --bins
 set -uo pipefail
 
 repo=${FERRITE_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
-TESTPMD=${TESTPMD:-${CARGO_TARGET_DIR:-$repo/target}/debug/testpmd}
-PMDINFO=${PMDINFO:-${CARGO_TARGET_DIR:-$repo/target}/debug/pmdinfo}
+TESTPMD=${TESTPMD:-${CARGO_TARGET_DIR:-$repo/target}/release/testpmd}
+PMDINFO=${PMDINFO:-${CARGO_TARGET_DIR:-$repo/target}/release/pmdinfo}
 # shellcheck source=../lib/testpmd.bash
 source "$repo/tests/guest/lib/testpmd.bash"
-[[ -x $PMDINFO ]] || { echo "FAIL: $PMDINFO is missing: run \`cargo build -p ferrite-apps --bins\` on the host"; exit 1; }
+[[ -x $PMDINFO ]] || { echo "FAIL: $PMDINFO is missing: run \`cargo build --release -p ferrite-apps --bins\` on the host"; exit 1; }
 
 A=$FERRITE_IGB1
 PIDS=()

@@ -6,15 +6,15 @@
 # the interrupt row's MSI-X message through a no-IOMMU group. Without
 # --iova-mode pa the same command must be refused, saying what to pass.
 #
-# Build on the host first: cargo build -p ferrite-apps --bins
+# Build on the host first: cargo build --release -p ferrite-apps --bins
 set -uo pipefail
 
 repo=${FERRITE_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
-PMDINFO=${PMDINFO:-${CARGO_TARGET_DIR:-$repo/target}/debug/pmdinfo}
+PMDINFO=${PMDINFO:-${CARGO_TARGET_DIR:-$repo/target}/release/pmdinfo}
 fails=0
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-[[ -x $PMDINFO ]] || { echo "FAIL: $PMDINFO is missing: run \`cargo build -p ferrite-apps --bins\` on the host"; exit 1; }
+[[ -x $PMDINFO ]] || { echo "FAIL: $PMDINFO is missing: run \`cargo build --release -p ferrite-apps --bins\` on the host"; exit 1; }
 
 out=$(timeout --foreground -k 5 120 "$PMDINFO" --iova-mode pa -t "$FERRITE_IGB0" offline 2>&1)
 rc=$?
