@@ -576,13 +576,7 @@ fn the_steering_program_passes_the_verifier() {
 #[ignore = "needs root (veth pairs, XDP, AF_XDP): run scripts/test as root"]
 fn open_ports_opens_an_af_xdp_port_by_spec_among_virtual_ones() {
     root_or_skip!();
-    let pid = std::process::id() % 100_000;
-    let (a, b) = (format!("h31{pid}oa"), format!("h31{pid}ob"));
-    ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
-    let v = Veth { a, b };
-    for end in [&v.a, &v.b] {
-        ip(&["link", "set", end, "up"]);
-    }
+    let v = Veth::new("o", 1);
     let spec = format!("net_af_xdp0,iface={}", v.a);
     let mut ports = crate::open_ports(&["null0", &spec, "pair0", "pair1"], &crate::OpenOptions::default()).unwrap();
     let got: Vec<(&str, String)> = ports.iter().map(|p| (p.name(), p.drvinfo().driver)).collect();
