@@ -4,6 +4,7 @@
 use std::fmt::Write;
 use std::time::Instant;
 
+use ferrite_pmd::port::stat_names;
 use ferrite_pmd::NetDevice;
 
 use super::session::Session;
@@ -63,8 +64,7 @@ fn speed(mbps: u32) -> String {
 pub(crate) fn port_stats(s: &mut Session, p: usize) {
     let st = s.set.ports[p].stats64();
     let (rx, tx) = (st.rx_total(), st.tx_total());
-    let nombuf: u64 =
-        s.set.ports[p].named_stats().iter().filter(|(n, _)| n.contains("alloc_fail")).map(|(_, v)| v).sum();
+    let nombuf = stat_names::rx_alloc_failed_total(&s.set.ports[p].named_stats());
     let now = (Instant::now(), [rx.packets, rx.bytes, tx.packets, tx.bytes]);
     let rate = |i: usize, bits: bool| {
         s.shown[p].map_or(0, |(t, c): (Instant, [u64; 4])| {

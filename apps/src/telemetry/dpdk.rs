@@ -24,6 +24,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
+use ferrite_pmd::port::stat_names;
 use ferrite_pmd::NetDevice;
 use serde_json::{json, Map, Value};
 
@@ -232,25 +233,13 @@ fn stats(p: &dyn NetDevice) -> Value {
     json!({
         "ipackets": rx.packets, "opackets": tx.packets, "ibytes": rx.bytes, "obytes": tx.bytes,
         "imissed": s.rx_missed + rx.drops, "ierrors": rx.errors, "oerrors": tx.errors + tx.drops,
-        "rx_nombuf": rx_nombuf(&p.named_stats()),
+        "rx_nombuf": stat_names::rx_alloc_failed_total(&p.named_stats()),
         "q_ipackets": per_queue(&s.rx_queues, |q| q.packets),
         "q_opackets": per_queue(&s.tx_queues, |q| q.packets),
         "q_ibytes": per_queue(&s.rx_queues, |q| q.bytes),
         "q_obytes": per_queue(&s.tx_queues, |q| q.bytes),
         "q_errors": per_queue(&s.rx_queues, |q| q.errors),
     })
-}
-
-fn rx_nombuf(named: &[(String, u64)]) -> u64 {
-    if let Some((_, v)) = named.iter().find(|(k, _)| k == "rx_alloc_failed") {
-        return *v;
-    }
-    let per_queue = |k: &str| {
-        k.strip_prefix("rx_queue_")
-            .and_then(|r| r.strip_suffix("_alloc_failed"))
-            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-    };
-    named.iter().filter(|(k, _)| per_queue(k)).map(|(_, v)| v).sum()
 }
 
 /// The port's named statistics (ferrite's, the `ethtool -S` rows).
@@ -282,14 +271,6 @@ fn dev_info(id: usize, p: &dyn NetDevice) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nombuf_is_the_total_or_the_sum_of_queues() {
-        let s = |v: &[(&str, u64)]| v.iter().map(|(k, n)| (k.to_string(), *n)).collect::<Vec<_>>();
-        assert_eq!(rx_nombuf(&s(&[("rx_alloc_failed", 5), ("rx_queue_0_alloc_failed", 5)])), 5);
-        assert_eq!(rx_nombuf(&s(&[("rx_queue_0_alloc_failed", 2), ("rx_queue_12_alloc_failed", 3)])), 5);
-        assert_eq!(rx_nombuf(&s(&[("rx_queue_x_alloc_failed", 2), ("tx_queue_0_restart", 3)])), 0);
-    }
 
     #[test]
     fn prefixes_are_one_directory_name() {

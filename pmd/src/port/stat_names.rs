@@ -147,6 +147,18 @@ pub fn per_queue_stat_rows(stats: &PortStats, extras: &QueueExtras) -> Vec<(Stri
     rows
 }
 
+/// Receive-buffer allocation failures of a port from its named statistics
+/// (DPDK's `rx_nombuf`): the port-wide [`RX_ALLOC_FAILED`] where the driver
+/// shows one, else the sum of its `rx_queue_N_alloc_failed` rows (a driver
+/// that shows both shows the same failures twice, so they are not added).
+pub fn rx_alloc_failed_total(named: &[(String, u64)]) -> u64 {
+    if let Some((_, v)) = named.iter().find(|(k, _)| k == RX_ALLOC_FAILED) {
+        return *v;
+    }
+    let per_queue = |k: &str| generic_name(k) == "rx_queue_N_alloc_failed";
+    named.iter().filter(|(k, _)| per_queue(k)).map(|(_, v)| v).sum()
+}
+
 /// A statistic name with a queue number replaced by `N` (`rx_queue_3_bytes`
 /// → `rx_queue_N_bytes`), as the documentation table lists them.
 pub fn generic_name(name: &str) -> String {
@@ -190,6 +202,14 @@ pub(crate) fn assert_documented<S: AsRef<str>>(driver: &str, names: impl IntoIte
 mod tests {
     use super::*;
     use crate::port::QueueStats;
+
+    #[test]
+    fn alloc_failures_are_the_port_total_or_the_sum_of_queues_never_both() {
+        let s = |v: &[(&str, u64)]| v.iter().map(|(k, n)| (k.to_string(), *n)).collect::<Vec<_>>();
+        assert_eq!(rx_alloc_failed_total(&s(&[("rx_alloc_failed", 5), ("rx_queue_0_alloc_failed", 5)])), 5);
+        assert_eq!(rx_alloc_failed_total(&s(&[("rx_queue_0_alloc_failed", 2), ("rx_queue_12_alloc_failed", 3)])), 5);
+        assert_eq!(rx_alloc_failed_total(&s(&[("rx_queue_x_alloc_failed", 2), ("tx_queue_0_restart", 3)])), 0);
+    }
 
     #[test]
     fn queue_numbers_become_n_and_nothing_else_does() {
