@@ -5,10 +5,11 @@
 //!
 //! The examples are built (debug) by the test itself, see [`example`].
 
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ferrite_pmd::ether::EthernetFrame;
@@ -42,10 +43,17 @@ fn example(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// Runs an example in its own process group; after `run_for` (if given) it
-/// gets SIGINT, as Ctrl-C would send. Whatever is still alive 60 s later is
-/// killed with its group, and the test fails naming the command.
-fn run(name: &str, args: &[&str], run_for: Option<Duration>) -> Output {
+/// When to send SIGINT, as Ctrl-C would: once stdout holds a line starting
+/// with `line`, and `then` after it.
+struct Interrupt {
+    line: &'static str,
+    then: Duration,
+}
+
+/// Runs an example in its own process group, interrupted as `interrupt`
+/// says (if given). Whatever is still alive 60 s after the start is killed
+/// with its group, and the test fails naming the command.
+fn run(name: &str, args: &[&str], interrupt: Option<Interrupt>) -> Output {
     let mut child = Command::new(example(name))
         .args(args)
         .process_group(0)
@@ -54,27 +62,51 @@ fn run(name: &str, args: &[&str], run_for: Option<Duration>) -> Output {
         .spawn()
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let pid = child.id() as libc::pid_t;
+    // stdout is read as it comes, to see the line that says when to interrupt.
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let (pipe, stdout) = (child.stdout.take().expect("piped"), Arc::clone(&stdout));
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = stdout.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        })
+    };
     let started = Instant::now();
+    let mut seen: Option<Instant> = None;
     let mut interrupted = false;
     loop {
         if child.try_wait().expect("wait").is_some() {
             break;
         }
-        let elapsed = started.elapsed();
-        if !interrupted && run_for.is_some_and(|t| elapsed >= t) {
-            // SAFETY: kill(2) on the child we spawned and have not reaped.
-            unsafe { libc::kill(pid, libc::SIGINT) };
-            interrupted = true;
+        if let (Some(i), None) = (&interrupt, seen) {
+            if stdout.lock().unwrap().lines().any(|l| l.starts_with(i.line)) {
+                seen = Some(Instant::now());
+            }
         }
-        if elapsed > Duration::from_secs(60) {
+        if let (Some(i), Some(at), false) = (&interrupt, seen, interrupted) {
+            if at.elapsed() >= i.then {
+                // SAFETY: kill(2) on the child we spawned and have not reaped.
+                unsafe { libc::kill(pid, libc::SIGINT) };
+                interrupted = true;
+            }
+        }
+        if started.elapsed() > Duration::from_secs(60) {
             // SAFETY: the child leads its own process group (process_group(0)).
             unsafe { libc::kill(-pid, libc::SIGKILL) };
-            let out = child.wait_with_output().expect("output");
-            panic!("{name} {args:?} hung (SIGINT sent: {interrupted}); its output:\n{}", text(&out.stdout));
+            let _ = child.wait();
+            let _ = reader.join();
+            let out = stdout.lock().unwrap().clone();
+            panic!("{name} {args:?} hung (SIGINT sent: {interrupted}); its output:\n{out}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.wait_with_output().expect("output")
+    let mut out = child.wait_with_output().expect("output");
+    reader.join().expect("stdout reader");
+    out.stdout = std::mem::take(&mut *stdout.lock().unwrap()).into_bytes();
+    out
 }
 
 fn text(b: &[u8]) -> String {
@@ -101,7 +133,10 @@ fn assert_all_mbufs_back(out: &str) {
 
 #[test]
 fn skeleton_forwards_between_null_ports_and_accounts_for_every_frame() {
-    let out = run("skeleton", &["null0", "null1"], Some(Duration::from_millis(1500)));
+    // Interrupted a second after it says it forwards (not a fixed time
+    // after the start, which a loaded machine may spend starting up).
+    let after = Interrupt { line: "forwarding; Ctrl-C", then: Duration::from_secs(1) };
+    let out = run("skeleton", &["null0", "null1"], Some(after));
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{:?}\n{stdout}\n{}", out.status, text(&out.stderr));
     for (from, to) in [("port 0", "port 1"), ("port 1", "port 0")] {
@@ -122,7 +157,10 @@ fn skeleton_refuses_an_odd_port_count() {
 
 #[test]
 fn l2fwd_on_two_cores_prints_periodic_stats_and_totals_that_add_up() {
-    let out = run("l2fwd", &["-q", "2", "-T", "1", "null0", "null1"], Some(Duration::from_millis(2500)));
+    // Interrupted once the first periodic print is out, so the totals
+    // follow at least one periodic print however slow the machine.
+    let after = Interrupt { line: "Port statistics", then: Duration::ZERO };
+    let out = run("l2fwd", &["-q", "2", "-T", "1", "null0", "null1"], Some(after));
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{:?}\n{stdout}\n{}", out.status, text(&out.stderr));
     assert!(stdout.matches("Port statistics").count() >= 2, "a periodic print and the totals:\n{stdout}");
