@@ -47,7 +47,7 @@ fn probes(routes: &[Route], n: usize, seed: &mut u64) -> Vec<u32> {
             let r = next(seed);
             if i % 2 == 0 {
                 let route = &routes[(r as usize) % routes.len()];
-                route.network() | ((r >> 32) as u32 & !(u32::MAX.checked_shl(32 - u32::from(route.len)).unwrap_or(0)))
+                route.network() | ((r >> 32) as u32 & !lpm::mask(route.len))
             } else {
                 r as u32
             }

@@ -3,6 +3,8 @@
 //! length that covers the header and fits, a correct checksum), and
 //! forwarded with its TTL one lower and the checksum updated to match.
 
+use ferrite_pmd::checksum;
+
 /// Why a frame is not forwarded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -25,7 +27,12 @@ pub fn check(ip: &[u8]) -> Result<u32, Verdict> {
     }
     let hlen = usize::from(ip[0] & 0xf) * 4;
     let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-    if hlen < 20 || hlen > ip.len() || total < hlen || total > ip.len() || checksum(&ip[..hlen]) != 0 {
+    if hlen < 20
+        || hlen > ip.len()
+        || total < hlen
+        || total > ip.len()
+        || checksum::finish(checksum::sum16(&ip[..hlen], 0)) != 0
+    {
         return Err(Verdict::BadHeader);
     }
     if ip[8] <= 1 {
@@ -43,20 +50,8 @@ pub fn decrement_ttl(ip: &mut [u8]) {
     ip[8] -= 1;
     let new = u16::from_be_bytes([ip[8], ip[9]]);
     let hc = u16::from_be_bytes([ip[10], ip[11]]);
-    let sum = u32::from(!hc) + u32::from(!old) + u32::from(new);
-    let folded = (sum & 0xffff) + (sum >> 16);
-    let folded = (folded & 0xffff) + (folded >> 16);
-    ip[10..12].copy_from_slice(&(!(folded as u16)).to_be_bytes());
-}
-
-/// The Internet checksum of `bytes` (RFC 1071): 0 over a header whose
-/// checksum field is right.
-pub fn checksum(bytes: &[u8]) -> u16 {
-    let mut sum: u32 = bytes.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    let sum = u64::from(!hc) + u64::from(!old) + u64::from(new);
+    ip[10..12].copy_from_slice(&checksum::finish(sum).to_be_bytes());
 }
 
 #[cfg(test)]
@@ -67,7 +62,7 @@ mod tests {
     fn header(ttl: u8) -> Vec<u8> {
         let mut h = vec![0x45, 0, 0, 28, 0x12, 0x34, 0x40, 0, ttl, 17, 0, 0, 192, 168, 0, 1, 10, 1, 2, 3];
         h.extend([0u8; 8]);
-        let c = checksum(&h[..20]);
+        let c = checksum::ipv4_header(&h[..20]);
         h[10..12].copy_from_slice(&c.to_be_bytes());
         h
     }
@@ -79,13 +74,13 @@ mod tests {
                 let mut h = header(ttl);
                 h[4..6].copy_from_slice(&id.to_be_bytes());
                 h[10..12].fill(0);
-                let c = checksum(&h[..20]);
+                let c = checksum::ipv4_header(&h[..20]);
                 h[10..12].copy_from_slice(&c.to_be_bytes());
                 decrement_ttl(&mut h);
                 assert_eq!(h[8], ttl - 1);
                 let mut fresh = h.clone();
                 fresh[10..12].fill(0);
-                let want = checksum(&fresh[..20]);
+                let want = checksum::ipv4_header(&fresh[..20]);
                 // 0x0000 and 0xffff are the same sum in ones' complement.
                 let got = u16::from_be_bytes([h[10], h[11]]);
                 assert!(

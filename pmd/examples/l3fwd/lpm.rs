@@ -32,7 +32,8 @@ impl Route {
     }
 }
 
-fn mask(len: u8) -> u32 {
+/// The netmask of a /`len` prefix (`len` 0..=32).
+pub fn mask(len: u8) -> u32 {
     if len == 0 {
         0
     } else {
