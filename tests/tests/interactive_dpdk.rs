@@ -5,9 +5,9 @@
 //! hugetlbfs of its own) and 64 MiB of 2 MiB hugepages; otherwise SKIP.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ferrite_tests::lcores;
+use ferrite_tests::{lcores, Group};
 
 const BIN: &str = env!("CARGO_BIN_EXE_testpmd-under-test");
 const WRAPPER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/host/lib/dpdk-testpmd");
@@ -17,28 +17,12 @@ const SCRIPT: &str = "show port stats 0\nstart\nstop\n";
 /// with it after 60 s (a hang); returns stdout.
 fn run(cmd: &mut Command) -> String {
     use std::io::Write;
-    use std::os::unix::process::CommandExt;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("spawn");
-    child.stdin.take().unwrap().write_all(SCRIPT.as_bytes()).unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            // SAFETY: kill(2) on the process group this test created.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let out = child.wait_with_output().unwrap();
-            panic!("{cmd:?} hung; stderr:\n{}", String::from_utf8_lossy(&out.stderr));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut child = Group::spawn(cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()));
+    child.0.stdin.take().unwrap().write_all(SCRIPT.as_bytes()).unwrap();
+    let what = format!("{cmd:?}");
+    let (status, out, err) = child.finish(&what, Duration::from_secs(60));
+    assert!(status.success(), "{what}: {err}");
+    out
 }
 
 /// The statistics blocks of `out`, each line as its layout: a line with

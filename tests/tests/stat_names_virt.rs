@@ -3,43 +3,19 @@
 //! counts, agree with the report and with what the peer took off the wire,
 //! and `tx_queue_N_restart` counts each time a wire filled, once.
 
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use ferrite_tests::{lcores, Json};
+use ferrite_tests::{lcores, Group, Json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_testpmd-under-test");
 
-/// Runs testpmd in a process group of its own; on a hang kills the group
-/// and fails, naming the arguments.
-fn run(args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("spawn testpmd");
-    let start = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if start.elapsed() > Duration::from_secs(120) {
-            // SAFETY: kill(2) on the process group this test created; no
-            // memory is involved.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let out = child.wait_with_output().expect("output");
-            panic!("testpmd {args:?} hung; stderr:\n{}", String::from_utf8_lossy(&out.stderr));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
-}
-
 fn json_run(args: &[&str]) -> Json {
-    let out = run(args);
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "args {args:?}\nstdout: {stdout}\nstderr: {stderr}");
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let (status, stdout, stderr) =
+        Group::spawn(&mut cmd).finish(&format!("testpmd {args:?}"), Duration::from_secs(120));
+    assert_eq!(status.code(), Some(0), "args {args:?}\nstdout: {stdout}\nstderr: {stderr}");
     Json::parse(stdout.trim()).unwrap_or_else(|e| panic!("bad JSON ({e}): {stdout}"))
 }
 
