@@ -16,8 +16,9 @@ use ferrite_hugepages::{DmaOptions, Fallback, PageSize};
 
 use super::regs::*;
 use super::IgbPort;
+use crate::ether::EthernetFrame;
 use crate::mem::{MbufBatch, Mempool, MempoolConfig};
-use crate::port::{NetDevice, PortConfig, PortError, Queues, TestResult};
+use crate::port::{MacAddr, NetDevice, PortConfig, PortError, Queues, TestResult};
 
 /// Frames sent; fewer than a ring holds, so none can be dropped for room.
 const FRAMES: usize = 32;
@@ -32,11 +33,14 @@ const RX_WAIT: Duration = Duration::from_secs(2);
 /// differs per frame and per byte, so a reordered or corrupted frame shows.
 fn frame(mac: [u8; 6], i: usize) -> [u8; FRAME_LEN] {
     let mut f = [0u8; FRAME_LEN];
-    f[0..6].copy_from_slice(&mac);
-    f[6..12].copy_from_slice(&mac);
-    f[12..14].copy_from_slice(&ETHERTYPE.to_be_bytes());
-    for (j, b) in f[14..].iter_mut().enumerate() {
-        *b = (i * 7 + j) as u8;
+    // FRAME_LEN holds the header: the view always exists.
+    if let Ok(mut eth) = EthernetFrame::new_checked(&mut f[..]) {
+        eth.set_dst(MacAddr(mac));
+        eth.set_src(MacAddr(mac));
+        eth.set_ethertype(ETHERTYPE);
+        for (j, b) in eth.payload_mut().iter_mut().enumerate() {
+            *b = (i * 7 + j) as u8;
+        }
     }
     f
 }
