@@ -162,9 +162,7 @@ fn parse_set(w: &[&str]) -> Parsed {
     match w {
         ["fwd", m] => match ForwardMode::from_name(m) {
             Some(mode) => Ok(Command::SetFwd(mode)),
-            None => bad(format!(
-                "set fwd {m}: no such mode (io, mac, macswap, rxonly, txonly, flowgen, csum, icmpecho, 5tswap)"
-            )),
+            None => bad(format!("set fwd {m}: no such mode ({})", ForwardMode::ALL.map(|mode| mode.name()).join(", "))),
         },
         ["promisc", t, on] => Ok(Command::SetPromisc(target(t)?, on_off(on)?)),
         ["allmulti", t, on] => Ok(Command::SetAllmulti(target(t)?, on_off(on)?)),
