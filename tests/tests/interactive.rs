@@ -373,6 +373,10 @@ fn more_queues_and_longer_rings_after_port_config_forward_and_balance() {
     assert_eq!(value(&info, "Current number of RX queues:"), "4", "{info:?}");
     assert_eq!(value(&info, "Current number of TX queues:"), "4", "{info:?}");
     assert_eq!(value(&info, "Current number of RXDs per queue:"), "4096", "{info:?}");
+    // With several queues RSS spreads flows (IP and TCP, as at start-up
+    // with --rxq 4), not only when the first configuration had them.
+    let rss = p.run("show port 1 rss-hash");
+    assert!(rss.iter().any(|l| l.starts_with("RSS functions")), "{rss:?}");
     // 4 queues x 2 ports x 64 bursts x 32 frames made up: 8192 per port,
     // more than the pools the first configuration was sized for hold.
     p.send("start tx_first 64");

@@ -156,8 +156,13 @@ impl PortSet {
 
     /// Configures port `i` from its checked configuration and opens it
     /// (also how `testpmd -i`'s `port start` restarts a stopped port).
-    pub(crate) fn reopen(&mut self, i: usize) -> Result<Queues, AppError> {
+    /// RSS is set again: its hash types follow the queue count `args` now
+    /// asks for (`port config all rxq N`); the other settings are the
+    /// port's own state and stay as they were.
+    pub(crate) fn reopen(&mut self, con: &Console, args: &Args, i: usize) -> Result<Queues, AppError> {
         self.configure(i)?;
+        let what = self.what(i);
+        rss_settings(con, args, &what, self.ports[i].as_mut())?;
         self.open_port(i)
     }
 

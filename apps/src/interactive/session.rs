@@ -137,7 +137,7 @@ impl Session {
         for i in 0..self.set.len() {
             self.table.clear(i);
             let _ = self.set.ports[i].stop();
-            match self.set.reopen(i) {
+            match self.set.reopen(&self.con, &self.args, i) {
                 Ok(q) => self.table.replace(i, q),
                 Err(e) => self.con.warn(&format!("port {i}: cannot restart: {e}")),
             }
@@ -195,7 +195,7 @@ impl Session {
             return Ok(());
         }
         self.con.say(&format!("Configuring Port {p}"));
-        let q = self.set.reopen(p).map_err(|e| e.to_string())?;
+        let q = self.set.reopen(&self.con, &self.args, p).map_err(|e| e.to_string())?;
         self.table.replace(p, q);
         self.con.say(&format!("Port {p}: {}", self.set.ports[p].mac_address()));
         Ok(())
