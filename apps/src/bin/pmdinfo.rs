@@ -221,16 +221,11 @@ fn show_vdevs(names: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Opens DEVICE (a PCI address, or a virtual port name) with its driver.
+/// Opens DEVICE (a PCI address, or a virtual port name) with its driver,
+/// through the library's one way to open a port by name (its errors name
+/// the device and, for PCI, the devbind command to run).
 fn open_device(device: &str, iova: ferrite_hugepages::IovaMode) -> Result<Box<dyn ferrite_pmd::NetDevice>, String> {
-    use ferrite_pmd::drivers::vdev;
-    if device.contains(':') {
-        // open_pci's errors already name the devbind command to run.
-        return ferrite_pmd::drivers::open_pci(device, iova).map_err(|e| format!("{device}: {e}"));
-    }
-    let specs = vdev::parse_vdev_tokens(&[device.to_string()]).map_err(|e| format!("{device}: {e}"))?;
-    let mut ports = vdev::create_vdevs(&specs, 0).map_err(|e| format!("{device}: {e}"))?;
-    ports.pop().ok_or_else(|| format!("{device}: no such port"))
+    ferrite_pmd::open_port(device, &ferrite_pmd::OpenOptions { iova_mode: iova }).map_err(|e| e.to_string())
 }
 
 /// Runs one ethtool verb; the exit status is ethtool's.
