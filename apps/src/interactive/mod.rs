@@ -34,14 +34,12 @@ pub fn run(args: &Args) -> Result<Outcome, AppError> {
     let mut s = Session::open(args)?;
     s.con.say("Interactive-mode selected (type help)");
     let mut input = input::Input::new();
-    let mut accounting = false;
     while let Some(line) = input.next_line() {
         let quit = matches!(command::parse(&line), Some(Ok(Command::Quit)));
         if quit || crate::signal::requested() {
             break;
         }
         if let Err(e) = dispatch(&mut s, &line) {
-            accounting |= e.starts_with("accounting problem");
             eprintln!("{e}");
             s.failures += 1;
         }
@@ -50,12 +48,11 @@ pub fn run(args: &Args) -> Result<Outcome, AppError> {
     if crate::signal::requested() {
         s.con.say("Signal received, stopping...");
     }
-    if let Err(e) = s.quit() {
-        eprintln!("{e}");
-        accounting = true;
-    }
+    // A quit that fails (cores that would not stop, buffers missing) is
+    // an accounting problem either way: not everything came back.
+    let quit_failed = s.quit().map_err(|e| eprintln!("{e}")).is_err();
     s.con.say("Bye...");
-    Ok(Outcome { failures: s.failures, accounting })
+    Ok(Outcome { failures: s.failures, accounting: s.accounting_problem || quit_failed })
 }
 
 /// Runs one line.
@@ -68,12 +65,13 @@ fn dispatch(s: &mut Session, line: &str) -> CmdResult {
     match cmd {
         Command::Start { tx_first } => s.start(tx_first),
         Command::Stop => {
+            if s.fwd.is_none() {
+                return Err("Packet forwarding not started".into());
+            }
             let r = s.stop();
             // An unbalanced run still has its statistics shown.
-            if !matches!(&r, Err(e) if e.starts_with("Packet forwarding not started")) {
-                show::fwd_stats(s);
-                s.con.say("\nDone.");
-            }
+            show::fwd_stats(s);
+            s.con.say("\nDone.");
             r
         }
         Command::Quit => Ok(()),

@@ -23,8 +23,8 @@ use crate::report::StreamReport;
 pub(crate) struct Forwarding {
     pub(crate) running: Running,
     pub(crate) args: Args,
-    /// Each port's (rx packets, rx drops) when forwarding started.
-    pub(crate) base: Vec<(u64, u64)>,
+    /// Each port's rx drops when forwarding started.
+    pub(crate) base_rx_drops: Vec<u64>,
 }
 
 /// What a finished run leaves for `show fwd stats all`.
@@ -50,6 +50,9 @@ pub(crate) struct Session {
     pub(crate) shown: Vec<Option<(Instant, [u64; 4])>>,
     /// Commands that failed: the exit status says so.
     pub(crate) failures: usize,
+    /// Streams that did not balance at a stop, or buffers missing from a
+    /// pool at quit: the exit status says so.
+    pub(crate) accounting_problem: bool,
 }
 
 /// A command's failure, printed and counted; the session goes on.
@@ -70,8 +73,8 @@ impl Session {
         let table = QueueTable::new(set.start_all(&con, &args)?);
         crate::app::pin_main_thread(&con, &plan);
         let n = set.len();
-        let (fwd, last, shown, failures) = (None, None, vec![None; n], 0);
-        Ok(Session { con, args, plan, fwd, table, set, last, shown, failures })
+        let (fwd, last, shown, failures, accounting_problem) = (None, None, vec![None; n], 0, false);
+        Ok(Session { con, args, plan, fwd, table, set, last, shown, failures, accounting_problem })
     }
 
     /// The ports a target names, or why not.
@@ -116,10 +119,10 @@ impl Session {
         };
         let assignment = crate::fwd::spread((0..streams.len()).collect::<Vec<_>>(), layout.cores);
         announce::announce(&self.con, &args, &self.set, &layout, &self.plan, &streams, &assignment);
-        let base = self.set.ports.iter().map(|p| rx_counts(p.as_ref())).collect();
+        let base_rx_drops = self.rx_drops_since(&vec![0; self.set.len()]);
         match cores::launch(&args, &self.plan, streams, &assignment, &self.set.pools) {
             Ok(running) => {
-                self.fwd = Some(Forwarding { running, args, base });
+                self.fwd = Some(Forwarding { running, args, base_rx_drops });
                 Ok(())
             }
             Err(e) => {
@@ -154,8 +157,7 @@ impl Session {
         for (id, rx, tx) in stopped.queues {
             self.table.give_back(&fwd.args, id, rx, tx);
         }
-        let rx_dropped =
-            self.set.ports.iter().zip(&fwd.base).map(|(p, b)| rx_counts(p.as_ref()).1.saturating_sub(b.1)).collect();
+        let rx_dropped = self.rx_drops_since(&fwd.base_rx_drops);
         let unbalanced: Vec<String> = stopped
             .streams
             .iter()
@@ -164,6 +166,7 @@ impl Session {
             .collect();
         self.last = Some(LastRun { streams: stopped.streams, rx_dropped });
         if !unbalanced.is_empty() {
+            self.accounting_problem = true;
             return Err(format!("accounting problem: {} do not balance", unbalanced.join(", ")));
         }
         Ok(())
@@ -256,6 +259,7 @@ impl Session {
         let pools = &self.set.pools;
         for (i, p) in pools.iter().enumerate().filter(|(i, p)| !pools[..*i].iter().any(|q| q.same_pool(p))) {
             if p.available() != p.capacity() {
+                self.accounting_problem = true;
                 return Err(format!(
                     "accounting problem: mempool {i} ({}): {} of {} buffers free after stop ({} leaked)",
                     p.name(),
@@ -268,15 +272,17 @@ impl Session {
         Ok(())
     }
 
+    /// Each port's rx drops (the driver's drops and misses) since `base`.
+    pub(crate) fn rx_drops_since(&self, base: &[u64]) -> Vec<u64> {
+        let drops = |p: &dyn NetDevice| {
+            let s = p.stats64();
+            s.rx_total().drops + s.rx_missed
+        };
+        self.set.ports.iter().zip(base).map(|(p, b)| drops(p.as_ref()).saturating_sub(*b)).collect()
+    }
+
     /// A port error in a command's words.
     pub(crate) fn port_error(what: &str, p: usize, e: PortError) -> String {
         format!("{what} for port {p}: {e}")
     }
-}
-
-/// A port's (rx packets, rx drops), as the driver counts them.
-fn rx_counts(p: &dyn NetDevice) -> (u64, u64) {
-    let s = p.stats64();
-    let rx = s.rx_total();
-    (rx.packets, rx.drops + s.rx_missed)
 }

@@ -5,7 +5,6 @@ use std::fmt::Write;
 use std::time::Instant;
 
 use ferrite_pmd::port::stat_names;
-use ferrite_pmd::NetDevice;
 
 use super::session::Session;
 
@@ -100,9 +99,7 @@ pub(crate) fn fwd_stats(s: &Session) {
     let (streams, dropped) = match (&s.fwd, &s.last) {
         (Some(f), _) => {
             let live = f.running.counters.iter().map(|(id, c)| (*id, c.snapshot())).collect::<Vec<_>>();
-            let dropped =
-                s.set.ports.iter().zip(&f.base).map(|(d, b)| rx_drops(d.as_ref()).saturating_sub(b.1)).collect();
-            (live, dropped)
+            (live, s.rx_drops_since(&f.base_rx_drops))
         }
         (None, Some(l)) => (l.streams.iter().map(|r| (r.id, r.stats)).collect(), l.rx_dropped.clone()),
         (None, None) => (Vec::new(), vec![0; s.set.len()]),
@@ -132,11 +129,6 @@ pub(crate) fn fwd_stats(s: &Session) {
 fn fwd_lines(o: &mut String, [rx, rxd, tx, txd]: [u64; 4]) {
     let _ = writeln!(o, "  RX-packets: {rx:<14} RX-dropped: {rxd:<14}RX-total: {}", rx + rxd);
     let _ = writeln!(o, "  TX-packets: {tx:<14} TX-dropped: {txd:<14}TX-total: {}", tx + txd);
-}
-
-fn rx_drops(d: &dyn NetDevice) -> u64 {
-    let s = d.stats64();
-    s.rx_total().drops + s.rx_missed
 }
 
 /// `show port N rss reta`: one line per redirection table entry.
