@@ -102,15 +102,10 @@ impl Console {
 /// Runs testpmd with checked arguments; returns the final report.
 pub fn run(args: &Args) -> Result<Report, AppError> {
     let con = Console { json: args.json };
-    let plan = plan::plan_run(&con, args)?;
-    // Declared first so that, on every path out of here, the queues and
-    // streams built below drop before the ports, and the ports (stopped by
-    // their drop) before the pools they received into.
-    let mut set = ports::PortSet::open(args)?;
-    let layout = plan::Layout::new(&con, args, &plan, set.len());
-    set.check_configs(&con, args)?;
-    set.make_pools(args, &layout)?;
-    let mut table = streams::QueueTable::new(set.start_all(&con, args)?);
+    // `set` is declared first so that, on every path out of here, the
+    // queues and streams built below drop before the ports, and the ports
+    // (stopped by their drop) before the pools they received into.
+    let (plan, mut set, layout, mut table) = open_and_start(&con, args)?;
     let mut capture = streams::capture_for(args, &set, layout.per_port)?;
     let streams = streams::build_streams(args, &set, &mut table, &layout, capture.as_mut().map(|c| &mut c.1))?;
     let assignment = crate::fwd::spread((0..streams.len()).collect::<Vec<_>>(), layout.cores);
@@ -126,6 +121,23 @@ pub fn run(args: &Args) -> Result<Report, AppError> {
     let report = shutdown::report(args, &set, stopped.streams, stopped.core_sleep, duration);
     drop(set);
     Ok(report)
+}
+
+/// What a run and an interactive session both begin with: the plan, the
+/// ports opened by name, their configurations checked against the drivers,
+/// their pools made, and the ports configured and started (their queues in
+/// the table).
+pub(crate) fn open_and_start(
+    con: &Console,
+    args: &Args,
+) -> Result<(plan::Plan, ports::PortSet, plan::Layout, streams::QueueTable), AppError> {
+    let plan = plan::plan_run(con, args)?;
+    let mut set = ports::PortSet::open(args)?;
+    let layout = plan::Layout::new(con, args, &plan, set.len());
+    set.check_configs(con, args)?;
+    set.make_pools(args, &layout)?;
+    let table = streams::QueueTable::new(set.start_all(con, args)?);
+    Ok((plan, set, layout, table))
 }
 
 /// Pins the main thread to its lcore, if the plan gives it one.

@@ -65,12 +65,7 @@ impl Session {
         let con = Console { json: false };
         let mut args = args.clone();
         args.tx_first = 0; // `start tx_first N` asks for it per run.
-        let plan = plan::plan_run(&con, &args)?;
-        let mut set = PortSet::open(&args)?;
-        let layout = Layout::new(&con, &args, &plan, set.len());
-        set.check_configs(&con, &args)?;
-        set.make_pools(&args, &layout)?;
-        let table = QueueTable::new(set.start_all(&con, &args)?);
+        let (plan, set, _, table) = crate::app::open_and_start(&con, &args)?;
         crate::app::pin_main_thread(&con, &plan);
         let n = set.len();
         let (fwd, last, shown, failures, accounting_problem) = (None, None, vec![None; n], 0, false);
