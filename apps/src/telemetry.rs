@@ -370,8 +370,9 @@ impl Telemetry {
             stop_bell: Arc::new(EventFd::new()?),
         };
         let for_thread = shared.clone();
-        let handle =
-            std::thread::Builder::new().name("telemetry".into()).spawn(move || listen(listener, for_thread, client))?;
+        let handle = std::thread::Builder::new()
+            .name("telemetry".into())
+            .spawn(move || listen(listener, for_thread, client, turn_away))?;
         Ok(Telemetry { path, shared, listener: Some(handle), requests: rx, started: Instant::now(), dpdk: None })
     }
 
@@ -394,7 +395,7 @@ impl Telemetry {
         let for_thread = self.shared.clone();
         let handle = std::thread::Builder::new()
             .name("telemetry-dpdk".into())
-            .spawn(move || listen(listener, for_thread, dpdk_client))?;
+            .spawn(move || listen(listener, for_thread, dpdk_client, turn_away_dpdk))?;
         self.dpdk = Some(DpdkSocket { path: path.clone(), created_dir, listener: Some(handle) });
         Ok(path)
     }
@@ -466,9 +467,20 @@ fn turn_away(stream: UnixStream) {
     let _ = writeln!(&stream, "{}", error(&msg));
 }
 
+/// Turns a DPDK client away as DPDK's telemetry does: the connection is
+/// closed unanswered (a line of ferrite's protocol would mean nothing to
+/// it).
+fn turn_away_dpdk(stream: UnixStream) {
+    drop(stream);
+}
+
+/// How a telemetry socket serves one client's connection.
+type Serve = fn(UnixStream, Shared) -> std::io::Result<()>;
+
 /// Accepts connections until the server stops, asleep in between.
-/// `serve` runs each client's connection on a thread of its own.
-fn listen(listener: UnixListener, shared: Shared, serve: fn(UnixStream, Shared) -> std::io::Result<()>) {
+/// `serve` runs each client's connection on a thread of its own; `refuse`
+/// answers one there is no room for, in the socket's own protocol.
+fn listen(listener: UnixListener, shared: Shared, serve: Serve, refuse: fn(UnixStream)) {
     // Only this thread adds to it, so checking then adding cannot overshoot.
     let clients = Arc::new(AtomicUsize::new(0));
     while !shared.stopping() {
@@ -478,7 +490,7 @@ fn listen(listener: UnixListener, shared: Shared, serve: fn(UnixStream, Shared) 
         match listener.accept() {
             Ok((stream, _)) => {
                 if clients.load(Relaxed) >= MAX_CLIENTS {
-                    turn_away(stream);
+                    refuse(stream);
                     continue;
                 }
                 clients.fetch_add(1, Relaxed);
@@ -959,6 +971,36 @@ mod tests {
             assert!(tries < 500, "the freed slot never came back: {g:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
+        drop(held);
+        drop(t);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn dpdk_clients_beyond_the_limit_are_closed_unanswered_as_dpdk_does() {
+        use std::io::Read;
+        let d = scratch("dpdk-clients");
+        let mut t = Telemetry::start(&d).unwrap();
+        let path = t.serve_dpdk(&format!("ferrite-test-{}", std::process::id())).unwrap();
+        // A SOCK_SEQPACKET client and the first message it reads (0 bytes:
+        // the server closed the connection).
+        let first_message = || {
+            let fd = dpdk::seqpacket().unwrap();
+            dpdk::connect(&fd, &path).unwrap();
+            let mut s = UnixStream::from(fd);
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut buf = [0u8; 1024];
+            let n = s.read(&mut buf).expect("a greeting or end of stream, not a stall");
+            (s, String::from_utf8_lossy(&buf[..n]).into_owned())
+        };
+        let mut held = Vec::new();
+        for i in 0..MAX_CLIENTS {
+            let (s, greeting) = first_message();
+            assert!(greeting.contains("\"max_output_len\""), "client {i}: {greeting:?}");
+            held.push(s);
+        }
+        let (_extra, got) = first_message();
+        assert_eq!(got, "", "client {MAX_CLIENTS}: closed without a word of another protocol");
         drop(held);
         drop(t);
         std::fs::remove_dir_all(&d).unwrap();

@@ -123,7 +123,7 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
 }
 
 /// A new `AF_UNIX` `SOCK_SEQPACKET` socket.
-fn seqpacket() -> std::io::Result<OwnedFd> {
+pub(super) fn seqpacket() -> std::io::Result<OwnedFd> {
     // SAFETY: socket(2) with constant arguments; the result is checked.
     let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
@@ -133,7 +133,7 @@ fn seqpacket() -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn connect(fd: &OwnedFd, path: &Path) -> std::io::Result<()> {
+pub(super) fn connect(fd: &OwnedFd, path: &Path) -> std::io::Result<()> {
     let addr = sockaddr(path)?;
     // SAFETY: as in `bind`.
     let r = unsafe {
