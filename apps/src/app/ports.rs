@@ -1,7 +1,6 @@
 //! Opening the ports by name, their pools, and configuring and starting
 //! them.
 
-use ferrite_hugepages::{DmaOptions, Fallback, IovaMode, PageSize};
 use ferrite_pmd::port::{LinkEvents, MacAddr, PortError, RxMode};
 use ferrite_pmd::{Mempool, MempoolConfig, NetDevice, PortConfig, Queues};
 
@@ -115,23 +114,13 @@ impl PortSet {
     /// ports need memory their IOMMU maps, on huge pages.
     pub(crate) fn make_pools(&mut self, args: &Args, layout: &Layout) -> Result<(), AppError> {
         let n = self.len();
-        let mapper = self.ports.iter().find_map(|p| p.dma_mapper());
-        let hardware = !args.allow.is_empty();
         let capacity = args.total_num_mbufs.unwrap_or_else(|| pool_size(args, layout.nstreams, layout.cores));
         let (capacity, pools_made) = if args.shared_pool { ((capacity * n).min(1 << 24), 1) } else { (capacity, n) };
         for i in 0..pools_made {
-            let cfg = MempoolConfig {
-                name: format!("mb_pool_{i}"),
-                capacity,
-                data_room: args.mbuf_size,
-                cache_size: args.mbcache,
-                dma: DmaOptions {
-                    page_size: PageSize::Huge2M,
-                    iova_mode: if hardware { args.iova_mode } else { IovaMode::Va },
-                    fallback: if hardware { Fallback::Refuse } else { Fallback::SmallPages },
-                    mapper: mapper.clone(),
-                },
-            };
+            // In the memory the hardware ports ask for, if any.
+            let mut cfg = MempoolConfig::for_ports(&format!("mb_pool_{i}"), capacity, &self.ports);
+            cfg.data_room = args.mbuf_size;
+            cfg.cache_size = args.mbcache;
             let pool = Mempool::new(&cfg).map_err(|e| port_err(format!("{}: mempool", self.what(i)), e))?;
             self.pools.push(pool);
         }

@@ -65,15 +65,16 @@ impl MempoolConfig {
 
     /// A pool the given ports may all receive into: like
     /// [`MempoolConfig::new`], but when one of them is a hardware port
-    /// behind VFIO ([`NetDevice::dma_mapper`]) the pool is mapped into its
-    /// IOMMU and must be on hugepages ([`Fallback::Refuse`]: a NIC must
-    /// not DMA into pages the kernel may move). All hardware ports of one
-    /// process share one IOMMU container, so one mapper serves them all.
+    /// the pool is in the memory that port asks for
+    /// ([`NetDevice::pool_dma_options`]): hugepages ([`Fallback::Refuse`]:
+    /// a NIC must not DMA into pages the kernel may move), in its IOVA
+    /// mode, mapped into its IOMMU when it has one. All hardware ports of
+    /// one process share one IOMMU container and one IOVA mode, so one
+    /// port's answer serves them all.
     pub fn for_ports(name: &str, capacity: usize, ports: &[Box<dyn NetDevice>]) -> MempoolConfig {
         let mut cfg = MempoolConfig::new(name, capacity);
-        if let Some(mapper) = ports.iter().find_map(|p| p.dma_mapper()) {
-            cfg.dma.mapper = Some(mapper);
-            cfg.dma.fallback = Fallback::Refuse;
+        if let Some(dma) = ports.iter().find_map(|p| p.pool_dma_options()) {
+            cfg.dma = dma;
         }
         cfg
     }

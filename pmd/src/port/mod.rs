@@ -281,6 +281,15 @@ pub trait NetDevice: EthtoolOps + Send {
     fn dma_mapper(&self) -> Option<std::sync::Arc<dyn ferrite_hugepages::DmaMapper>> {
         None
     }
+
+    /// The memory a buffer pool must be in for this port to receive into
+    /// it: for a port that hands buffers to a device, hugepages in the
+    /// port's IOVA mode, mapped into its IOMMU when it has one (PA mode has
+    /// none); `None` when any memory will do (virtual and AF_XDP ports).
+    /// [`crate::MempoolConfig::for_ports`] builds on it.
+    fn pool_dma_options(&self) -> Option<ferrite_hugepages::DmaOptions> {
+        None
+    }
 }
 
 /// Ethtool operations, after Linux's `ethtool_ops`.

@@ -12,8 +12,6 @@
 
 use std::time::{Duration, Instant};
 
-use ferrite_hugepages::{DmaOptions, Fallback, PageSize};
-
 use super::regs::*;
 use super::IgbPort;
 use crate::ether::EthernetFrame;
@@ -71,12 +69,7 @@ impl IgbPort {
         let conf = PortConfig::default();
         let mut cfg = MempoolConfig::new("igb-loopback", usize::from(conf.rx_ring_size) + 2 * FRAMES + 64);
         cfg.cache_size = 0;
-        cfg.dma = DmaOptions {
-            page_size: PageSize::Huge2M,
-            iova_mode: self.iova_mode,
-            fallback: Fallback::Refuse,
-            mapper: self.mapper.clone(),
-        };
+        cfg.dma = self.dma_options();
         Mempool::new(&cfg)
     }
 

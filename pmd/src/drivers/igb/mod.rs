@@ -967,6 +967,10 @@ impl NetDevice for IgbPort {
     fn dma_mapper(&self) -> Option<Arc<dyn DmaMapper>> {
         self.mapper.clone()
     }
+
+    fn pool_dma_options(&self) -> Option<DmaOptions> {
+        Some(self.dma_options())
+    }
 }
 
 impl EthtoolOps for IgbPort {

@@ -1177,6 +1177,10 @@ impl NetDevice for VirtioPort {
     fn dma_mapper(&self) -> Option<Arc<dyn DmaMapper>> {
         self.mapper.clone()
     }
+
+    fn pool_dma_options(&self) -> Option<DmaOptions> {
+        Some(self.dma_options())
+    }
 }
 
 impl EthtoolOps for VirtioPort {

@@ -432,3 +432,21 @@ fn probe_clears_what_a_previous_owner_left_in_the_tables() {
     assert_eq!(port.mac_addrs(), [port.mac_address()]);
     assert!(port.vlan_filters().is_empty() && port.mc_addr_list().is_empty());
 }
+
+#[test]
+fn a_pool_for_an_igb_port_in_pa_mode_is_on_hugepages_by_physical_address() {
+    let fake = || {
+        let map: RegMap = Arc::new(Mutex::new(HashMap::from([(EECD, EECD_AUTO_RD)])));
+        Hw::new(Box::new(FakeRegs(map)), Media::Copper)
+    };
+    let pa = IgbPort::probe("fake-pa", fake(), 0x10C9, IovaMode::Pa, None).unwrap();
+    let ports: Vec<Box<dyn NetDevice>> = vec![Box::new(pa)];
+    let dma = crate::MempoolConfig::for_ports("pa", 64, &ports).dma;
+    // PA mode has no IOMMU mapping, yet the NIC DMAs into the pool: the
+    // pool must be where the port's configure() accepts it.
+    assert_eq!((dma.iova_mode, dma.fallback), (IovaMode::Pa, ferrite_hugepages::Fallback::Refuse));
+    // A register-file port (neither IOMMU nor PA) may use small pages.
+    let va = IgbPort::probe("fake-va", fake(), 0x10C9, IovaMode::Va, None).unwrap();
+    let ports: Vec<Box<dyn NetDevice>> = vec![Box::new(va)];
+    assert_eq!(crate::MempoolConfig::for_ports("va", 64, &ports).dma.fallback, ferrite_hugepages::Fallback::SmallPages);
+}
