@@ -79,11 +79,8 @@ impl PageSize {
         }
     }
 
-    fn sysfs_dir(self) -> &'static str {
-        match self {
-            PageSize::Huge2M => "/sys/kernel/mm/hugepages/hugepages-2048kB",
-            PageSize::Huge1G => "/sys/kernel/mm/hugepages/hugepages-1048576kB",
-        }
+    fn sysfs_dir(self) -> String {
+        sysfs_dir_of(self.bytes())
     }
 }
 
@@ -189,8 +186,8 @@ impl fmt::Display for DmaError {
                 write!(
                     f,
                     "not enough {kib} kB hugepages: need {needed}, {free} free of {reserved} reserved; reserve \
-                     {want} in all with `echo {want} | sudo tee {}/nr_hugepages`",
-                    sysfs_dir_of(*page_size)
+                     {want} in all with `{}`",
+                    reserve_command(*page_size, want)
                 )?;
                 if *page_size == HUGE_1G {
                     // The kernel rarely finds 1 GiB of contiguous memory
@@ -315,8 +312,8 @@ impl DmaRegion {
             log::warn!(
                 "ferrite: warning: not enough free {kib} kB hugepages ({needed} needed); virtual ports \
                  fall back to 4 KiB pages, which costs throughput (TLB misses). Reserve hugepages \
-                 with `echo {want} | sudo tee {}/nr_hugepages`.",
-                asked.sysfs_dir()
+                 with `{}`.",
+                reserve_command(asked.bytes(), want)
             );
         }
         let len = len.div_ceil(SMALL_4K) * SMALL_4K;
@@ -496,6 +493,11 @@ fn locked_now() -> u64 {
 /// The sysfs directory of the hugepages of `bytes` each.
 fn sysfs_dir_of(bytes: usize) -> String {
     format!("/sys/kernel/mm/hugepages/hugepages-{}kB", bytes / 1024)
+}
+
+/// The command that reserves `want` hugepages of `bytes` each in all.
+fn reserve_command(bytes: usize, want: usize) -> String {
+    format!("echo {want} | sudo tee {}/nr_hugepages", sysfs_dir_of(bytes))
 }
 
 fn is_out_of_hugepages(e: &io::Error) -> bool {
