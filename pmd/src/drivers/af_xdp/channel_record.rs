@@ -45,15 +45,14 @@ fn parse(text: &str) -> Option<(ethtool_channels, i32)> {
 }
 
 /// The counts a run that is gone found on `iface` before it raised them,
-/// when such a run left a note; the note is removed (this process writes
-/// its own if it raises channels too).
-pub fn left_by_dead_run(iface: &Iface) -> Option<ethtool_channels> {
-    let p = path(iface);
-    let (counts, pid) = parse(&fs::read_to_string(&p).ok()?)?;
+/// when such a run left a note; the note becomes this process's, which now
+/// owes putting them back (and is noted for it, should it be killed too).
+pub fn take_over(iface: &Iface) -> Option<ethtool_channels> {
+    let (counts, pid) = parse(&fs::read_to_string(path(iface)).ok()?)?;
     if alive(pid) {
         return None;
     }
-    let _ = fs::remove_file(&p);
+    write(iface, &counts);
     Some(counts)
 }
 

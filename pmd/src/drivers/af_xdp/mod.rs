@@ -211,15 +211,13 @@ impl AfXdpPort {
             .map_err(|e| PortError::Device(format!("{name}: cannot start the link thread: {e}")))?;
         let shared = Arc::new(PortShared::new(0, 1, Arc::clone(&link)));
         // Channels a killed run raised and could not put back: this run
-        // puts them back when it stops (and notes them, should it be killed
-        // too).
-        let channels_found = channel_record::left_by_dead_run(&iface);
-        if let Some(found) = &channels_found {
+        // puts them back when it stops.
+        let channels_found = channel_record::take_over(&iface);
+        if channels_found.is_some() {
             log::info!(
                 "ferrite: {name}: {} has channels a killed run raised: they go back when this port stops",
                 iface.name()
             );
-            channel_record::write(&iface, found);
         }
         Ok(AfXdpPort {
             name: name.to_string(),
