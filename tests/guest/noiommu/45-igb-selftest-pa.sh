@@ -9,12 +9,10 @@
 # Build on the host first: cargo build --release -p ferrite-apps --bins
 set -uo pipefail
 
-repo=${FERRITE_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
-PMDINFO=${PMDINFO:-${CARGO_TARGET_DIR:-$repo/target}/release/pmdinfo}
-fails=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-[[ -x $PMDINFO ]] || { echo "FAIL: $PMDINFO is missing: run \`cargo build --release -p ferrite-apps --bins\` on the host"; exit 1; }
+# pass/fail, $bin (checked to hold the release binaries) and expect_error.
+# shellcheck source=../lib/bad-input.bash
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bad-input.bash"
+PMDINFO=${PMDINFO:-$bin/pmdinfo}
 
 out=$(timeout --foreground -k 5 120 "$PMDINFO" --iova-mode pa -t "$FERRITE_IGB0" offline 2>&1)
 rc=$?
@@ -24,11 +22,8 @@ echo "$out"
 rows=$(grep -cP '\(o(n/o)?ffline\)\t 0$' <<<"$out")
 [[ $rows == 5 ]] && pass "all 5 rows ran and passed" || fail "$rows of 5 rows passed"
 
-out=$(timeout --foreground -k 5 60 "$PMDINFO" -t "$FERRITE_IGB0" offline 2>&1)
-rc=$?
-echo "$out"
-[[ $rc != 0 ]] && grep -q -- '--iova-mode pa' <<<"$out" && pass "without --iova-mode pa: refused, saying what to pass" ||
-    fail "without --iova-mode pa: exit $rc"
+expect_error "without --iova-mode pa: refused, saying what to pass" '--iova-mode pa' \
+    "$PMDINFO" -t "$FERRITE_IGB0" offline
 
 echo "$fails failure(s)"
 [[ $fails == 0 ]]
