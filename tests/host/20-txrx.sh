@@ -61,8 +61,6 @@ txrx() {
 }
 
 RX_CHANNELS= # channels of ${T}b while the last receiver ran
-# channels IF: current RX/TX channel counts (ethtool -l).
-channels() { ethtool -l "$1" | awk '/^Current/ { c = 1 } c && /^RX:/ { r = $2 } c && /^TX:/ { t = $2 } END { print r "/" t }'; }
 
 # Exact counts need no luck with the scheduler: each queue gets fewer frames
 # than its RX ring holds (--rxd 4096; the fill ring has twice as many

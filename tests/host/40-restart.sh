@@ -23,12 +23,7 @@ ethtool -L "${T}0" rx 1 tx 1 && ethtool -L "${T}1" rx 1 tx 1
 QARGS=,queue_count=2 afxdp_ports "${T}0" "${T}1"
 Q=(--rxq 2 --txq 2)
 # channels_are WHAT WANT: rx/tx channel counts of both interfaces.
-channels_are() {
-    local a b
-    a=$(ethtool -l "${T}0" | awk '/^Current/ { c = 1 } c && /^RX:/ { r = $2 } c && /^TX:/ { t = $2 } END { print r "/" t }')
-    b=$(ethtool -l "${T}1" | awk '/^Current/ { c = 1 } c && /^RX:/ { r = $2 } c && /^TX:/ { t = $2 } END { print r "/" t }')
-    eq "$1: channels (rx/tx) of ${T}0 ${T}1" "$a $b" "$2"
-}
+channels_are() { eq "$1: channels (rx/tx) of ${T}0 ${T}1" "$(channels "${T}0") $(channels "${T}1")" "$2"; }
 # notes: how many of ferrite's channel notes name these interfaces.
 notes() { ls /run/ferrite/af_xdp 2>/dev/null | grep -c -- "-${T}[01]\$"; }
 channels_are "before any run" "1/1 1/1"

@@ -139,6 +139,8 @@ no_xdp_left() {
 }
 
 mac_of() { ip ${2:+-n "$2"} link show dev "$1" | awk '/link\/ether/ {print $2}'; }
+# channels IF: current RX/TX channel counts (ethtool -l), as "RX/TX".
+channels() { ethtool -l "$1" | awk '/^Current/ { c = 1 } c && /^RX:/ { r = $2 } c && /^TX:/ { t = $2 } END { print r "/" t }'; }
 
 # ------------------------------------------------------------- processes
 
