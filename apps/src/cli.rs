@@ -464,8 +464,12 @@ pub fn parse_lcores(s: &str) -> Result<Vec<usize>, String> {
 pub struct Args {
     /// Interactive mode: a `testpmd>` prompt taking dpdk-testpmd's commands (start, stop, show port stats
     /// all, port config all rxd N, ...; type help); without a terminal, commands are read one a line from
-    /// standard input (testpmd -i < cmds). The other flags set the initial configuration
-    #[arg(short = 'i', long = "interactive")]
+    /// standard input (testpmd -i < cmds). The other flags set the initial configuration; those of a
+    /// non-interactive run (the final report, its periodic lines, a capture, a time limit, telemetry) are
+    /// refused with it
+    #[arg(short = 'i', long = "interactive", conflicts_with_all = [
+        "pcap_rx", "pcap_tx", "duration", "json", "stats_period", "telemetry_dir", "file_prefix",
+    ])]
     pub interactive: bool,
 
     /// CPUs to use (e.g. 0-1 or 0,2): the first runs the main (stats)

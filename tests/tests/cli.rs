@@ -128,6 +128,26 @@ fn same_pci_device_twice() {
     bad(&["-a", "0000:02:00.0", "-a", "0000:02:00.0"], &["same device (0000:02:00.0)"]);
 }
 
+/// `-i` with a flag only a non-interactive run honours is refused, not
+/// silently ignored (the session has no final report, periodic lines,
+/// capture, time limit or telemetry socket).
+#[test]
+fn interactive_refuses_the_flags_of_a_non_interactive_run() {
+    for flag in [
+        &["--pcap-rx", "/tmp/x.pcapng"][..],
+        &["--pcap-tx", "/tmp/x.pcapng"],
+        &["--duration", "1"],
+        &["--json"],
+        &["--stats-period", "1"],
+        &["--telemetry-dir", "/tmp"],
+        &["--file-prefix", "x"],
+    ] {
+        let mut args = vec!["-i", "--vdev", "null0,null1"];
+        args.extend(flag);
+        bad(&args, &["--interactive", flag[0]]);
+    }
+}
+
 #[test]
 fn pci_port_that_fails_to_open() {
     // A well-formed address naming no device is not a usage error: the

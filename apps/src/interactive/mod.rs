@@ -26,11 +26,6 @@ pub struct Outcome {
 
 /// Runs the prompt until `quit`, end of input or a signal.
 pub fn run(args: &Args) -> Result<Outcome, AppError> {
-    if args.pcap_rx.is_some() || args.pcap_tx.is_some() || args.duration.is_some() {
-        return Err(AppError::Usage(
-            "-i: --pcap-rx, --pcap-tx and --duration are for non-interactive runs (drop them, or drop -i)".into(),
-        ));
-    }
     let mut s = Session::open(args)?;
     s.con.say("Interactive-mode selected (type help)");
     let mut input = input::Input::new();
