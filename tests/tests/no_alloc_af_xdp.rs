@@ -103,12 +103,24 @@ fn an_af_xdp_port_forwarding_with_a_pair_does_not_allocate() {
     ];
     let (stop, sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
     let t = sender(&v.1, Arc::clone(&stop), Arc::clone(&sent));
+    // Allocations are counted once frames flow both ways: the veths come
+    // up (and the kernel starts passing frames to the socket) a moment
+    // after `ip link set up`, and a fixed number of polls can end before
+    // (seen once: nothing moved in 300,000 rounds).
+    let rx_counts = |streams: &[Stream]| streams.iter().map(|s| s.counters().snapshot().rx).collect::<Vec<u64>>();
+    let flowing = Instant::now() + Duration::from_secs(30);
+    while rx_counts(&streams).contains(&0) && Instant::now() < flowing {
+        streams.iter_mut().for_each(|s| {
+            s.poll();
+        });
+    }
     let (work, allocations) = poll_counting_allocations(&mut streams, 300_000);
     stop.store(true, Ordering::Relaxed);
     t.join().unwrap();
     assert_eq!(allocations, 0, "the per-packet path allocated {allocations} times");
-    let forwarded: Vec<u64> = streams.iter().map(|s| s.counters().snapshot().rx).collect();
+    let forwarded = rx_counts(&streams);
     assert!(forwarded.iter().all(|&n| n > 0), "frames crossed both ways: {forwarded:?} ({work} moved)");
+    assert!(work > 0, "frames moved while allocations were counted ({forwarded:?} in all)");
     let s = ports[0].stats64();
     assert_eq!(s.tx_total().packets, forwarded[1], "af_xdp0 sent what came back through the pair");
     drop(streams);
